@@ -1,0 +1,231 @@
+//! The `medcap` command: glue between the medcap crates and the user.
+#![allow(clippy::print_stdout)]
+
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use medcap_dataset::filter::{FigureSelector, KeywordRule, StudyRule};
+use medcap_dataset::image_check::ImageLimits;
+use medcap_dataset::prepare::{PrepareOptions, PrepareSummary, outputs, prepare};
+use medcap_dataset::split::SplitPlan;
+use medcap_dataset::synth::{SynthConfig, generate};
+use medcap_model::device::runtime_info;
+
+/// Fine-tune and evaluate BLIP image captioning on medical figures.
+#[derive(Debug, Parser)]
+#[command(name = "medcap", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a synthetic MedICaT-format data set (figures, JSONL, ground truth).
+    Synth(SynthArgs),
+    /// Turn a MedICaT release into clean, validated, paper-grouped splits.
+    Prepare(PrepareArgs),
+    /// Show what the linked libtorch sees: version, CUDA, threads.
+    Info,
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Directory to create the data set in (it will hold `release/`).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of figures.
+    #[arg(long, default_value_t = 1_000)]
+    n: usize,
+    /// Seed; the same seed and count give the same data set.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Fraction of figures that are not chest radiographs.
+    #[arg(long, default_value_t = 0.2)]
+    non_chest_share: f64,
+}
+
+#[derive(Debug, Args)]
+struct PrepareArgs {
+    /// The MedICaT release directory, or the directory that contains `release/`.
+    #[arg(long)]
+    medicat: PathBuf,
+    /// Output directory for the CSVs, splits and summary.
+    #[arg(long)]
+    out: PathBuf,
+    /// Keep captions with this whole word, any case (repeatable; default: chest).
+    #[arg(long = "keyword", value_name = "WORD")]
+    keywords: Vec<String>,
+    /// Drop captions with this whole word, any case (repeatable).
+    #[arg(long = "exclude", value_name = "WORD")]
+    excludes: Vec<String>,
+    /// Use the study's own rule instead: case-sensitive `Chest`, `Brain` set aside first.
+    #[arg(long, conflicts_with_all = ["keywords", "excludes"])]
+    study_rule: bool,
+    /// Seed of the paper-grouped split.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop at the first malformed JSONL line instead of reporting and skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Do not open images; only check that their names stay inside the release.
+    #[arg(long)]
+    skip_image_check: bool,
+    /// Test figures.
+    #[arg(long, default_value_t = SplitPlan::default().test)]
+    test: usize,
+    /// Validation figures.
+    #[arg(long, default_value_t = SplitPlan::default().val)]
+    val: usize,
+    /// FT-1 training figures.
+    #[arg(long, default_value_t = SplitPlan::default().ft1)]
+    ft1: usize,
+    /// Figures FT-2 adds to FT-1's.
+    #[arg(long, default_value_t = SplitPlan::default().ft2_extra)]
+    ft2_extra: usize,
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MEDCAP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Synth(args) => synth(args),
+        Command::Prepare(args) => prepare_command(args),
+        Command::Info => {
+            let info = runtime_info();
+            println!("libtorch:       {}", info.torch_version);
+            println!("CUDA available: {}", info.cuda_available);
+            println!("CUDA devices:   {}", info.cuda_devices);
+            println!("cuDNN:          {}", info.cudnn_available);
+            println!("CPU threads:    {}", info.cpu_threads);
+            Ok(())
+        }
+    }
+}
+
+fn synth(args: SynthArgs) -> Result<()> {
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.non_chest_share),
+        "--non-chest-share {} is not a fraction between 0 and 1",
+        args.non_chest_share
+    );
+    let config = SynthConfig {
+        figures: args.n,
+        seed: args.seed,
+        non_chest_share: args.non_chest_share,
+    };
+    let summary = generate(&args.out, &config).with_context(|| {
+        format!(
+            "cannot generate a synthetic data set in {}",
+            args.out.display()
+        )
+    })?;
+    println!(
+        "{} figures ({} chest radiographs) from {} papers in {}",
+        summary.figures,
+        summary.chest_radiographs,
+        summary.papers,
+        summary.release_dir.display()
+    );
+    Ok(())
+}
+
+fn selector(args: &PrepareArgs) -> Result<Box<dyn FigureSelector>> {
+    if args.study_rule {
+        return Ok(Box::new(StudyRule));
+    }
+    let include: Vec<&str> = if args.keywords.is_empty() {
+        vec!["chest"]
+    } else {
+        args.keywords.iter().map(String::as_str).collect()
+    };
+    let exclude: Vec<&str> = args.excludes.iter().map(String::as_str).collect();
+    Ok(Box::new(
+        KeywordRule::new(&include, &exclude).context("invalid --keyword or --exclude")?,
+    ))
+}
+
+fn prepare_command(args: PrepareArgs) -> Result<()> {
+    let options = PrepareOptions {
+        selector: selector(&args)?,
+        plan: SplitPlan {
+            test: args.test,
+            val: args.val,
+            ft1: args.ft1,
+            ft2_extra: args.ft2_extra,
+        },
+        seed: args.seed,
+        strict: args.strict,
+        check_images: !args.skip_image_check,
+        limits: ImageLimits::default(),
+    };
+    let bars = progress::Bars::new();
+    let summary = prepare(&args.medicat, &args.out, &options, &bars).with_context(|| {
+        format!(
+            "cannot prepare the MedICaT release at {}",
+            args.medicat.display()
+        )
+    })?;
+    print_summary(&summary);
+    println!(
+        "outputs in {} ({}, split CSVs, {})",
+        args.out.display(),
+        outputs::FIGURES,
+        outputs::SUMMARY
+    );
+    Ok(())
+}
+
+fn print_summary(s: &PrepareSummary) {
+    println!("read {} lines of {}", s.lines, s.jsonl.display());
+    println!("  malformed lines:         {}", s.malformed);
+    println!("  duplicate records:       {}", s.duplicates);
+    println!("  no caption:              {}", s.empty_caption);
+    println!("  excluded:                {}", s.excluded);
+    println!("  no keyword:              {}", s.no_keyword);
+    println!(
+        "  selected:                {}  ({})",
+        s.selected, s.selector
+    );
+    println!("  empty after cleanup:     {}", s.empty_after_cleanup);
+    let i = &s.images;
+    if i.checked {
+        println!(
+            "  images: ok {}, missing {}, outside root {}, undecodable {}, bad dimensions {}",
+            i.ok, i.missing, i.outside_root, i.undecodable, i.bad_dimensions
+        );
+    } else {
+        println!("  images: not checked; outside root {}", i.outside_root);
+    }
+    println!("  usable figures:          {}", s.usable);
+    for (name, c) in &s.splits {
+        let requested = c.requested.map(|r| format!(" of {r}")).unwrap_or_default();
+        println!(
+            "  split {name:<10} {:>6}{requested} figures from {} papers",
+            c.figures, c.papers
+        );
+    }
+}

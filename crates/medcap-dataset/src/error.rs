@@ -1,0 +1,80 @@
+//! The crate's error type: what stops a run, as opposed to per-record
+//! problems, which are reported and skipped.
+
+use std::path::PathBuf;
+
+/// An error that stops a dataset operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The MedICaT root holds no figure JSONL.
+    #[error("no MedICaT figure JSONL under {}: expected {}", root.display(), expected)]
+    NoJsonl {
+        /// The directory that was searched.
+        root: PathBuf,
+        /// The file name that was looked for.
+        expected: &'static str,
+    },
+    /// A malformed line in `--strict` mode.
+    #[error("{}: line {line}: {reason} (strict mode stops at the first malformed line)", path.display())]
+    MalformedLine {
+        /// The JSONL file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A keyword of the chest filter is unusable.
+    #[error("keyword `{keyword}`: {reason}")]
+    InvalidKeyword {
+        /// The keyword as given.
+        keyword: String,
+        /// Why it is rejected.
+        reason: String,
+    },
+    /// A CSV output could not be written.
+    #[error("{}: {source}", path.display())]
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// The underlying error.
+        source: csv::Error,
+    },
+    /// A JSON output could not be written.
+    #[error("{}: {source}", path.display())]
+    Json {
+        /// The JSON file.
+        path: PathBuf,
+        /// The underlying error.
+        source: serde_json::Error,
+    },
+    /// A synthetic figure could not be encoded.
+    #[error("{}: cannot encode PNG: {source}", path.display())]
+    Encode {
+        /// The image file.
+        path: PathBuf,
+        /// The underlying error.
+        source: image::ImageError,
+    },
+    /// The synthetic data set's output directory holds something else.
+    #[error("{} is not empty and was not made by `medcap synth`; choose another directory", path.display())]
+    OutputNotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
+}
+
+impl DatasetError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}

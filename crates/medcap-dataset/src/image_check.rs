@@ -1,0 +1,202 @@
+//! Figure images: a safe path from JSON fields, and a check that the file
+//! decodes to a sensible picture.
+//!
+//! The image path is built from `pdf_hash` and `fig_uri`, both untrusted. A
+//! name with a separator or `..`, an absolute path, or a symlink that leads
+//! out of the figures directory is rejected before anything is opened.
+
+use std::io::Cursor;
+use std::path::{Component, Path, PathBuf};
+
+use image::ImageReader;
+use serde::Serialize;
+
+/// Why a figure's image cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum ImageProblem {
+    /// The path built from the record leaves the figures directory.
+    OutsideRoot(String),
+    /// No file at the path.
+    Missing(String),
+    /// The file exists but cannot be read or decoded (truncated, not an image).
+    Undecodable(String),
+    /// The image decodes but its size is implausible for a figure.
+    BadDimensions(String),
+}
+
+impl ImageProblem {
+    /// A short name of the kind of problem, for counts and CSV columns.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OutsideRoot(_) => "image_outside_root",
+            Self::Missing(_) => "image_missing",
+            Self::Undecodable(_) => "image_undecodable",
+            Self::BadDimensions(_) => "image_bad_dimensions",
+        }
+    }
+
+    /// The detail message.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::OutsideRoot(d)
+            | Self::Missing(d)
+            | Self::Undecodable(d)
+            | Self::BadDimensions(d) => d,
+        }
+    }
+}
+
+impl std::fmt::Display for ImageProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind(), self.detail())
+    }
+}
+
+/// Size limits that separate a figure from a broken or hostile file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLimits {
+    /// Smallest accepted width and height, in pixels.
+    pub min_side: u32,
+    /// Largest accepted width and height, in pixels.
+    pub max_side: u32,
+    /// Largest accepted ratio of the longer side to the shorter.
+    pub max_aspect: u32,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        // MedICaT figures are a few hundred pixels on a side; anything far
+        // outside this is a rendering failure or a decompression bomb.
+        Self {
+            min_side: 16,
+            max_side: 12_000,
+            max_aspect: 25,
+        }
+    }
+}
+
+/// The path `{figures_dir}/{pdf_hash}_{fig_uri}`, provided the name is a
+/// plain file name: no separators, no `..`, not absolute. Touches no file.
+pub fn image_path(
+    figures_dir: &Path,
+    pdf_hash: &str,
+    fig_uri: &str,
+) -> Result<PathBuf, ImageProblem> {
+    let name = format!("{pdf_hash}_{fig_uri}");
+    let relative = Path::new(&name);
+    let mut components = relative.components();
+    let plain = matches!(components.next(), Some(Component::Normal(_)))
+        && components.next().is_none()
+        && !name.contains(['/', '\\', '\0']);
+    if plain {
+        Ok(figures_dir.join(relative))
+    } else {
+        Err(ImageProblem::OutsideRoot(format!(
+            "`{name}` is not a plain file name"
+        )))
+    }
+}
+
+/// Resolves [`image_path`] on disk: the file must exist and, symlinks
+/// followed, stay inside `figures_dir`, which must already be canonical
+/// (see [`std::fs::canonicalize`]).
+pub fn resolve_image(
+    figures_dir: &Path,
+    pdf_hash: &str,
+    fig_uri: &str,
+) -> Result<PathBuf, ImageProblem> {
+    let path = image_path(figures_dir, pdf_hash, fig_uri)?;
+    match std::fs::canonicalize(&path) {
+        Ok(real) if real.starts_with(figures_dir) => Ok(path),
+        Ok(real) => Err(ImageProblem::OutsideRoot(format!(
+            "{} resolves to {}, outside {}",
+            path.display(),
+            real.display(),
+            figures_dir.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ImageProblem::Missing(format!(
+            "{} does not exist",
+            path.display()
+        ))),
+        Err(e) => Err(ImageProblem::Undecodable(format!(
+            "{}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+/// Checks that the file decodes fully and that its size is within `limits`.
+/// Returns the width and height.
+pub fn check_image(path: &Path, limits: ImageLimits) -> Result<(u32, u32), ImageProblem> {
+    let undecodable =
+        |what: String| ImageProblem::Undecodable(format!("{}: {what}", path.display()));
+    let bytes = std::fs::read(path).map_err(|e| undecodable(e.to_string()))?;
+    let reader = || {
+        ImageReader::new(Cursor::new(bytes.as_slice()))
+            .with_guessed_format()
+            .map_err(|e| undecodable(e.to_string()))
+    };
+    if reader()?.format().is_none() {
+        return Err(undecodable("not a recognised image format".into()));
+    }
+    // The header alone gives the size; judge it before decoding, so that a
+    // decompression bomb is never expanded.
+    let (w, h) = reader()?
+        .into_dimensions()
+        .map_err(|e| undecodable(e.to_string()))?;
+    let (short, long) = (w.min(h), w.max(h));
+    if short < limits.min_side
+        || long > limits.max_side
+        || long > short.saturating_mul(limits.max_aspect)
+    {
+        return Err(ImageProblem::BadDimensions(format!(
+            "{}: {w}x{h} px is outside {}..={} px per side or beyond aspect {}:1",
+            path.display(),
+            limits.min_side,
+            limits.max_side,
+            limits.max_aspect
+        )));
+    }
+    reader()?.decode().map_err(|e| undecodable(e.to_string()))?;
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_names_that_are_not_plain_files() {
+        let root = Path::new("/data/figures");
+        for uri in ["../x.png", "a/b.png", "..", "/etc/passwd"] {
+            let err = resolve_image(root, "abc", uri);
+            assert!(
+                matches!(err, Err(ImageProblem::OutsideRoot(_))),
+                "{uri}: {err:?}"
+            );
+        }
+        assert!(matches!(
+            resolve_image(root, "..", ""),
+            Err(ImageProblem::OutsideRoot(_))
+        ));
+        assert!(matches!(
+            resolve_image(root, "a/..", "x"),
+            Err(ImageProblem::OutsideRoot(_))
+        ));
+    }
+
+    #[test]
+    fn limits_reject_slivers_and_giants() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("thin.png");
+        image::GrayImage::new(400, 8).save(&path).unwrap();
+        assert!(matches!(
+            check_image(&path, ImageLimits::default()),
+            Err(ImageProblem::BadDimensions(_))
+        ));
+        let path = dir.path().join("ok.png");
+        image::GrayImage::new(64, 48).save(&path).unwrap();
+        assert_eq!(check_image(&path, ImageLimits::default()), Ok((64, 48)));
+    }
+}

@@ -1,0 +1,23 @@
+//! BLIP image captioning on libtorch, through `tch`.
+//!
+//! This crate is the only place in medcap where tensors live. It will hold
+//! BLIP's ViT vision encoder, its BERT text encoder and causal text decoder,
+//! with module paths equal to the Hugging Face checkpoint keys, and the BERT
+//! layer that medcap-metrics reuses as BERTScore's encoder.
+//!
+//! Today it provides the device layer every other part builds on:
+//! choosing where tensors run and reporting what libtorch can see.
+//!
+//! ```
+//! use medcap_model::device::{DeviceChoice, runtime_info};
+//!
+//! let device = DeviceChoice::Cpu.resolve()?;
+//! let info = runtime_info();
+//! assert_eq!(info.torch_version, "2.11.0");
+//! assert!(device.is_cpu());
+//! # Ok::<(), medcap_model::device::DeviceError>(())
+//! ```
+
+pub mod device;
+
+pub use tch;

@@ -1,0 +1,193 @@
+//! Project automation, in the `cargo xtask` convention
+//! (<https://github.com/matklad/cargo-xtask/>).
+//!
+//! `cargo xtask setup` installs what the workspace needs (libtorch from the pinned
+//! `torch` wheel, the MiniLM model) into a project-local virtual environment and
+//! records its location in `.cargo/local.toml`, which cargo reads through the
+//! `include` in `.cargo/config.toml`. Every other task runs setup first, so a clean
+//! clone needs no hand steps.
+#![allow(clippy::print_stdout)]
+
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const HELP: &str = "\
+cargo xtask <task> [options]
+
+Tasks:
+  setup       install libtorch (torch==2.11.0) and the MiniLM model into .venv; idempotent
+  doctor      print what setup found: torch version, lib dir, CUDA, MiniLM model dir
+  test        setup, then cargo fmt --check, clippy -D warnings and every workspace test
+  reproduce   setup, then rerun the study end to end on the embedded synthetic data set
+              options: --out DIR (default medcap-out), --n N (synthetic figures), --seed S
+  bench       run the benchmarks (prepare throughput on a MedICaT-sized JSONL)
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first() else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    let root = project_root();
+    std::env::set_current_dir(&root)
+        .with_context(|| format!("cannot enter the project root {}", root.display()))?;
+    let rest = &args[1..];
+    match task.as_str() {
+        "setup" => setup::run(&root).map(|_| ()),
+        "doctor" => setup::doctor(&root),
+        "test" => test(&root),
+        "reproduce" => reproduce(&root, rest),
+        "bench" => bench(&root),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown task `{other}`\n\n{HELP}"),
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A `cargo` command whose environment points at the libtorch that setup chose.
+///
+/// The variables are set explicitly rather than left to `.cargo/local.toml`,
+/// because this process may have inherited stale values from the cargo that
+/// started it before setup rewrote the file.
+fn cargo(env: &setup::Environment) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    env.apply(&mut cmd);
+    cmd
+}
+
+fn run_step(what: &str, cmd: &mut Command) -> Result<()> {
+    println!("==> {what}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{what}`"))?;
+    if !status.success() {
+        bail!("`{what}` failed ({status})");
+    }
+    Ok(())
+}
+
+fn test(root: &Path) -> Result<()> {
+    let env = setup::run(root)?;
+    run_step(
+        "cargo fmt --check",
+        cargo(&env).args(["fmt", "--all", "--check"]),
+    )?;
+    run_step(
+        "cargo clippy",
+        cargo(&env).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run_step(
+        "cargo test",
+        cargo(&env).args(["test", "--workspace", "--all-features"]),
+    )?;
+    println!("==> all checks passed");
+    Ok(())
+}
+
+fn bench(root: &Path) -> Result<()> {
+    let env = setup::run(root)?;
+    run_step(
+        "cargo bench -p medcap-dataset",
+        cargo(&env).args(["bench", "--package", "medcap-dataset"]),
+    )
+}
+
+struct ReproduceArgs {
+    out: PathBuf,
+    figures: usize,
+    seed: u64,
+}
+
+fn parse_reproduce_args(args: &[String]) -> Result<ReproduceArgs> {
+    let mut parsed = ReproduceArgs {
+        out: PathBuf::from("medcap-out"),
+        // Enough chest figures, after the non-chest share is filtered out, for the
+        // study's split sizes: 300 test + 200 validation + 2,800 training.
+        figures: 4_400,
+        seed: 2023,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("`{flag}` needs a value"));
+        match flag.as_str() {
+            "--out" => parsed.out = PathBuf::from(value()?),
+            "--n" => {
+                let v = value()?;
+                parsed.figures = v.parse().with_context(|| format!("--n {v}: not a count"))?;
+            }
+            "--seed" => {
+                let v = value()?;
+                parsed.seed = v
+                    .parse()
+                    .with_context(|| format!("--seed {v}: not an integer"))?;
+            }
+            other => bail!("reproduce: unknown option `{other}`"),
+        }
+    }
+    Ok(parsed)
+}
+
+fn reproduce(root: &Path, args: &[String]) -> Result<()> {
+    let args = parse_reproduce_args(args)?;
+    let env = setup::run(root)?;
+    run_step(
+        "cargo build --release -p medcap-cli",
+        cargo(&env).args(["build", "--release", "--package", "medcap-cli"]),
+    )?;
+    let medcap = root.join("target/release/medcap");
+    let data = args.out.join("synthetic-medicat");
+    let prepared = args.out.join("prepared");
+    run_step(
+        "medcap synth",
+        Command::new(&medcap)
+            .arg("synth")
+            .arg("--out")
+            .arg(&data)
+            .arg("--n")
+            .arg(args.figures.to_string())
+            .arg("--seed")
+            .arg(args.seed.to_string()),
+    )?;
+    run_step(
+        "medcap prepare",
+        Command::new(&medcap)
+            .arg("prepare")
+            .arg("--medicat")
+            .arg(&data)
+            .arg("--out")
+            .arg(&prepared)
+            .arg("--seed")
+            .arg(args.seed.to_string()),
+    )?;
+    println!();
+    println!("Dataset stage done.");
+    println!("  synthetic MedICaT release: {}", data.display());
+    println!("  prepared splits and CSVs:  {}", prepared.display());
+    println!(
+        "  summary:                   {}",
+        prepared.join("summary.json").display()
+    );
+    Ok(())
+}
