@@ -50,6 +50,7 @@ struct Cleaner {
     panel_word: Rule,
     panel_at_sentence_start: Rule,
     bare_panel: Rule,
+    separator_run: Regex,
     tidy: Vec<Rule>,
 }
 
@@ -79,13 +80,13 @@ static CLEANER: LazyLock<Cleaner> = LazyLock::new(|| Cleaner {
     ),
     // "chest X-ray a) before and b) after": a lone letter with a closing bracket.
     bare_panel: rule(r"(?P<pre>^|\s)[A-Ha-h]\)(?P<post>\s|$)", "$pre$post"),
+    // Repeated separators: ",," "; ;" ", ;" (the strongest one stays).
+    separator_run: regex(r"[,;:](?:\s*[,;:])+"),
     tidy: vec![
         // Brackets emptied by the passes above.
         rule(r"\(\s*[,;:.]*\s*\)|\[\s*[,;:.]*\s*\]", " "),
         rule(r"\(\s+", "("),
         rule(r"\s+\)", ")"),
-        // Repeated separators: ",," "; ;" ":,".
-        rule(r"([,;:])(?:\s*[,;:])+", "$1"),
         rule(r"[,;:]\s*\.", "."),
         rule(r"\.\s*[,;:]", "."),
         // Space before punctuation, but not before a decimal such as ".5".
@@ -154,7 +155,18 @@ pub fn clean_caption(raw: &str) -> String {
         let t = apply_to_fixpoint(&c.panel_in_brackets, t);
         let t = c.panel_word.apply(&t);
         let t = apply_to_fixpoint(&c.panel_at_sentence_start, t);
-        let mut t = apply_to_fixpoint(&c.bare_panel, t);
+        let t = apply_to_fixpoint(&c.bare_panel, t);
+        let mut t = c
+            .separator_run
+            .replace_all(&t, |caps: &Captures<'_>| {
+                let run = &caps[0];
+                [";", ":", ","]
+                    .into_iter()
+                    .find(|s| run.contains(s))
+                    .unwrap_or(",")
+                    .to_owned()
+            })
+            .into_owned();
         for rule in &c.tidy {
             t = rule.apply(&t);
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// A file or directory could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -41,7 +41,7 @@ pub enum DatasetError {
         reason: String,
     },
     /// A CSV output could not be written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Csv {
         /// The CSV file.
         path: PathBuf,
@@ -49,7 +49,7 @@ pub enum DatasetError {
         source: csv::Error,
     },
     /// A JSON output could not be written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Json {
         /// The JSON file.
         path: PathBuf,
@@ -57,7 +57,7 @@ pub enum DatasetError {
         source: serde_json::Error,
     },
     /// A synthetic figure could not be encoded.
-    #[error("{}: cannot encode PNG: {source}", path.display())]
+    #[error("{}: cannot encode PNG", path.display())]
     Encode {
         /// The image file.
         path: PathBuf,

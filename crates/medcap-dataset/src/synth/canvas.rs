@@ -62,34 +62,35 @@ impl Canvas {
         }
     }
 
-    /// Adds `delta` along a polyline of the given thickness.
+    /// Adds `delta` once to every pixel within `thickness / 2` of a polyline
+    /// (overlapping segments do not add up).
     pub fn polyline(&mut self, points: &[(f32, f32)], thickness: f32, delta: f32) {
+        let r = thickness / 2.0;
+        let mut covered = vec![false; self.px.len()];
         for pair in points.windows(2) {
             let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
-            let len = ((bx - ax).powi(2) + (by - ay).powi(2)).sqrt().max(1.0);
-            let steps = (len * 1.5) as usize + 1;
-            for s in 0..=steps {
-                let t = s as f32 / steps as f32;
-                self.dab(
-                    ax + (bx - ax) * t,
-                    ay + (by - ay) * t,
-                    thickness / 2.0,
-                    delta,
-                );
+            let (x0, x1, y0, y1) = self.bounds(
+                (ax + bx) / 2.0,
+                (ay + by) / 2.0,
+                (ax - bx).abs() / 2.0 + r,
+                (ay - by).abs() / 2.0 + r,
+            );
+            let (dx, dy) = (bx - ax, by - ay);
+            let len2 = (dx * dx + dy * dy).max(1e-6);
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+                    let t = (((px - ax) * dx + (py - ay) * dy) / len2).clamp(0.0, 1.0);
+                    let d2 = (px - ax - t * dx).powi(2) + (py - ay - t * dy).powi(2);
+                    if d2 <= r * r {
+                        covered[y * self.width + x] = true;
+                    }
+                }
             }
         }
-    }
-
-    /// Adds `delta` to a small disc, saturating.
-    fn dab(&mut self, cx: f32, cy: f32, r: f32, delta: f32) {
-        let (x0, x1, y0, y1) = self.bounds(cx, cy, r, r);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let d2 = (x as f32 + 0.5 - cx).powi(2) + (y as f32 + 0.5 - cy).powi(2);
-                if d2 <= r * r {
-                    let p = &mut self.px[y * self.width + x];
-                    *p = (*p + delta).clamp(0.0, 1.0);
-                }
+        for (p, hit) in self.px.iter_mut().zip(covered) {
+            if hit {
+                *p = (*p + delta).clamp(0.0, 1.0);
             }
         }
     }

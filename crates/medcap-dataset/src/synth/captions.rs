@@ -106,7 +106,13 @@ fn chest_caption(findings: &[Finding], rng: &mut SplitMix64) -> String {
             0 => format!("{modality} showing {list}."),
             1 => format!("{modality} demonstrates {list}."),
             _ => {
-                let lower = modality.to_lowercase();
+                // Lower-case the first word unless it is an acronym ("PA", "AP").
+                let mut lower = modality.to_owned();
+                if lower.as_bytes().get(1).is_some_and(u8::is_ascii_lowercase)
+                    && let Some(first) = lower.get_mut(0..1)
+                {
+                    first.make_ascii_lowercase();
+                }
                 let mut s = format!("{list} on {lower}.");
                 if let Some(first) = s.get_mut(0..1) {
                     first.make_ascii_uppercase();
@@ -125,7 +131,12 @@ fn chest_caption(findings: &[Finding], rng: &mut SplitMix64) -> String {
             "trauma",
             "weight loss",
         ]);
-        format!("A {age}-year-old {sex} with {complaint}. {body}")
+        let article = if age == 18 || (80..90).contains(&age) {
+            "An"
+        } else {
+            "A"
+        };
+        format!("{article} {age}-year-old {sex} with {complaint}. {body}")
     } else {
         body
     }

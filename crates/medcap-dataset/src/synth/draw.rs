@@ -119,7 +119,8 @@ fn chest(w: usize, h: usize, findings: &[Finding], rng: &mut SplitMix64) -> Canv
                 .map(|i| {
                     let u = i as f32 / 8.0;
                     let x = 0.5 * wf + dir * (0.03 * wf + u * (cx - 0.5 * wf).abs() * 1.9);
-                    (x, y0 + 0.18 * t.lung_ry * (u - 0.35).powi(2) * 3.0)
+                    // Posterior ribs run out from the spine and curve down laterally.
+                    (x, y0 - 0.04 * t.lung_ry + 0.3 * t.lung_ry * u * u)
                 })
                 .collect();
             c.polyline(&pts, 2.5, 0.12);
