@@ -14,12 +14,14 @@
 //! targets, which is why each such package calls [`link_libtorch`] from its
 //! `build.rs`.
 //!
+//! In `build.rs`:
+//!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     medcap_build::link_libtorch();
-//! }
+//! medcap_build::link_libtorch();
 //! ```
+
+// Build scripts talk to cargo through stdout.
+#![allow(clippy::print_stdout)]
 
 use std::path::Path;
 

@@ -119,8 +119,7 @@ mod tests {
 
     fn parse_all(text: &[u8], batch: usize) -> Vec<ParsedLine> {
         JsonlBatches::new(text, batch)
-            .map(Result::unwrap)
-            .flatten()
+            .flat_map(Result::unwrap)
             .collect()
     }
 

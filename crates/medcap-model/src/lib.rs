@@ -14,7 +14,7 @@
 //! let device = DeviceChoice::Cpu.resolve()?;
 //! let info = runtime_info();
 //! assert_eq!(info.torch_version, "2.11.0");
-//! assert!(device.is_cpu());
+//! assert_eq!(device, medcap_model::tch::Device::Cpu);
 //! # Ok::<(), medcap_model::device::DeviceError>(())
 //! ```
 

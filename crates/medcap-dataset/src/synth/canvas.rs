@@ -31,6 +31,8 @@ impl Canvas {
         )
     }
 
+    // Positional coordinates read best for a drawing primitive.
+    #[allow(clippy::too_many_arguments)]
     /// Blends `value` into an ellipse with a soft edge `soft` pixels wide;
     /// `alpha` is the opacity at the centre.
     pub fn ellipse(
@@ -95,8 +97,9 @@ impl Canvas {
         }
     }
 
-    /// Scatters `count` small soft blobs inside an ellipse: patchy opacities.
+    // Positional coordinates read best for a drawing primitive.
     #[allow(clippy::too_many_arguments)]
+    /// Scatters `count` small soft blobs inside an ellipse: patchy opacities.
     pub fn blotches(
         &mut self,
         rng: &mut SplitMix64,

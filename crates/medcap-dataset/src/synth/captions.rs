@@ -212,10 +212,10 @@ fn add_noise(clean: &str, n: usize, rng: &mut SplitMix64) -> String {
     if rng.chance(0.1) {
         text = text.replacen(", ", " ,, ", 1);
     }
-    if rng.chance(0.15) {
-        if let Some(stripped) = text.strip_suffix('.') {
-            text = format!("{stripped} .");
-        }
+    if rng.chance(0.15)
+        && let Some(stripped) = text.strip_suffix('.')
+    {
+        text = format!("{stripped} .");
     }
     if rng.chance(0.15) {
         text = text.replacen(' ', "  ", 1);

@@ -98,7 +98,7 @@ fn hex_hash(rng: &mut SplitMix64) -> String {
 
 /// Papers of 1 to 4 figures each, in order.
 fn plan_papers(config: &SynthConfig) -> Vec<FigurePlan> {
-    let mut rng = SplitMix64::new(config.seed ^ 0x5EED_0F_9A9E_55);
+    let mut rng = SplitMix64::new(config.seed ^ 0x5EED_0F9A_9E55);
     let mut plans = Vec::with_capacity(config.figures);
     while plans.len() < config.figures {
         let pdf_hash = hex_hash(&mut rng);
