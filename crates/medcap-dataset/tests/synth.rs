@@ -69,6 +69,18 @@ fn rerun_reuses_and_foreign_directories_are_refused() {
     };
     let first = generate(dir.path(), &config).unwrap();
     assert_eq!(generate(dir.path(), &config).unwrap(), first);
+    let figures = || {
+        std::fs::read_dir(first.release_dir.join(FIGURES_DIR))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(figures(), 5);
+    let smaller = SynthConfig {
+        figures: 3,
+        ..config
+    };
+    generate(dir.path(), &smaller).unwrap();
+    assert_eq!(figures(), 3, "a regenerated data set keeps no old figure");
 
     let foreign = tempfile::tempdir().unwrap();
     std::fs::write(foreign.path().join("notes.txt"), "mine").unwrap();

@@ -221,6 +221,12 @@ pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, Datase
             tracing::info!(dir = %out.display(), "synthetic data set already generated with this configuration");
             return Ok(previous);
         }
+        // Our own earlier data set with another configuration: replace it
+        // whole, so that no figure of the old one lingers.
+        let old = out.join(layout::RELEASE_DIR);
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(DatasetError::io(&old))?;
+        }
     } else if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(DatasetError::OutputNotEmpty {
             path: out.to_owned(),
