@@ -1,12 +1,29 @@
 //! Caption metrics that match the reference Python implementations.
 //!
-//! This crate is a documented skeleton: its issue fills it with BLEU
-//! (NLTK, sacrebleu and the study's per-caption convention), ROUGE
-//! (Google's `rouge-score`), CIDEr-D and, behind the `bertscore` feature,
-//! BERTScore on medcap-model's BERT encoder.
+//! - [`bleu`]: BLEU in the study's convention (Hugging Face evaluate /
+//!   tensorflow/nmt, per caption), sacrebleu's and nltk's, with every
+//!   smoothing method of each.
+//! - [`tokenize`]: the reference tokenizers (13a, white space, rouge-score).
+//!
+//! Scores are on the 0–1 scale.
 //!
 //! Architecture invariant: without the `bertscore` feature this crate does
 //! not depend on `tch` or libtorch.
+//!
+//! ```
+//! use medcap_metrics::bleu::{Bleu, NltkSmoothing};
+//!
+//! let refs = ["the cat is on the mat"];
+//! let hyp = "the cat sat on the mat";
+//! assert_eq!(Bleu::default().sentence(hyp, &refs), 0.0); // no 4-gram match
+//! let sacre = Bleu::sacrebleu_sentence().sentence(hyp, &refs);
+//! assert!((sacre * 100.0 - 37.9918).abs() < 1e-3);
+//! let nltk = Bleu::nltk(NltkSmoothing::Method1).sentence(hyp, &refs);
+//! assert!((nltk - 0.254066).abs() < 1e-6);
+//! ```
+
+pub mod bleu;
+pub mod tokenize;
 
 /// Whether this build can compute BERTScore (the `bertscore` feature).
 pub const HAS_BERTSCORE: bool = cfg!(feature = "bertscore");
