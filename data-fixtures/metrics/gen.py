@@ -98,6 +98,22 @@ def nltk_sentence(hyp, refs, method):
         return None
 
 
+def harvested_words():
+    """A large English word list: every lowercase word of 3+ letters in the
+    installed nltk package's sources (docstrings and comments), deterministic
+    for a given nltk version."""
+    import os
+    import re
+    words = set()
+    root = os.path.dirname(nltk.__file__)
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(dirpath, name), encoding="utf-8", errors="ignore") as f:
+                    words.update(re.findall(r"\b[a-z]{3,}\b", f.read()))
+    return words
+
+
 def main():
     pairs = make_pairs(300)
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"], use_stemmer=False)
@@ -125,7 +141,8 @@ def main():
                  for m in range(8) if m != 6],
     }
     stemmer = PorterStemmer()
-    words = sorted({w for h, refs in pairs for t in [h] + refs for w in t.lower().split()} | set(WORDS))
+    words = sorted({w for h, refs in pairs for t in [h] + refs for w in t.lower().split()} | set(WORDS)
+                   | harvested_words())
     stems = {w: stemmer.stem(w) for w in words}
     print(json.dumps({"versions": {"nltk": nltk.__version__, "sacrebleu": sacrebleu.__version__,
                                    "rouge_score": "0.1.2"},

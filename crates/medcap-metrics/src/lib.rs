@@ -3,6 +3,8 @@
 //! - [`bleu`]: BLEU in the study's convention (Hugging Face evaluate /
 //!   tensorflow/nmt, per caption), sacrebleu's and nltk's, with every
 //!   smoothing method of each.
+//! - [`porter`]: nltk's Porter stemmer (NLTK_EXTENSIONS mode), for ROUGE.
+//! - [`rouge`]: ROUGE-1/2/L/Lsum as Google's rouge-score computes them.
 //! - [`tokenize`]: the reference tokenizers (13a, white space, rouge-score).
 //!
 //! Scores are on the 0–1 scale.
@@ -23,6 +25,8 @@
 //! ```
 
 pub mod bleu;
+pub mod porter;
+pub mod rouge;
 pub mod tokenize;
 
 /// Whether this build can compute BERTScore (the `bertscore` feature).
