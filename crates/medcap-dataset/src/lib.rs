@@ -34,7 +34,8 @@ mod output;
 pub mod prepare;
 pub mod reader;
 pub mod record;
-pub mod rng;
+/// The seeded generator behind splits and synthetic data.
+pub use medcap_rng as rng;
 pub mod split;
 pub mod synth;
 

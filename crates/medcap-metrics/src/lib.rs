@@ -5,6 +5,7 @@
 //!   smoothing method of each.
 //! - [`porter`]: nltk's Porter stemmer (NLTK_EXTENSIONS mode), for ROUGE.
 //! - [`rouge`]: ROUGE-1/2/L/Lsum as Google's rouge-score computes them.
+//! - [`stats`]: mean, s.d., seeded bootstrap intervals, paired comparison.
 //! - [`tokenize`]: the reference tokenizers (13a, white space, rouge-score).
 //!
 //! Scores are on the 0–1 scale.
@@ -27,6 +28,7 @@
 pub mod bleu;
 pub mod porter;
 pub mod rouge;
+pub mod stats;
 pub mod tokenize;
 
 /// Whether this build can compute BERTScore (the `bertscore` feature).

@@ -3,7 +3,7 @@
 
 use image::{GrayImage, Luma};
 
-use crate::rng::SplitMix64;
+use medcap_rng::SplitMix64;
 
 /// Pixels in `[0, 1]`, row-major.
 pub(super) struct Canvas {

@@ -3,7 +3,7 @@
 //! spaces. The clean content names every finding that was drawn.
 
 use super::findings::{Amount, Device, FigureKind, Finding, side_word, zone_word};
-use crate::rng::SplitMix64;
+use medcap_rng::SplitMix64;
 
 fn finding_phrase(f: &Finding, rng: &mut SplitMix64) -> String {
     match f {

@@ -5,7 +5,7 @@ use image::{DynamicImage, Rgb, RgbImage};
 
 use super::canvas::Canvas;
 use super::findings::{Amount, Device, FigureKind, Finding, Side, Zone};
-use crate::rng::SplitMix64;
+use medcap_rng::SplitMix64;
 
 /// Geometry of one radiograph, in pixels.
 struct Thorax {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rng::SplitMix64;
+use medcap_rng::SplitMix64;
 
 /// The patient's side (drawn mirrored, as radiographs are viewed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

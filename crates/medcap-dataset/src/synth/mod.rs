@@ -27,7 +27,7 @@ pub use findings::{Amount, Device, FigureKind, Finding, Side, Zone};
 use crate::error::DatasetError;
 use crate::layout;
 use crate::output::{write_atomic, write_json_atomic};
-use crate::rng::SplitMix64;
+use medcap_rng::SplitMix64;
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

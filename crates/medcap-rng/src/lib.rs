@@ -1,8 +1,10 @@
 //! A small, seedable, version-stable random number generator.
 //!
-//! Splits and synthetic data must be identical for a given seed across
-//! releases of medcap and of its dependencies, which general-purpose RNG
-//! crates do not promise. SplitMix64 is tiny, fast and well studied.
+//! Splits, synthetic data and bootstrap intervals must be identical for a
+//! given seed across releases of medcap and of its dependencies, which
+//! general-purpose RNG crates do not promise. SplitMix64 is tiny, fast and
+//! well studied. One crate, so that medcap-dataset and medcap-metrics share
+//! it without depending on each other.
 
 /// SplitMix64 (Steele, Lea and Flood, 2014).
 #[derive(Debug, Clone)]
