@@ -86,6 +86,8 @@ fn run_step(what: &str, cmd: &mut Command) -> Result<()> {
 
 fn test(root: &Path) -> Result<()> {
     let env = setup::run(root)?;
+    println!("==> architecture invariants (docs/ARCHITECTURE.md)");
+    tidy::run(root)?;
     run_step(
         "cargo fmt --check",
         cargo(&env).args(["fmt", "--all", "--check"]),

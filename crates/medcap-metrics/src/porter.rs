@@ -51,7 +51,7 @@ fn is_consonant(w: &[char], i: usize) -> bool {
         negate = !negate;
         i -= 1;
     }
-    (!is_vowel(w[i])) != negate
+    is_vowel(w[i]) == negate
 }
 
 /// nltk's `_consonant_flags`, used by the measure and the vowel test.

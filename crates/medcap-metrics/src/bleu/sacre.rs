@@ -41,7 +41,7 @@ pub(super) fn bleu(s: &NgramStats, smoothing: SacreSmoothing, effective_order: b
     let mut smooth_mteval = 1.0;
     let mut eff_order = n;
     let mut precisions = vec![0.0f64; n];
-    for i in 0..n {
+    for (i, precision) in precisions.iter_mut().enumerate() {
         let (mut correct, mut total) = (s.matches[i] as f64, s.totals[i] as f64);
         if let SacreSmoothing::AddK(k) = smoothing
             && i > 0
@@ -59,13 +59,13 @@ pub(super) fn bleu(s: &NgramStats, smoothing: SacreSmoothing, effective_order: b
             match smoothing {
                 SacreSmoothing::Exp => {
                     smooth_mteval *= 2.0;
-                    precisions[i] = 1.0 / (smooth_mteval * total);
+                    *precision = 1.0 / (smooth_mteval * total);
                 }
-                SacreSmoothing::Floor(value) => precisions[i] = value / total,
+                SacreSmoothing::Floor(value) => *precision = value / total,
                 SacreSmoothing::None | SacreSmoothing::AddK(_) => {}
             }
         } else {
-            precisions[i] = correct / total;
+            *precision = correct / total;
         }
     }
     if precisions[..eff_order].iter().any(|p| *p <= 0.0) {
