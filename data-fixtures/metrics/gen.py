@@ -5,10 +5,13 @@ Run in a scratch environment (not needed by CI):
 
     python3 -m venv /tmp/pyref
     /tmp/pyref/bin/pip install nltk==3.10.4 sacrebleu==2.6.0 rouge-score==0.1.2
+    /tmp/pyref/bin/pip install --no-deps pycocoevalcap==1.2   # only its CIDEr-D (numpy) is used
     /tmp/pyref/bin/python data-fixtures/metrics/gen.py > data-fixtures/metrics/golden.json
 
 Versions used for the committed golden.json: nltk 3.10.4, sacrebleu 2.6.0,
-rouge-score 0.1.2 (Python 3.11). The caption pairs are built deterministically
+rouge-score 0.1.2, pycocoevalcap 1.2 with numpy 2.4 (Python 3.11). CIDEr-D is
+fed white-space tokens of the raw text (pycocoevalcap's Java PTB tokenizer is
+not run). The caption pairs are built deterministically
 below: radiology-style templates with varied overlap, multiple references,
 and the edge cases the issue lists (empty hypothesis or reference, shorter
 than the n-gram order, punctuation only, repeated words, non-ASCII, very long,
@@ -140,13 +143,20 @@ def main():
                                    smoothing_function=getattr(SmoothingFunction(), f"method{m}")))
                  for m in range(8) if m != 6],
     }
+    from pycocoevalcap.cider.cider import Cider
+    gts = {i: refs for i, (_, refs) in enumerate(pairs)}
+    res = {i: [hyp] for i, (hyp, _) in enumerate(pairs)}
+    cider_corpus, cider_images = Cider().compute_score(gts, res)
+    cider_d_corpus = float(cider_corpus)
+    for row, value in zip(out, cider_images):
+        row["cider_d"] = float(value)
     stemmer = PorterStemmer()
     words = sorted({w for h, refs in pairs for t in [h] + refs for w in t.lower().split()} | set(WORDS)
                    | harvested_words())
     stems = {w: stemmer.stem(w) for w in words}
     print(json.dumps({"versions": {"nltk": nltk.__version__, "sacrebleu": sacrebleu.__version__,
                                    "rouge_score": "0.1.2"},
-                      "pairs": out, "corpus_first_reference": corpus, "porter": stems}, ensure_ascii=False,
+                      "pairs": out, "corpus_first_reference": corpus, "cider_d_corpus": cider_d_corpus, "porter": stems}, ensure_ascii=False,
                      indent=None))
 
 

@@ -1,4 +1,4 @@
-//! BLEU parity with nltk 3.10.4 and sacrebleu 2.6.0 on the 300 caption pairs of
+//! BLEU and CIDEr-D parity with nltk 3.10.4, sacrebleu 2.6.0 and pycocoevalcap 1.2 on the 300 caption pairs of
 //! `data-fixtures/metrics/golden.json` (made by `gen.py` beside it), and with
 //! the worked examples of the study's convention (tensorflow/nmt).
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -186,4 +186,33 @@ fn study_convention_matches_tensorflow_nmt_examples() {
     // Where tensorflow/nmt raises ZeroDivisionError, medcap scores 0.
     assert_eq!(plain.sentence("", &["left pleural effusion"]), 0.0);
     assert_eq!(plain.sentence("left pleural effusion", &[""]), 0.0);
+}
+
+#[test]
+fn cider_d_matches_pycocoevalcap_on_white_space_tokens() {
+    let g = golden();
+    let rows = g["pairs"].as_array().unwrap();
+    let pairs: Vec<(Vec<String>, Vec<Vec<String>>)> = rows
+        .iter()
+        .map(pair)
+        .map(|(h, refs)| {
+            let split = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+            (split(&h), refs.iter().map(|r| split(r)).collect())
+        })
+        .collect();
+    let scores = medcap_metrics::cider::cider_d(&pairs);
+    let want = g["cider_d_corpus"].as_f64().unwrap();
+    assert!(
+        (scores.corpus - want).abs() < 1e-9,
+        "{} vs {want}",
+        scores.corpus
+    );
+    for (row, got) in rows.iter().zip(&scores.per_image) {
+        let want = row["cider_d"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{:?}: {got} vs {want}",
+            row["hyp"]
+        );
+    }
 }
