@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)]
 
 mod progress;
+mod score;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ enum Command {
     Synth(SynthArgs),
     /// Turn a MedICaT release into clean, validated, paper-grouped splits.
     Prepare(PrepareArgs),
+    /// Score hypothesis captions against references: BLEU, ROUGE, CIDEr-D, with statistics.
+    Score(score::ScoreArgs),
     /// Show what the linked libtorch sees: version, CUDA, threads.
     Info,
 }
@@ -114,6 +117,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Synth(args) => synth(args),
         Command::Prepare(args) => prepare_command(args),
+        Command::Score(args) => score::run(&args),
         Command::Info => {
             let info = runtime_info();
             println!("libtorch:       {}", info.torch_version);

@@ -145,3 +145,112 @@ fn bad_arguments_fail() {
         .success()
     );
 }
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn score_writes_one_json_object_per_pair_then_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    // CRLF, an empty hypothesis, punctuation only, non-ASCII, a final line without newline.
+    let hyps = write(
+        dir.path(),
+        "h.txt",
+        "left pleural effusion\r\n\n...\nÉpanchement pleural gauche".as_bytes(),
+    );
+    let refs = write(
+        dir.path(),
+        "r.txt",
+        b"left pleural effusion\r\nnormal chest\r\nnormal\r\npleural effusion\r\n",
+    );
+    let out = medcap(&[
+        "score", "--refs", &refs, "--hyps", &hyps, "--format", "jsonl",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["rouge1"], 1.0, "CRLF must not leave a stray token");
+    for key in ["bleu", "rouge1", "rouge2", "rougeL", "rougeLsum", "cider_d"] {
+        assert!(lines[1][key].is_number(), "{key}");
+        assert_eq!(lines[1][key], 0.0, "an empty hypothesis scores 0 on {key}");
+    }
+    assert!(
+        lines[3]["rouge1"].as_f64().unwrap() > 0.0,
+        "pleural survives rouge-score tokenization"
+    );
+    let summary = &lines[4]["summary"]["rouge1"];
+    assert_eq!(summary["n"], 4);
+    assert!(summary["ci95"][0].as_f64().unwrap() <= summary["mean"].as_f64().unwrap());
+}
+
+#[test]
+fn score_reads_csv_and_compares_two_systems() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "p.csv",
+        b"reference,candidate\n\"small, left effusion\",left effusion\nnormal heart,normal heart\n",
+    );
+    let out = medcap(&["score", "--csv", &csv, "--format", "csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+
+    let refs = write(dir.path(), "r.txt", b"a b c d e\nf g h i j\n");
+    let a = write(dir.path(), "a.txt", b"x y z\nx y z\n");
+    let b = write(dir.path(), "b.txt", b"a b c d e\nf g h i j\n");
+    let out = medcap(&["score", "--refs", &refs, "--hyps", &a, "--compare", &b]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("B - A") && table.contains("+1.0000"),
+        "{table}"
+    );
+}
+
+#[test]
+fn score_rejects_mismatched_and_non_utf8_files_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = write(dir.path(), "r.txt", b"one\ntwo\n");
+    let hyps = write(dir.path(), "h.txt", b"one\n");
+    let out = medcap(&["score", "--refs", &refs, "--hyps", &hyps]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("r.txt has 2 lines") && stderr.contains("h.txt has 1"),
+        "{stderr}"
+    );
+
+    let bad = write(dir.path(), "bad.txt", b"ok\nnot \xff utf8\n");
+    let out = medcap(&["score", "--refs", &refs, "--hyps", &bad]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("bad.txt: line 2 is not valid UTF-8"),
+        "{stderr}"
+    );
+
+    let out = medcap(&[
+        "score",
+        "--refs",
+        &refs,
+        "--hyps",
+        &refs,
+        "--bleu-impl",
+        "nltk",
+        "--bleu-smoothing",
+        "method9",
+    ]);
+    assert!(!out.status.success());
+}

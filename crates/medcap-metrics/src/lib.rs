@@ -3,6 +3,7 @@
 //! - [`bleu`]: BLEU in the study's convention (Hugging Face evaluate /
 //!   tensorflow/nmt, per caption), sacrebleu's and nltk's, with every
 //!   smoothing method of each.
+//! - [`caption_scores`]: every text metric of a caption set, with summaries.
 //! - [`cider`]: CIDEr-D as pycocoevalcap computes it.
 //! - [`porter`]: nltk's Porter stemmer (NLTK_EXTENSIONS mode), for ROUGE.
 //! - [`rouge`]: ROUGE-1/2/L/Lsum as Google's rouge-score computes them.
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod bleu;
+pub mod caption_scores;
 pub mod cider;
 pub mod porter;
 pub mod rouge;

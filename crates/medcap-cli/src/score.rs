@@ -1,0 +1,368 @@
+//! `medcap score`: caption metrics of a hypothesis file against reference
+//! files, per caption and summarized, optionally compared with a second
+//! system on the same references.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::{Args, ValueEnum};
+use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
+use medcap_metrics::caption_scores::{Metrics, ScoredCaptions, score_captions};
+use medcap_metrics::rouge::{Rouge, RougeTokenizer};
+use medcap_metrics::stats::{Bootstrap, compare_paired};
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Reference captions, one per line (repeat for several references per caption).
+    #[arg(long = "refs", value_name = "FILE", required_unless_present = "csv")]
+    refs: Vec<PathBuf>,
+    /// Hypothesis captions, one per line; an empty line is an empty caption.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "csv",
+        conflicts_with = "csv"
+    )]
+    hyps: Option<PathBuf>,
+    /// A CSV file with `reference` and `candidate` columns, instead of --refs/--hyps.
+    #[arg(long, value_name = "FILE", conflicts_with = "refs")]
+    csv: Option<PathBuf>,
+    /// A second system's hypotheses: adds a paired comparison (bootstrap interval, permutation p-value).
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// BLEU convention: the study's (HF evaluate / tensorflow-nmt), sacrebleu or nltk.
+    #[arg(long, value_enum, default_value_t = BleuChoice::Study)]
+    bleu_impl: BleuChoice,
+    /// BLEU smoothing: none|add-one (study), none|floor|add-k|exp (sacrebleu), method0..method7 (nltk).
+    #[arg(long)]
+    bleu_smoothing: Option<String>,
+    /// Porter-stem ROUGE tokens (rouge-score's use_stemmer).
+    #[arg(long)]
+    rouge_stemmer: bool,
+    /// Keep non-ASCII letters in ROUGE tokens (rouge-score deletes them).
+    #[arg(long)]
+    rouge_unicode: bool,
+    /// Bootstrap resamples for the 95% intervals.
+    #[arg(long, default_value_t = 1_000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Jsonl,
+    Csv,
+    Table,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BleuChoice {
+    Study,
+    Sacrebleu,
+    Nltk,
+}
+
+fn bleu(choice: BleuChoice, smoothing: Option<&str>) -> Result<Bleu> {
+    let implementation = match (choice, smoothing) {
+        (BleuChoice::Study, None | Some("none")) => BleuImpl::Study { smooth: false },
+        (BleuChoice::Study, Some("add-one")) => BleuImpl::Study { smooth: true },
+        (BleuChoice::Sacrebleu, s) => {
+            let smoothing = match s.unwrap_or("exp") {
+                "exp" => SacreSmoothing::Exp,
+                "none" => SacreSmoothing::None,
+                "floor" => SacreSmoothing::FLOOR,
+                "add-k" => SacreSmoothing::ADD_K,
+                other => {
+                    bail!("--bleu-smoothing {other}: sacrebleu takes none, floor, add-k or exp")
+                }
+            };
+            BleuImpl::Sacrebleu {
+                smoothing,
+                effective_order: true,
+                lowercase: false,
+            }
+        }
+        (BleuChoice::Nltk, s) => {
+            let name = s.unwrap_or("method0");
+            let number: usize = name
+                .strip_prefix("method")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| *n < 8)
+                .with_context(|| {
+                    format!("--bleu-smoothing {name}: nltk takes method0 to method7")
+                })?;
+            BleuImpl::Nltk {
+                smoothing: NltkSmoothing::ALL[number],
+            }
+        }
+        (BleuChoice::Study, Some(other)) => {
+            bail!("--bleu-smoothing {other}: the study's BLEU takes none or add-one")
+        }
+    };
+    Ok(Bleu {
+        implementation,
+        max_order: 4,
+    })
+}
+
+/// Lines of a caption file: `\n` or `\r\n` separated, a final newline
+/// optional, every line a caption (empty lines are empty captions).
+fn read_lines(path: &Path) -> Result<Vec<String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        anyhow::anyhow!("{}: line {line} is not valid UTF-8", path.display())
+    })?;
+    let body = text.strip_suffix('\n').unwrap_or(&text);
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(body
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_owned())
+        .collect())
+}
+
+fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: no header row", path.display()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .with_context(|| {
+                format!(
+                    "{}: no `{name}` column (columns: {})",
+                    path.display(),
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                )
+            })
+    };
+    let (r, c) = (column("reference")?, column("candidate")?);
+    let (mut hyps, mut refs) = (Vec::new(), Vec::new());
+    for (i, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        hyps.push(record.get(c).unwrap_or_default().to_owned());
+        refs.push(vec![record.get(r).unwrap_or_default().to_owned()]);
+    }
+    Ok((hyps, refs))
+}
+
+fn inputs(args: &ScoreArgs) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    if let Some(csv) = &args.csv {
+        return read_csv(csv);
+    }
+    let hyps_path = args
+        .hyps
+        .as_ref()
+        .context("--hyps is required without --csv")?;
+    let hyps = read_lines(hyps_path)?;
+    let mut refs: Vec<Vec<String>> = vec![Vec::new(); hyps.len()];
+    for path in &args.refs {
+        let lines = read_lines(path)?;
+        ensure!(
+            lines.len() == hyps.len(),
+            "{} has {} lines but {} has {}: one reference per hypothesis, line by line",
+            path.display(),
+            lines.len(),
+            hyps_path.display(),
+            hyps.len()
+        );
+        for (slot, line) in refs.iter_mut().zip(lines) {
+            slot.push(line);
+        }
+    }
+    Ok((hyps, refs))
+}
+
+fn json_number(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+pub fn run(args: &ScoreArgs) -> Result<()> {
+    let (hyps, refs) = inputs(args)?;
+    let metrics = Metrics {
+        bleu: bleu(args.bleu_impl, args.bleu_smoothing.as_deref())?,
+        rouge: Rouge {
+            stemmer: args.rouge_stemmer,
+            tokenizer: if args.rouge_unicode {
+                RougeTokenizer::Unicode
+            } else {
+                RougeTokenizer::RougeScore
+            },
+        },
+        bootstrap: Bootstrap {
+            resamples: args.bootstrap,
+            seed: args.seed,
+        },
+    };
+    let scored = score_captions(&hyps, &refs, &metrics);
+    let comparison = match &args.compare {
+        Some(path) => {
+            let other = read_lines(path)?;
+            ensure!(
+                other.len() == hyps.len(),
+                "{} has {} lines but the hypotheses have {}",
+                path.display(),
+                other.len(),
+                hyps.len()
+            );
+            Some((path.clone(), score_captions(&other, &refs, &metrics)))
+        }
+        None => None,
+    };
+    let out = match args.format {
+        Format::Jsonl => jsonl(&scored, comparison.as_ref(), &metrics.bootstrap),
+        Format::Csv => csv_rows(&scored),
+        Format::Table => table(&scored, comparison.as_ref(), &metrics.bootstrap),
+    };
+    print!("{out}");
+    Ok(())
+}
+
+fn jsonl(
+    scored: &ScoredCaptions,
+    comparison: Option<&(PathBuf, ScoredCaptions)>,
+    b: &Bootstrap,
+) -> String {
+    let mut out = String::new();
+    for c in &scored.per_caption {
+        let obj: serde_json::Map<String, serde_json::Value> = c
+            .named()
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json_number(*v)))
+            .collect();
+        let _ = writeln!(out, "{}", serde_json::Value::Object(obj));
+    }
+    let summary: BTreeMap<&str, serde_json::Value> = scored
+        .summary
+        .iter()
+        .map(|(k, s)| {
+            (*k, serde_json::json!({"mean": json_number(s.mean), "sd": json_number(s.sd), "ci95": [json_number(s.ci95.0), json_number(s.ci95.1)], "n": s.n}))
+        })
+        .collect();
+    let mut last = serde_json::json!({ "summary": summary });
+    if let Some((path, other)) = comparison {
+        let cmp: BTreeMap<&str, serde_json::Value> = paired(scored, other, b)
+            .into_iter()
+            .map(|(k, c)| (k, serde_json::json!({"mean_difference": json_number(c.mean_difference), "ci95": [json_number(c.ci95.0), json_number(c.ci95.1)], "p_value": json_number(c.p_value)})))
+            .collect();
+        last["comparison"] =
+            serde_json::json!({ "system_b": path.display().to_string(), "b_minus_a": cmp });
+    }
+    let _ = writeln!(out, "{last}");
+    out
+}
+
+fn paired<'a>(
+    a: &'a ScoredCaptions,
+    b: &ScoredCaptions,
+    bootstrap: &Bootstrap,
+) -> Vec<(&'a str, medcap_metrics::stats::PairedComparison)> {
+    let Some(first) = a.per_caption.first() else {
+        return Vec::new();
+    };
+    first
+        .named()
+        .iter()
+        .enumerate()
+        .map(|(k, (name, _))| {
+            let xa: Vec<f64> = a.per_caption.iter().map(|c| c.named()[k].1).collect();
+            let xb: Vec<f64> = b.per_caption.iter().map(|c| c.named()[k].1).collect();
+            (*name, compare_paired(&xa, &xb, bootstrap))
+        })
+        .collect()
+}
+
+fn csv_rows(scored: &ScoredCaptions) -> String {
+    let mut out = String::from("index,bleu,rouge1,rouge2,rougeL,rougeLsum,cider_d\n");
+    for (i, c) in scored.per_caption.iter().enumerate() {
+        let values: Vec<String> = c
+            .named()
+            .iter()
+            .map(|(_, v)| {
+                if v.is_nan() {
+                    String::new()
+                } else {
+                    v.to_string()
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{i},{}", values.join(","));
+    }
+    out
+}
+
+/// The study's Table 1 layout: one row per system, mean (s.d.) per metric,
+/// with the 95% interval underneath.
+fn table(
+    scored: &ScoredCaptions,
+    comparison: Option<&(PathBuf, ScoredCaptions)>,
+    b: &Bootstrap,
+) -> String {
+    const COLUMNS: [(&str, &str); 6] = [
+        ("bleu", "BLEU"),
+        ("rouge1", "ROUGE-1"),
+        ("rouge2", "ROUGE-2"),
+        ("rougeL", "ROUGE-L"),
+        ("rougeLsum", "ROUGE-Lsum"),
+        ("cider_d", "CIDEr-D"),
+    ];
+    let mut out = format!("{:<12}", "system");
+    for (_, title) in COLUMNS {
+        let _ = write!(out, "{title:>22}");
+    }
+    out.push('\n');
+    let mut row = |name: &str, s: &ScoredCaptions| {
+        let _ = write!(out, "{name:<12}");
+        for (key, _) in COLUMNS {
+            let m = &s.summary[key];
+            let _ = write!(out, "{:>22}", format!("{:.6} ({:.6})", m.mean, m.sd));
+        }
+        let _ = write!(out, "\n{:<12}", "  95% CI");
+        for (key, _) in COLUMNS {
+            let m = &s.summary[key];
+            let _ = write!(out, "{:>22}", format!("[{:.4}, {:.4}]", m.ci95.0, m.ci95.1));
+        }
+        out.push('\n');
+    };
+    if scored.per_caption.is_empty() {
+        return "no captions to score\n".into();
+    }
+    row("A", scored);
+    if let Some((_, other)) = comparison {
+        row("B", other);
+        let _ = write!(out, "{:<12}", "B - A");
+        for (name, c) in paired(scored, other, b) {
+            let _ = write!(
+                out,
+                "{:>22}",
+                format!("{:+.4} p={:.3}", c.mean_difference, c.p_value)
+            );
+            let _ = name;
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "n = {} captions; mean (sample s.d.); 95% CI: percentile bootstrap, {} resamples",
+        scored.per_caption.len(),
+        b.resamples
+    );
+    out
+}

@@ -1,0 +1,125 @@
+//! Every text metric of one set of captions at once: per-caption scores and
+//! their summaries, as `medcap score` and the study's Table 1 need them.
+//!
+//! ```
+//! use medcap_metrics::caption_scores::{score_captions, Metrics};
+//!
+//! let hyps = ["left pleural effusion", "normal chest radiograph"];
+//! let refs = vec![vec!["small left pleural effusion"], vec!["normal chest radiograph"]];
+//! let scored = score_captions(&hyps, &refs, &Metrics::default());
+//! assert_eq!(scored.per_caption.len(), 2);
+//! assert!(scored.summary["rouge1"].mean > 0.8);
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::bleu::Bleu;
+use crate::cider::cider_d;
+use crate::rouge::Rouge;
+use crate::stats::{Bootstrap, Summary, summarize};
+
+/// Which conventions to score with.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Metrics {
+    /// BLEU convention (default: the study's).
+    pub bleu: Bleu,
+    /// ROUGE options (default: no stemmer, rouge-score tokens).
+    pub rouge: Rouge,
+    /// Bootstrap for the confidence intervals.
+    pub bootstrap: Bootstrap,
+}
+
+/// Scores of one caption; ROUGE values are F-measures.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CaptionScores {
+    /// Sentence BLEU (NaN where nltk's method 6 is undefined).
+    pub bleu: f64,
+    /// ROUGE-1 F.
+    pub rouge1: f64,
+    /// ROUGE-2 F.
+    pub rouge2: f64,
+    /// ROUGE-L F.
+    #[serde(rename = "rougeL")]
+    pub rouge_l: f64,
+    /// ROUGE-Lsum F.
+    #[serde(rename = "rougeLsum")]
+    pub rouge_lsum: f64,
+    /// CIDEr-D of this caption within the scored set.
+    pub cider_d: f64,
+}
+
+impl CaptionScores {
+    /// Metric names and values, in output order.
+    pub fn named(&self) -> [(&'static str, f64); 6] {
+        [
+            ("bleu", self.bleu),
+            ("rouge1", self.rouge1),
+            ("rouge2", self.rouge2),
+            ("rougeL", self.rouge_l),
+            ("rougeLsum", self.rouge_lsum),
+            ("cider_d", self.cider_d),
+        ]
+    }
+}
+
+/// Per-caption scores and a summary per metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredCaptions {
+    /// One entry per hypothesis, in input order.
+    pub per_caption: Vec<CaptionScores>,
+    /// Mean, s.d. and 95% bootstrap interval per metric name.
+    pub summary: BTreeMap<&'static str, Summary>,
+}
+
+/// Scores each hypothesis against its references. `references[i]` holds the
+/// references of `hypotheses[i]`; the slices must have the same length (the
+/// shorter one decides otherwise).
+pub fn score_captions<H: AsRef<str>, R: AsRef<str>>(
+    hypotheses: &[H],
+    references: &[Vec<R>],
+    metrics: &Metrics,
+) -> ScoredCaptions {
+    let n = hypotheses.len().min(references.len());
+    let bleu_tokens: Vec<(Vec<String>, Vec<Vec<String>>)> = (0..n)
+        .map(|i| {
+            (
+                metrics.bleu.tokenize(hypotheses[i].as_ref()),
+                references[i]
+                    .iter()
+                    .map(|r| metrics.bleu.tokenize(r.as_ref()))
+                    .collect(),
+            )
+        })
+        .collect();
+    let cider = cider_d(&bleu_tokens);
+    let per_caption: Vec<CaptionScores> = (0..n)
+        .map(|i| {
+            let (h, refs) = &bleu_tokens[i];
+            let refs_text: Vec<&str> = references[i].iter().map(AsRef::as_ref).collect();
+            let rouge = metrics
+                .rouge
+                .score_multi(&refs_text, hypotheses[i].as_ref());
+            CaptionScores {
+                bleu: metrics.bleu.sentence_tokens(h, refs),
+                rouge1: rouge.rouge1.fmeasure,
+                rouge2: rouge.rouge2.fmeasure,
+                rouge_l: rouge.rouge_l.fmeasure,
+                rouge_lsum: rouge.rouge_lsum.fmeasure,
+                cider_d: cider.per_image[i],
+            }
+        })
+        .collect();
+    let mut summary = BTreeMap::new();
+    if let Some(first) = per_caption.first() {
+        for (k, (name, _)) in first.named().iter().enumerate() {
+            let values: Vec<f64> = per_caption.iter().map(|c| c.named()[k].1).collect();
+            summary.insert(*name, summarize(&values, &metrics.bootstrap));
+        }
+    }
+    ScoredCaptions {
+        per_caption,
+        summary,
+    }
+}
