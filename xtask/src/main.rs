@@ -26,7 +26,8 @@ Tasks:
               clippy -D warnings and every workspace test
   reproduce   setup, then rerun the study end to end on the embedded synthetic data set
               options: --out DIR (default medcap-out), --n N (synthetic figures), --seed S
-  bench       run the benchmarks (prepare throughput on a MedICaT-sized JSONL)
+  bench       run the benchmarks: prepare on a MedICaT-sized JSONL; BLEU and ROUGE on
+              10,000 pairs against the Python packages (MEDCAP_BENCH_PYTHON, if it has them)
 ";
 
 fn main() -> Result<()> {
@@ -115,8 +116,14 @@ fn test(root: &Path) -> Result<()> {
 fn bench(root: &Path) -> Result<()> {
     let env = setup::run(root)?;
     run_step(
-        "cargo bench -p medcap-dataset",
-        cargo(&env).args(["bench", "--package", "medcap-dataset"]),
+        "cargo bench -p medcap-dataset -p medcap-metrics",
+        cargo(&env).args([
+            "bench",
+            "--package",
+            "medcap-dataset",
+            "--package",
+            "medcap-metrics",
+        ]),
     )
 }
 

@@ -30,6 +30,7 @@
 pub mod bleu;
 pub mod caption_scores;
 pub mod cider;
+mod ngram;
 pub mod porter;
 pub mod rouge;
 pub mod stats;

@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 
+use crate::ngram::{self, Interner};
 use crate::porter;
 use crate::tokenize::{tokenize_rouge, tokenize_rouge_unicode};
 
@@ -102,19 +103,30 @@ impl Rouge {
 
     /// Scores `prediction` against one `target` (target first, as rouge-score).
     pub fn score(&self, target: &str, prediction: &str) -> RougeScores {
-        let t = self.tokenize(target);
-        let p = self.tokenize(prediction);
-        let sentences = |text: &str| -> Vec<Vec<String>> {
-            text.split('\n')
-                .filter(|s| !s.is_empty())
-                .map(|s| self.tokenize(s))
-                .collect()
+        let (t_tokens, p_tokens) = (self.tokenize(target), self.tokenize(prediction));
+        let mut words = Interner::default();
+        let (t, p) = (words.ids(&t_tokens), words.ids(&p_tokens));
+        let rouge_lsum = if target.contains('\n') || prediction.contains('\n') {
+            let sentences = |text: &str| -> Vec<Vec<String>> {
+                text.split('\n')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| self.tokenize(s))
+                    .collect()
+            };
+            let (ts, ps) = (sentences(target), sentences(prediction));
+            let mut words = Interner::default();
+            let ts: Vec<Vec<u32>> = ts.iter().map(|s| words.ids(s)).collect();
+            let ps: Vec<Vec<u32>> = ps.iter().map(|s| words.ids(s)).collect();
+            rouge_lsum(&ts, &ps)
+        } else {
+            // One sentence each: the summary-level LCS over single sentences.
+            rouge_lsum(std::slice::from_ref(&t), std::slice::from_ref(&p))
         };
         RougeScores {
             rouge1: rouge_n(&t, &p, 1),
             rouge2: rouge_n(&t, &p, 2),
             rouge_l: rouge_l(&t, &p),
-            rouge_lsum: rouge_lsum(&sentences(target), &sentences(prediction)),
+            rouge_lsum,
         }
     }
 
@@ -141,31 +153,15 @@ impl Rouge {
     }
 }
 
-fn ngrams(tokens: &[String], n: usize) -> HashMap<&[String], u32> {
-    let mut counts = HashMap::new();
-    if tokens.len() >= n {
-        for g in tokens.windows(n) {
-            *counts.entry(g).or_insert(0) += 1;
-        }
-    }
-    counts
-}
-
-fn rouge_n(target: &[String], prediction: &[String], n: usize) -> Score {
-    let (t, p) = (ngrams(target, n), ngrams(prediction, n));
-    let overlap: u32 = t
-        .iter()
-        .map(|(g, c)| (*c).min(p.get(g).copied().unwrap_or(0)))
-        .sum();
-    let total = |m: &HashMap<&[String], u32>| m.values().sum::<u32>().max(1) as f64;
-    Score::new(
-        f64::from(overlap) / total(&p),
-        f64::from(overlap) / total(&t),
-    )
+fn rouge_n(target: &[u32], prediction: &[u32], n: usize) -> Score {
+    let (t, p) = (ngram::counts(target, n), ngram::counts(prediction, n));
+    let overlap = f64::from(ngram::overlap(&t, &p));
+    let total = |c: &[(ngram::Gram, u32)]| f64::from(c.iter().map(|(_, n)| n).sum::<u32>().max(1));
+    Score::new(overlap / total(&p), overlap / total(&t))
 }
 
 /// The LCS table, (|a|+1) x (|b|+1), row-major.
-fn lcs_table(a: &[String], b: &[String]) -> Vec<u32> {
+fn lcs_table(a: &[u32], b: &[u32]) -> Vec<u32> {
     let cols = b.len() + 1;
     let mut t = vec![0u32; (a.len() + 1) * cols];
     for i in 1..=a.len() {
@@ -180,7 +176,7 @@ fn lcs_table(a: &[String], b: &[String]) -> Vec<u32> {
     t
 }
 
-fn rouge_l(target: &[String], prediction: &[String]) -> Score {
+fn rouge_l(target: &[u32], prediction: &[u32]) -> Score {
     if target.is_empty() || prediction.is_empty() {
         return Score::default();
     }
@@ -190,7 +186,7 @@ fn rouge_l(target: &[String], prediction: &[String]) -> Score {
 
 /// Indices into `r` of one LCS of `r` and `c`, walking back the table the
 /// way rouge-score does (left only when strictly better).
-fn lcs_indices(r: &[String], c: &[String]) -> Vec<usize> {
+fn lcs_indices(r: &[u32], c: &[u32]) -> Vec<usize> {
     let t = lcs_table(r, c);
     let cols = c.len() + 1;
     let (mut i, mut j) = (r.len(), c.len());
@@ -210,18 +206,18 @@ fn lcs_indices(r: &[String], c: &[String]) -> Vec<usize> {
     out
 }
 
-fn rouge_lsum(target: &[Vec<String>], prediction: &[Vec<String>]) -> Score {
+fn rouge_lsum(target: &[Vec<u32>], prediction: &[Vec<u32>]) -> Score {
     let m: usize = target.iter().map(Vec::len).sum();
     let n: usize = prediction.iter().map(Vec::len).sum();
     if m == 0 || n == 0 {
         return Score::default();
     }
-    let mut budget_r: HashMap<&str, u32> = HashMap::new();
-    let mut budget_c: HashMap<&str, u32> = HashMap::new();
-    for t in target.iter().flatten() {
+    let mut budget_r: HashMap<u32, u32> = HashMap::new();
+    let mut budget_c: HashMap<u32, u32> = HashMap::new();
+    for &t in target.iter().flatten() {
         *budget_r.entry(t).or_insert(0) += 1;
     }
-    for t in prediction.iter().flatten() {
+    for &t in prediction.iter().flatten() {
         *budget_c.entry(t).or_insert(0) += 1;
     }
     let mut hits = 0u32;
@@ -230,10 +226,10 @@ fn rouge_lsum(target: &[Vec<String>], prediction: &[Vec<String>]) -> Score {
         union.sort_unstable();
         union.dedup();
         for i in union {
-            let token = r[i].as_str();
+            let token = r[i];
             let (cr, cc) = (
-                budget_r.get(token).copied().unwrap_or(0),
-                budget_c.get(token).copied().unwrap_or(0),
+                budget_r.get(&token).copied().unwrap_or(0),
+                budget_c.get(&token).copied().unwrap_or(0),
             );
             if cr > 0 && cc > 0 {
                 hits += 1;

@@ -9,27 +9,84 @@
 //! - [`tokenize_rouge_unicode`]: the same rule with Unicode letters and digits
 //!   kept, for text where rouge-score's rule would delete words.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
-fn regex(pattern: &str) -> Regex {
-    // Constant patterns of this file; any typo fails every test.
-    #[allow(clippy::expect_used)]
-    Regex::new(pattern).expect("tokenizer pattern compiles")
+/// Rule 1 of 13a: ASCII punctuation that always becomes its own token
+/// (everything in `{-~`, `[-\``, ` -&`, `(-+`, `:-@` and `/`; not `' , - .`).
+fn always_split(c: char) -> bool {
+    matches!(c, '{'..='~' | '['..='`' | ' '..='&' | '('..='+' | ':'..='@' | '/')
 }
 
-static RULES_13A: LazyLock<[(Regex, &'static str); 4]> = LazyLock::new(|| {
-    [
-        // Every ASCII punctuation mark except ' , - . becomes its own token.
-        (regex(r"([\{-~\[-` -&\(-\+:-@/])"), " $1 "),
-        // Periods and commas split off unless between digits.
-        (regex(r"([^0-9])([\.,])"), "$1 $2 "),
-        (regex(r"([\.,])([^0-9])"), " $1 $2"),
-        // A dash after a digit splits: "3.5-cm" -> "3.5 - cm".
-        (regex(r"([0-9])(-)"), "$1 $2 "),
-    ]
-});
+/// One pass of a two-character regex `(X)(Y)` → replacement, with regex
+/// semantics: leftmost matches, non-overlapping, scanning on after a match.
+fn two_char_pass<T: Copy>(
+    text: &[T],
+    x: impl Fn(T) -> bool,
+    y: impl Fn(T) -> bool,
+    emit: impl Fn(&mut Vec<T>, T, T),
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 2 + 8);
+    let mut i = 0;
+    while i < text.len() {
+        if i + 1 < text.len() && x(text[i]) && y(text[i + 1]) {
+            emit(&mut out, text[i], text[i + 1]);
+            i += 2;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// White space as Python's `str.split()` sees it: Rust's, plus the ASCII
+/// separators U+001C to U+001F.
+pub(crate) fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.split()`.
+fn python_split(text: &str) -> Vec<String> {
+    text.split(is_python_space)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The four mteval-v13a regexes as scans over units (bytes for ASCII text,
+/// chars otherwise); the patterns are one or two characters long, so the
+/// scans are exact.
+fn rules_13a<T: Copy + Into<char>>(units: impl ExactSizeIterator<Item = T>, space: T) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(2 * units.len() + 2);
+    out.push(space);
+    for u in units {
+        if always_split(u.into()) {
+            out.extend([space, u, space]);
+        } else {
+            out.push(u);
+        }
+    }
+    out.push(space);
+    let is_digit = |c: T| c.into().is_ascii_digit();
+    let is_point = |c: T| matches!(c.into(), '.' | ',');
+    let is_dash = |c: T| c.into() == '-';
+    // ([^0-9])([\.,]) -> "\1 \2 "
+    let out = two_char_pass(
+        &out,
+        |c| !is_digit(c),
+        is_point,
+        |o, a, b| o.extend([a, space, b, space]),
+    );
+    // ([\.,])([^0-9]) -> " \1 \2"
+    let out = two_char_pass(
+        &out,
+        is_point,
+        |c| !is_digit(c),
+        |o, a, b| o.extend([space, a, space, b]),
+    );
+    // ([0-9])(-) -> "\1 \2 "
+    two_char_pass(&out, is_digit, is_dash, |o, a, b| {
+        o.extend([a, space, b, space])
+    })
+}
 
 /// sacrebleu's `13a` tokenization of one line, as tokens.
 ///
@@ -41,38 +98,60 @@ static RULES_13A: LazyLock<[(Regex, &'static str); 4]> = LazyLock::new(|| {
 /// );
 /// ```
 pub fn tokenize_13a(line: &str) -> Vec<String> {
-    let mut text = line
-        .trim_end()
-        .replace("<skipped>", "")
-        .replace("-\n", "")
-        .replace('\n', " ");
-    if text.contains('&') {
-        text = text
-            .replace("&quot;", "\"")
-            .replace("&amp;", "&")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">");
+    let trimmed = line.trim_end_matches(is_python_space);
+    let cleaned;
+    let text = if trimmed.contains(['<', '\n', '&']) {
+        let mut t = trimmed
+            .replace("<skipped>", "")
+            .replace("-\n", "")
+            .replace('\n', " ");
+        if t.contains('&') {
+            t = t
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">");
+        }
+        cleaned = t;
+        cleaned.as_str()
+    } else {
+        trimmed
+    };
+    if text.is_ascii() {
+        let bytes = rules_13a(text.bytes(), b' ');
+        return bytes
+            .split(|b| b.is_ascii_whitespace() || (0x1c..=0x1f).contains(b) || *b == 0x0b)
+            .filter(|t| !t.is_empty())
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+            .collect();
     }
-    let mut text = format!(" {text} ");
-    for (pattern, replacement) in RULES_13A.iter() {
-        text = pattern.replace_all(&text, *replacement).into_owned();
-    }
-    text.split_whitespace().map(str::to_owned).collect()
+    let chars: String = rules_13a(text.chars().collect::<Vec<_>>().into_iter(), ' ')
+        .into_iter()
+        .collect();
+    python_split(&chars)
 }
 
 /// Python's `str.split()`: runs of white space separate tokens.
 pub fn tokenize_whitespace(line: &str) -> Vec<String> {
-    line.split_whitespace().map(str::to_owned).collect()
+    python_split(line)
 }
 
 /// rouge-score's default tokenizer, without stemming: lowercase, then every
 /// run of characters outside `a-z0-9` separates tokens, so non-ASCII letters
 /// vanish (`café` → `caf`).
 pub fn tokenize_rouge(text: &str) -> Vec<String> {
-    text.to_lowercase()
-        .split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit()))
+    // Lowercasing can only create ASCII letters from non-ASCII characters in
+    // a few cases (the Kelvin sign); take the slow path only when needed.
+    let lowered;
+    let text = if text.is_ascii() {
+        text
+    } else {
+        lowered = text.to_lowercase();
+        &lowered
+    };
+    text.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|t| !t.is_empty())
-        .map(str::to_owned)
+        .map(str::to_ascii_lowercase)
         .collect()
 }
 

@@ -1,7 +1,7 @@
 //! N-gram match statistics of one segment, and their corpus sum: the
 //! sufficient statistics of every BLEU convention.
 
-use std::collections::HashMap;
+use crate::ngram::{Gram, Interner, counts, overlap, raise_to};
 
 /// Counts for one segment, or summed over a corpus.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -31,11 +31,18 @@ impl NgramStats {
             .min_by_key(|&r| (r.abs_diff(hyp_len), r))
             .unwrap_or(0);
         let ref_len_shortest = references.iter().map(Vec::len).min().unwrap_or(0);
+        let mut words = Interner::default();
+        let hyp = words.ids(hypothesis);
+        let refs: Vec<Vec<u32>> = references.iter().map(|r| words.ids(r)).collect();
         let mut matches = Vec::with_capacity(max_order);
         let mut totals = Vec::with_capacity(max_order);
         for n in 1..=max_order {
             totals.push(hyp_len.saturating_sub(n - 1) as u64);
-            matches.push(clipped_matches(hypothesis, references, n));
+            matches.push(if hyp_len < n {
+                0
+            } else {
+                clipped_matches_ids(&hyp, &refs, n)
+            });
         }
         let nltk_totals = totals.iter().map(|t| (*t).max(1)).collect();
         Self {
@@ -75,27 +82,17 @@ pub(crate) fn clipped_matches(hypothesis: &[&str], references: &[Vec<&str>], n: 
     if hypothesis.len() < n {
         return 0;
     }
-    let mut hyp: HashMap<&[&str], u32> = HashMap::new();
-    for gram in hypothesis.windows(n) {
-        *hyp.entry(gram).or_insert(0) += 1;
+    let mut words = Interner::default();
+    let hyp = words.ids(hypothesis);
+    let refs: Vec<Vec<u32>> = references.iter().map(|r| words.ids(r)).collect();
+    clipped_matches_ids(&hyp, &refs, n)
+}
+
+fn clipped_matches_ids(hyp: &[u32], refs: &[Vec<u32>], n: usize) -> u64 {
+    let hyp_counts = counts(hyp, n);
+    let mut max_ref: Vec<(Gram, u32)> = hyp_counts.iter().map(|(g, _)| (g.clone(), 0)).collect();
+    for r in refs {
+        raise_to(&mut max_ref, &counts(r, n));
     }
-    let mut max_ref: HashMap<&[&str], u32> = HashMap::with_capacity(hyp.len());
-    for reference in references {
-        if reference.len() < n {
-            continue;
-        }
-        let mut counts: HashMap<&[&str], u32> = HashMap::new();
-        for gram in reference.windows(n) {
-            if hyp.contains_key(gram) {
-                *counts.entry(gram).or_insert(0) += 1;
-            }
-        }
-        for (gram, c) in counts {
-            let slot = max_ref.entry(gram).or_insert(0);
-            *slot = (*slot).max(c);
-        }
-    }
-    hyp.iter()
-        .map(|(g, &c)| u64::from(c.min(max_ref.get(g).copied().unwrap_or(0))))
-        .sum()
+    u64::from(overlap(&hyp_counts, &max_ref))
 }

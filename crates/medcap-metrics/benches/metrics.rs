@@ -1,0 +1,161 @@
+//! Throughput of BLEU and ROUGE on 10,000 caption pairs, one thread, and of
+//! the reference Python packages on the same pairs when a Python with nltk,
+//! sacrebleu and rouge-score is available (`MEDCAP_BENCH_PYTHON`, default
+//! `python3`; see data-fixtures/metrics/gen.py for the versions).
+//!
+//! `cargo bench -p medcap-metrics` (or `cargo xtask bench`).
+#![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
+
+use std::process::Command;
+use std::time::Instant;
+
+use medcap_metrics::bleu::{Bleu, NltkSmoothing};
+use medcap_metrics::rouge::Rouge;
+use medcap_rng::SplitMix64;
+
+const PAIRS: usize = 10_000;
+
+const MODALITY: [&str; 5] = [
+    "Chest radiograph",
+    "Chest X-ray",
+    "Frontal chest radiograph",
+    "PA chest X-ray",
+    "Axial CT of the chest",
+];
+const FINDINGS: [&str; 8] = [
+    "a 3.5 cm nodule in the right upper lobe",
+    "a small left pleural effusion",
+    "a right pneumothorax",
+    "cardiomegaly with a cardiothoracic ratio of 0.62",
+    "consolidation in the left lower zone",
+    "an endotracheal tube with its tip 4.0 cm above the carina",
+    "ground-glass opacities in both lungs",
+    "no acute abnormality",
+];
+
+fn caption(rng: &mut SplitMix64) -> String {
+    let k = 1 + rng.below(3);
+    let f: Vec<&str> = (0..k).map(|_| *rng.pick(&FINDINGS)).collect();
+    format!("{} showing {}.", rng.pick(&MODALITY), f.join(" and "))
+}
+
+fn time<F: FnMut()>(mut f: F) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+const PYTHON: &str = r#"
+import sys, time, warnings
+warnings.filterwarnings("ignore")
+import sacrebleu
+from nltk.translate.bleu_score import sentence_bleu, SmoothingFunction
+from rouge_score import rouge_scorer
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+pairs = [(lines[i], lines[i + 1]) for i in range(0, len(lines) - 1, 2)]
+t = time.perf_counter()
+for h, r in pairs: sacrebleu.sentence_bleu(h, [r])
+print("sacrebleu", time.perf_counter() - t)
+sf = SmoothingFunction().method1
+t = time.perf_counter()
+for h, r in pairs: sentence_bleu([r.split()], h.split(), smoothing_function=sf)
+print("nltk", time.perf_counter() - t)
+sc = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"])
+t = time.perf_counter()
+for h, r in pairs: sc.score(r, h)
+print("rouge", time.perf_counter() - t)
+"#;
+
+fn python_times(pairs: &[(String, String)]) -> Option<Vec<(String, f64)>> {
+    let python = std::env::var("MEDCAP_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let dir = tempfile::tempdir().ok()?;
+    let data = dir.path().join("pairs.txt");
+    let text: String = pairs.iter().map(|(h, r)| format!("{h}\n{r}\n")).collect();
+    std::fs::write(&data, text).ok()?;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(PYTHON)
+        .arg(&data)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        println!(
+            "({python} lacks nltk/sacrebleu/rouge-score: no Python comparison; set MEDCAP_BENCH_PYTHON)"
+        );
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .and_then(|(k, v)| Some((k.to_owned(), v.parse().ok()?)))
+            })
+            .collect(),
+    )
+}
+
+fn main() {
+    let mut rng = SplitMix64::new(42);
+    let pairs: Vec<(String, String)> = (0..PAIRS)
+        .map(|_| (caption(&mut rng), caption(&mut rng)))
+        .collect();
+    let mut sink = 0.0;
+    let study = Bleu::default();
+    let sacre = Bleu::sacrebleu_sentence();
+    let nltk = Bleu::nltk(NltkSmoothing::Method1);
+    let rouge = Rouge::default();
+    let rust = [
+        (
+            "study BLEU (13a)",
+            time(|| {
+                pairs
+                    .iter()
+                    .for_each(|(h, r)| sink += study.sentence(h, &[r.as_str()]))
+            }),
+        ),
+        (
+            "sacrebleu",
+            time(|| {
+                pairs
+                    .iter()
+                    .for_each(|(h, r)| sink += sacre.sentence(h, &[r.as_str()]))
+            }),
+        ),
+        (
+            "nltk",
+            time(|| {
+                pairs
+                    .iter()
+                    .for_each(|(h, r)| sink += nltk.sentence(h, &[r.as_str()]))
+            }),
+        ),
+        (
+            "rouge",
+            time(|| {
+                pairs
+                    .iter()
+                    .for_each(|(h, r)| sink += rouge.score(r, h).rouge_lsum.fmeasure)
+            }),
+        ),
+    ];
+    println!("(checksum {sink:.3})");
+    let python = python_times(&pairs);
+    println!("| metric ({PAIRS} pairs, 1 thread) | medcap pairs/s | Python pairs/s | ratio |");
+    println!("|---|---|---|---|");
+    for (name, secs) in rust {
+        let key = if name == "study BLEU (13a)" { "" } else { name };
+        let py = python
+            .as_ref()
+            .and_then(|p| p.iter().find(|(k, _)| k == key).map(|(_, s)| *s));
+        match py {
+            Some(p) => println!(
+                "| {name} | {:.0} | {:.0} | {:.1}x |",
+                PAIRS as f64 / secs,
+                PAIRS as f64 / p,
+                p / secs
+            ),
+            None => println!("| {name} | {:.0} | - | - |", PAIRS as f64 / secs),
+        }
+    }
+}
