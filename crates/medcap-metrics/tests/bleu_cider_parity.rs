@@ -6,13 +6,9 @@
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use serde_json::Value;
 
-fn golden() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data-fixtures/metrics/golden.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+mod common;
+
+use common::{assert_no_mismatch, golden};
 
 fn pair(row: &Value) -> (String, Vec<String>) {
     let refs = row["refs"]
@@ -55,12 +51,7 @@ fn nltk_sentence_bleu_matches_for_every_smoothing_method() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_mismatch(&failures);
 }
 
 #[test]
@@ -94,12 +85,7 @@ fn sacrebleu_sentence_bleu_matches_for_every_smoothing_method() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_mismatch(&failures);
 }
 
 #[test]

@@ -2,16 +2,15 @@
 //! on the 300 caption pairs of `data-fixtures/metrics/golden.json`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
+use common::assert_no_mismatch;
+
 use medcap_metrics::rouge::{Rouge, RougeScores, Score};
 
 #[test]
 fn every_pair_every_type_precision_recall_and_f_match() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../data-fixtures/metrics/golden.json"
-    );
-    let golden: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let golden = common::golden();
     let mut failures = Vec::new();
     let mut compared = 0;
     for row in golden["pairs"].as_array().unwrap() {
@@ -54,10 +53,5 @@ fn every_pair_every_type_precision_recall_and_f_match() {
         }
     }
     assert!(compared > 7_000);
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_mismatch(&failures);
 }

@@ -1,0 +1,23 @@
+//! Shared by the parity tests: the golden values and how a list of
+//! mismatches is reported.
+#![allow(dead_code, clippy::unwrap_used)]
+
+/// `data-fixtures/metrics/golden.json`, made by `gen.py` beside it.
+pub fn golden() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data-fixtures/metrics/golden.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Fails with every mismatch listed, not only the first.
+#[track_caller]
+pub fn assert_no_mismatch(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
