@@ -1,5 +1,7 @@
 //! Caption metrics that match the reference Python implementations.
 //!
+//! - [`bertscore`]: BERTScore's matching, idf and conventions; the encoder behind the
+//!   `bertscore` feature (medcap-model's BERT).
 //! - [`bleu`]: BLEU in the study's convention (Hugging Face evaluate /
 //!   tensorflow/nmt, per caption), sacrebleu's and nltk's, with every
 //!   smoothing method of each.
@@ -27,6 +29,7 @@
 //! assert!((nltk - 0.254066).abs() < 1e-6);
 //! ```
 
+pub mod bertscore;
 pub mod bleu;
 pub mod caption_scores;
 pub mod cider;

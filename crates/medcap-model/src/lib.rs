@@ -5,8 +5,10 @@
 //! with module paths equal to the Hugging Face checkpoint keys, and the BERT
 //! layer that medcap-metrics reuses as BERTScore's encoder.
 //!
-//! Today it provides the device layer every other part builds on:
-//! choosing where tensors run and reporting what libtorch can see.
+//! Today it provides the device layer (where tensors run, what libtorch can
+//! see), the BERT encoder ([`bert`]) with checkpoint-equal module paths, and
+//! [`text_encoder`], contextual token embeddings from a local Hugging Face
+//! directory (what BERTScore needs).
 //!
 //! ```
 //! use medcap_model::device::{DeviceChoice, runtime_info};
@@ -18,6 +20,11 @@
 //! # Ok::<(), medcap_model::device::DeviceError>(())
 //! ```
 
+pub mod bert;
 pub mod device;
+pub mod error;
+pub mod text_encoder;
+
+pub use error::ModelError;
 
 pub use tch;

@@ -1,0 +1,237 @@
+//! BERTScore as the `bert-score` package computes it: greedy cosine
+//! matching of contextual token embeddings, optional idf weights from the
+//! references, and its conventions for special tokens, empty texts and
+//! multiple references.
+//!
+//! The matching is plain Rust and always available; embeddings come from a
+//! [`TokenEmbedder`]. With the `bertscore` feature, medcap-model's BERT
+//! encoder implements it ([`BertScorer`]), loading any BERT-family
+//! checkpoint directory. The default model is the all-MiniLM-L6-v2 directory
+//! that `cargo xtask setup` installs, at layer 5 of its 6: bert-score has no
+//! tuned layer for it, and 5 is what bert-score's own table picks for the
+//! other 6-layer distilled BERT (distilbert-base-uncased), keeping the last
+//! layer's sentence-similarity fine-tuning from dominating token matches.
+//! The study used roberta-large at layer 17; a RoBERTa encoder can implement
+//! the same trait.
+//!
+//! Conventions, as bert-score 0.3.13:
+//! - `[CLS]`/`[SEP]` get weight 0 but stay candidates in every max;
+//! - a text that is only `[CLS][SEP]` (empty) scores P = R = F = 0;
+//! - with several references, P, R and F are each the max over references;
+//! - idf: `ln((M+1)/(df+1))` over the M references (as listed, one per
+//!   candidate-reference pair), `ln(M+1)` for unseen tokens, 0 for specials;
+//! - texts beyond 512 tokens are truncated to 510 word pieces.
+//!
+//! ```
+//! use medcap_metrics::bertscore::{greedy_match, EmbeddedText};
+//!
+//! // bert-score's arithmetic on 2-D toy embeddings ([CLS] a b [SEP] vs [CLS] c [SEP]).
+//! let hyp = EmbeddedText {
+//!     ids: vec![101, 1, 2, 102],
+//!     special: vec![true, false, false, true],
+//!     vectors: vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0], vec![1.0, 0.0]],
+//! };
+//! let reference = EmbeddedText {
+//!     ids: vec![101, 3, 102],
+//!     special: vec![true, false, true],
+//!     vectors: vec![vec![1.0, 0.0], vec![0.8, 0.6], vec![0.0, 1.0]],
+//! };
+//! let s = greedy_match(&hyp, &reference, &|_| 1.0);
+//! assert!((s.precision - 0.98).abs() < 1e-9);
+//! assert!((s.recall - 0.96).abs() < 1e-9);
+//! assert!((s.f1 - 0.969897).abs() < 1e-6);
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+/// One text's tokens and contextual embeddings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddedText {
+    /// Token ids, special tokens included.
+    pub ids: Vec<u32>,
+    /// Which tokens are special (`[CLS]`, `[SEP]`): weight 0.
+    pub special: Vec<bool>,
+    /// One embedding per token (need not be normalized).
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// BERTScore precision, recall and F1 of one candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct BertScoreValue {
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F1.
+    pub f1: f64,
+}
+
+/// Why BERTScore could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum BertScoreError {
+    /// The encoder failed.
+    #[error("encoder: {0}")]
+    Encoder(String),
+}
+
+/// Something that turns texts into contextual token embeddings.
+pub trait TokenEmbedder {
+    /// Embeds every text, in input order.
+    fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError>;
+}
+
+fn normalized(vectors: &[Vec<f32>]) -> Vec<Vec<f64>> {
+    vectors
+        .iter()
+        .map(|v| {
+            let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+            v.iter().map(|x| f64::from(*x) / norm).collect()
+        })
+        .collect()
+}
+
+/// Greedy matching of one candidate against one reference, with token
+/// weights from `weight(id)` (specials always 0, then normalized per text).
+pub fn greedy_match(hyp: &EmbeddedText, reference: &EmbeddedText, weight: &dyn Fn(u32) -> f64) -> BertScoreValue {
+    if hyp.ids.len() <= 2 || reference.ids.len() <= 2 {
+        return BertScoreValue::default();
+    }
+    let (h, r) = (normalized(&hyp.vectors), normalized(&reference.vectors));
+    let sim: Vec<Vec<f64>> =
+        h.iter().map(|a| r.iter().map(|b| a.iter().zip(b).map(|(x, y)| x * y).sum()).collect()).collect();
+    let weights = |t: &EmbeddedText| -> Vec<f64> {
+        let w: Vec<f64> = t.ids.iter().zip(&t.special).map(|(id, s)| if *s { 0.0 } else { weight(*id) }).collect();
+        let total: f64 = w.iter().sum();
+        w.iter().map(|x| x / total).collect()
+    };
+    let (wh, wr) = (weights(hyp), weights(reference));
+    let precision: f64 =
+        sim.iter().zip(&wh).map(|(row, w)| w * row.iter().copied().fold(f64::NEG_INFINITY, f64::max)).sum();
+    let recall: f64 = (0..r.len())
+        .zip(&wr)
+        .map(|(j, w)| w * sim.iter().map(|row| row[j]).fold(f64::NEG_INFINITY, f64::max))
+        .sum();
+    let f1 = 2.0 * precision * recall / (precision + recall);
+    let f1 = if f1.is_nan() { 0.0 } else { f1 };
+    if precision.is_nan() || recall.is_nan() {
+        return BertScoreValue { precision: 0.0, recall: 0.0, f1 };
+    }
+    BertScoreValue { precision, recall, f1 }
+}
+
+/// idf weights over references, as bert-score's `get_idf_dict`.
+pub fn idf_weights(references: &[&EmbeddedText]) -> impl Fn(u32) -> f64 + use<> {
+    let m = references.len() as f64;
+    let mut df: HashMap<u32, usize> = HashMap::new();
+    for r in references {
+        for id in r.ids.iter().collect::<HashSet<_>>() {
+            *df.entry(*id).or_insert(0) += 1;
+        }
+    }
+    move |id| ((m + 1.0) / (df.get(&id).copied().unwrap_or(0) as f64 + 1.0)).ln()
+}
+
+/// BERTScore of each candidate against its references (the max over them).
+pub fn bert_score<R: AsRef<str>>(
+    embedder: &dyn TokenEmbedder,
+    candidates: &[&str],
+    references: &[Vec<R>],
+    idf: bool,
+) -> Result<Vec<BertScoreValue>, BertScoreError> {
+    let mut texts: Vec<&str> = candidates.to_vec();
+    let mut ref_index: Vec<Vec<usize>> = Vec::with_capacity(references.len());
+    for refs in references {
+        ref_index.push(refs.iter().map(|r| {
+            texts.push(r.as_ref());
+            texts.len() - 1
+        }).collect());
+    }
+    let embedded = embedder.embed(&texts)?;
+    let all_refs: Vec<&EmbeddedText> = ref_index.iter().flatten().map(|&i| &embedded[i]).collect();
+    let weight: Box<dyn Fn(u32) -> f64> = if idf { Box::new(idf_weights(&all_refs)) } else { Box::new(|_| 1.0) };
+    Ok(candidates
+        .iter()
+        .enumerate()
+        .map(|(c, _)| {
+            ref_index.get(c).into_iter().flatten().map(|&r| greedy_match(&embedded[c], &embedded[r], &*weight)).fold(
+                None,
+                |best: Option<BertScoreValue>, s| {
+                    Some(match best {
+                        None => s,
+                        Some(b) => BertScoreValue {
+                            precision: b.precision.max(s.precision),
+                            recall: b.recall.max(s.recall),
+                            f1: b.f1.max(s.f1),
+                        },
+                    })
+                },
+            )
+            .unwrap_or_default()
+        })
+        .collect())
+}
+
+#[cfg(feature = "bertscore")]
+mod encoder {
+    use std::path::Path;
+
+    use medcap_model::tch::Device;
+    use medcap_model::text_encoder::BertTextEncoder;
+
+    use super::{BertScoreError, EmbeddedText, TokenEmbedder};
+
+    /// The layer used for all-MiniLM-L6-v2 (see the module documentation).
+    pub const DEFAULT_LAYER: usize = 5;
+
+    /// BERTScore's encoder: medcap-model's BERT on a checkpoint directory.
+    pub struct BertScorer {
+        encoder: BertTextEncoder,
+        /// Texts per forward pass.
+        pub batch_size: usize,
+    }
+
+    impl BertScorer {
+        /// Loads `dir` (config.json, model.safetensors, tokenizer.json) to
+        /// use the hidden states after `layer` layers, on `device`.
+        pub fn from_dir(dir: &Path, layer: usize, device: Device) -> Result<Self, BertScoreError> {
+            let encoder =
+                BertTextEncoder::from_dir(dir, layer, device).map_err(|e| BertScoreError::Encoder(e.to_string()))?;
+            Ok(Self { encoder, batch_size: 64 })
+        }
+    }
+
+    impl TokenEmbedder for BertScorer {
+        fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError> {
+            let encoded =
+                self.encoder.encode(texts, self.batch_size).map_err(|e| BertScoreError::Encoder(e.to_string()))?;
+            Ok(encoded
+                .into_iter()
+                .map(|e| EmbeddedText { ids: e.ids, special: e.special, vectors: e.vectors })
+                .collect())
+        }
+    }
+}
+
+#[cfg(feature = "bertscore")]
+pub use encoder::{BertScorer, DEFAULT_LAYER};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_texts_score_zero_and_idf_follows_bert_score() {
+        let text = |n: usize| EmbeddedText {
+            ids: (0..n as u32).collect(),
+            special: (0..n).map(|i| i == 0 || i + 1 == n).collect(),
+            vectors: (0..n).map(|i| vec![1.0, i as f32]).collect(),
+        };
+        assert_eq!(greedy_match(&text(2), &text(4), &|_| 1.0), BertScoreValue::default());
+        assert_eq!(greedy_match(&text(4), &text(2), &|_| 1.0), BertScoreValue::default());
+        let (a, b) = (text(3), text(4));
+        let w = idf_weights(&[&a, &b]);
+        assert!((w(99) - 3f64.ln()).abs() < 1e-12); // unseen
+        assert!((w(3) - 1.5f64.ln()).abs() < 1e-12); // in one of two
+        assert!(w(1).abs() < 1e-12); // in both
+    }
+}

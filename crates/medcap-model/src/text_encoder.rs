@@ -1,0 +1,142 @@
+//! Contextual token embeddings from a BERT-family checkpoint directory
+//! (`config.json`, `model.safetensors`, `tokenizer.json`): what BERTScore
+//! needs from a model.
+//!
+//! Tokenization follows transformers' `tokenizer.encode(text.strip(),
+//! add_special_tokens=True, max_length=512, truncation=True)`: `[CLS]`, at
+//! most 510 word pieces, `[SEP]`. Longer texts are truncated, as
+//! bert-score does; the tokenizer file's own padding and truncation settings
+//! are ignored.
+
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor, nn};
+use tokenizers::Tokenizer;
+
+use crate::bert::{BertConfig, BertModel};
+use crate::error::ModelError;
+
+/// One sentence's tokens and their hidden states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedSentence {
+    /// Token ids, special tokens included.
+    pub ids: Vec<u32>,
+    /// Which tokens are `[CLS]` or `[SEP]`.
+    pub special: Vec<bool>,
+    /// Hidden states, one row of `dim` values per token.
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// A BERT encoder and its tokenizer, returning one layer's hidden states.
+pub struct BertTextEncoder {
+    tokenizer: Tokenizer,
+    tokenizer_path: PathBuf,
+    model: BertModel,
+    _vars: nn::VarStore,
+    device: Device,
+    layer: usize,
+    cls: u32,
+    sep: u32,
+    max_len: usize,
+}
+
+fn special_id(tokenizer: &Tokenizer, path: &Path, token: &str) -> Result<u32, ModelError> {
+    tokenizer
+        .token_to_id(token)
+        .ok_or_else(|| ModelError::Tokenizer { path: path.to_owned(), reason: format!("no {token} token") })
+}
+
+impl BertTextEncoder {
+    /// Loads the checkpoint in `dir`, to return the hidden states after
+    /// `layer` layers (0: embeddings; at most the model's layer count).
+    pub fn from_dir(dir: &Path, layer: usize, device: Device) -> Result<Self, ModelError> {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|source| ModelError::Io { path: config_path.clone(), source })?;
+        let config: BertConfig = serde_json::from_str(&text)
+            .map_err(|e| ModelError::Config { path: config_path.clone(), reason: e.to_string() })?;
+        if config.hidden_act != "gelu" {
+            return Err(ModelError::Config {
+                path: config_path,
+                reason: format!("hidden_act `{}` is not supported (only gelu)", config.hidden_act),
+            });
+        }
+        if layer > config.num_hidden_layers {
+            return Err(ModelError::NoSuchLayer { layer, available: config.num_hidden_layers });
+        }
+        let tokenizer_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| ModelError::Tokenizer { path: tokenizer_path.clone(), reason: e.to_string() })?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| ModelError::Tokenizer { path: tokenizer_path.clone(), reason: e.to_string() })?;
+        let cls = special_id(&tokenizer, &tokenizer_path, "[CLS]")?;
+        let sep = special_id(&tokenizer, &tokenizer_path, "[SEP]")?;
+
+        let mut vars = nn::VarStore::new(device);
+        let model = BertModel::new(&vars.root(), &config);
+        let weights = dir.join("model.safetensors");
+        vars.load(&weights)
+            .map_err(|source| ModelError::Torch { context: format!("loading {}", weights.display()), source })?;
+        let max_len = config.max_position_embeddings.clamp(2, 512) as usize;
+        Ok(Self { tokenizer, tokenizer_path, model, _vars: vars, device, layer, cls, sep, max_len })
+    }
+
+    /// The ids of `[CLS]` and `[SEP]`.
+    pub fn special_ids(&self) -> (u32, u32) {
+        (self.cls, self.sep)
+    }
+
+    /// Token ids of one text: `[CLS]`, the word pieces of the stripped text
+    /// (at most 510), `[SEP]`.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let stripped = text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+        let encoding = self
+            .tokenizer
+            .encode(stripped, false)
+            .map_err(|e| ModelError::Tokenizer { path: self.tokenizer_path.clone(), reason: e.to_string() })?;
+        let pieces = encoding.get_ids();
+        let keep = pieces.len().min(self.max_len - 2);
+        let mut ids = Vec::with_capacity(keep + 2);
+        ids.push(self.cls);
+        ids.extend_from_slice(&pieces[..keep]);
+        ids.push(self.sep);
+        Ok(ids)
+    }
+
+    /// Encodes texts in batches of `batch_size`, longest first (as bert-score
+    /// does, so that batches are padded little), returning them in input order.
+    pub fn encode(&self, texts: &[&str], batch_size: usize) -> Result<Vec<EncodedSentence>, ModelError> {
+        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenize(t)).collect::<Result<_, _>>()?;
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let mut out: Vec<Option<EncodedSentence>> = vec![None; ids.len()];
+        let _guard = tch::no_grad_guard();
+        for chunk in order.chunks(batch_size.max(1)) {
+            let longest = chunk.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
+            let mut input = vec![0i64; chunk.len() * longest];
+            let mut mask = vec![0i64; chunk.len() * longest];
+            for (row, &i) in chunk.iter().enumerate() {
+                for (col, &id) in ids[i].iter().enumerate() {
+                    input[row * longest + col] = i64::from(id);
+                    mask[row * longest + col] = 1;
+                }
+            }
+            let shape = [chunk.len() as i64, longest as i64];
+            let input = Tensor::from_slice(&input).view(shape).to_device(self.device);
+            let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
+            let hidden = self.model.hidden_state(&input, &mask, self.layer).to_kind(Kind::Float).to_device(Device::Cpu);
+            let dim = hidden.size()[2];
+            for (row, &i) in chunk.iter().enumerate() {
+                let n = ids[i].len() as i64;
+                let flat: Vec<f32> = Vec::try_from(hidden.get(row as i64).narrow(0, 0, n).contiguous().view([-1]))
+                    .map_err(|source| ModelError::Torch { context: "reading hidden states".into(), source })?;
+                let vectors = flat.chunks(dim as usize).map(<[f32]>::to_vec).collect();
+                let special = ids[i].iter().map(|&t| t == self.cls || t == self.sep).collect();
+                out[i] = Some(EncodedSentence { ids: ids[i].clone(), special, vectors });
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+}
