@@ -8,10 +8,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
+use medcap_metrics::bertscore::BertScorer;
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
-use medcap_metrics::caption_scores::{Metrics, ScoredCaptions, score_captions};
+use medcap_metrics::caption_scores::{
+    BertScoreSetup, Metrics, ScoredCaptions, score_captions, score_captions_with_bertscore,
+};
 use medcap_metrics::rouge::{Rouge, RougeTokenizer};
 use medcap_metrics::stats::{Bootstrap, compare_paired};
+use medcap_model::device::DeviceChoice;
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -53,6 +57,35 @@ pub struct ScoreArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// BERTScore model: a BERT-family Hugging Face directory (config.json,
+    /// model.safetensors, tokenizer.json). Default: the all-MiniLM-L6-v2 that
+    /// `cargo xtask setup` installs (MEDCAP_MINILM_DIR).
+    #[arg(long, value_name = "DIR")]
+    bertscore_model: Option<PathBuf>,
+    /// Hidden layer whose embeddings BERTScore matches (default 5 of MiniLM's 6).
+    #[arg(long, default_value_t = medcap_metrics::bertscore::DEFAULT_LAYER)]
+    bertscore_layer: usize,
+    /// idf-weight BERTScore tokens, from the references.
+    #[arg(long)]
+    bertscore_idf: bool,
+    /// Skip BERTScore (no model needed).
+    #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf"])]
+    no_bertscore: bool,
+    /// Where BERTScore's encoder runs: auto, cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// The BERTScore model directory: the flag, else the environment, else the
+/// location `cargo xtask setup` recorded when this binary was built.
+fn bertscore_dir(args: &ScoreArgs) -> Result<PathBuf> {
+    if let Some(dir) = &args.bertscore_model {
+        return Ok(dir.clone());
+    }
+    std::env::var_os("MEDCAP_MINILM_DIR")
+        .map(PathBuf::from)
+        .or_else(|| option_env!("MEDCAP_MINILM_DIR").map(PathBuf::from))
+        .context("no BERTScore model: pass --bertscore-model DIR, or --no-bertscore (`cargo xtask setup` installs the default all-MiniLM-L6-v2)")
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -211,7 +244,31 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             seed: args.seed,
         },
     };
-    let scored = score_captions(&hyps, &refs, &metrics);
+    let scorer = if args.no_bertscore {
+        None
+    } else {
+        let dir = bertscore_dir(args)?;
+        let device: DeviceChoice = args.device.parse()?;
+        let scorer = BertScorer::from_dir(&dir, args.bertscore_layer, device.resolve()?)
+            .with_context(|| format!("cannot load the BERTScore model {}", dir.display()))?;
+        Some(scorer)
+    };
+    let score = |hyps: &[String]| -> Result<ScoredCaptions> {
+        Ok(match &scorer {
+            Some(s) => score_captions_with_bertscore(
+                hyps,
+                &refs,
+                &metrics,
+                &BertScoreSetup {
+                    embedder: s,
+                    idf: args.bertscore_idf,
+                },
+            )
+            .context("BERTScore failed")?,
+            None => score_captions(hyps, &refs, &metrics),
+        })
+    };
+    let scored = score(&hyps)?;
     let comparison = match &args.compare {
         Some(path) => {
             let other = read_lines(path)?;
@@ -222,7 +279,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                 other.len(),
                 hyps.len()
             );
-            Some((path.clone(), score_captions(&other, &refs, &metrics)))
+            Some((path.clone(), score(&other)?))
         }
         None => None,
     };
@@ -290,7 +347,12 @@ fn paired<'a>(
 }
 
 fn csv_rows(scored: &ScoredCaptions) -> String {
-    let mut out = String::from("index,bleu,rouge1,rouge2,rougeL,rougeLsum,cider_d\n");
+    let names: Vec<&str> = scored
+        .per_caption
+        .first()
+        .map(|c| c.named().iter().map(|(k, _)| *k).collect())
+        .unwrap_or_default();
+    let mut out = format!("index,{}\n", names.join(","));
     for (i, c) in scored.per_caption.iter().enumerate() {
         let values: Vec<String> = c
             .named()
@@ -315,27 +377,33 @@ fn table(
     comparison: Option<&(PathBuf, ScoredCaptions)>,
     b: &Bootstrap,
 ) -> String {
-    const COLUMNS: [(&str, &str); 6] = [
+    // The study's Table 1 order: BLEU, BERT-F1, ROUGE-1, ROUGE-2, ROUGE-L; then the rest.
+    let all: [(&str, &str); 7] = [
         ("bleu", "BLEU"),
+        ("bert_f1", "BERT-F1"),
         ("rouge1", "ROUGE-1"),
         ("rouge2", "ROUGE-2"),
         ("rougeL", "ROUGE-L"),
         ("rougeLsum", "ROUGE-Lsum"),
         ("cider_d", "CIDEr-D"),
     ];
+    let columns: Vec<(&str, &str)> = all
+        .into_iter()
+        .filter(|(k, _)| scored.summary.contains_key(k))
+        .collect();
     let mut out = format!("{:<12}", "system");
-    for (_, title) in COLUMNS {
+    for (_, title) in &columns {
         let _ = write!(out, "{title:>22}");
     }
     out.push('\n');
     let mut row = |name: &str, s: &ScoredCaptions| {
         let _ = write!(out, "{name:<12}");
-        for (key, _) in COLUMNS {
+        for (key, _) in &columns {
             let m = &s.summary[key];
             let _ = write!(out, "{:>22}", format!("{:.6} ({:.6})", m.mean, m.sd));
         }
         let _ = write!(out, "\n{:<12}", "  95% CI");
-        for (key, _) in COLUMNS {
+        for (key, _) in &columns {
             let m = &s.summary[key];
             let _ = write!(out, "{:>22}", format!("[{:.4}, {:.4}]", m.ci95.0, m.ci95.1));
         }
@@ -348,13 +416,15 @@ fn table(
     if let Some((_, other)) = comparison {
         row("B", other);
         let _ = write!(out, "{:<12}", "B - A");
-        for (name, c) in paired(scored, other, b) {
-            let _ = write!(
-                out,
-                "{:>22}",
-                format!("{:+.4} p={:.3}", c.mean_difference, c.p_value)
-            );
-            let _ = name;
+        let diffs = paired(scored, other, b);
+        for (key, _) in &columns {
+            if let Some((_, c)) = diffs.iter().find(|(name, _)| name == key) {
+                let _ = write!(
+                    out,
+                    "{:>22}",
+                    format!("{:+.4} p={:.3}", c.mean_difference, c.p_value)
+                );
+            }
         }
         out.push('\n');
     }

@@ -180,13 +180,27 @@ fn score_writes_one_json_object_per_pair_then_a_summary() {
         .collect();
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["rouge1"], 1.0, "CRLF must not leave a stray token");
-    for key in ["bleu", "rouge1", "rouge2", "rougeL", "rougeLsum", "cider_d"] {
+    for key in [
+        "bleu",
+        "rouge1",
+        "rouge2",
+        "rougeL",
+        "rougeLsum",
+        "cider_d",
+        "bert_p",
+        "bert_r",
+        "bert_f1",
+    ] {
         assert!(lines[1][key].is_number(), "{key}");
         assert_eq!(lines[1][key], 0.0, "an empty hypothesis scores 0 on {key}");
     }
     assert!(
         lines[3]["rouge1"].as_f64().unwrap() > 0.0,
         "pleural survives rouge-score tokenization"
+    );
+    assert!(
+        lines[0]["bert_f1"].as_f64().unwrap() > 0.99,
+        "identical captions"
     );
     let summary = &lines[4]["summary"]["rouge1"];
     assert_eq!(summary["n"], 4);
@@ -253,4 +267,50 @@ fn score_rejects_mismatched_and_non_utf8_files_naming_them() {
         "method9",
     ]);
     assert!(!out.status.success());
+}
+
+#[test]
+fn score_truncates_captions_longer_than_the_model_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "left pleural effusion with adjacent atelectasis ".repeat(150); // ~900 word pieces
+    let hyps = write(
+        dir.path(),
+        "h.txt",
+        format!("{long}\nshort caption\n").as_bytes(),
+    );
+    let refs = write(
+        dir.path(),
+        "r.txt",
+        format!("{long}\nanother caption\n").as_bytes(),
+    );
+    let out = medcap(&[
+        "score", "--refs", &refs, "--hyps", &hyps, "--format", "jsonl", "--device", "cpu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert!(first["bert_f1"].as_f64().unwrap() > 0.99, "{first}");
+
+    let no_bert = medcap(&[
+        "score",
+        "--refs",
+        &refs,
+        "--hyps",
+        &hyps,
+        "--format",
+        "jsonl",
+        "--no-bertscore",
+    ]);
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&no_bert.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(first.get("bert_f1").is_none());
 }

@@ -70,8 +70,8 @@ pub struct BertScoreValue {
 #[derive(Debug, thiserror::Error)]
 pub enum BertScoreError {
     /// The encoder failed.
-    #[error("encoder: {0}")]
-    Encoder(String),
+    #[error("the BERTScore encoder failed")]
+    Encoder(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Something that turns texts into contextual token embeddings.
@@ -92,31 +92,62 @@ fn normalized(vectors: &[Vec<f32>]) -> Vec<Vec<f64>> {
 
 /// Greedy matching of one candidate against one reference, with token
 /// weights from `weight(id)` (specials always 0, then normalized per text).
-pub fn greedy_match(hyp: &EmbeddedText, reference: &EmbeddedText, weight: &dyn Fn(u32) -> f64) -> BertScoreValue {
+pub fn greedy_match(
+    hyp: &EmbeddedText,
+    reference: &EmbeddedText,
+    weight: &dyn Fn(u32) -> f64,
+) -> BertScoreValue {
     if hyp.ids.len() <= 2 || reference.ids.len() <= 2 {
         return BertScoreValue::default();
     }
     let (h, r) = (normalized(&hyp.vectors), normalized(&reference.vectors));
-    let sim: Vec<Vec<f64>> =
-        h.iter().map(|a| r.iter().map(|b| a.iter().zip(b).map(|(x, y)| x * y).sum()).collect()).collect();
+    let sim: Vec<Vec<f64>> = h
+        .iter()
+        .map(|a| {
+            r.iter()
+                .map(|b| a.iter().zip(b).map(|(x, y)| x * y).sum())
+                .collect()
+        })
+        .collect();
     let weights = |t: &EmbeddedText| -> Vec<f64> {
-        let w: Vec<f64> = t.ids.iter().zip(&t.special).map(|(id, s)| if *s { 0.0 } else { weight(*id) }).collect();
+        let w: Vec<f64> = t
+            .ids
+            .iter()
+            .zip(&t.special)
+            .map(|(id, s)| if *s { 0.0 } else { weight(*id) })
+            .collect();
         let total: f64 = w.iter().sum();
         w.iter().map(|x| x / total).collect()
     };
     let (wh, wr) = (weights(hyp), weights(reference));
-    let precision: f64 =
-        sim.iter().zip(&wh).map(|(row, w)| w * row.iter().copied().fold(f64::NEG_INFINITY, f64::max)).sum();
+    let precision: f64 = sim
+        .iter()
+        .zip(&wh)
+        .map(|(row, w)| w * row.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+        .sum();
     let recall: f64 = (0..r.len())
         .zip(&wr)
-        .map(|(j, w)| w * sim.iter().map(|row| row[j]).fold(f64::NEG_INFINITY, f64::max))
+        .map(|(j, w)| {
+            w * sim
+                .iter()
+                .map(|row| row[j])
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
         .sum();
     let f1 = 2.0 * precision * recall / (precision + recall);
     let f1 = if f1.is_nan() { 0.0 } else { f1 };
     if precision.is_nan() || recall.is_nan() {
-        return BertScoreValue { precision: 0.0, recall: 0.0, f1 };
+        return BertScoreValue {
+            precision: 0.0,
+            recall: 0.0,
+            f1,
+        };
     }
-    BertScoreValue { precision, recall, f1 }
+    BertScoreValue {
+        precision,
+        recall,
+        f1,
+    }
 }
 
 /// idf weights over references, as bert-score's `get_idf_dict`.
@@ -141,21 +172,32 @@ pub fn bert_score<R: AsRef<str>>(
     let mut texts: Vec<&str> = candidates.to_vec();
     let mut ref_index: Vec<Vec<usize>> = Vec::with_capacity(references.len());
     for refs in references {
-        ref_index.push(refs.iter().map(|r| {
-            texts.push(r.as_ref());
-            texts.len() - 1
-        }).collect());
+        ref_index.push(
+            refs.iter()
+                .map(|r| {
+                    texts.push(r.as_ref());
+                    texts.len() - 1
+                })
+                .collect(),
+        );
     }
     let embedded = embedder.embed(&texts)?;
     let all_refs: Vec<&EmbeddedText> = ref_index.iter().flatten().map(|&i| &embedded[i]).collect();
-    let weight: Box<dyn Fn(u32) -> f64> = if idf { Box::new(idf_weights(&all_refs)) } else { Box::new(|_| 1.0) };
+    let weight: Box<dyn Fn(u32) -> f64> = if idf {
+        Box::new(idf_weights(&all_refs))
+    } else {
+        Box::new(|_| 1.0)
+    };
     Ok(candidates
         .iter()
         .enumerate()
         .map(|(c, _)| {
-            ref_index.get(c).into_iter().flatten().map(|&r| greedy_match(&embedded[c], &embedded[r], &*weight)).fold(
-                None,
-                |best: Option<BertScoreValue>, s| {
+            ref_index
+                .get(c)
+                .into_iter()
+                .flatten()
+                .map(|&r| greedy_match(&embedded[c], &embedded[r], &*weight))
+                .fold(None, |best: Option<BertScoreValue>, s| {
                     Some(match best {
                         None => s,
                         Some(b) => BertScoreValue {
@@ -164,9 +206,8 @@ pub fn bert_score<R: AsRef<str>>(
                             f1: b.f1.max(s.f1),
                         },
                     })
-                },
-            )
-            .unwrap_or_default()
+                })
+                .unwrap_or_default()
         })
         .collect())
 }
@@ -194,19 +235,28 @@ mod encoder {
         /// Loads `dir` (config.json, model.safetensors, tokenizer.json) to
         /// use the hidden states after `layer` layers, on `device`.
         pub fn from_dir(dir: &Path, layer: usize, device: Device) -> Result<Self, BertScoreError> {
-            let encoder =
-                BertTextEncoder::from_dir(dir, layer, device).map_err(|e| BertScoreError::Encoder(e.to_string()))?;
-            Ok(Self { encoder, batch_size: 64 })
+            let encoder = BertTextEncoder::from_dir(dir, layer, device)
+                .map_err(|e| BertScoreError::Encoder(Box::new(e)))?;
+            Ok(Self {
+                encoder,
+                batch_size: 64,
+            })
         }
     }
 
     impl TokenEmbedder for BertScorer {
         fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError> {
-            let encoded =
-                self.encoder.encode(texts, self.batch_size).map_err(|e| BertScoreError::Encoder(e.to_string()))?;
+            let encoded = self
+                .encoder
+                .encode(texts, self.batch_size)
+                .map_err(|e| BertScoreError::Encoder(Box::new(e)))?;
             Ok(encoded
                 .into_iter()
-                .map(|e| EmbeddedText { ids: e.ids, special: e.special, vectors: e.vectors })
+                .map(|e| EmbeddedText {
+                    ids: e.ids,
+                    special: e.special,
+                    vectors: e.vectors,
+                })
                 .collect())
         }
     }
@@ -226,8 +276,14 @@ mod tests {
             special: (0..n).map(|i| i == 0 || i + 1 == n).collect(),
             vectors: (0..n).map(|i| vec![1.0, i as f32]).collect(),
         };
-        assert_eq!(greedy_match(&text(2), &text(4), &|_| 1.0), BertScoreValue::default());
-        assert_eq!(greedy_match(&text(4), &text(2), &|_| 1.0), BertScoreValue::default());
+        assert_eq!(
+            greedy_match(&text(2), &text(4), &|_| 1.0),
+            BertScoreValue::default()
+        );
+        assert_eq!(
+            greedy_match(&text(4), &text(2), &|_| 1.0),
+            BertScoreValue::default()
+        );
         let (a, b) = (text(3), text(4));
         let w = idf_weights(&[&a, &b]);
         assert!((w(99) - 3f64.ln()).abs() < 1e-12); // unseen

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::bertscore::{BertScoreError, BertScoreValue, TokenEmbedder, bert_score};
 use crate::bleu::Bleu;
 use crate::cider::cider_d;
 use crate::rouge::Rouge;
@@ -48,19 +49,29 @@ pub struct CaptionScores {
     pub rouge_lsum: f64,
     /// CIDEr-D of this caption within the scored set.
     pub cider_d: f64,
+    /// BERTScore, when an encoder was given.
+    pub bert: Option<BertScoreValue>,
 }
 
 impl CaptionScores {
-    /// Metric names and values, in output order.
-    pub fn named(&self) -> [(&'static str, f64); 6] {
-        [
+    /// Metric names and values, in output order (BERTScore's only when computed).
+    pub fn named(&self) -> Vec<(&'static str, f64)> {
+        let mut named = vec![
             ("bleu", self.bleu),
             ("rouge1", self.rouge1),
             ("rouge2", self.rouge2),
             ("rougeL", self.rouge_l),
             ("rougeLsum", self.rouge_lsum),
             ("cider_d", self.cider_d),
-        ]
+        ];
+        if let Some(b) = self.bert {
+            named.extend([
+                ("bert_p", b.precision),
+                ("bert_r", b.recall),
+                ("bert_f1", b.f1),
+            ]);
+        }
+        named
     }
 }
 
@@ -73,6 +84,14 @@ pub struct ScoredCaptions {
     pub summary: BTreeMap<&'static str, Summary>,
 }
 
+/// BERTScore settings for [`score_captions_with_bertscore`].
+pub struct BertScoreSetup<'a> {
+    /// The encoder.
+    pub embedder: &'a dyn TokenEmbedder,
+    /// idf weights from the references.
+    pub idf: bool,
+}
+
 /// Scores each hypothesis against its references. `references[i]` holds the
 /// references of `hypotheses[i]`; the slices must have the same length (the
 /// shorter one decides otherwise).
@@ -80,6 +99,33 @@ pub fn score_captions<H: AsRef<str>, R: AsRef<str>>(
     hypotheses: &[H],
     references: &[Vec<R>],
     metrics: &Metrics,
+) -> ScoredCaptions {
+    score_text_metrics(hypotheses, references, metrics, None)
+}
+
+/// [`score_captions`] plus BERTScore from `bert`'s encoder.
+pub fn score_captions_with_bertscore<H: AsRef<str>, R: AsRef<str>>(
+    hypotheses: &[H],
+    references: &[Vec<R>],
+    metrics: &Metrics,
+    bert: &BertScoreSetup<'_>,
+) -> Result<ScoredCaptions, BertScoreError> {
+    let n = hypotheses.len().min(references.len());
+    let hyps: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
+    let scores = bert_score(bert.embedder, &hyps, &references[..n], bert.idf)?;
+    Ok(score_text_metrics(
+        hypotheses,
+        references,
+        metrics,
+        Some(&scores),
+    ))
+}
+
+fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
+    hypotheses: &[H],
+    references: &[Vec<R>],
+    metrics: &Metrics,
+    bert: Option<&[BertScoreValue]>,
 ) -> ScoredCaptions {
     let n = hypotheses.len().min(references.len());
     let bleu_tokens: Vec<(Vec<String>, Vec<Vec<String>>)> = (0..n)
@@ -108,6 +154,7 @@ pub fn score_captions<H: AsRef<str>, R: AsRef<str>>(
                 rouge_l: rouge.rouge_l.fmeasure,
                 rouge_lsum: rouge.rouge_lsum.fmeasure,
                 cider_d: cider.per_image[i],
+                bert: bert.and_then(|b| b.get(i).copied()),
             }
         })
         .collect();

@@ -15,11 +15,17 @@ use medcap_model::tch::Device;
 use medcap_model::text_encoder::BertTextEncoder;
 
 fn model_dir() -> PathBuf {
-    PathBuf::from(std::env::var("MEDCAP_MINILM_DIR").expect("MEDCAP_MINILM_DIR is set by `cargo xtask setup`"))
+    PathBuf::from(
+        std::env::var("MEDCAP_MINILM_DIR")
+            .expect("MEDCAP_MINILM_DIR is set by `cargo xtask setup`"),
+    )
 }
 
 fn bertscore_golden() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data-fixtures/metrics/bertscore_golden.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data-fixtures/metrics/bertscore_golden.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -29,7 +35,12 @@ fn word_pieces_match_the_slow_bert_tokenizer() {
     let encoder = BertTextEncoder::from_dir(&model_dir(), DEFAULT_LAYER, Device::Cpu).unwrap();
     let mut failures = Vec::new();
     for (text, want) in g["tokens"].as_object().unwrap() {
-        let want: Vec<u32> = want.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         let got = encoder.tokenize(text).unwrap();
         if got != want {
             failures.push(format!("{text:?}: {got:?} vs {want:?}"));
@@ -44,14 +55,28 @@ fn precision_recall_f1_match_with_and_without_idf() {
     assert_eq!(b["layer"].as_u64(), Some(DEFAULT_LAYER as u64));
     let pairs = g["pairs"].as_array().unwrap();
     let hyps: Vec<&str> = pairs.iter().map(|p| p["hyp"].as_str().unwrap()).collect();
-    let refs: Vec<Vec<&str>> =
-        pairs.iter().map(|p| p["refs"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect()).collect();
+    let refs: Vec<Vec<&str>> = pairs
+        .iter()
+        .map(|p| {
+            p["refs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect()
+        })
+        .collect();
     let scorer = BertScorer::from_dir(&model_dir(), DEFAULT_LAYER, Device::Cpu).unwrap();
     let mut failures = Vec::new();
     for (key, idf) in [("plain", false), ("idf", true)] {
         let scores = bert_score(&scorer, &hyps, &refs, idf).unwrap();
         for ((s, want), hyp) in scores.iter().zip(b[key].as_array().unwrap()).zip(&hyps) {
-            let want: Vec<f64> = want.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let want: Vec<f64> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             for (got, w) in [s.precision, s.recall, s.f1].iter().zip(&want) {
                 if (got - w).abs() > 1e-4 {
                     failures.push(format!("{key} {hyp:?}: {got} vs {w}"));

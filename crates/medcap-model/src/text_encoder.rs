@@ -43,7 +43,10 @@ pub struct BertTextEncoder {
 fn special_id(tokenizer: &Tokenizer, path: &Path, token: &str) -> Result<u32, ModelError> {
     tokenizer
         .token_to_id(token)
-        .ok_or_else(|| ModelError::Tokenizer { path: path.to_owned(), reason: format!("no {token} token") })
+        .ok_or_else(|| ModelError::Tokenizer {
+            path: path.to_owned(),
+            reason: format!("no {token} token"),
+        })
 }
 
 impl BertTextEncoder {
@@ -51,36 +54,64 @@ impl BertTextEncoder {
     /// `layer` layers (0: embeddings; at most the model's layer count).
     pub fn from_dir(dir: &Path, layer: usize, device: Device) -> Result<Self, ModelError> {
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|source| ModelError::Io { path: config_path.clone(), source })?;
-        let config: BertConfig = serde_json::from_str(&text)
-            .map_err(|e| ModelError::Config { path: config_path.clone(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config: BertConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+            path: config_path.clone(),
+            reason: e.to_string(),
+        })?;
         if config.hidden_act != "gelu" {
             return Err(ModelError::Config {
                 path: config_path,
-                reason: format!("hidden_act `{}` is not supported (only gelu)", config.hidden_act),
+                reason: format!(
+                    "hidden_act `{}` is not supported (only gelu)",
+                    config.hidden_act
+                ),
             });
         }
         if layer > config.num_hidden_layers {
-            return Err(ModelError::NoSuchLayer { layer, available: config.num_hidden_layers });
+            return Err(ModelError::NoSuchLayer {
+                layer,
+                available: config.num_hidden_layers,
+            });
         }
         let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| ModelError::Tokenizer { path: tokenizer_path.clone(), reason: e.to_string() })?;
+        let mut tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| ModelError::Tokenizer {
+                path: tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)
-            .map_err(|e| ModelError::Tokenizer { path: tokenizer_path.clone(), reason: e.to_string() })?;
+            .map_err(|e| ModelError::Tokenizer {
+                path: tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
         let cls = special_id(&tokenizer, &tokenizer_path, "[CLS]")?;
         let sep = special_id(&tokenizer, &tokenizer_path, "[SEP]")?;
 
         let mut vars = nn::VarStore::new(device);
         let model = BertModel::new(&vars.root(), &config);
         let weights = dir.join("model.safetensors");
-        vars.load(&weights)
-            .map_err(|source| ModelError::Torch { context: format!("loading {}", weights.display()), source })?;
+        vars.load(&weights).map_err(|source| ModelError::Torch {
+            context: format!("loading {}", weights.display()),
+            source,
+        })?;
         let max_len = config.max_position_embeddings.clamp(2, 512) as usize;
-        Ok(Self { tokenizer, tokenizer_path, model, _vars: vars, device, layer, cls, sep, max_len })
+        Ok(Self {
+            tokenizer,
+            tokenizer_path,
+            model,
+            _vars: vars,
+            device,
+            layer,
+            cls,
+            sep,
+            max_len,
+        })
     }
 
     /// The ids of `[CLS]` and `[SEP]`.
@@ -91,11 +122,15 @@ impl BertTextEncoder {
     /// Token ids of one text: `[CLS]`, the word pieces of the stripped text
     /// (at most 510), `[SEP]`.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        let stripped = text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
-        let encoding = self
-            .tokenizer
-            .encode(stripped, false)
-            .map_err(|e| ModelError::Tokenizer { path: self.tokenizer_path.clone(), reason: e.to_string() })?;
+        let stripped =
+            text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
+        let encoding =
+            self.tokenizer
+                .encode(stripped, false)
+                .map_err(|e| ModelError::Tokenizer {
+                    path: self.tokenizer_path.clone(),
+                    reason: e.to_string(),
+                })?;
         let pieces = encoding.get_ids();
         let keep = pieces.len().min(self.max_len - 2);
         let mut ids = Vec::with_capacity(keep + 2);
@@ -107,8 +142,15 @@ impl BertTextEncoder {
 
     /// Encodes texts in batches of `batch_size`, longest first (as bert-score
     /// does, so that batches are padded little), returning them in input order.
-    pub fn encode(&self, texts: &[&str], batch_size: usize) -> Result<Vec<EncodedSentence>, ModelError> {
-        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenize(t)).collect::<Result<_, _>>()?;
+    pub fn encode(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+    ) -> Result<Vec<EncodedSentence>, ModelError> {
+        let ids: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<_, _>>()?;
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out: Vec<Option<EncodedSentence>> = vec![None; ids.len()];
@@ -124,17 +166,39 @@ impl BertTextEncoder {
                 }
             }
             let shape = [chunk.len() as i64, longest as i64];
-            let input = Tensor::from_slice(&input).view(shape).to_device(self.device);
+            let input = Tensor::from_slice(&input)
+                .view(shape)
+                .to_device(self.device);
             let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
-            let hidden = self.model.hidden_state(&input, &mask, self.layer).to_kind(Kind::Float).to_device(Device::Cpu);
+            let hidden = self
+                .model
+                .hidden_state(&input, &mask, self.layer)
+                .to_kind(Kind::Float)
+                .to_device(Device::Cpu);
             let dim = hidden.size()[2];
             for (row, &i) in chunk.iter().enumerate() {
                 let n = ids[i].len() as i64;
-                let flat: Vec<f32> = Vec::try_from(hidden.get(row as i64).narrow(0, 0, n).contiguous().view([-1]))
-                    .map_err(|source| ModelError::Torch { context: "reading hidden states".into(), source })?;
+                let flat: Vec<f32> = Vec::try_from(
+                    hidden
+                        .get(row as i64)
+                        .narrow(0, 0, n)
+                        .contiguous()
+                        .view([-1]),
+                )
+                .map_err(|source| ModelError::Torch {
+                    context: "reading hidden states".into(),
+                    source,
+                })?;
                 let vectors = flat.chunks(dim as usize).map(<[f32]>::to_vec).collect();
-                let special = ids[i].iter().map(|&t| t == self.cls || t == self.sep).collect();
-                out[i] = Some(EncodedSentence { ids: ids[i].clone(), special, vectors });
+                let special = ids[i]
+                    .iter()
+                    .map(|&t| t == self.cls || t == self.sep)
+                    .collect();
+                out[i] = Some(EncodedSentence {
+                    ids: ids[i].clone(),
+                    special,
+                    vectors,
+                });
             }
         }
         Ok(out.into_iter().flatten().collect())

@@ -19,13 +19,31 @@ impl BertEmbeddings {
     pub fn new(p: nn::Path<'_>, c: &BertConfig) -> Self {
         let e = Default::default;
         Self {
-            word_embeddings: nn::embedding(&p / "word_embeddings", c.vocab_size, c.hidden_size, e()),
-            position_embeddings: nn::embedding(&p / "position_embeddings", c.max_position_embeddings, c.hidden_size, e()),
-            token_type_embeddings: nn::embedding(&p / "token_type_embeddings", c.type_vocab_size, c.hidden_size, e()),
+            word_embeddings: nn::embedding(
+                &p / "word_embeddings",
+                c.vocab_size,
+                c.hidden_size,
+                e(),
+            ),
+            position_embeddings: nn::embedding(
+                &p / "position_embeddings",
+                c.max_position_embeddings,
+                c.hidden_size,
+                e(),
+            ),
+            token_type_embeddings: nn::embedding(
+                &p / "token_type_embeddings",
+                c.type_vocab_size,
+                c.hidden_size,
+                e(),
+            ),
             layer_norm: nn::layer_norm(
                 &p / "LayerNorm",
                 vec![c.hidden_size],
-                nn::LayerNormConfig { eps: c.layer_norm_eps, ..Default::default() },
+                nn::LayerNormConfig {
+                    eps: c.layer_norm_eps,
+                    ..Default::default()
+                },
             ),
         }
     }

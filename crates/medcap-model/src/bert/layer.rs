@@ -36,7 +36,11 @@ impl SelfAttention {
         let v = split(self.value.forward(x));
         let scores = q.matmul(&k.transpose(-1, -2)) / (self.head_dim as f64).sqrt() + mask_bias;
         let probs = scores.softmax(-1, scores.kind());
-        probs.matmul(&v).transpose(1, 2).contiguous().view([b, t, self.heads * self.head_dim])
+        probs
+            .matmul(&v)
+            .transpose(1, 2)
+            .contiguous()
+            .view([b, t, self.heads * self.head_dim])
     }
 }
 
@@ -54,7 +58,10 @@ impl ResidualOutput {
             layer_norm: nn::layer_norm(
                 &p / "LayerNorm",
                 vec![c.hidden_size],
-                nn::LayerNormConfig { eps: c.layer_norm_eps, ..Default::default() },
+                nn::LayerNormConfig {
+                    eps: c.layer_norm_eps,
+                    ..Default::default()
+                },
             ),
         }
     }
@@ -80,14 +87,21 @@ impl BertLayer {
         Self {
             attention: SelfAttention::new(&attention / "self", c),
             attention_output: ResidualOutput::new(&attention / "output", c.hidden_size, c),
-            intermediate: nn::linear(&p / "intermediate" / "dense", c.hidden_size, c.intermediate_size, Default::default()),
+            intermediate: nn::linear(
+                &p / "intermediate" / "dense",
+                c.hidden_size,
+                c.intermediate_size,
+                Default::default(),
+            ),
             output: ResidualOutput::new(&p / "output", c.intermediate_size, c),
         }
     }
 
     /// `x`: `[batch, seq, hidden]`.
     pub fn forward(&self, x: &Tensor, mask_bias: &Tensor) -> Tensor {
-        let attended = self.attention_output.forward(&self.attention.forward(x, mask_bias), x);
+        let attended = self
+            .attention_output
+            .forward(&self.attention.forward(x, mask_bias), x);
         // BERT's "gelu" is the exact, erf-based one.
         let hidden = self.intermediate.forward(&attended).gelu("none");
         self.output.forward(&hidden, &attended)

@@ -22,8 +22,13 @@ pub struct BertModel {
 impl BertModel {
     /// Variables under `p` (the checkpoint's root: `embeddings`, `encoder.layer.N`).
     pub fn new(p: &nn::Path<'_>, c: &BertConfig) -> Self {
-        let layers = (0..c.num_hidden_layers).map(|i| BertLayer::new(p / "encoder" / "layer" / i, c)).collect();
-        Self { embeddings: BertEmbeddings::new(p / "embeddings", c), layers }
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| BertLayer::new(p / "encoder" / "layer" / i, c))
+            .collect();
+        Self {
+            embeddings: BertEmbeddings::new(p / "embeddings", c),
+            layers,
+        }
     }
 
     /// Number of transformer layers.
@@ -34,8 +39,16 @@ impl BertModel {
     /// The hidden state after `layer` transformer layers (0: the embedding
     /// output), as `hidden_states[layer]` in transformers; later layers are
     /// not run. `attention_mask`: `[batch, seq]`, 1 for tokens, 0 for padding.
-    pub fn hidden_state(&self, input_ids: &Tensor, attention_mask: &Tensor, layer: usize) -> Tensor {
-        let mask = attention_mask.to_kind(Kind::Float).unsqueeze(1).unsqueeze(1);
+    pub fn hidden_state(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        layer: usize,
+    ) -> Tensor {
+        let mask = attention_mask
+            .to_kind(Kind::Float)
+            .unsqueeze(1)
+            .unsqueeze(1);
         // Additive mask as transformers builds it: 0 to attend, the dtype's minimum to ignore.
         let bias = (1.0 - mask) * f64::from(f32::MIN);
         let mut x = self.embeddings.forward(input_ids);
