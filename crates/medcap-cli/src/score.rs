@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
-use medcap_metrics::bertscore::BertScorer;
+use medcap_metrics::bertscore::{Baseline, BertScorer};
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use medcap_metrics::caption_scores::{
     BertScoreSetup, Metrics, ScoredCaptions, score_captions, score_captions_with_bertscore,
@@ -68,8 +68,11 @@ pub struct ScoreArgs {
     /// idf-weight BERTScore tokens, from the references.
     #[arg(long)]
     bertscore_idf: bool,
+    /// Rescale BERTScore with a bert-score baseline file (CSV `LAYER,P,R,F`; the row of --bertscore-layer).
+    #[arg(long, value_name = "FILE")]
+    bertscore_baseline: Option<PathBuf>,
     /// Skip BERTScore (no model needed).
-    #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf"])]
+    #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf", "bertscore_baseline"])]
     no_bertscore: bool,
     /// Where BERTScore's encoder runs: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
@@ -253,6 +256,17 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             .with_context(|| format!("cannot load the BERTScore model {}", dir.display()))?;
         Some(scorer)
     };
+    let baseline = match &args.bertscore_baseline {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                Baseline::from_csv(&text, args.bertscore_layer)
+                    .with_context(|| format!("{}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let score = |hyps: &[String]| -> Result<ScoredCaptions> {
         Ok(match &scorer {
             Some(s) => score_captions_with_bertscore(
@@ -262,6 +276,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                 &BertScoreSetup {
                     embedder: s,
                     idf: args.bertscore_idf,
+                    baseline,
                 },
             )
             .context("BERTScore failed")?,

@@ -212,6 +212,78 @@ pub fn bert_score<R: AsRef<str>>(
         .collect())
 }
 
+/// A bert-score baseline: the expected P, R and F of unrelated sentences
+/// for one model and layer, used to rescale scores to a readable range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    /// Baseline precision.
+    pub precision: f64,
+    /// Baseline recall.
+    pub recall: f64,
+    /// Baseline F1.
+    pub f1: f64,
+}
+
+impl Baseline {
+    /// Reads the row `LAYER == layer` of a bert-score baseline file
+    /// (`rescale_baseline/{lang}/{model}.tsv`: CSV with header `LAYER,P,R,F`).
+    pub fn from_csv(text: &str, layer: usize) -> Result<Self, BaselineError> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let column = |name: &str| {
+            header
+                .iter()
+                .position(|h| *h == name)
+                .ok_or_else(|| BaselineError::Format(format!("no `{name}` column")))
+        };
+        let (l, p, r, f) = (column("LAYER")?, column("P")?, column("R")?, column("F")?);
+        for line in lines {
+            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+            let number = |i: usize| -> Result<f64, BaselineError> {
+                cells
+                    .get(i)
+                    .and_then(|c| c.parse().ok())
+                    .ok_or_else(|| BaselineError::Format(format!("bad row `{line}`")))
+            };
+            if number(l)? as usize == layer {
+                return Ok(Self {
+                    precision: number(p)?,
+                    recall: number(r)?,
+                    f1: number(f)?,
+                });
+            }
+        }
+        Err(BaselineError::NoLayer(layer))
+    }
+
+    /// `(x - b) / (1 - b)` for each of P, R and F separately (F is not
+    /// recomputed), as bert-score's `rescale_with_baseline`.
+    pub fn rescale(&self, s: BertScoreValue) -> BertScoreValue {
+        let r = |x: f64, b: f64| (x - b) / (1.0 - b);
+        BertScoreValue {
+            precision: r(s.precision, self.precision),
+            recall: r(s.recall, self.recall),
+            f1: r(s.f1, self.f1),
+        }
+    }
+}
+
+/// Why a baseline file is unusable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BaselineError {
+    /// Not a `LAYER,P,R,F` CSV.
+    #[error("not a bert-score baseline file: {0}")]
+    Format(String),
+    /// The file has no row for the layer.
+    #[error("the baseline file has no row for layer {0}")]
+    NoLayer(usize),
+}
+
 #[cfg(feature = "bertscore")]
 mod encoder {
     use std::path::Path;
@@ -268,6 +340,23 @@ pub use encoder::{BertScorer, DEFAULT_LAYER};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rescaling_matches_the_spec_example() {
+        // roberta-large L17 baseline applied to the toy example (P .98, R .96, F .969897).
+        let csv = "LAYER,P,R,F\n16,0.1,0.1,0.1\n17,0.83150584,0.8314941,0.83122575\n";
+        let b = Baseline::from_csv(csv, 17).unwrap();
+        let s = b.rescale(BertScoreValue {
+            precision: 0.98,
+            recall: 0.96,
+            f1: 0.969897,
+        });
+        assert!((s.f1 - 0.821637).abs() < 1e-5, "{s:?}");
+        assert!((s.precision - 0.881302).abs() < 1e-5);
+        assert!((s.recall - 0.762620).abs() < 1e-5);
+        assert_eq!(Baseline::from_csv(csv, 3), Err(BaselineError::NoLayer(3)));
+        assert!(Baseline::from_csv("a,b\n1,2", 1).is_err());
+    }
 
     #[test]
     fn empty_texts_score_zero_and_idf_follows_bert_score() {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::bertscore::{BertScoreError, BertScoreValue, TokenEmbedder, bert_score};
+use crate::bertscore::{Baseline, BertScoreError, BertScoreValue, TokenEmbedder, bert_score};
 use crate::bleu::Bleu;
 use crate::cider::cider_d;
 use crate::rouge::Rouge;
@@ -90,6 +90,8 @@ pub struct BertScoreSetup<'a> {
     pub embedder: &'a dyn TokenEmbedder,
     /// idf weights from the references.
     pub idf: bool,
+    /// Rescale with this baseline (bert-score's `rescale_with_baseline`).
+    pub baseline: Option<Baseline>,
 }
 
 /// Scores each hypothesis against its references. `references[i]` holds the
@@ -112,7 +114,10 @@ pub fn score_captions_with_bertscore<H: AsRef<str>, R: AsRef<str>>(
 ) -> Result<ScoredCaptions, BertScoreError> {
     let n = hypotheses.len().min(references.len());
     let hyps: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
-    let scores = bert_score(bert.embedder, &hyps, &references[..n], bert.idf)?;
+    let mut scores = bert_score(bert.embedder, &hyps, &references[..n], bert.idf)?;
+    if let Some(baseline) = &bert.baseline {
+        scores = scores.into_iter().map(|s| baseline.rescale(s)).collect();
+    }
     Ok(score_text_metrics(
         hypotheses,
         references,
