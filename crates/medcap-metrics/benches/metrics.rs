@@ -3,7 +3,11 @@
 //! sacrebleu and rouge-score is available (`MEDCAP_BENCH_PYTHON`, default
 //! `python3`; see data-fixtures/metrics/gen.py for the versions).
 //!
-//! `cargo bench -p medcap-metrics` (or `cargo xtask bench`).
+//! BERTScore (all-MiniLM-L6-v2, layer 5, CPU) is included with the
+//! `bertscore` feature when `MEDCAP_MINILM_DIR` is set, against bert-score
+//! when the Python also has it (and torch).
+//!
+//! `cargo bench -p medcap-metrics --features bertscore` (or `cargo xtask bench`).
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 use std::process::Command;
@@ -64,6 +68,12 @@ sc = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"])
 t = time.perf_counter()
 for h, r in pairs: sc.score(r, h)
 print("rouge", time.perf_counter() - t)
+if len(sys.argv) > 2:
+    import bert_score
+    t = time.perf_counter()
+    bert_score.score([h for h, _ in pairs], [r for _, r in pairs], model_type=sys.argv[2], num_layers=5,
+                     batch_size=64, device="cpu")
+    print("bertscore", time.perf_counter() - t)
 "#;
 
 fn python_times(pairs: &[(String, String)]) -> Option<Vec<(String, f64)>> {
@@ -95,6 +105,28 @@ fn python_times(pairs: &[(String, String)]) -> Option<Vec<(String, f64)>> {
     )
 }
 
+fn bertscore_model() -> Option<String> {
+    std::env::var("MEDCAP_MINILM_DIR").ok()
+}
+
+#[cfg(feature = "bertscore")]
+fn time_bertscore(pairs: &[(String, String)]) -> Option<f64> {
+    use medcap_metrics::bertscore::{BertScorer, DEFAULT_LAYER, bert_score};
+    let dir = bertscore_model()?;
+    let scorer =
+        BertScorer::from_dir(dir.as_ref(), DEFAULT_LAYER, medcap_model::tch::Device::Cpu).ok()?;
+    let hyps: Vec<&str> = pairs.iter().map(|(h, _)| h.as_str()).collect();
+    let refs: Vec<Vec<&str>> = pairs.iter().map(|(_, r)| vec![r.as_str()]).collect();
+    Some(time(|| {
+        bert_score(&scorer, &hyps, &refs, false).unwrap();
+    }))
+}
+
+#[cfg(not(feature = "bertscore"))]
+fn time_bertscore(_: &[(String, String)]) -> Option<f64> {
+    None
+}
+
 fn main() {
     let mut rng = SplitMix64::new(42);
     let pairs: Vec<(String, String)> = (0..PAIRS)
@@ -105,7 +137,7 @@ fn main() {
     let sacre = Bleu::sacrebleu_sentence();
     let nltk = Bleu::nltk(NltkSmoothing::Method1);
     let rouge = Rouge::default();
-    let rust = [
+    let mut rust = vec![
         (
             "study BLEU (13a)",
             time(|| {
@@ -139,6 +171,9 @@ fn main() {
             }),
         ),
     ];
+    if let Some(secs) = time_bertscore(&pairs) {
+        rust.push(("bertscore", secs));
+    }
     println!("(checksum {sink:.3})");
     let python = python_times(&pairs);
     println!("| metric ({PAIRS} pairs, 1 thread) | medcap pairs/s | Python pairs/s | ratio |");
