@@ -17,7 +17,13 @@ use medcap_metrics::bleu::{Bleu, NltkSmoothing};
 use medcap_metrics::rouge::Rouge;
 use medcap_rng::SplitMix64;
 
-const PAIRS: usize = 10_000;
+/// Pairs scored (`MEDCAP_BENCH_PAIRS` overrides, for a quick look).
+fn pair_count() -> usize {
+    std::env::var("MEDCAP_BENCH_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 
 const MODALITY: [&str; 5] = [
     "Chest radiograph",
@@ -82,12 +88,14 @@ fn python_times(pairs: &[(String, String)]) -> Option<Vec<(String, f64)>> {
     let data = dir.path().join("pairs.txt");
     let text: String = pairs.iter().map(|(h, r)| format!("{h}\n{r}\n")).collect();
     std::fs::write(&data, text).ok()?;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(PYTHON)
-        .arg(&data)
-        .output()
-        .ok()?;
+    let mut cmd = Command::new(&python);
+    cmd.arg("-c").arg(PYTHON).arg(&data);
+    if cfg!(feature = "bertscore")
+        && let Some(dir) = bertscore_model()
+    {
+        cmd.arg(dir);
+    }
+    let out = cmd.output().ok()?;
     if !out.status.success() {
         println!(
             "({python} lacks nltk/sacrebleu/rouge-score: no Python comparison; set MEDCAP_BENCH_PYTHON)"
@@ -129,7 +137,8 @@ fn time_bertscore(_: &[(String, String)]) -> Option<f64> {
 
 fn main() {
     let mut rng = SplitMix64::new(42);
-    let pairs: Vec<(String, String)> = (0..PAIRS)
+    let n = pair_count();
+    let pairs: Vec<(String, String)> = (0..n)
         .map(|_| (caption(&mut rng), caption(&mut rng)))
         .collect();
     let mut sink = 0.0;
@@ -176,7 +185,7 @@ fn main() {
     }
     println!("(checksum {sink:.3})");
     let python = python_times(&pairs);
-    println!("| metric ({PAIRS} pairs, 1 thread) | medcap pairs/s | Python pairs/s | ratio |");
+    println!("| metric ({n} pairs, 1 thread) | medcap pairs/s | Python pairs/s | ratio |");
     println!("|---|---|---|---|");
     for (name, secs) in rust {
         let key = if name == "study BLEU (13a)" { "" } else { name };
@@ -186,11 +195,11 @@ fn main() {
         match py {
             Some(p) => println!(
                 "| {name} | {:.0} | {:.0} | {:.1}x |",
-                PAIRS as f64 / secs,
-                PAIRS as f64 / p,
+                n as f64 / secs,
+                n as f64 / p,
                 p / secs
             ),
-            None => println!("| {name} | {:.0} | - | - |", PAIRS as f64 / secs),
+            None => println!("| {name} | {:.0} | - | - |", n as f64 / secs),
         }
     }
 }

@@ -80,14 +80,37 @@ pub trait TokenEmbedder {
     fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError>;
 }
 
-fn normalized(vectors: &[Vec<f32>]) -> Vec<Vec<f64>> {
+/// Unit-length copies of the token vectors, flattened row-major.
+fn normalized(vectors: &[Vec<f32>]) -> Vec<f32> {
     vectors
         .iter()
-        .map(|v| {
-            let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-            v.iter().map(|x| f64::from(*x) / norm).collect()
+        .flat_map(|v| {
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter().map(move |x| x / norm)
         })
         .collect()
+}
+
+/// A text ready for matching: normalized vectors and their width.
+struct Prepared<'a> {
+    text: &'a EmbeddedText,
+    unit: Vec<f32>,
+    dim: usize,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(text: &'a EmbeddedText) -> Self {
+        let dim = text.vectors.first().map_or(0, Vec::len);
+        Self {
+            text,
+            unit: normalized(&text.vectors),
+            dim,
+        }
+    }
+
+    fn row(&self, i: usize) -> &[f32] {
+        &self.unit[i * self.dim..(i + 1) * self.dim]
+    }
 }
 
 /// Greedy matching of one candidate against one reference, with token
@@ -97,18 +120,30 @@ pub fn greedy_match(
     reference: &EmbeddedText,
     weight: &dyn Fn(u32) -> f64,
 ) -> BertScoreValue {
+    match_prepared(&Prepared::new(hyp), &Prepared::new(reference), weight)
+}
+
+fn match_prepared(
+    h: &Prepared<'_>,
+    r: &Prepared<'_>,
+    weight: &dyn Fn(u32) -> f64,
+) -> BertScoreValue {
+    let (hyp, reference) = (h.text, r.text);
     if hyp.ids.len() <= 2 || reference.ids.len() <= 2 {
         return BertScoreValue::default();
     }
-    let (h, r) = (normalized(&hyp.vectors), normalized(&reference.vectors));
-    let sim: Vec<Vec<f64>> = h
-        .iter()
-        .map(|a| {
-            r.iter()
-                .map(|b| a.iter().zip(b).map(|(x, y)| x * y).sum())
-                .collect()
-        })
-        .collect();
+    let (nh, nr) = (hyp.ids.len(), reference.ids.len());
+    // Cosine similarities in f32, as bert-score's batched matrix product.
+    let mut row_max = vec![f32::NEG_INFINITY; nh];
+    let mut col_max = vec![f32::NEG_INFINITY; nr];
+    for i in 0..nh {
+        let a = h.row(i);
+        for j in 0..nr {
+            let s: f32 = a.iter().zip(r.row(j)).map(|(x, y)| x * y).sum();
+            row_max[i] = row_max[i].max(s);
+            col_max[j] = col_max[j].max(s);
+        }
+    }
     let weights = |t: &EmbeddedText| -> Vec<f64> {
         let w: Vec<f64> = t
             .ids
@@ -120,19 +155,15 @@ pub fn greedy_match(
         w.iter().map(|x| x / total).collect()
     };
     let (wh, wr) = (weights(hyp), weights(reference));
-    let precision: f64 = sim
+    let precision: f64 = row_max
         .iter()
         .zip(&wh)
-        .map(|(row, w)| w * row.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+        .map(|(m, w)| w * f64::from(*m))
         .sum();
-    let recall: f64 = (0..r.len())
+    let recall: f64 = col_max
+        .iter()
         .zip(&wr)
-        .map(|(j, w)| {
-            w * sim
-                .iter()
-                .map(|row| row[j])
-                .fold(f64::NEG_INFINITY, f64::max)
-        })
+        .map(|(m, w)| w * f64::from(*m))
         .sum();
     let f1 = 2.0 * precision * recall / (precision + recall);
     let f1 = if f1.is_nan() { 0.0 } else { f1 };
@@ -169,34 +200,37 @@ pub fn bert_score<R: AsRef<str>>(
     references: &[Vec<R>],
     idf: bool,
 ) -> Result<Vec<BertScoreValue>, BertScoreError> {
-    let mut texts: Vec<&str> = candidates.to_vec();
-    let mut ref_index: Vec<Vec<usize>> = Vec::with_capacity(references.len());
-    for refs in references {
-        ref_index.push(
-            refs.iter()
-                .map(|r| {
-                    texts.push(r.as_ref());
-                    texts.len() - 1
-                })
-                .collect(),
-        );
-    }
-    let embedded = embedder.embed(&texts)?;
+    // Each distinct text is embedded once (as bert-score does).
+    let mut unique: Vec<&str> = Vec::new();
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    let mut position = |t| {
+        *slot.entry(t).or_insert_with(|| {
+            unique.push(t);
+            unique.len() - 1
+        })
+    };
+    let cand_index: Vec<usize> = candidates.iter().map(|c| position(c)).collect();
+    let ref_index: Vec<Vec<usize>> = references
+        .iter()
+        .map(|refs| refs.iter().map(|r| position(r.as_ref())).collect())
+        .collect();
+    let embedded = embedder.embed(&unique)?;
+    let prepared: Vec<Prepared<'_>> = embedded.iter().map(Prepared::new).collect();
     let all_refs: Vec<&EmbeddedText> = ref_index.iter().flatten().map(|&i| &embedded[i]).collect();
     let weight: Box<dyn Fn(u32) -> f64> = if idf {
         Box::new(idf_weights(&all_refs))
     } else {
         Box::new(|_| 1.0)
     };
-    Ok(candidates
+    Ok(cand_index
         .iter()
         .enumerate()
-        .map(|(c, _)| {
+        .map(|(c, &ci)| {
             ref_index
                 .get(c)
                 .into_iter()
                 .flatten()
-                .map(|&r| greedy_match(&embedded[c], &embedded[r], &*weight))
+                .map(|&ri| match_prepared(&prepared[ci], &prepared[ri], &*weight))
                 .fold(None, |best: Option<BertScoreValue>, s| {
                     Some(match best {
                         None => s,
