@@ -133,15 +133,16 @@ fn match_prepared(
         return BertScoreValue::default();
     }
     let (nh, nr) = (hyp.ids.len(), reference.ids.len());
+    debug_assert!(nh == hyp.vectors.len() && nr == reference.vectors.len());
     // Cosine similarities in f32, as bert-score's batched matrix product.
     let mut row_max = vec![f32::NEG_INFINITY; nh];
     let mut col_max = vec![f32::NEG_INFINITY; nr];
-    for i in 0..nh {
+    for (i, best_in_row) in row_max.iter_mut().enumerate() {
         let a = h.row(i);
-        for j in 0..nr {
+        for (j, best_in_col) in col_max.iter_mut().enumerate() {
             let s: f32 = a.iter().zip(r.row(j)).map(|(x, y)| x * y).sum();
-            row_max[i] = row_max[i].max(s);
-            col_max[j] = col_max[j].max(s);
+            *best_in_row = best_in_row.max(s);
+            *best_in_col = best_in_col.max(s);
         }
     }
     let weights = |t: &EmbeddedText| -> Vec<f64> {

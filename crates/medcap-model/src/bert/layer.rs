@@ -34,10 +34,19 @@ impl SelfAttention {
         let q = split(self.query.forward(x));
         let k = split(self.key.forward(x));
         let v = split(self.value.forward(x));
-        let scores = q.matmul(&k.transpose(-1, -2)) / (self.head_dim as f64).sqrt() + mask_bias;
-        let probs = scores.softmax(-1, scores.kind());
-        probs
-            .matmul(&v)
+        // libtorch's fused kernel: softmax(QK^T/sqrt(d) + mask) V, as
+        // transformers' default "sdpa" attention computes it.
+        let context = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            Some(mask_bias),
+            0.0,
+            false,
+            None,
+            false,
+        );
+        context
             .transpose(1, 2)
             .contiguous()
             .view([b, t, self.heads * self.head_dim])
