@@ -185,7 +185,9 @@ fn main() {
     }
     println!("(checksum {sink:.3})");
     let python = python_times(&pairs);
-    println!("| metric ({n} pairs, 1 thread) | medcap pairs/s | Python pairs/s | ratio |");
+    println!(
+        "| metric ({n} pairs; BLEU/ROUGE one thread, BERTScore libtorch threads) | medcap pairs/s | Python pairs/s | ratio |"
+    );
     println!("|---|---|---|---|");
     for (name, secs) in rust {
         let key = if name == "study BLEU (13a)" { "" } else { name };

@@ -37,14 +37,7 @@ impl BertEmbeddings {
                 c.hidden_size,
                 e(),
             ),
-            layer_norm: nn::layer_norm(
-                &p / "LayerNorm",
-                vec![c.hidden_size],
-                nn::LayerNormConfig {
-                    eps: c.layer_norm_eps,
-                    ..Default::default()
-                },
-            ),
+            layer_norm: super::layer_norm(&p / "LayerNorm", c),
         }
     }
 

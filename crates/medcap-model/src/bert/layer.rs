@@ -64,14 +64,7 @@ impl ResidualOutput {
     fn new(p: nn::Path<'_>, input: i64, c: &BertConfig) -> Self {
         Self {
             dense: nn::linear(&p / "dense", input, c.hidden_size, Default::default()),
-            layer_norm: nn::layer_norm(
-                &p / "LayerNorm",
-                vec![c.hidden_size],
-                nn::LayerNormConfig {
-                    eps: c.layer_norm_eps,
-                    ..Default::default()
-                },
-            ),
+            layer_norm: super::layer_norm(&p / "LayerNorm", c),
         }
     }
 

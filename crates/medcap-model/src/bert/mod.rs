@@ -12,6 +12,18 @@ pub use layer::BertLayer;
 
 use tch::{Kind, Tensor, nn};
 
+/// A `LayerNorm` over the hidden size with the checkpoint's epsilon.
+fn layer_norm(p: nn::Path<'_>, c: &BertConfig) -> nn::LayerNorm {
+    nn::layer_norm(
+        p,
+        vec![c.hidden_size],
+        nn::LayerNormConfig {
+            eps: c.layer_norm_eps,
+            ..Default::default()
+        },
+    )
+}
+
 /// BERT without its pooler.
 #[derive(Debug)]
 pub struct BertModel {
