@@ -241,7 +241,8 @@ pub fn doctor(root: &Path) -> Result<()> {
     let minilm = site_packages(&venv)
         .ok()
         .map(|s| s.join(MINILM_MODULE).join("model"));
-    match minilm.filter(|d| d.join("model.safetensors").is_file()) {
+    let minilm_dir = minilm.filter(|d| d.join("model.safetensors").is_file());
+    match &minilm_dir {
         Some(dir) => println!("MiniLM model dir: {}", dir.display()),
         None => println!("MiniLM model dir: not installed (run `cargo xtask setup`)"),
     }
@@ -259,7 +260,11 @@ pub fn doctor(root: &Path) -> Result<()> {
         .is_some_and(|d| check_libtorch(d).is_ok())
     {
         println!("==> what the medcap binary sees (builds it on first use)");
-        let env = run(root)?;
+        // From what was found, not `run`: the doctor installs nothing.
+        let env = Environment {
+            libtorch: libtorch.clone().unwrap_or_default(),
+            minilm: minilm_dir.clone().unwrap_or_default(),
+        };
         let mut cmd = super::cargo(&env);
         cmd.args(["run", "--quiet", "--package", "medcap-cli", "--", "info"]);
         super::run_step("medcap info", &mut cmd)?;

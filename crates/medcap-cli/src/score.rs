@@ -341,23 +341,15 @@ fn jsonl(
     out
 }
 
-fn paired<'a>(
-    a: &'a ScoredCaptions,
+fn paired(
+    a: &ScoredCaptions,
     b: &ScoredCaptions,
     bootstrap: &Bootstrap,
-) -> Vec<(&'a str, medcap_metrics::stats::PairedComparison)> {
-    let Some(first) = a.per_caption.first() else {
-        return Vec::new();
-    };
-    first
-        .named()
-        .iter()
-        .enumerate()
-        .map(|(k, (name, _))| {
-            let xa: Vec<f64> = a.per_caption.iter().map(|c| c.named()[k].1).collect();
-            let xb: Vec<f64> = b.per_caption.iter().map(|c| c.named()[k].1).collect();
-            (*name, compare_paired(&xa, &xb, bootstrap))
-        })
+) -> Vec<(&'static str, medcap_metrics::stats::PairedComparison)> {
+    let other = b.columns();
+    a.columns()
+        .into_iter()
+        .filter_map(|(name, xa)| Some((name, compare_paired(&xa, other.get(name)?, bootstrap))))
         .collect()
 }
 

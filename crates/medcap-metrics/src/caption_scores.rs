@@ -94,6 +94,24 @@ pub struct BertScoreSetup<'a> {
     pub baseline: Option<Baseline>,
 }
 
+/// Each metric's per-caption values, by metric name.
+fn columns(per_caption: &[CaptionScores]) -> BTreeMap<&'static str, Vec<f64>> {
+    let mut columns: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    for caption in per_caption {
+        for (name, value) in caption.named() {
+            columns.entry(name).or_default().push(value);
+        }
+    }
+    columns
+}
+
+impl ScoredCaptions {
+    /// Each metric's per-caption values, by metric name (input order).
+    pub fn columns(&self) -> BTreeMap<&'static str, Vec<f64>> {
+        columns(&self.per_caption)
+    }
+}
+
 /// Scores each hypothesis against its references. `references[i]` holds the
 /// references of `hypotheses[i]`; the slices must have the same length (the
 /// shorter one decides otherwise).
@@ -163,13 +181,10 @@ fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
             }
         })
         .collect();
-    let mut summary = BTreeMap::new();
-    if let Some(first) = per_caption.first() {
-        for (k, (name, _)) in first.named().iter().enumerate() {
-            let values: Vec<f64> = per_caption.iter().map(|c| c.named()[k].1).collect();
-            summary.insert(*name, summarize(&values, &metrics.bootstrap));
-        }
-    }
+    let summary = columns(&per_caption)
+        .into_iter()
+        .map(|(name, values)| (name, summarize(&values, &metrics.bootstrap)))
+        .collect();
     ScoredCaptions {
         per_caption,
         summary,
