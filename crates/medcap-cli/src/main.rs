@@ -1,6 +1,7 @@
 //! The `medcap` command: glue between the medcap crates and the user.
 #![allow(clippy::print_stdout)]
 
+mod caption;
 mod progress;
 mod score;
 
@@ -32,6 +33,10 @@ enum Command {
     Prepare(PrepareArgs),
     /// Score hypothesis captions against references: BLEU, ROUGE, CIDEr-D, with statistics.
     Score(score::ScoreArgs),
+    /// Caption images with a BLIP checkpoint (greedy, beam search or sampling).
+    Caption(caption::CaptionArgs),
+    /// Image-text match (ITM probability, ITC similarity) with a BLIP retrieval checkpoint.
+    Itm(caption::ItmArgs),
     /// Show what the linked libtorch sees: version, CUDA, threads.
     Info,
 }
@@ -118,6 +123,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Synth(args) => synth(args),
         Command::Prepare(args) => prepare_command(args),
         Command::Score(args) => score::run(&args),
+        Command::Caption(args) => caption::caption(&args),
+        Command::Itm(args) => caption::itm(&args),
         Command::Info => {
             let info = runtime_info();
             println!("libtorch:       {}", info.torch_version);

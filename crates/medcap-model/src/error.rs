@@ -37,6 +37,56 @@ pub enum ModelError {
         /// The underlying error.
         source: tch::TchError,
     },
+    /// Weights that cannot be used: missing, mis-shaped or unreadable keys.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong (with the keys and shapes involved).
+        reason: String,
+    },
+    /// A PyTorch pickle checkpoint, which is not loaded: unpickling runs code.
+    #[error(
+        "{}: PyTorch pickle weights are not loaded (unpickling can run arbitrary code); convert          them once with transformers: `BlipForConditionalGeneration.from_pretrained(DIR)         .save_pretrained(DIR, safe_serialization=True)` (or BlipForImageTextRetrieval), which          writes model.safetensors",
+        path.display()
+    )]
+    PickleRefused {
+        /// The pickle file.
+        path: PathBuf,
+    },
+    /// An image of a size the model cannot take without position interpolation.
+    #[error(
+        "image is {height}x{width} pixels but the model takes {expected}x{expected}; resize it          or enable position-embedding interpolation"
+    )]
+    ImageSize {
+        /// The configured side.
+        expected: i64,
+        /// Input height.
+        height: i64,
+        /// Input width.
+        width: i64,
+    },
+    /// A tensor argument of the wrong shape.
+    #[error("{what} must be {expected}, found shape {found:?}")]
+    Shape {
+        /// Which argument.
+        what: &'static str,
+        /// The expected layout.
+        expected: String,
+        /// The shape given.
+        found: Vec<i64>,
+    },
+    /// An image file that cannot be used.
+    #[error("image {}: {reason}", path.display())]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Generation settings that contradict each other or the model.
+    #[error("generation settings: {0}")]
+    Generation(String),
     /// A requested layer does not exist.
     #[error("layer {layer} requested, but the model has {available} layers")]
     NoSuchLayer {

@@ -21,9 +21,16 @@
 //! ```
 
 pub mod bert;
+pub mod blip;
+pub mod checkpoint;
 pub mod device;
 pub mod error;
+pub mod generate;
+pub mod pipeline;
+pub mod preprocess;
+pub mod resize;
 pub mod text_encoder;
+pub mod tokenizer;
 
 pub use error::ModelError;
 

@@ -94,7 +94,7 @@ impl BertTextEncoder {
         let sep = special_id(&tokenizer, &tokenizer_path, "[SEP]")?;
 
         let mut vars = nn::VarStore::new(device);
-        let model = BertModel::new(&vars.root(), &config);
+        let model = BertModel::new(&vars.root(), &config, None);
         let weights = dir.join("model.safetensors");
         vars.load(&weights).map_err(|source| ModelError::Torch {
             context: format!("loading {}", weights.display()),

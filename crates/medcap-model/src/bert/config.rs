@@ -3,6 +3,9 @@
 use serde::Deserialize;
 
 /// The fields of a Hugging Face `BertConfig` that the forward pass needs.
+///
+/// BLIP's text side is the same network without token-type embeddings and
+/// with cross-attention; [`crate::blip::BlipTextConfig`] converts to this.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BertConfig {
     /// Vocabulary size.
@@ -20,15 +23,21 @@ pub struct BertConfig {
     pub hidden_act: String,
     /// Number of position embeddings (the longest input).
     pub max_position_embeddings: i64,
-    /// Number of token-type (segment) embeddings.
+    /// Number of token-type (segment) embeddings; 0 for none (BLIP).
     #[serde(default = "default_type_vocab")]
     pub type_vocab_size: i64,
     /// Epsilon of every layer norm.
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
-    /// Padding token id.
+    /// Padding token id (its embedding row gets no gradient).
     #[serde(default)]
     pub pad_token_id: i64,
+    /// Dropout after each residual projection and on embeddings (training only).
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities (training only).
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
 }
 
 fn default_act() -> String {
@@ -41,4 +50,8 @@ fn default_type_vocab() -> i64 {
 
 fn default_eps() -> f64 {
     1e-12
+}
+
+fn default_dropout() -> f64 {
+    0.1
 }

@@ -1,5 +1,5 @@
-//! `embeddings.*`: word, absolute position and token-type embeddings,
-//! summed and layer-normalised.
+//! `embeddings.*`: word, absolute position and (when the checkpoint has
+//! them) token-type embeddings, summed and layer-normalised.
 
 use tch::{Kind, Tensor, nn, nn::Module};
 
@@ -10,45 +10,61 @@ use super::BertConfig;
 pub struct BertEmbeddings {
     word_embeddings: nn::Embedding,
     position_embeddings: nn::Embedding,
-    token_type_embeddings: nn::Embedding,
+    token_type_embeddings: Option<nn::Embedding>,
     layer_norm: nn::LayerNorm,
+    dropout: f64,
 }
 
 impl BertEmbeddings {
     /// Variables under `p` (`embeddings`), named as the checkpoint's keys.
     pub fn new(p: nn::Path<'_>, c: &BertConfig) -> Self {
-        let e = Default::default;
+        let word_config = nn::EmbeddingConfig {
+            padding_idx: c.pad_token_id,
+            ..Default::default()
+        };
         Self {
             word_embeddings: nn::embedding(
                 &p / "word_embeddings",
                 c.vocab_size,
                 c.hidden_size,
-                e(),
+                word_config,
             ),
             position_embeddings: nn::embedding(
                 &p / "position_embeddings",
                 c.max_position_embeddings,
                 c.hidden_size,
-                e(),
+                Default::default(),
             ),
-            token_type_embeddings: nn::embedding(
-                &p / "token_type_embeddings",
-                c.type_vocab_size,
-                c.hidden_size,
-                e(),
-            ),
+            token_type_embeddings: (c.type_vocab_size > 0).then(|| {
+                nn::embedding(
+                    &p / "token_type_embeddings",
+                    c.type_vocab_size,
+                    c.hidden_size,
+                    Default::default(),
+                )
+            }),
             layer_norm: super::layer_norm(&p / "LayerNorm", c),
+            dropout: c.hidden_dropout_prob,
         }
     }
 
-    /// `input_ids`: `[batch, seq]`; token type 0 everywhere, positions from 0.
-    pub fn forward(&self, input_ids: &Tensor) -> Tensor {
+    /// The word-embedding matrix `[vocab, hidden]`.
+    pub fn word_embeddings(&self) -> &Tensor {
+        &self.word_embeddings.ws
+    }
+
+    /// `input_ids`: `[batch, seq]`; token type 0 everywhere; positions start
+    /// at `past_len` (the tokens already in a generation cache).
+    pub fn forward_t(&self, input_ids: &Tensor, past_len: i64, train: bool) -> Tensor {
         let seq = input_ids.size()[1];
-        let positions = Tensor::arange(seq, (Kind::Int64, input_ids.device())).unsqueeze(0);
-        let types = input_ids.zeros_like();
-        let sum = self.word_embeddings.forward(input_ids)
-            + self.position_embeddings.forward(&positions)
-            + self.token_type_embeddings.forward(&types);
-        self.layer_norm.forward(&sum)
+        let positions =
+            Tensor::arange_start(past_len, past_len + seq, (Kind::Int64, input_ids.device()))
+                .unsqueeze(0);
+        let mut sum =
+            self.word_embeddings.forward(input_ids) + self.position_embeddings.forward(&positions);
+        if let Some(types) = &self.token_type_embeddings {
+            sum += types.forward(&input_ids.zeros_like());
+        }
+        self.layer_norm.forward(&sum).dropout(self.dropout, train)
     }
 }

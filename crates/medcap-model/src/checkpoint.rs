@@ -1,0 +1,262 @@
+//! Reading and writing weights in the Hugging Face layout: `model.safetensors`
+//! or sharded `model.safetensors.index.json`, keys equal to the variable
+//! paths, with the aliases and ties real checkpoints need.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use tch::{Tensor, nn};
+
+use crate::error::ModelError;
+
+/// How file keys relate to variables beyond equal names.
+#[derive(Debug, Default, Clone)]
+pub struct KeyRules {
+    /// `(variable, other file key)`: the variable may be stored under the
+    /// other name (e.g. `cls.predictions.decoder.bias` for `cls.predictions.bias`).
+    pub aliases: Vec<(String, String)>,
+    /// `(variable, source variable)`: when the file lacks the variable, it
+    /// is a copy of the source (a tied LM decoder weight, which
+    /// transformers 5 does not store).
+    pub ties: Vec<(String, String)>,
+}
+
+/// What loading found besides the variables it filled.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LoadReport {
+    /// File keys no variable reads (ignored buffers such as `position_ids` excluded).
+    pub unexpected: Vec<String>,
+    /// Variables filled from their tie source.
+    pub tied: Vec<String>,
+}
+
+/// The weight files of a checkpoint directory.
+pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if index.is_file() {
+        let text = std::fs::read_to_string(&index).map_err(|source| ModelError::Io {
+            path: index.clone(),
+            source,
+        })?;
+        let parsed: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Checkpoint {
+                path: index.clone(),
+                reason: format!("not JSON: {e}"),
+            })?;
+        let map = parsed
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| ModelError::Checkpoint {
+                path: index.clone(),
+                reason: "no `weight_map` object".into(),
+            })?;
+        let mut files: Vec<PathBuf> = Vec::new();
+        for file in map.values() {
+            let name = file.as_str().ok_or_else(|| ModelError::Checkpoint {
+                path: index.clone(),
+                reason: "a `weight_map` value is not a file name".into(),
+            })?;
+            // Shards must sit beside the index, not anywhere a crafted name points.
+            if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+                return Err(ModelError::Checkpoint {
+                    path: index.clone(),
+                    reason: format!("shard name `{name}` is not a plain file name"),
+                });
+            }
+            let path = dir.join(name);
+            if !files.contains(&path) {
+                files.push(path);
+            }
+        }
+        return Ok(files);
+    }
+    for pickle in ["pytorch_model.bin", "pytorch_model.bin.index.json"] {
+        if dir.join(pickle).is_file() {
+            return Err(ModelError::PickleRefused {
+                path: dir.join(pickle),
+            });
+        }
+    }
+    Err(ModelError::Checkpoint {
+        path: dir.to_owned(),
+        reason: "no model.safetensors or model.safetensors.index.json".into(),
+    })
+}
+
+/// Fills every variable of `vars` from the checkpoint in `dir`.
+///
+/// Fails with every missing and mis-shaped key listed (with the expected
+/// shapes); unexpected keys are returned in the report (and logged), and
+/// `position_ids` buffers of old checkpoints are ignored.
+pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadReport, ModelError> {
+    let files = weight_files(dir)?;
+    let mut stored: HashMap<String, Tensor> = HashMap::new();
+    for file in &files {
+        let tensors = Tensor::read_safetensors(file).map_err(|e| ModelError::Checkpoint {
+            path: file.clone(),
+            reason: e.to_string(),
+        })?;
+        stored.extend(tensors);
+    }
+    let variables = vars.variables();
+    let alias: HashMap<&str, &str> = rules
+        .aliases
+        .iter()
+        .map(|(var, key)| (var.as_str(), key.as_str()))
+        .collect();
+    let tie: HashMap<&str, &str> = rules
+        .ties
+        .iter()
+        .map(|(var, src)| (var.as_str(), src.as_str()))
+        .collect();
+
+    let mut used: Vec<&str> = Vec::new();
+    let mut missing = Vec::new();
+    let mut mismatched = Vec::new();
+    let mut report = LoadReport::default();
+    let mut sorted: Vec<(&String, &Tensor)> = variables.iter().collect();
+    sorted.sort_by_key(|(name, _)| name.as_str());
+    let mut tied_later = Vec::new();
+    let _guard = tch::no_grad_guard();
+    for (name, var) in sorted {
+        let found = stored.get_key_value(name.as_str()).or_else(|| {
+            alias
+                .get(name.as_str())
+                .and_then(|k| stored.get_key_value(*k))
+        });
+        match found {
+            Some((key, tensor)) => {
+                used.push(key.as_str());
+                if tensor.size() != var.size() {
+                    mismatched.push(format!(
+                        "{name}: file {:?}, model {:?}",
+                        tensor.size(),
+                        var.size()
+                    ));
+                    continue;
+                }
+                let mut var = var.shallow_clone();
+                var.f_copy_(tensor).map_err(|source| ModelError::Torch {
+                    context: format!("copying {name}"),
+                    source,
+                })?;
+            }
+            None => match tie.get(name.as_str()) {
+                Some(source) => tied_later.push((name.clone(), (*source).to_owned())),
+                None => missing.push(format!("{name} {:?}", var.size())),
+            },
+        }
+    }
+    if !missing.is_empty() || !mismatched.is_empty() {
+        let mut reason = String::new();
+        if !missing.is_empty() {
+            reason += &format!("{} missing keys: {}", missing.len(), missing.join(", "));
+        }
+        if !mismatched.is_empty() {
+            if !reason.is_empty() {
+                reason += "; ";
+            }
+            reason += &format!(
+                "{} shape mismatches: {}",
+                mismatched.len(),
+                mismatched.join(", ")
+            );
+        }
+        let unexpected = unexpected_keys(&stored, &used);
+        if !unexpected.is_empty() {
+            reason += &format!(
+                "; {} unexpected keys (is this the right kind of checkpoint?): {}",
+                unexpected.len(),
+                preview(&unexpected)
+            );
+        }
+        return Err(ModelError::Checkpoint {
+            path: dir.to_owned(),
+            reason,
+        });
+    }
+    for (name, source) in tied_later {
+        if let (Some(var), Some(src)) = (variables.get(&name), variables.get(&source)) {
+            let mut var = var.shallow_clone();
+            var.f_copy_(src).map_err(|source| ModelError::Torch {
+                context: format!("tying {name}"),
+                source,
+            })?;
+            report.tied.push(name);
+        }
+    }
+    report.unexpected = unexpected_keys(&stored, &used);
+    if !report.unexpected.is_empty() {
+        tracing::warn!(
+            dir = %dir.display(),
+            "{} checkpoint keys not used: {}",
+            report.unexpected.len(),
+            preview(&report.unexpected)
+        );
+    }
+    Ok(report)
+}
+
+fn unexpected_keys(stored: &HashMap<String, Tensor>, used: &[&str]) -> Vec<String> {
+    let mut keys: Vec<String> = stored
+        .keys()
+        .filter(|k| !used.contains(&k.as_str()) && !k.ends_with("position_ids"))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn preview(keys: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut text = keys
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > SHOWN {
+        text += &format!(", and {} more", keys.len() - SHOWN);
+    }
+    text
+}
+
+/// Writes every variable to `dir/model.safetensors` (fp32 on the CPU, keys
+/// sorted), atomically: a temporary file renamed into place, so a failed
+/// write leaves an earlier file intact.
+pub fn save(vars: &nn::VarStore, dir: &Path) -> Result<(), ModelError> {
+    let variables: BTreeMap<String, Tensor> = vars.variables().into_iter().collect();
+    let tensors: Vec<(String, Tensor)> = variables
+        .into_iter()
+        .map(|(name, t)| (name, t.detach().to_device(tch::Device::Cpu).contiguous()))
+        .collect();
+    let target = dir.join("model.safetensors");
+    let temporary = dir.join(".model.safetensors.partial");
+    Tensor::write_safetensors(&tensors, &temporary).map_err(|e| ModelError::Checkpoint {
+        path: temporary.clone(),
+        reason: format!("cannot write: {e}"),
+    })?;
+    std::fs::rename(&temporary, &target).map_err(|source| ModelError::Io {
+        path: target,
+        source,
+    })
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&temporary, contents)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })
+}

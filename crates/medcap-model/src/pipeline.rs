@@ -1,0 +1,194 @@
+//! Ready-to-use BLIP from a checkpoint directory: the model with its
+//! tokenizer and image processor, for captioning ([`Captioner`]) and for
+//! image-text matching ([`Matcher`]).
+
+use std::path::Path;
+
+use tch::{Device, Tensor};
+
+use crate::blip::{BlipForConditionalGeneration, BlipForImageTextRetrieval};
+use crate::error::ModelError;
+use crate::generate::GenerationConfig;
+use crate::preprocess::{ImageProcessor, RgbImage};
+use crate::tokenizer::BlipTokenizer;
+
+/// One generated caption.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caption {
+    /// The whole sequence as transformers' `generate` returns it: `[DEC]`
+    /// (30522), the prompt's word pieces, the new tokens, `[SEP]`.
+    pub token_ids: Vec<i64>,
+    /// The new tokens as text (the prompt is removed by token count, not
+    /// by characters), special tokens dropped.
+    pub text: String,
+}
+
+/// A captioning checkpoint with its tokenizer and image processor.
+#[derive(Debug)]
+pub struct Captioner {
+    model: BlipForConditionalGeneration,
+    tokenizer: BlipTokenizer,
+    images: ImageProcessor,
+}
+
+impl Captioner {
+    /// Loads `dir` (`config.json`, `model.safetensors`, `tokenizer.json`,
+    /// `preprocessor_config.json`) onto `device`.
+    ///
+    /// ```no_run
+    /// use medcap_model::{generate::GenerationConfig, pipeline::Captioner, preprocess::RgbImage};
+    ///
+    /// let captioner = Captioner::from_dir("blip-image-captioning-base".as_ref(), tch::Device::Cpu)?;
+    /// let image = RgbImage::open("figure.png".as_ref())?;
+    /// let captions = captioner.caption(&[image], None, &GenerationConfig::default())?;
+    /// println!("{}", captions[0].text);
+    /// # Ok::<(), medcap_model::ModelError>(())
+    /// ```
+    pub fn from_dir(dir: &Path, device: Device) -> Result<Self, ModelError> {
+        let (model, _) = BlipForConditionalGeneration::from_dir(dir, device)?;
+        Self::from_parts(model, dir)
+    }
+
+    /// Wraps a model already in memory, with the tokenizer and image
+    /// processor files of `dir`.
+    pub fn from_parts(model: BlipForConditionalGeneration, dir: &Path) -> Result<Self, ModelError> {
+        let config = model.config();
+        let tokenizer = BlipTokenizer::from_dir(dir, config.text_config.vocab_size)?;
+        let images = ImageProcessor::from_dir(dir, config.vision_config.image_size)?;
+        Ok(Self {
+            model,
+            tokenizer,
+            images,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &BlipForConditionalGeneration {
+        &self.model
+    }
+
+    /// The model, mutably (precision changes).
+    pub fn model_mut(&mut self) -> &mut BlipForConditionalGeneration {
+        &mut self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &BlipTokenizer {
+        &self.tokenizer
+    }
+
+    /// The image processor.
+    pub fn image_processor(&self) -> &ImageProcessor {
+        &self.images
+    }
+
+    /// Captions `images` as one batch, each starting with `prompt` if given.
+    pub fn caption(
+        &self,
+        images: &[RgbImage],
+        prompt: Option<&str>,
+        config: &GenerationConfig,
+    ) -> Result<Vec<Caption>, ModelError> {
+        let pixels = self.images.pixel_values(images)?;
+        self.caption_pixels(&pixels, prompt, config, false)
+    }
+
+    /// Captions preprocessed `pixel_values`; `interpolate` lets them differ
+    /// from the configured size.
+    pub fn caption_pixels(
+        &self,
+        pixel_values: &Tensor,
+        prompt: Option<&str>,
+        config: &GenerationConfig,
+        interpolate: bool,
+    ) -> Result<Vec<Caption>, ModelError> {
+        let start = self.tokenizer.decoder_prompt(prompt)?;
+        let embeds = {
+            let _no_grad = tch::no_grad_guard();
+            self.model.encode_images(pixel_values, interpolate)?
+        };
+        let sequences = self.model.generate(&embeds, &start, config)?;
+        sequences
+            .into_iter()
+            .map(|token_ids| {
+                let text = self
+                    .tokenizer
+                    .decode(&token_ids[start.len().min(token_ids.len())..])?;
+                Ok(Caption { token_ids, text })
+            })
+            .collect()
+    }
+}
+
+/// ITM and ITC scores of one image with one text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatchScores {
+    /// ITM probability that the text matches the image.
+    pub itm_probability: f32,
+    /// ITC cosine similarity of the projected image and text features.
+    pub itc_similarity: f32,
+}
+
+/// A retrieval checkpoint with its tokenizer and image processor.
+#[derive(Debug)]
+pub struct Matcher {
+    model: BlipForImageTextRetrieval,
+    tokenizer: BlipTokenizer,
+    images: ImageProcessor,
+}
+
+impl Matcher {
+    /// Loads a `blip-itm-*` directory onto `device`.
+    pub fn from_dir(dir: &Path, device: Device) -> Result<Self, ModelError> {
+        let (model, _) = BlipForImageTextRetrieval::from_dir(dir, device)?;
+        let config = model.config();
+        let tokenizer = BlipTokenizer::from_dir(dir, config.text_config.vocab_size)?;
+        let images = ImageProcessor::from_dir(dir, config.vision_config.image_size)?;
+        Ok(Self {
+            model,
+            tokenizer,
+            images,
+        })
+    }
+
+    /// Scores `image` against every text (texts start with `[CLS]`, as in
+    /// transformers; padding is masked).
+    pub fn score(&self, image: &RgbImage, texts: &[&str]) -> Result<Vec<MatchScores>, ModelError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _no_grad = tch::no_grad_guard();
+        let pixels = self.images.pixel_values(std::slice::from_ref(image))?;
+        let embeds = self.model.encode_images(&pixels, false)?;
+        let batch = self.tokenizer.batch(texts, None)?;
+        let n = texts.len() as i64;
+        let repeated = embeds.expand([n, -1, -1], false);
+        let itm = self
+            .model
+            .itm_probabilities(&repeated, &batch.input_ids, &batch.attention_mask)
+            .select(1, 1);
+        let image_features = self.model.image_features(&embeds);
+        let text_features = self
+            .model
+            .text_features(&batch.input_ids, &batch.attention_mask);
+        let itc = text_features.matmul(&image_features.tr()).squeeze_dim(1);
+        let read = |t: Tensor| {
+            Vec::<f32>::try_from(t.to_device(Device::Cpu).to_kind(tch::Kind::Float)).map_err(
+                |source| ModelError::Torch {
+                    context: "reading scores".into(),
+                    source,
+                },
+            )
+        };
+        let itm = read(itm)?;
+        let itc = read(itc)?;
+        Ok(itm
+            .into_iter()
+            .zip(itc)
+            .map(|(itm_probability, itc_similarity)| MatchScores {
+                itm_probability,
+                itc_similarity,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,232 @@
+//! BLIP against transformers 4.57.1 on the tiny random checkpoints of
+//! `data-fixtures/blip/` (made by its `gen.py`): vision and decoder hidden
+//! states and logits within 1e-4, identical token ids for greedy, beam
+//! search, repetition penalty, minimum length, prompts and interpolated
+//! position embeddings, and ITM / ITC scores.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use medcap_model::blip::{BlipForConditionalGeneration, BlipForImageTextRetrieval};
+use medcap_model::generate::GenerationConfig;
+use medcap_model::tch::{Device, Kind, Tensor, no_grad_guard};
+use medcap_model::tokenizer::BlipTokenizer;
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
+}
+
+fn golden() -> Value {
+    let text = std::fs::read_to_string(fixtures().join("golden.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn tensor(name: &str) -> Tensor {
+    Tensor::read_safetensors(fixtures().join("golden.safetensors"))
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} not in golden.safetensors"))
+        .1
+        .to_kind(Kind::Float)
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    (a - b).abs().max().double_value(&[])
+}
+
+fn caption_model() -> BlipForConditionalGeneration {
+    let (model, report) =
+        BlipForConditionalGeneration::from_dir(&fixtures().join("tiny-caption"), Device::Cpu)
+            .unwrap();
+    assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+    assert!(report.tied.is_empty(), "the file stores the decoder weight");
+    model
+}
+
+#[test]
+fn vision_encoder_matches() {
+    let model = caption_model();
+    let _guard = no_grad_guard();
+    let ours = model.encode_images(&tensor("pixel_values"), false).unwrap();
+    let diff = max_diff(&ours, &tensor("vision_last_hidden"));
+    assert!(diff < 1e-4, "vision_last_hidden differs by {diff}");
+
+    let ours = model
+        .encode_images(&tensor("pixel_values_48"), true)
+        .unwrap();
+    let diff = max_diff(&ours, &tensor("vision_last_hidden_48"));
+    assert!(
+        diff < 1e-4,
+        "interpolated vision_last_hidden_48 differs by {diff}"
+    );
+
+    let err = model
+        .encode_images(&tensor("pixel_values_48"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("48x48") && err.contains("32x32"), "{err}");
+}
+
+#[test]
+fn decoder_logits_and_hidden_states_match() {
+    let model = caption_model();
+    let _guard = no_grad_guard();
+    let embeds = model.encode_images(&tensor("pixel_values"), false).unwrap();
+    let cross = model.text_decoder().cross_key_values(&embeds);
+    let dec = Tensor::from_slice(&[30522i64; 5]).view([5, 1]);
+    let out = model
+        .text_decoder()
+        .forward_t(&dec, None, None, &cross, false);
+    let expected = tensor("logits_noprompt");
+    let diff = max_diff(&out.logits.select(1, 0), &expected);
+    assert!(diff < 1e-4, "first-step logits differ by {diff}");
+
+    let prompt = Tensor::from_slice(&[30522i64, 1037, 3861, 1997])
+        .view([1, 4])
+        .repeat([5, 1]);
+    let out = model
+        .text_decoder()
+        .forward_t(&prompt, None, None, &cross, false);
+    let diff = max_diff(&out.logits.select(1, 3), &tensor("logits_prompt"));
+    assert!(diff < 1e-4, "prompt logits differ by {diff}");
+    let diff = max_diff(&out.hidden, &tensor("decoder_hidden_prompt"));
+    assert!(diff < 1e-4, "decoder hidden states differ by {diff}");
+
+    // The cached path: the prompt fed one token at a time gives the same logits.
+    let mut past = None;
+    let mut last = None;
+    for i in 0..4 {
+        let step = prompt.narrow(1, i, 1);
+        let out = model
+            .text_decoder()
+            .forward_t(&step, None, past.as_deref(), &cross, false);
+        last = Some(out.logits.select(1, 0));
+        past = Some(out.cache);
+    }
+    let diff = max_diff(&last.unwrap(), &tensor("logits_prompt"));
+    assert!(diff < 1e-4, "cached decoding differs by {diff}");
+}
+
+fn config_from(kwargs: &Value) -> GenerationConfig {
+    let get = |k: &str| kwargs.get(k).and_then(Value::as_f64);
+    let mut config = GenerationConfig::default();
+    if let Some(v) = get("max_new_tokens") {
+        config.max_new_tokens = v as usize;
+    }
+    if let Some(v) = get("num_beams") {
+        config.num_beams = v as usize;
+    }
+    if let Some(v) = get("length_penalty") {
+        config.length_penalty = v;
+    }
+    if let Some(v) = get("repetition_penalty") {
+        config.repetition_penalty = v;
+    }
+    if let Some(v) = get("min_new_tokens") {
+        config.min_new_tokens = v as usize;
+    }
+    if let Some(v) = get("min_length") {
+        // transformers' min_length counts [DEC]; these settings have no prompt.
+        config.min_new_tokens = v as usize - 1;
+    }
+    config
+}
+
+fn ids(value: &Value) -> Vec<Vec<i64>> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn generated_token_ids_match_for_every_setting() {
+    let model = caption_model();
+    let dir = fixtures().join("tiny-caption");
+    let tokenizer = BlipTokenizer::from_dir(&dir, 30524).unwrap();
+    let golden = golden();
+    let settings = golden["caption"]["generate"].as_object().unwrap();
+    assert!(settings.len() >= 8);
+    for (name, setting) in settings {
+        let config = config_from(&setting["kwargs"]);
+        let prompt = tokenizer
+            .decoder_prompt(setting["prompt"].as_str())
+            .unwrap();
+        let interpolate = setting["interpolate_pos_encoding"].as_bool().unwrap();
+        let pixels = tensor(if interpolate {
+            "pixel_values_48"
+        } else {
+            "pixel_values"
+        });
+        let embeds = {
+            let _guard = no_grad_guard();
+            model.encode_images(&pixels, interpolate).unwrap()
+        };
+        let expected = ids(&setting["single_ids"]);
+        // All five images in one batch, as transformers ran them.
+        let batch = model.generate(&embeds, &prompt, &config).unwrap();
+        assert_eq!(batch, expected, "setting {name}, batch of 5");
+        // And one image alone.
+        let alone = model
+            .generate(&embeds.narrow(0, 1, 1), &prompt, &config)
+            .unwrap();
+        assert_eq!(alone[0], expected[1], "setting {name}, image 1 alone");
+        for (i, text) in setting["text"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(
+                tokenizer.decode(&expected[i]).unwrap(),
+                text.as_str().unwrap(),
+                "setting {name}, decoded text of image {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn retrieval_scores_match() {
+    let (model, report) =
+        BlipForImageTextRetrieval::from_dir(&fixtures().join("tiny-itm"), Device::Cpu).unwrap();
+    assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+    let golden = golden();
+    let itm = &golden["itm"];
+    let input_ids = Tensor::from_slice2(&ids(&itm["input_ids"]));
+    let mask = Tensor::from_slice2(&ids(&itm["attention_mask"]));
+    let _guard = no_grad_guard();
+    let embeds = model.encode_images(&tensor("pixel_values"), false).unwrap();
+    let diff = max_diff(&embeds, &tensor("itm_vision_last_hidden"));
+    assert!(diff < 1e-4, "vision differs by {diff}");
+
+    let hidden = model.text_hidden(&input_ids, &mask);
+    // Padded positions are not compared: only real tokens carry meaning.
+    let expected = tensor("text_unimodal_last");
+    let m = mask.to_kind(Kind::Float).unsqueeze(-1);
+    let diff = max_diff(&(&hidden * &m), &(&expected * &m));
+    assert!(diff < 1e-4, "unimodal text hidden states differ by {diff}");
+
+    // Pair p = image i with text j, p = 4 i + j.
+    let images = Tensor::arange(20, (Kind::Int64, Device::Cpu)).divide_scalar_mode(4, "floor");
+    let texts = Tensor::arange(20, (Kind::Int64, Device::Cpu)).remainder(4);
+    let probs = model.itm_probabilities(
+        &embeds.index_select(0, &images),
+        &input_ids.index_select(0, &texts),
+        &mask.index_select(0, &texts),
+    );
+    let diff = max_diff(&probs, &tensor("itm_probs"));
+    assert!(diff < 1e-4, "ITM probabilities differ by {diff}");
+
+    let image_features = model.image_features(&embeds);
+    let text_features = model.text_features(&input_ids, &mask);
+    let sim = image_features.matmul(&text_features.tr()).view([20]);
+    let diff = max_diff(&sim, &tensor("itc_sim"));
+    assert!(diff < 1e-4, "ITC similarities differ by {diff}");
+}
