@@ -125,40 +125,55 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     let mut failures = 0usize;
     let stdout = std::io::stdout();
     for chunk in args.images.chunks(args.batch_size) {
-        let mut loaded = Vec::with_capacity(chunk.len());
-        let mut paths = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match RgbImage::open(path) {
-                Ok(image) => {
-                    loaded.push(image);
-                    paths.push(path);
+        let opened: Vec<_> = chunk.iter().map(|path| RgbImage::open(path)).collect();
+        let images: Vec<RgbImage> = opened
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .cloned()
+            .collect();
+        let mut captions = if images.is_empty() {
+            Vec::new()
+        } else {
+            captioner
+                .caption(&images, args.prompt.as_deref(), &config)
+                .context("captioning failed")?
+        }
+        .into_iter();
+        // Results go out in input order, failures included, so that line N
+        // of the output is about image N.
+        let mut out = stdout.lock();
+        for (path, image) in chunk.iter().zip(&opened) {
+            match image {
+                Ok(_) => {
+                    let Some(caption) = captions.next() else {
+                        bail!("the model returned fewer captions than images");
+                    };
+                    match args.format {
+                        CaptionFormat::Text => {
+                            writeln!(out, "{}\t{}", path.display(), caption.text)?
+                        }
+                        CaptionFormat::Jsonl => writeln!(
+                            out,
+                            "{}",
+                            serde_json::json!({
+                                "image": path.display().to_string(),
+                                "caption": caption.text,
+                                "token_ids": caption.token_ids,
+                            })
+                        )?,
+                    }
                 }
                 Err(err) => {
                     failures += 1;
-                    report_failure(&stdout, args.format, path, &err.to_string())?;
+                    eprintln!("error: {err}");
+                    if let CaptionFormat::Jsonl = args.format {
+                        writeln!(
+                            out,
+                            "{}",
+                            serde_json::json!({"image": path.display().to_string(), "error": err.to_string()})
+                        )?;
+                    }
                 }
-            }
-        }
-        if loaded.is_empty() {
-            bars.advance(chunk.len() as u64);
-            continue;
-        }
-        let captions = captioner
-            .caption(&loaded, args.prompt.as_deref(), &config)
-            .context("captioning failed")?;
-        let mut out = stdout.lock();
-        for (path, caption) in paths.iter().zip(captions) {
-            match args.format {
-                CaptionFormat::Text => writeln!(out, "{}\t{}", path.display(), caption.text)?,
-                CaptionFormat::Jsonl => writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({
-                        "image": path.display().to_string(),
-                        "caption": caption.text,
-                        "token_ids": caption.token_ids,
-                    })
-                )?,
             }
         }
         bars.advance(chunk.len() as u64);
@@ -169,24 +184,6 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
             "{failures} of {} images could not be captioned",
             args.images.len()
         );
-    }
-    Ok(())
-}
-
-fn report_failure(
-    stdout: &std::io::Stdout,
-    format: CaptionFormat,
-    path: &std::path::Path,
-    message: &str,
-) -> Result<()> {
-    eprintln!("error: {message}");
-    if let CaptionFormat::Jsonl = format {
-        // Keeps one output line per input, so consumers can align results.
-        writeln!(
-            stdout.lock(),
-            "{}",
-            serde_json::json!({"image": path.display().to_string(), "error": message})
-        )?;
     }
     Ok(())
 }

@@ -19,6 +19,8 @@ pub struct KeyRules {
     /// is a copy of the source (a tied LM decoder weight, which
     /// transformers 5 does not store).
     pub ties: Vec<(String, String)>,
+    /// File keys that no variable reads by design (a tied weight stored anyway).
+    pub ignored: Vec<String>,
 }
 
 /// What loading found besides the variables it filled.
@@ -189,6 +191,7 @@ pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadRep
             report.tied.push(name);
         }
     }
+    used.extend(rules.ignored.iter().map(String::as_str));
     report.unexpected = unexpected_keys(&stored, &used);
     if !report.unexpected.is_empty() {
         tracing::warn!(

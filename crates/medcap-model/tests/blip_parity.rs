@@ -18,12 +18,20 @@ fn fixtures() -> PathBuf {
 }
 
 fn golden() -> Value {
-    let text = std::fs::read_to_string(fixtures().join("golden.json")).unwrap();
+    golden_in(&fixtures())
+}
+
+fn golden_in(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("golden.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn tensor(name: &str) -> Tensor {
-    Tensor::read_safetensors(fixtures().join("golden.safetensors"))
+    tensor_in(&fixtures(), name)
+}
+
+fn tensor_in(dir: &Path, name: &str) -> Tensor {
+    Tensor::read_safetensors(dir.join("golden.safetensors"))
         .unwrap()
         .into_iter()
         .find(|(n, _)| n == name)
@@ -153,17 +161,68 @@ fn ids(value: &Value) -> Vec<Vec<i64>> {
 #[test]
 fn generated_token_ids_match_for_every_setting() {
     let model = caption_model();
-    let dir = fixtures().join("tiny-caption");
-    let tokenizer = BlipTokenizer::from_dir(&dir, 30524).unwrap();
     let golden = golden();
     let settings = golden["caption"]["generate"].as_object().unwrap();
     assert!(settings.len() >= 8);
+    check_generation(&model, &fixtures().join("tiny-caption"), settings, &tensor);
+}
+
+/// The full blip-image-captioning-base geometry (247M random parameters),
+/// which `cargo xtask parity --base` creates with transformers and points
+/// `MEDCAP_BLIP_BASE_DIR` at.
+#[test]
+#[ignore = "needs the full-size checkpoint that `cargo xtask parity --base` makes"]
+fn base_configuration_matches() {
+    let Some(dir) = std::env::var_os("MEDCAP_BLIP_BASE_DIR").map(PathBuf::from) else {
+        panic!("MEDCAP_BLIP_BASE_DIR is not set; run `cargo xtask parity --base`");
+    };
+    let (model, report) = BlipForConditionalGeneration::from_dir(&dir, Device::Cpu).unwrap();
+    assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+    let golden = golden_in(&dir);
+    let t = |name: &str| tensor_in(&dir, name);
+    let pixels = t("pixel_values");
+    {
+        let _guard = no_grad_guard();
+        let embeds = model.encode_images(&pixels, false).unwrap();
+        let vision = max_diff(&embeds, &t("vision_last_hidden"));
+        let cross = model.text_decoder().cross_key_values(&embeds);
+        let rows = pixels.size()[0];
+        let dec = Tensor::from_slice(&vec![30522i64; rows as usize]).view([rows, 1]);
+        let out = model
+            .text_decoder()
+            .forward_t(&dec, None, None, &cross, false);
+        let logits = max_diff(&out.logits.select(1, 0), &t("logits_noprompt"));
+        let scale = t("logits_noprompt").abs().max().double_value(&[]);
+        println!(
+            "base parity: vision max |diff| {vision:.3e}, first-step logits max |diff| \
+             {logits:.3e} (largest |logit| {scale:.1})"
+        );
+        assert!(vision < 1e-4, "vision differs by {vision}");
+        assert!(logits < 1e-4 * scale.max(1.0), "logits differ by {logits}");
+    }
+    let settings = golden["generate"].as_object().unwrap();
+    check_generation(&model, &dir, settings, &t);
+    println!(
+        "base parity: token ids identical for {} settings",
+        settings.len()
+    );
+}
+
+fn check_generation(
+    model: &BlipForConditionalGeneration,
+    dir: &Path,
+    settings: &serde_json::Map<String, Value>,
+    tensor: &dyn Fn(&str) -> Tensor,
+) {
+    let tokenizer = BlipTokenizer::from_dir(dir, 30524).unwrap();
     for (name, setting) in settings {
         let config = config_from(&setting["kwargs"]);
         let prompt = tokenizer
             .decoder_prompt(setting["prompt"].as_str())
             .unwrap();
-        let interpolate = setting["interpolate_pos_encoding"].as_bool().unwrap();
+        let interpolate = setting["interpolate_pos_encoding"]
+            .as_bool()
+            .unwrap_or(false);
         let pixels = tensor(if interpolate {
             "pixel_values_48"
         } else {
@@ -176,12 +235,16 @@ fn generated_token_ids_match_for_every_setting() {
         let expected = ids(&setting["single_ids"]);
         // All five images in one batch, as transformers ran them.
         let batch = model.generate(&embeds, &prompt, &config).unwrap();
-        assert_eq!(batch, expected, "setting {name}, batch of 5");
+        assert_eq!(batch, expected, "setting {name}, whole batch");
         // And one image alone.
+        let last = embeds.size()[0] - 1;
         let alone = model
-            .generate(&embeds.narrow(0, 1, 1), &prompt, &config)
+            .generate(&embeds.narrow(0, last, 1), &prompt, &config)
             .unwrap();
-        assert_eq!(alone[0], expected[1], "setting {name}, image 1 alone");
+        assert_eq!(
+            alone[0], expected[last as usize],
+            "setting {name}, last image alone"
+        );
         for (i, text) in setting["text"].as_array().unwrap().iter().enumerate() {
             assert_eq!(
                 tokenizer.decode(&expected[i]).unwrap(),

@@ -111,6 +111,10 @@ pub struct BlipTextConfig {
     pub use_cache: bool,
     /// Label smoothing of the captioning loss.
     pub label_smoothing: f64,
+    /// Whether the LM head's projection is the word-embedding matrix itself
+    /// (transformers' default; such checkpoints may omit
+    /// `cls.predictions.decoder.weight`).
+    pub tie_word_embeddings: bool,
 }
 
 impl Default for BlipTextConfig {
@@ -136,6 +140,7 @@ impl Default for BlipTextConfig {
             is_decoder: true,
             use_cache: true,
             label_smoothing: 0.0,
+            tie_word_embeddings: true,
         }
     }
 }

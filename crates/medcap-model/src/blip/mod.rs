@@ -104,9 +104,11 @@ impl BlipForConditionalGeneration {
 
     /// Loads `config.json` and the safetensors weights of `dir`.
     ///
-    /// The LM decoder weight may be absent (transformers 5 ties it to the
-    /// word embeddings and does not store it); its bias may be stored as
-    /// `cls.predictions.bias` or `cls.predictions.decoder.bias`.
+    /// With `tie_word_embeddings` (transformers' default) the LM head
+    /// projects with the word-embedding matrix itself, and a stored
+    /// `cls.predictions.decoder.weight` is not read; without it, a missing
+    /// decoder weight is copied from the word embeddings. The bias may be
+    /// stored as `cls.predictions.bias` or `cls.predictions.decoder.bias`.
     pub fn from_dir(dir: &Path, device: Device) -> Result<(Self, LoadReport), ModelError> {
         let (config, raw) = read_config(dir)?;
         let mut model = Self::new(config, device);
@@ -117,6 +119,8 @@ impl BlipForConditionalGeneration {
                 "text_decoder.cls.predictions.decoder.bias".into(),
             )],
             ties: vec![(DECODER_WEIGHT.into(), WORD_EMBEDDINGS.into())],
+            // Tied checkpoints may store the shared matrix under both names.
+            ignored: vec![DECODER_WEIGHT.into()],
         };
         let report = checkpoint::load(&model.vars, dir, &rules)?;
         Ok((model, report))

@@ -18,7 +18,8 @@ struct LmPredictionHead {
 }
 
 impl LmPredictionHead {
-    fn new(p: nn::Path<'_>, c: &BlipTextConfig) -> Self {
+    /// `tied`: the word-embedding matrix when the projection is tied to it.
+    fn new(p: nn::Path<'_>, c: &BlipTextConfig, tied: Option<&Tensor>) -> Self {
         let transform = &p / "transform";
         let init = nn::Init::Randn {
             mean: 0.0,
@@ -39,7 +40,10 @@ impl LmPredictionHead {
                     ..Default::default()
                 },
             ),
-            decoder_weight: (&p / "decoder").var("weight", &[c.vocab_size, c.hidden_size], init),
+            decoder_weight: match tied {
+                Some(words) => words.shallow_clone(),
+                None => (&p / "decoder").var("weight", &[c.vocab_size, c.hidden_size], init),
+            },
             bias: p.zeros("bias", &[c.vocab_size]),
         }
     }
@@ -73,10 +77,12 @@ pub struct DecoderOutput {
 impl BlipTextDecoder {
     /// Variables under `p` (`text_decoder`), named as the checkpoint's keys.
     pub fn new(p: &nn::Path<'_>, c: &BlipTextConfig) -> Self {
-        Self {
-            bert: BertModel::new(&(p / "bert"), &c.bert_config(), Some(c.encoder_hidden_size)),
-            cls: LmPredictionHead::new(p / "cls" / "predictions", c),
-        }
+        let bert = BertModel::new(&(p / "bert"), &c.bert_config(), Some(c.encoder_hidden_size));
+        let tied = c
+            .tie_word_embeddings
+            .then(|| bert.embeddings().word_embeddings());
+        let cls = LmPredictionHead::new(p / "cls" / "predictions", c, tied);
+        Self { bert, cls }
     }
 
     /// Cross-attention keys and values of the image tokens for every layer
