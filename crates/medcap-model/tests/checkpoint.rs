@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use medcap_model::blip::{BlipForConditionalGeneration, BlipForImageTextRetrieval};
 use medcap_model::generate::GenerationConfig;
-use medcap_model::tch::{Device, Tensor, no_grad_guard};
+use medcap_model::tch::{Device, Kind, Tensor, no_grad_guard};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
@@ -137,12 +137,12 @@ fn missing_and_misshaped_keys_are_listed_with_shapes() {
         tensors.retain(|(n, _)| n != "vision_model.post_layernorm.weight");
         for (name, t) in tensors.iter_mut() {
             if name == "vision_model.embeddings.class_embedding" {
-                *t = Tensor::zeros([1, 1, 7], (medcap_model::tch::Kind::Float, Device::Cpu));
+                *t = Tensor::zeros([1, 1, 7], (Kind::Float, Device::Cpu));
             }
         }
         tensors.push((
             "surprise.weight".into(),
-            Tensor::zeros([2], (medcap_model::tch::Kind::Float, Device::Cpu)),
+            Tensor::zeros([2], (Kind::Float, Device::Cpu)),
         ));
     });
     let err = BlipForConditionalGeneration::from_dir(dir.path(), Device::Cpu)
