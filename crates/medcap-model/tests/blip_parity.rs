@@ -3,7 +3,7 @@
 //! states and logits within 1e-4, identical token ids for greedy, beam
 //! search, repetition penalty, minimum length, prompts and interpolated
 //! position embeddings, and ITM / ITC scores.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use std::path::{Path, PathBuf};
 
