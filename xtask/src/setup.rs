@@ -271,3 +271,31 @@ pub fn doctor(root: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Python packages that produce the golden values and the reference side of
+/// the benchmarks; never needed by `cargo xtask test`.
+const REFERENCE_PACKAGES: [&str; 4] = [
+    "transformers==4.57.1",
+    "pillow==13.0.0",
+    "safetensors==0.8.0",
+    "numpy==2.4.6",
+];
+
+/// Installs the reference packages into the project environment (after
+/// [`run`]) and returns its Python.
+pub fn reference_python(root: &Path) -> Result<PathBuf> {
+    let venv = root.join(VENV);
+    let python = venv.join("bin/python");
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import transformers, PIL, safetensors, numpy; print(transformers.__version__, PIL.__version__)",
+        ])
+        .output()
+        .context("cannot run the project environment's python")?;
+    let found = String::from_utf8_lossy(&probe.stdout).trim().to_owned();
+    if !probe.status.success() || found != "4.57.1 13.0.0" {
+        pip_install(&venv, &REFERENCE_PACKAGES)?;
+    }
+    Ok(python)
+}
