@@ -1,9 +1,30 @@
-//! Fine-tuning BLIP on prepared medcap splits.
+//! Fine-tuning BLIP on prepared medcap splits with the study's recipe:
+//! micro-batches with gradient accumulation (4 x 4 by default), Adam or
+//! AdamW, the captioning cross-entropy and the study's margin contrastive
+//! loss (alone or weighted together), a learning-rate schedule and gradient
+//! clipping; with a run directory that survives crashes (atomic
+//! checkpoints, exact resume), validation, early stopping and loss plots.
 //!
-//! This crate is a documented skeleton: its issue fills it with the study's
-//! recipe (micro-batches with gradient accumulation, Adam, the margin
-//! contrastive loss and the language-model loss), checkpoints that survive a
-//! crash, resume, validation and loss curves. It builds on
-//! [`medcap_model`] for tensors and devices.
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use medcap_train::{config::TrainConfig, trainer::{LogObserver, Trainer}};
+//!
+//! let config = TrainConfig::from_file("ft1.toml".as_ref())?;
+//! let mut trainer = Trainer::new(config, tch::Device::Cpu, true)?;
+//! let summary = trainer.run(&LogObserver, &AtomicBool::new(false))?;
+//! println!("best checkpoint: {}", summary.checkpoint.display());
+//! # Ok::<(), medcap_train::TrainError>(())
+//! ```
 
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod loss;
+pub mod optim;
+pub mod plot;
+pub mod run;
+pub mod targets;
+pub mod trainer;
+
+pub use error::TrainError;
 pub use medcap_model::device::DeviceChoice;

@@ -91,6 +91,29 @@ impl BlipTextDecoder {
         self.bert.cross_key_values(image_embeds).unwrap_or_default()
     }
 
+    /// A bidirectional pass over `input_ids` without the image (no
+    /// cross-attention): the unimodal text representation a contrastive
+    /// objective projects, `[batch, seq, hidden]`.
+    pub fn unimodal_hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        self.bert
+            .forward(
+                input_ids,
+                TextPass {
+                    attention_mask: Some(attention_mask),
+                    causal: false,
+                    past: None,
+                    cross: None,
+                    train,
+                },
+            )
+            .0
+    }
+
     /// One causal pass over `input_ids` (`[batch, seq]`), after `past`
     /// cached tokens, reading the image through `cross`.
     pub fn forward_t(

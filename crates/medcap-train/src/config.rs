@@ -1,0 +1,325 @@
+//! The run configuration (`--config FILE.toml|json`): data, model, loss,
+//! optimisation and run settings. Unknown keys are an error, so a typo never
+//! silently falls back to a default; the resolved configuration is saved in
+//! the run directory before the first step.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// Which objective to minimise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Captioning cross-entropy (trains the decoder).
+    Ce,
+    /// The study's margin contrastive loss on image and text embeddings only.
+    Contrastive,
+    /// Cross-entropy plus `contrastive_weight` times the contrastive loss.
+    #[serde(rename = "ce+contrastive")]
+    CePlusContrastive,
+}
+
+/// Loss settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossConfig {
+    /// The objective.
+    pub kind: LossKind,
+    /// Weight of the contrastive term in `ce+contrastive`.
+    pub contrastive_weight: f64,
+    /// Margin alpha of the hinge (0.2 in the study, after Kiros et al.).
+    pub margin: f64,
+    /// Only the hardest in-batch negative per row and column (VSE++) instead of the sum.
+    pub hardest_negative: bool,
+    /// Label smoothing of the cross-entropy (0.1 in the original BLIP recipe).
+    pub label_smoothing: f64,
+    /// Width of the contrastive projections when the checkpoint has none.
+    pub projection_dim: i64,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            kind: LossKind::CePlusContrastive,
+            contrastive_weight: 1.0,
+            margin: 0.2,
+            hardest_negative: false,
+            label_smoothing: 0.1,
+            projection_dim: 256,
+        }
+    }
+}
+
+/// Adam or AdamW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam; `weight_decay` is added to the gradient (L2), as torch's Adam.
+    Adam,
+    /// AdamW; `weight_decay` decays the weights directly, as torch's AdamW.
+    Adamw,
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// The same rate throughout (after warm-up, if any).
+    Constant,
+    /// Linear warm-up, then linear decay to zero at the last step.
+    Linear,
+    /// Linear warm-up, then cosine decay to zero at the last step.
+    Cosine,
+}
+
+/// Optimisation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimConfig {
+    /// Adam (the study) or AdamW (the original BLIP recipe).
+    pub optimizer: OptimizerKind,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Weight decay (L2 for Adam, decoupled for AdamW).
+    pub weight_decay: f64,
+    /// Adam's beta1 and beta2.
+    pub betas: (f64, f64),
+    /// Adam's epsilon.
+    pub eps: f64,
+    /// Schedule after warm-up.
+    pub schedule: Schedule,
+    /// Optimizer steps of linear warm-up from zero.
+    pub warmup_steps: usize,
+    /// Clip the global gradient norm to this (none when absent).
+    pub grad_clip: Option<f64>,
+    /// Images per forward pass (the study: 4).
+    pub micro_batch: usize,
+    /// Micro-batches per optimizer step (the study: 4, an effective batch of 16).
+    pub accumulation: usize,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Stop after this many optimizer steps, if fewer than the epochs give.
+    pub max_steps: Option<usize>,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerKind::Adam,
+            lr: 1e-5,
+            weight_decay: 0.0,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            grad_clip: Some(1.0),
+            micro_batch: 4,
+            accumulation: 4,
+            epochs: 5,
+            max_steps: None,
+        }
+    }
+}
+
+/// Where the data comes from and how it is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConfig {
+    /// Training CSV written by `medcap prepare` (`image_path`, `caption` columns).
+    pub train_csv: PathBuf,
+    /// Validation CSV (validation loss, best checkpoint, early stopping).
+    pub val_csv: Option<PathBuf>,
+    /// Use at most this many training rows (in file order).
+    pub limit_train: Option<usize>,
+    /// Use at most this many validation rows.
+    pub limit_val: Option<usize>,
+    /// Longest caption in tokens, `[DEC]` and `[SEP]` included (BLIP used 40).
+    pub max_tokens: usize,
+    /// Text before every caption, masked out of the loss (BLIP: "a picture of").
+    pub prompt: Option<String>,
+    /// Random resized crops (scale 0.5 to 1, as BLIP's recipe) for training images.
+    pub random_crop: bool,
+    /// Horizontal flips; off by default because they swap left and right.
+    pub horizontal_flip: bool,
+    /// Threads that decode images ahead of the training step.
+    pub workers: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            train_csv: PathBuf::new(),
+            val_csv: None,
+            limit_train: None,
+            limit_val: None,
+            max_tokens: 40,
+            prompt: None,
+            random_crop: false,
+            horizontal_flip: false,
+            workers: 2,
+        }
+    }
+}
+
+/// Which model to start from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A captioning checkpoint directory (config, weights, tokenizer, preprocessor).
+    pub base_model: PathBuf,
+    /// Keep the vision encoder fixed.
+    pub freeze_vision: bool,
+}
+
+/// Bookkeeping of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Run name: the directory `<runs_dir>/<name>`.
+    pub name: String,
+    /// Parent directory of run directories.
+    pub runs_dir: PathBuf,
+    /// Seed of data order, augmentation, fresh weights and dropout.
+    pub seed: u64,
+    /// Validate (and keep the best checkpoint) every this many optimizer steps
+    /// (0: at the end of each epoch only).
+    pub eval_every: usize,
+    /// Write the latest checkpoint every this many optimizer steps (0: each epoch).
+    pub checkpoint_every: usize,
+    /// Stop after this many validations without improvement (none when absent).
+    pub early_stopping_patience: Option<usize>,
+    /// Log a line every this many optimizer steps.
+    pub log_every: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: "run".into(),
+            runs_dir: PathBuf::from("runs"),
+            seed: 2023,
+            eval_every: 0,
+            checkpoint_every: 0,
+            early_stopping_patience: None,
+            log_every: 10,
+        }
+    }
+}
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Data.
+    pub data: DataConfig,
+    /// Model.
+    pub model: ModelConfig,
+    /// Loss.
+    pub loss: LossConfig,
+    /// Optimisation.
+    pub optim: OptimConfig,
+    /// Run bookkeeping.
+    pub run: RunConfig,
+}
+
+impl TrainConfig {
+    /// Reads a `.toml` or `.json` file; relative paths in it are resolved
+    /// against the file's directory.
+    ///
+    /// ```
+    /// use medcap_train::config::TrainConfig;
+    ///
+    /// let config = TrainConfig::from_toml_str(r#"
+    ///     [data]
+    ///     train_csv = "prepared/ft1.csv"
+    ///     [optim]
+    ///     micro_batch = 4
+    ///     accumulation = 4
+    /// "#).unwrap();
+    /// assert_eq!(config.optim.micro_batch * config.optim.accumulation, 16);
+    /// assert!(TrainConfig::from_toml_str("[optim]\nlearning_rate = 1.0").is_err());
+    /// ```
+    pub fn from_file(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let is_json = path.extension().is_some_and(|e| e == "json");
+        let mut config = if is_json {
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        } else {
+            Self::from_toml_str(&text)
+        }
+        .map_err(|reason| TrainError::Config {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.check().map_err(|reason| TrainError::Config {
+            path: path.to_owned(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (paths are left as written).
+    pub fn from_toml_str(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Makes relative paths relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if !p.as_os_str().is_empty() && p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data.train_csv);
+        if let Some(v) = &mut self.data.val_csv {
+            fix(v);
+        }
+        fix(&mut self.model.base_model);
+        fix(&mut self.run.runs_dir);
+    }
+
+    /// Rules the trainer relies on.
+    pub fn check(&self) -> Result<(), String> {
+        let o = &self.optim;
+        if o.micro_batch == 0 || o.accumulation == 0 {
+            return Err("optim.micro_batch and optim.accumulation must be at least 1".into());
+        }
+        if o.epochs == 0 && o.max_steps.is_none() {
+            return Err("optim.epochs must be at least 1".into());
+        }
+        if !(o.lr > 0.0 && o.lr.is_finite()) {
+            return Err(format!("optim.lr {} is not a positive number", o.lr));
+        }
+        if !(0.0..1.0).contains(&o.betas.0) || !(0.0..1.0).contains(&o.betas.1) {
+            return Err("optim.betas must lie in [0, 1)".into());
+        }
+        if self.loss.kind != LossKind::Ce && o.micro_batch < 2 {
+            return Err("the contrastive loss needs micro_batch >= 2 (in-batch negatives)".into());
+        }
+        if !(0.0..1.0).contains(&self.loss.label_smoothing) {
+            return Err("loss.label_smoothing must lie in [0, 1)".into());
+        }
+        if self.data.max_tokens < 3 {
+            return Err("data.max_tokens must be at least 3".into());
+        }
+        if self.data.train_csv.as_os_str().is_empty() {
+            return Err("data.train_csv is required".into());
+        }
+        if self.model.base_model.as_os_str().is_empty() {
+            return Err("model.base_model is required".into());
+        }
+        let name = &self.run.name;
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(format!("run.name `{name}` must be a plain directory name"));
+        }
+        Ok(())
+    }
+}
