@@ -4,6 +4,7 @@
 mod caption;
 mod progress;
 mod score;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ enum Command {
     Caption(caption::CaptionArgs),
     /// Image-text match (ITM probability, ITC similarity) with a BLIP retrieval checkpoint.
     Itm(caption::ItmArgs),
+    /// Fine-tune BLIP from a run configuration (checkpoints, resume, validation, plots).
+    Train(train::TrainArgs),
     /// Show what the linked libtorch sees: version, CUDA, threads.
     Info,
 }
@@ -125,6 +128,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Score(args) => score::run(&args),
         Command::Caption(args) => caption::caption(&args),
         Command::Itm(args) => caption::itm(&args),
+        Command::Train(args) => train::run(&args),
         Command::Info => {
             let info = runtime_info();
             println!("libtorch:       {}", info.torch_version);

@@ -1,0 +1,233 @@
+//! The study's settings (`medcap reproduce --config FILE`): where the data
+//! and the base model come from, how much of everything to make and train,
+//! and how to decode. The defaults are the embedded run that finishes in
+//! minutes on two CPU cores; unknown keys are an error.
+
+use std::path::{Path, PathBuf};
+
+use medcap_train::config::{LossKind, OptimizerKind, Schedule};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StudyError;
+
+/// Training settings of one stage (the rest of the recipe is shared).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StageTraining {
+    /// Passes over the stage's training set.
+    pub epochs: usize,
+    /// Stop after this many optimizer steps (optional).
+    pub max_steps: Option<usize>,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Images per forward pass.
+    pub micro_batch: usize,
+    /// Micro-batches per optimizer step.
+    pub accumulation: usize,
+    /// Objective.
+    pub loss: LossKind,
+    /// Weight of the contrastive term in `ce+contrastive`.
+    pub contrastive_weight: f64,
+    /// Adam (the study) or AdamW.
+    pub optimizer: OptimizerKind,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Warm-up steps.
+    pub warmup_steps: usize,
+    /// Label smoothing.
+    pub label_smoothing: f64,
+}
+
+impl StageTraining {
+    fn fine_tuning() -> Self {
+        Self {
+            epochs: 3,
+            max_steps: None,
+            lr: 5e-4,
+            micro_batch: 4,
+            accumulation: 4,
+            loss: LossKind::CePlusContrastive,
+            contrastive_weight: 0.1,
+            optimizer: OptimizerKind::Adam,
+            schedule: Schedule::Cosine,
+            warmup_steps: 10,
+            label_smoothing: 0.1,
+        }
+    }
+}
+
+impl Default for StageTraining {
+    fn default() -> Self {
+        Self::fine_tuning()
+    }
+}
+
+/// The study configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StudyConfig {
+    /// A MedICaT release (real data); absent: the embedded synthetic release.
+    pub medicat: Option<PathBuf>,
+    /// A captioning checkpoint to fine-tune (e.g. blip-image-captioning-base);
+    /// absent: a small BLIP trained here on synthetic general-domain scenes.
+    pub base_model: Option<PathBuf>,
+    /// Synthetic figures to generate (embedded data only).
+    pub synthetic_figures: usize,
+    /// Test figures (the study: 300).
+    pub test: usize,
+    /// Validation figures.
+    pub val: usize,
+    /// FT-1 training figures (the study: 1,800).
+    pub ft1: usize,
+    /// Figures FT-2 adds (the study: 1,000, for 2,800).
+    pub ft2_extra: usize,
+    /// General-domain scenes for the small base model.
+    pub scenes: usize,
+    /// Image side of the small base model (pixels).
+    pub image_size: i64,
+    /// Width of the small model's vision and text layers.
+    pub width: i64,
+    /// Layers of each of the small model's towers.
+    pub layers: usize,
+    /// Training of the small base model (general captioning, cross-entropy).
+    pub base_training: StageTraining,
+    /// FT-1 and FT-2 fine-tuning (identical apart from the data).
+    pub fine_tuning: StageTraining,
+    /// Decoding for all three models: most new tokens.
+    pub max_new_tokens: usize,
+    /// Decoding for all three models: beams (1 = greedy).
+    pub num_beams: usize,
+    /// Images per captioning batch.
+    pub caption_batch: usize,
+    /// BERTScore encoder directory (default: the MiniLM that setup installs).
+    pub bertscore_model: Option<PathBuf>,
+    /// BERTScore layer.
+    pub bertscore_layer: usize,
+    /// Test figures shown in the HTML report.
+    pub report_sample: usize,
+    /// Bootstrap resamples for confidence intervals and paired tests.
+    pub bootstrap: usize,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Threads that decode training images.
+    pub workers: usize,
+}
+
+impl Default for StudyConfig {
+    fn default() -> Self {
+        Self {
+            medicat: None,
+            base_model: None,
+            synthetic_figures: 4_000,
+            test: 300,
+            val: 200,
+            ft1: 1_800,
+            ft2_extra: 1_000,
+            scenes: 3_000,
+            image_size: 96,
+            width: 128,
+            layers: 2,
+            base_training: StageTraining {
+                epochs: 2,
+                lr: 1e-3,
+                micro_batch: 16,
+                accumulation: 1,
+                loss: LossKind::Ce,
+                warmup_steps: 20,
+                ..StageTraining::fine_tuning()
+            },
+            fine_tuning: StageTraining::fine_tuning(),
+            max_new_tokens: 40,
+            num_beams: 1,
+            caption_batch: 32,
+            bertscore_model: None,
+            bertscore_layer: 5,
+            report_sample: 60,
+            bootstrap: 1_000,
+            seed: 2023,
+            workers: 2,
+        }
+    }
+}
+
+impl StudyConfig {
+    /// A configuration small enough for a test: a few hundred figures, a
+    /// tiny model, a few steps per stage.
+    pub fn reduced() -> Self {
+        let tiny = |lr, micro, loss, steps| StageTraining {
+            epochs: 0,
+            max_steps: Some(steps),
+            lr,
+            micro_batch: micro,
+            accumulation: 1,
+            loss,
+            warmup_steps: 0,
+            schedule: Schedule::Constant,
+            label_smoothing: 0.0,
+            ..StageTraining::fine_tuning()
+        };
+        Self {
+            synthetic_figures: 260,
+            test: 40,
+            val: 10,
+            ft1: 60,
+            ft2_extra: 30,
+            scenes: 120,
+            image_size: 32,
+            width: 32,
+            layers: 1,
+            base_training: tiny(5e-3, 16, LossKind::Ce, 40),
+            fine_tuning: tiny(5e-3, 8, LossKind::CePlusContrastive, 100),
+            max_new_tokens: 16,
+            caption_batch: 20,
+            report_sample: 12,
+            bootstrap: 200,
+            ..Self::default()
+        }
+    }
+
+    /// Reads TOML or JSON (by extension); relative paths are relative to the file.
+    pub fn from_file(path: &Path) -> Result<Self, StudyError> {
+        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
+        let mut config: Self = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text)
+                .map_err(|e| StudyError::Config(format!("{}: {e}", path.display())))?
+        } else {
+            toml::from_str(&text)
+                .map_err(|e| StudyError::Config(format!("{}: {e}", path.display())))?
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.medicat,
+            &mut config.base_model,
+            &mut config.bertscore_model,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Consistency rules.
+    pub fn check(&self) -> Result<(), StudyError> {
+        let fail = |m: String| Err(StudyError::Config(m));
+        if self.test < 2 || self.ft1 == 0 {
+            return fail("test must be at least 2 and ft1 at least 1".into());
+        }
+        if self.base_model.is_none() && (self.image_size % 16 != 0 || self.width % 4 != 0) {
+            return fail(format!(
+                "image_size ({}) must be a multiple of 16 and width ({}) of 4",
+                self.image_size, self.width
+            ));
+        }
+        if self.max_new_tokens == 0 || self.num_beams == 0 || self.caption_batch == 0 {
+            return fail("max_new_tokens, num_beams and caption_batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}

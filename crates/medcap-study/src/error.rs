@@ -1,0 +1,49 @@
+//! The error type of medcap-study.
+
+use std::path::PathBuf;
+
+/// Why a study stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// A file or directory cannot be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The study configuration is not usable.
+    #[error("study config: {0}")]
+    Config(String),
+    /// Data preparation failed.
+    #[error(transparent)]
+    Dataset(#[from] medcap_dataset::DatasetError),
+    /// A model could not be created, loaded or run.
+    #[error(transparent)]
+    Model(#[from] medcap_model::ModelError),
+    /// A training run failed.
+    #[error(transparent)]
+    Train(#[from] medcap_train::TrainError),
+    /// Scoring failed.
+    #[error("scoring: {0}")]
+    Metrics(String),
+    /// A stage's inputs are inconsistent (e.g. a CSV without its columns).
+    #[error("{stage}: {reason}")]
+    Stage {
+        /// The stage.
+        stage: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The run was interrupted; rerunning continues where it stopped.
+    #[error("interrupted during {0}; rerun to continue")]
+    Interrupted(&'static str),
+}
+
+pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> StudyError + '_ {
+    move |source| StudyError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

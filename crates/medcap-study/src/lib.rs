@@ -1,0 +1,42 @@
+//! The study end to end, as `medcap reproduce` and `cargo xtask reproduce`
+//! run it: data (a MedICaT release, or the embedded synthetic one) through
+//! medcap-dataset, a general-purpose base captioner (a given BLIP
+//! checkpoint, or a small BLIP trained here on synthetic general-domain
+//! scenes), FT-1 and FT-2 with medcap-train, captions of the test figures
+//! from all three with identical decoding, every metric of medcap-metrics,
+//! and a report: Table 1 (Markdown, CSV, JSON) with confidence intervals and
+//! paired tests, the loss curves, and an HTML page of captions side by side.
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use medcap_study::{config::StudyConfig, pipeline::Study};
+//! use medcap_train::trainer::LogObserver;
+//!
+//! let stop = AtomicBool::new(false);
+//! let study = Study::new(StudyConfig::default(), "medcap-out".as_ref(), tch::Device::Cpu, false, &LogObserver, &stop)?;
+//! let outcome = study.run()?;
+//! println!("report: {}", outcome.report_dir.join("index.html").display());
+//! # Ok::<(), medcap_study::StudyError>(())
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod eval;
+pub mod pipeline;
+pub mod report;
+pub mod scenes;
+pub mod small_model;
+
+pub use error::StudyError;
+
+/// `contents` to `path` through a temporary file and a rename.
+pub(crate) fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<(), StudyError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = path.with_file_name(format!(".{name}.partial"));
+    std::fs::write(&partial, contents)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(error::io(path))
+}

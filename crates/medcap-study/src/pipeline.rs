@@ -1,0 +1,508 @@
+//! The reproduction, stage by stage: data, base model, FT-1, FT-2,
+//! evaluation, report. Each stage records that it finished in
+//! `stages/<name>.json` (with its duration and output), so a rerun after
+//! an interruption continues from the first unfinished stage, and inside a
+//! training stage from its last checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use medcap_dataset::filter::KeywordRule;
+use medcap_dataset::image_check::ImageLimits;
+use medcap_dataset::prepare::{NoProgress, PrepareOptions, prepare};
+use medcap_dataset::split::SplitPlan;
+use medcap_dataset::synth::{SynthConfig, generate};
+use medcap_metrics::stats::Bootstrap;
+use medcap_model::generate::GenerationConfig;
+use medcap_train::config::{
+    DataConfig, LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig,
+};
+use medcap_train::trainer::{Observer, Outcome, Trainer};
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::config::{StageTraining, StudyConfig};
+use crate::error::{StudyError, io};
+use crate::eval::{self, CaptionRow};
+use crate::report::{self, ModelResult, ReportData};
+use crate::{scenes, small_model, write_atomic};
+
+/// The stages, in order.
+pub const STAGES: [&str; 6] = ["data", "base", "ft1", "ft2", "eval", "report"];
+
+/// What `stages/<name>.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Wall-clock seconds the stage took (the last time it ran).
+    pub seconds: f64,
+    /// Its main output.
+    pub output: PathBuf,
+}
+
+/// What a finished study leaves.
+#[derive(Debug)]
+pub struct StudyOutcome {
+    /// `report/` with Table 1, the figures and the HTML page.
+    pub report_dir: PathBuf,
+    /// Table 1 and the paired tests.
+    pub data: ReportData,
+}
+
+/// The three models, in Table 1's order: (display name, key).
+pub const MODELS: [(&str, &str); 3] = [("BLIP", "base"), ("FT-1", "ft1"), ("FT-2", "ft2")];
+
+/// A reproduction in the directory `out`.
+pub struct Study<'a> {
+    config: StudyConfig,
+    out: PathBuf,
+    device: Device,
+    observer: &'a dyn Observer,
+    stop: &'a AtomicBool,
+}
+
+impl<'a> Study<'a> {
+    /// Prepares `out`; `fresh` deletes what an earlier run left there.
+    pub fn new(
+        config: StudyConfig,
+        out: &Path,
+        device: Device,
+        fresh: bool,
+        observer: &'a dyn Observer,
+        stop: &'a AtomicBool,
+    ) -> Result<Self, StudyError> {
+        config.check()?;
+        if fresh {
+            for part in [
+                "data", "scenes", "models", "runs", "eval", "report", "stages",
+            ] {
+                let p = out.join(part);
+                if p.exists() {
+                    std::fs::remove_dir_all(&p).map_err(io(&p))?;
+                }
+            }
+        }
+        std::fs::create_dir_all(out.join("stages")).map_err(io(out))?;
+        let text = serde_json::to_string_pretty(&config).unwrap_or_default();
+        let saved = out.join("study-config.json");
+        if let Ok(previous) = std::fs::read_to_string(&saved) {
+            if previous != text
+                && out
+                    .join("stages")
+                    .read_dir()
+                    .is_ok_and(|mut d| d.next().is_some())
+            {
+                return Err(StudyError::Config(format!(
+                    "{} holds a run with another configuration ({}); use --fresh or another --out",
+                    out.display(),
+                    saved.display()
+                )));
+            }
+        }
+        write_atomic(&saved, text.as_bytes())?;
+        Ok(Self {
+            config,
+            out: out.to_owned(),
+            device,
+            observer,
+            stop,
+        })
+    }
+
+    fn marker(&self, stage: &str) -> PathBuf {
+        self.out.join("stages").join(format!("{stage}.json"))
+    }
+
+    /// The record of a finished stage.
+    pub fn finished(&self, stage: &str) -> Option<StageRecord> {
+        let text = std::fs::read_to_string(self.marker(stage)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn stage(
+        &self,
+        name: &'static str,
+        run: impl FnOnce() -> Result<PathBuf, StudyError>,
+    ) -> Result<PathBuf, StudyError> {
+        if let Some(done) = self.finished(name) {
+            tracing::info!(stage = name, output = %done.output.display(), "already done");
+            return Ok(done.output);
+        }
+        tracing::info!(stage = name, "starting");
+        let started = Instant::now();
+        let output = run()?;
+        let record = StageRecord {
+            seconds: started.elapsed().as_secs_f64(),
+            output: output.clone(),
+        };
+        tracing::info!(
+            stage = name,
+            seconds = format!("{:.1}", record.seconds),
+            "done"
+        );
+        write_atomic(
+            &self.marker(name),
+            serde_json::to_string_pretty(&record)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        Ok(output)
+    }
+
+    /// Runs every unfinished stage.
+    pub fn run(&self) -> Result<StudyOutcome, StudyError> {
+        let prepared = self.stage("data", || self.data())?;
+        let base = self.stage("base", || self.base_model(&prepared))?;
+        let ft1 = self.stage("ft1", || {
+            self.fine_tune("ft1", &base, &prepared.join("ft1.csv"), &prepared)
+        })?;
+        let ft2 = self.stage("ft2", || {
+            self.fine_tune("ft2", &base, &prepared.join("ft2.csv"), &prepared)
+        })?;
+        let models = [base, ft1, ft2];
+        let eval_dir = self.stage("eval", || self.evaluate(&prepared, &models))?;
+        let report_dir = self.stage("report", || self.report(&eval_dir))?;
+        let data: ReportData = {
+            let models = self.load_results(&eval_dir)?;
+            report::analyse(&models, self.bootstrap())
+        };
+        Ok(StudyOutcome { report_dir, data })
+    }
+
+    fn bootstrap(&self) -> Bootstrap {
+        Bootstrap {
+            resamples: self.config.bootstrap,
+            seed: self.config.seed,
+        }
+    }
+
+    fn data(&self) -> Result<PathBuf, StudyError> {
+        let c = &self.config;
+        let release = match &c.medicat {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = self.out.join("data/synthetic");
+                generate(
+                    &dir,
+                    &SynthConfig {
+                        figures: c.synthetic_figures,
+                        seed: c.seed,
+                        ..Default::default()
+                    },
+                )?;
+                dir
+            }
+        };
+        let prepared = self.out.join("data/prepared");
+        let options = PrepareOptions {
+            selector: Box::new(KeywordRule::new(&["chest"], &[])?),
+            plan: SplitPlan {
+                test: c.test,
+                val: c.val,
+                ft1: c.ft1,
+                ft2_extra: c.ft2_extra,
+            },
+            seed: c.seed,
+            strict: false,
+            check_images: true,
+            limits: ImageLimits::default(),
+        };
+        prepare(&release, &prepared, &options, &NoProgress)?;
+        for split in ["test.csv", "ft1.csv", "ft2.csv"] {
+            let rows = eval::read_split(&prepared.join(split))?;
+            if rows.is_empty() {
+                return Err(StudyError::Stage {
+                    stage: "data",
+                    reason: format!(
+                        "{split} is empty: the release has too few chest figures for the requested splits"
+                    ),
+                });
+            }
+        }
+        Ok(prepared)
+    }
+
+    fn base_model(&self, _prepared: &Path) -> Result<PathBuf, StudyError> {
+        let c = &self.config;
+        if let Some(dir) = &c.base_model {
+            return Ok(dir.clone());
+        }
+        let scenes_dir = self.out.join("scenes");
+        let (train, val) = scenes::write_scenes(
+            &scenes_dir,
+            c.scenes,
+            (c.scenes / 10).max(2),
+            c.image_size as usize,
+            c.seed,
+        )?;
+        let init = self.out.join("models/base-init");
+        let tokenizer = eval::bertscore_dir(c.bertscore_model.as_deref())?;
+        small_model::create(
+            &init,
+            small_model::small_config(c.image_size, c.width, c.layers),
+            &tokenizer,
+            c.seed,
+        )?;
+        self.train("base", &init, &train, Some(&val), &c.base_training)
+    }
+
+    fn fine_tune(
+        &self,
+        name: &'static str,
+        base: &Path,
+        train: &Path,
+        prepared: &Path,
+    ) -> Result<PathBuf, StudyError> {
+        self.train(
+            name,
+            base,
+            train,
+            Some(&prepared.join("val.csv")),
+            &self.config.fine_tuning,
+        )
+    }
+
+    fn train(
+        &self,
+        name: &'static str,
+        base: &Path,
+        train: &Path,
+        val: Option<&Path>,
+        stage: &StageTraining,
+    ) -> Result<PathBuf, StudyError> {
+        let config = TrainConfig {
+            data: DataConfig {
+                train_csv: train.to_owned(),
+                val_csv: val.map(Path::to_owned),
+                workers: self.config.workers,
+                ..Default::default()
+            },
+            model: ModelConfig {
+                base_model: base.to_owned(),
+                freeze_vision: false,
+            },
+            loss: LossConfig {
+                kind: stage.loss,
+                contrastive_weight: stage.contrastive_weight,
+                label_smoothing: stage.label_smoothing,
+                ..Default::default()
+            },
+            optim: OptimConfig {
+                optimizer: stage.optimizer,
+                lr: stage.lr,
+                schedule: stage.schedule,
+                warmup_steps: stage.warmup_steps,
+                micro_batch: stage.micro_batch,
+                accumulation: stage.accumulation,
+                epochs: stage.epochs,
+                max_steps: stage.max_steps,
+                ..Default::default()
+            },
+            run: RunConfig {
+                name: name.into(),
+                runs_dir: self.out.join("runs"),
+                seed: self.config.seed,
+                checkpoint_every: 50,
+                ..Default::default()
+            },
+        };
+        let mut trainer = Trainer::new(config, self.device, true)?;
+        let summary = trainer.run(self.observer, self.stop)?;
+        if summary.outcome == Outcome::Interrupted {
+            return Err(StudyError::Interrupted(name));
+        }
+        if summary.skipped_images > 0 {
+            tracing::warn!(
+                stage = name,
+                skipped = summary.skipped_images,
+                "training images skipped"
+            );
+        }
+        Ok(summary.checkpoint)
+    }
+
+    fn decoding(&self) -> GenerationConfig {
+        GenerationConfig {
+            max_new_tokens: self.config.max_new_tokens,
+            num_beams: self.config.num_beams,
+            ..Default::default()
+        }
+    }
+
+    fn evaluate(&self, prepared: &Path, models: &[PathBuf; 3]) -> Result<PathBuf, StudyError> {
+        let test = eval::read_split(&prepared.join("test.csv"))?;
+        let eval_dir = self.out.join("eval");
+        let bert = eval::bertscore_dir(self.config.bertscore_model.as_deref())?;
+        for ((_, key), model_dir) in MODELS.iter().zip(models) {
+            let dir = eval_dir.join(key);
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let rows = eval::caption_split(
+                model_dir,
+                &test,
+                &self.decoding(),
+                self.config.caption_batch,
+                self.device,
+            )?;
+            let scores = eval::score_rows(
+                &rows,
+                &bert,
+                self.config.bertscore_layer,
+                self.config.bootstrap,
+                self.config.seed,
+                self.device,
+            )?;
+            let mut lines = String::new();
+            for (row, score) in rows.iter().zip(&scores) {
+                lines += &serde_json::json!({"row": row, "scores": score}).to_string();
+                lines.push('\n');
+            }
+            write_atomic(&dir.join("captions.jsonl"), lines.as_bytes())?;
+        }
+        Ok(eval_dir)
+    }
+
+    fn load_results(&self, eval_dir: &Path) -> Result<Vec<ModelResult>, StudyError> {
+        MODELS
+            .iter()
+            .map(|(name, key)| {
+                let path = eval_dir.join(key).join("captions.jsonl");
+                let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+                let mut rows = Vec::new();
+                let mut scores = Vec::new();
+                for line in text.lines() {
+                    let value: serde_json::Value =
+                        serde_json::from_str(line).map_err(|e| StudyError::Stage {
+                            stage: "report",
+                            reason: format!("{}: {e}", path.display()),
+                        })?;
+                    let row: CaptionRow =
+                        serde_json::from_value(value["row"].clone()).map_err(|e| {
+                            StudyError::Stage {
+                                stage: "report",
+                                reason: format!("{}: {e}", path.display()),
+                            }
+                        })?;
+                    rows.push(row);
+                    scores.push(scores_from_json(&value["scores"]));
+                }
+                Ok(ModelResult {
+                    name: (*name).into(),
+                    rows,
+                    scores,
+                })
+            })
+            .collect()
+    }
+
+    fn report(&self, eval_dir: &Path) -> Result<PathBuf, StudyError> {
+        let models = self.load_results(eval_dir)?;
+        let dir = self.out.join("report");
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        for (run, figure) in [
+            ("ft1", "figure3_ft1_loss.svg"),
+            ("ft2", "figure4_ft2_loss.svg"),
+        ] {
+            let from = self.out.join("runs").join(run).join("loss.svg");
+            if from.is_file() {
+                std::fs::copy(&from, dir.join(figure)).map_err(io(&from))?;
+            }
+        }
+        let decoding = format!(
+            "{} with at most {} new tokens, the same for all three models",
+            if self.config.num_beams > 1 {
+                format!("beam search ({} beams)", self.config.num_beams)
+            } else {
+                "greedy search".into()
+            },
+            self.config.max_new_tokens
+        );
+        report::write_report(
+            &dir,
+            &models,
+            self.bootstrap(),
+            self.config.report_sample,
+            &decoding,
+            &self.provenance()?,
+        )?;
+        Ok(dir)
+    }
+
+    fn provenance(&self) -> Result<serde_json::Value, StudyError> {
+        let stages: serde_json::Map<String, serde_json::Value> = STAGES
+            .iter()
+            .filter_map(|s| {
+                self.finished(s)
+                    .map(|r| ((*s).to_owned(), serde_json::json!(r.seconds)))
+            })
+            .collect();
+        let prepared = self.out.join("data/prepared");
+        let mut hash = Fnv64::default();
+        for split in ["test.csv", "val.csv", "ft1.csv", "ft2.csv"] {
+            let path = prepared.join(split);
+            hash.update(&std::fs::read(&path).map_err(io(&path))?);
+        }
+        let commit = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        Ok(serde_json::json!({
+            "medcap_version": env!("CARGO_PKG_VERSION"),
+            "git_commit": commit,
+            "libtorch": medcap_model::device::runtime_info().torch_version,
+            "device": format!("{:?}", self.device),
+            "data": match &self.config.medicat { Some(d) => d.display().to_string(), None => "embedded synthetic MedICaT-format release".into() },
+            "splits_fnv1a64": format!("{:016x}", hash.0),
+            "seed": self.config.seed,
+            "config": self.config,
+            "stage_seconds": stages,
+        }))
+    }
+}
+
+fn scores_from_json(v: &serde_json::Value) -> medcap_metrics::caption_scores::CaptionScores {
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    medcap_metrics::caption_scores::CaptionScores {
+        bleu: f("bleu"),
+        rouge1: f("rouge1"),
+        rouge2: f("rouge2"),
+        rouge_l: f("rougeL"),
+        rouge_lsum: f("rougeLsum"),
+        cider_d: f("cider_d"),
+        bert: v["bert"]
+            .as_object()
+            .map(|b| medcap_metrics::bertscore::BertScoreValue {
+                precision: b
+                    .get("precision")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN),
+                recall: b
+                    .get("recall")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN),
+                f1: b
+                    .get("f1")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN),
+            }),
+    }
+}
+
+/// FNV-1a, 64 bits: a dependency-free fingerprint of the split files.
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
