@@ -24,8 +24,10 @@ Tasks:
   doctor      print what setup found: torch version, lib dir, CUDA, MiniLM model dir
   test        setup, then the architecture invariants, cargo fmt --check,
               clippy -D warnings and every workspace test
-  reproduce   setup, then rerun the study end to end on the embedded synthetic data set
-              options: --out DIR (default medcap-out), --n N (synthetic figures), --seed S
+  reproduce   setup, then rerun the study end to end (data, base model, FT-1, FT-2,
+              evaluation, report); resumes unfinished runs. Options (medcap reproduce's):
+              --out DIR (default medcap-out), --config FILE, --medicat DIR,
+              --base-model DIR, --device auto|cpu|cuda, --fresh
   bench       run the benchmarks: prepare on a MedICaT-sized JSONL; BLEU and ROUGE on
               10,000 pairs against the Python packages (MEDCAP_BENCH_PYTHON, if it has them)
               options: dataset | metrics | caption | all (default: dataset and metrics);
@@ -206,81 +208,16 @@ fn parity(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-struct ReproduceArgs {
-    out: PathBuf,
-    figures: usize,
-    seed: u64,
-}
-
-fn parse_reproduce_args(args: &[String]) -> Result<ReproduceArgs> {
-    let mut parsed = ReproduceArgs {
-        out: PathBuf::from("medcap-out"),
-        // Enough chest figures, after the filter removes non-chest figures and
-        // captions without the word "chest" (about 27%), for the study's split
-        // sizes: 300 test + 200 validation + 2,800 training.
-        figures: 5_000,
-        seed: 2023,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("`{flag}` needs a value"));
-        match flag.as_str() {
-            "--out" => parsed.out = PathBuf::from(value()?),
-            "--n" => {
-                let v = value()?;
-                parsed.figures = v.parse().with_context(|| format!("--n {v}: not a count"))?;
-            }
-            "--seed" => {
-                let v = value()?;
-                parsed.seed = v
-                    .parse()
-                    .with_context(|| format!("--seed {v}: not an integer"))?;
-            }
-            other => bail!("reproduce: unknown option `{other}`"),
-        }
-    }
-    Ok(parsed)
-}
-
+/// Builds the release `medcap` and runs `medcap reproduce` with the given
+/// options (xtask itself never links libtorch).
 fn reproduce(root: &Path, args: &[String]) -> Result<()> {
-    let args = parse_reproduce_args(args)?;
     let env = setup::run(root)?;
     run_step(
         "cargo build --release -p medcap-cli",
         cargo(&env).args(["build", "--release", "--package", "medcap-cli"]),
     )?;
-    let medcap = root.join("target/release/medcap");
-    let data = args.out.join("synthetic-medicat");
-    let prepared = args.out.join("prepared");
-    run_step(
-        "medcap synth",
-        Command::new(&medcap)
-            .arg("synth")
-            .arg("--out")
-            .arg(&data)
-            .arg("--n")
-            .arg(args.figures.to_string())
-            .arg("--seed")
-            .arg(args.seed.to_string()),
-    )?;
-    run_step(
-        "medcap prepare",
-        Command::new(&medcap)
-            .arg("prepare")
-            .arg("--medicat")
-            .arg(&data)
-            .arg("--out")
-            .arg(&prepared)
-            .arg("--seed")
-            .arg(args.seed.to_string()),
-    )?;
-    println!();
-    println!("Dataset stage done.");
-    println!("  synthetic MedICaT release: {}", data.display());
-    println!("  prepared splits and CSVs:  {}", prepared.display());
-    println!(
-        "  summary:                   {}",
-        prepared.join("summary.json").display()
-    );
-    Ok(())
+    let mut cmd = Command::new(root.join("target/release/medcap"));
+    cmd.arg("reproduce").args(args);
+    env.apply(&mut cmd);
+    run_step("medcap reproduce", &mut cmd)
 }

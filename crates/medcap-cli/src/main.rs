@@ -3,6 +3,7 @@
 
 mod caption;
 mod progress;
+mod reproduce;
 mod score;
 mod train;
 
@@ -40,6 +41,8 @@ enum Command {
     Itm(caption::ItmArgs),
     /// Fine-tune BLIP from a run configuration (checkpoints, resume, validation, plots).
     Train(train::TrainArgs),
+    /// Rerun the study end to end: data, base model, FT-1, FT-2, evaluation, report.
+    Reproduce(reproduce::ReproduceArgs),
     /// Show what the linked libtorch sees: version, CUDA, threads.
     Info,
 }
@@ -129,6 +132,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Caption(args) => caption::caption(&args),
         Command::Itm(args) => caption::itm(&args),
         Command::Train(args) => train::run(&args),
+        Command::Reproduce(args) => reproduce::run(&args),
         Command::Info => {
             let info = runtime_info();
             println!("libtorch:       {}", info.torch_version);

@@ -118,7 +118,7 @@ impl Default for StudyConfig {
         Self {
             medicat: None,
             base_model: None,
-            synthetic_figures: 4_000,
+            synthetic_figures: 5_000,
             test: 300,
             val: 200,
             ft1: 1_800,

@@ -149,16 +149,39 @@ impl<'a> Study<'a> {
         Ok(output)
     }
 
+    /// The data stage: the prepared splits' directory.
+    pub fn data_stage(&self) -> Result<PathBuf, StudyError> {
+        self.stage("data", || self.data())
+    }
+
+    /// The base-model stage: the general-purpose captioner's directory.
+    pub fn base_stage(&self, prepared: &Path) -> Result<PathBuf, StudyError> {
+        self.stage("base", || self.base_model(prepared))
+    }
+
+    /// FT-1 (`"ft1"`, on `ft1.csv`) or FT-2 (`"ft2"`, on `ft2.csv`): the
+    /// fine-tuned model's directory.
+    pub fn fine_tune_stage(
+        &self,
+        which: &'static str,
+        base: &Path,
+        prepared: &Path,
+    ) -> Result<PathBuf, StudyError> {
+        if which != "ft1" && which != "ft2" {
+            return Err(StudyError::Config(format!(
+                "no fine-tuning stage `{which}` (ft1 or ft2)"
+            )));
+        }
+        let train = prepared.join(format!("{which}.csv"));
+        self.stage(which, || self.fine_tune(which, base, &train, prepared))
+    }
+
     /// Runs every unfinished stage.
     pub fn run(&self) -> Result<StudyOutcome, StudyError> {
-        let prepared = self.stage("data", || self.data())?;
-        let base = self.stage("base", || self.base_model(&prepared))?;
-        let ft1 = self.stage("ft1", || {
-            self.fine_tune("ft1", &base, &prepared.join("ft1.csv"), &prepared)
-        })?;
-        let ft2 = self.stage("ft2", || {
-            self.fine_tune("ft2", &base, &prepared.join("ft2.csv"), &prepared)
-        })?;
+        let prepared = self.data_stage()?;
+        let base = self.base_stage(&prepared)?;
+        let ft1 = self.fine_tune_stage("ft1", &base, &prepared)?;
+        let ft2 = self.fine_tune_stage("ft2", &base, &prepared)?;
         let models = [base, ft1, ft2];
         let eval_dir = self.stage("eval", || self.evaluate(&prepared, &models))?;
         let report_dir = self.stage("report", || self.report(&eval_dir))?;

@@ -1,0 +1,70 @@
+//! `medcap reproduce`: the study end to end (see medcap-study), resumable,
+//! with its report in `--out`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use medcap_model::device::DeviceChoice;
+use medcap_study::config::StudyConfig;
+use medcap_study::pipeline::Study;
+use medcap_train::trainer::LogObserver;
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// Study configuration (TOML or JSON); flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output directory (data, runs, evaluation, report).
+    #[arg(long, default_value = "medcap-out")]
+    out: PathBuf,
+    /// A MedICaT release (default: the embedded synthetic one).
+    #[arg(long)]
+    medicat: Option<PathBuf>,
+    /// A BLIP captioning checkpoint to fine-tune (default: a small BLIP trained here).
+    #[arg(long)]
+    base_model: Option<PathBuf>,
+    /// auto (CUDA when present), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Start over instead of continuing from the first unfinished stage.
+    #[arg(long)]
+    fresh: bool,
+}
+
+pub fn run(args: &ReproduceArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(path) => StudyConfig::from_file(path)?,
+        None => StudyConfig::default(),
+    };
+    if args.medicat.is_some() {
+        config.medicat.clone_from(&args.medicat);
+    }
+    if args.base_model.is_some() {
+        config.base_model.clone_from(&args.base_model);
+    }
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\ninterrupt: checkpointing; rerun the same command to continue (Ctrl-C again to abort)"
+        );
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    let study = Study::new(config, &args.out, device, args.fresh, &LogObserver, &stop)?;
+    let outcome = study.run()?;
+    let table = std::fs::read_to_string(outcome.report_dir.join("table1.md"))
+        .with_context(|| format!("cannot read {}", outcome.report_dir.display()))?;
+    println!("{table}");
+    println!(
+        "report: {}",
+        outcome.report_dir.join("index.html").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Shared by `finetune_ft1` and `finetune_ft2`: the study's data and base
+//! stages, then one fine-tuning, in a run directory of the caller's choice.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use medcap_model::device::DeviceChoice;
+use medcap_study::config::StudyConfig;
+use medcap_study::pipeline::Study;
+use medcap_train::trainer::LogObserver;
+
+#[derive(Debug, Parser)]
+pub struct Args {
+    /// Directory for the data, the base model and the run (`runs/<ft1|ft2>`).
+    #[arg(long, default_value = "medcap-examples-out")]
+    out: PathBuf,
+    /// A MedICaT release (default: the embedded synthetic one).
+    #[arg(long)]
+    medicat: Option<PathBuf>,
+    /// A BLIP captioning checkpoint (default: a small BLIP trained here first).
+    #[arg(long)]
+    base_model: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+}
+
+/// Runs the data and base stages (once), then `which` ("ft1" or "ft2").
+pub fn main_for(which: &'static str) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MEDCAP_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = StudyConfig::default();
+    config.medicat = args.medicat;
+    config.base_model = args.base_model;
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let stop = AtomicBool::new(false);
+    let study = Study::new(config, &args.out, device, false, &LogObserver, &stop)
+        .with_context(|| format!("cannot use {}", args.out.display()))?;
+    let prepared = study.data_stage()?;
+    let base = study.base_stage(&prepared)?;
+    let model = study.fine_tune_stage(which, &base, &prepared)?;
+    println!("{which}: fine-tuned model in {}", model.display());
+    println!(
+        "run directory (config, metrics.jsonl, loss.svg, checkpoints): {}",
+        args.out.join("runs").join(which).display()
+    );
+    Ok(())
+}
