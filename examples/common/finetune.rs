@@ -35,11 +35,14 @@ pub fn main_for(which: &'static str) -> Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    let mut config = StudyConfig::default();
-    config.medicat = args.medicat;
-    config.base_model = args.base_model;
+    let config = StudyConfig {
+        medicat: args.medicat,
+        base_model: args.base_model,
+        ..Default::default()
+    };
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let stop = AtomicBool::new(false);
     let study = Study::new(config, &args.out, device, false, &LogObserver, &stop)

@@ -30,8 +30,9 @@ Tasks:
               --base-model DIR, --device auto|cpu|cuda, --fresh
   bench       run the benchmarks: prepare on a MedICaT-sized JSONL; BLEU and ROUGE on
               10,000 pairs against the Python packages (MEDCAP_BENCH_PYTHON, if it has them)
-              options: dataset | metrics | caption | all (default: dataset and metrics);
-              caption installs transformers into .venv and compares BLIP-base generation
+              options: dataset | metrics | caption | train | all (default: dataset and metrics);
+              caption installs transformers into .venv and compares BLIP-base generation;
+              train also compares one BLIP-base training step with PyTorch's
   parity      rerun medcap-model's parity tests against the committed transformers fixtures;
               --base also builds a full-size random blip-image-captioning-base checkpoint
               with transformers (installed into .venv) and checks it the same way
@@ -128,9 +129,9 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
         "default" => (&["medcap-dataset", "medcap-metrics"], false),
         "dataset" => (&["medcap-dataset"], false),
         "metrics" => (&["medcap-metrics"], false),
-        "caption" => (&[], true),
+        "caption" | "train" => (&[], true),
         "all" => (&["medcap-dataset", "medcap-metrics"], true),
-        other => bail!("unknown benchmark `{other}` (dataset, metrics, caption or all)"),
+        other => bail!("unknown benchmark `{other}` (dataset, metrics, caption, train or all)"),
     };
     if !packages.is_empty() {
         let mut cmd = cargo(&env);
@@ -148,6 +149,21 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
                 .args(["bench", "--package", "medcap-model", "--bench", "caption"])
                 .env("MEDCAP_BENCH_PYTHON", &python),
         )?;
+        if which == "train" || which == "all" {
+            // Uses the base-size checkpoint the caption benchmark made.
+            run_step(
+                "cargo bench -p medcap-train --bench train_step",
+                cargo(&env)
+                    .args([
+                        "bench",
+                        "--package",
+                        "medcap-train",
+                        "--bench",
+                        "train_step",
+                    ])
+                    .env("MEDCAP_BENCH_PYTHON", &python),
+            )?;
+        }
     }
     Ok(())
 }

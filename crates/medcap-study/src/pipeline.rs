@@ -85,19 +85,19 @@ impl<'a> Study<'a> {
         std::fs::create_dir_all(out.join("stages")).map_err(io(out))?;
         let text = serde_json::to_string_pretty(&config).unwrap_or_default();
         let saved = out.join("study-config.json");
-        if let Ok(previous) = std::fs::read_to_string(&saved) {
-            if previous != text
-                && out
-                    .join("stages")
-                    .read_dir()
-                    .is_ok_and(|mut d| d.next().is_some())
-            {
-                return Err(StudyError::Config(format!(
-                    "{} holds a run with another configuration ({}); use --fresh or another --out",
-                    out.display(),
-                    saved.display()
-                )));
-            }
+        let started = out
+            .join("stages")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some());
+        if let Ok(previous) = std::fs::read_to_string(&saved)
+            && previous != text
+            && started
+        {
+            return Err(StudyError::Config(format!(
+                "{} holds a run with another configuration ({}); use --fresh or another --out",
+                out.display(),
+                saved.display()
+            )));
         }
         write_atomic(&saved, text.as_bytes())?;
         Ok(Self {

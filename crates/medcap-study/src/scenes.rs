@@ -42,7 +42,7 @@ fn inside(shape: &str, x: f64, y: f64) -> bool {
     match shape {
         "circle" => x * x + y * y <= 1.0,
         "square" => x.abs() <= 0.85 && y.abs() <= 0.85,
-        _ => y <= 0.9 && y >= -0.9 && x.abs() <= (y + 0.9) / 1.8 * 0.95,
+        _ => (-0.9..=0.9).contains(&y) && x.abs() <= (y + 0.9) / 1.8 * 0.95,
     }
 }
 

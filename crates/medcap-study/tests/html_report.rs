@@ -1,0 +1,171 @@
+//! The HTML report opened in headless Chromium: Table 1 renders, and the
+//! caption table sorts by a score (through the same code a click runs,
+//! selected with `#sort=` in the address). Skipped, with a message, where no
+//! Chromium is installed (`.ci/run` installs Debian's `chromium`).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use medcap_metrics::bertscore::BertScoreValue;
+use medcap_metrics::caption_scores::CaptionScores;
+use medcap_metrics::stats::Bootstrap;
+use medcap_study::eval::CaptionRow;
+use medcap_study::report::{ModelResult, write_report};
+
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MEDCAP_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "headless_shell",
+    ]
+    .iter()
+    .find_map(|name| {
+        let out = Command::new("which").arg(name).output().ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    })
+}
+
+fn scores(x: f64) -> CaptionScores {
+    CaptionScores {
+        bleu: x / 10.0,
+        rouge1: x,
+        rouge2: x / 2.0,
+        rouge_l: x * 0.9,
+        rouge_lsum: x * 0.9,
+        cider_d: x,
+        bert: Some(BertScoreValue {
+            precision: 0.8,
+            recall: 0.8,
+            f1: 0.7 + x / 10.0,
+        }),
+    }
+}
+
+fn report(dir: &Path) -> PathBuf {
+    let image = dir.join("figure.png");
+    image::RgbImage::from_pixel(8, 8, image::Rgb([90, 90, 90]))
+        .save(&image)
+        .unwrap();
+    let n = 6;
+    let rows: Vec<CaptionRow> = (0..n)
+        .map(|i| CaptionRow {
+            id: format!("fig{i}"),
+            image_path: image.display().to_string(),
+            reference: format!("reference {i}"),
+            caption: format!("caption {i}"),
+        })
+        .collect();
+    // FT-2's ROUGE-1 is a known permutation, so the sorted order is known.
+    let ft2_rouge = [0.3, 0.9, 0.1, 0.5, 0.7, 0.2];
+    let models = vec![
+        ModelResult {
+            name: "BLIP".into(),
+            rows: rows.clone(),
+            scores: (0..n).map(|i| scores(i as f64 / 20.0)).collect(),
+        },
+        ModelResult {
+            name: "FT-1".into(),
+            rows: rows.clone(),
+            scores: (0..n).map(|i| scores(0.2 + i as f64 / 20.0)).collect(),
+        },
+        ModelResult {
+            name: "FT-2".into(),
+            rows,
+            scores: ft2_rouge.iter().map(|&x| scores(x)).collect(),
+        },
+    ];
+    let out = dir.join("report");
+    write_report(
+        &out,
+        &models,
+        Bootstrap {
+            resamples: 100,
+            seed: 1,
+        },
+        n,
+        "greedy",
+        &serde_json::json!({"test": true}),
+    )
+    .unwrap();
+    out.join("index.html")
+}
+
+#[test]
+fn report_renders_and_sorts_in_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!(
+            "skipped: no Chromium found (install Debian's `chromium` or set MEDCAP_CHROMIUM)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = report(dir.path());
+    let url = format!("file://{}#sort=ft2.rouge1", page.display());
+    let out = Command::new(&browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("id=\"table1\""),
+        "Table 1 missing from the rendered page"
+    );
+    for model in ["BLIP", "FT-1", "FT-2"] {
+        assert!(
+            dom.contains(&format!("<td>{model}</td>")),
+            "{model} row missing"
+        );
+    }
+    assert!(
+        dom.contains("data-sorted-by=\"ft2.rouge1:desc\""),
+        "the sort did not run"
+    );
+    // Rows after sorting: FT-2 ROUGE-1 descending 0.9, 0.7, 0.5, 0.3, 0.2, 0.1.
+    let body = dom.split("<tbody>").nth(1).unwrap();
+    let order: Vec<&str> = body
+        .split("data-id=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(order, ["fig1", "fig4", "fig3", "fig0", "fig5", "fig2"]);
+}
+
+#[test]
+fn report_files_reference_existing_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = report(dir.path());
+    let html = std::fs::read_to_string(&page).unwrap();
+    let images: Vec<&str> = html
+        .split("src=\"images/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(images.len(), 6);
+    for img in images {
+        assert!(page.parent().unwrap().join("images").join(img).is_file());
+    }
+    // Unsorted, rows come in test-set order.
+    let body = html.split("<tbody>").nth(1).unwrap();
+    assert!(body.find("fig0").unwrap() < body.find("fig5").unwrap());
+}
