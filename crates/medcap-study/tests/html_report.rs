@@ -142,7 +142,9 @@ fn report_renders_and_sorts_in_chromium() {
         "the sort did not run"
     );
     // Rows after sorting: FT-2 ROUGE-1 descending 0.9, 0.7, 0.5, 0.3, 0.2, 0.1.
-    let body = dom.split("<tbody>").nth(1).unwrap();
+    // Chromium adds an implicit <tbody> to every table: take the caption table's.
+    let captions = dom.split("id=\"captions\"").nth(1).unwrap();
+    let body = captions.split("<tbody>").nth(1).unwrap();
     let order: Vec<&str> = body
         .split("data-id=\"")
         .skip(1)
