@@ -6,11 +6,22 @@ use std::path::Path;
 
 use tch::{Device, Tensor};
 
-use crate::blip::{BlipForConditionalGeneration, BlipForImageTextRetrieval};
+use crate::blip::{BlipConfig, BlipForConditionalGeneration, BlipForImageTextRetrieval};
 use crate::error::ModelError;
 use crate::generate::GenerationConfig;
 use crate::preprocess::{ImageProcessor, RgbImage};
 use crate::tokenizer::BlipTokenizer;
+
+/// The tokenizer and image processor files of a checkpoint directory.
+fn processors(
+    dir: &Path,
+    config: &BlipConfig,
+) -> Result<(BlipTokenizer, ImageProcessor), ModelError> {
+    Ok((
+        BlipTokenizer::from_dir(dir, config.text_config.vocab_size)?,
+        ImageProcessor::from_dir(dir, config.vision_config.image_size)?,
+    ))
+}
 
 /// One generated caption.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,9 +63,7 @@ impl Captioner {
     /// Wraps a model already in memory, with the tokenizer and image
     /// processor files of `dir`.
     pub fn from_parts(model: BlipForConditionalGeneration, dir: &Path) -> Result<Self, ModelError> {
-        let config = model.config();
-        let tokenizer = BlipTokenizer::from_dir(dir, config.text_config.vocab_size)?;
-        let images = ImageProcessor::from_dir(dir, config.vision_config.image_size)?;
+        let (tokenizer, images) = processors(dir, model.config())?;
         Ok(Self {
             model,
             tokenizer,
@@ -141,9 +150,7 @@ impl Matcher {
     /// Loads a `blip-itm-*` directory onto `device`.
     pub fn from_dir(dir: &Path, device: Device) -> Result<Self, ModelError> {
         let (model, _) = BlipForImageTextRetrieval::from_dir(dir, device)?;
-        let config = model.config();
-        let tokenizer = BlipTokenizer::from_dir(dir, config.text_config.vocab_size)?;
-        let images = ImageProcessor::from_dir(dir, config.vision_config.image_size)?;
+        let (tokenizer, images) = processors(dir, model.config())?;
         Ok(Self {
             model,
             tokenizer,

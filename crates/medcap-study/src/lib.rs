@@ -29,14 +29,7 @@ pub mod small_model;
 
 pub use error::StudyError;
 
-/// `contents` to `path` through a temporary file and a rename.
+/// `contents` to `path` through a temporary file and a rename (medcap-model's).
 pub(crate) fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<(), StudyError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partial = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&partial, contents)
-        .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(error::io(path))
+    Ok(medcap_model::checkpoint::write_atomic(path, contents)?)
 }

@@ -182,16 +182,10 @@ impl RunDir {
     }
 }
 
-/// `contents` to `path` through a temporary file and a rename.
+/// `contents` to `path` through a temporary file and a rename (the one
+/// implementation, medcap-model's).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), TrainError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let partial = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&partial, contents)
-        .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(io(path))
+    Ok(medcap_model::checkpoint::write_atomic(path, contents)?)
 }
 
 #[cfg(test)]

@@ -544,6 +544,15 @@ impl Trainer {
         Ok((ce, contrastive, targets.target_tokens))
     }
 
+    /// The factor of the contrastive loss in the objective.
+    fn contrastive_weight(&self) -> f64 {
+        match self.config.loss.kind {
+            LossKind::Ce => 0.0,
+            LossKind::Contrastive => 1.0,
+            LossKind::CePlusContrastive => self.config.loss.contrastive_weight,
+        }
+    }
+
     /// Combines one micro-batch's losses into its share of the step's objective.
     fn objective(
         &self,
@@ -554,11 +563,7 @@ impl Trainer {
     ) -> Tensor {
         let mut loss = ce_sum / (step_tokens.max(1) as f64);
         if let Some(c) = contrastive {
-            let weight = match self.config.loss.kind {
-                LossKind::Ce => 0.0,
-                LossKind::Contrastive => 1.0,
-                LossKind::CePlusContrastive => self.config.loss.contrastive_weight,
-            };
+            let weight = self.contrastive_weight();
             loss += c * (weight / batches as f64);
         }
         loss
@@ -690,11 +695,7 @@ impl Trainer {
             ce_total / tokens.max(1) as f64
         };
         if batches > 0 {
-            let weight = match self.config.loss.kind {
-                LossKind::Ce => 0.0,
-                LossKind::Contrastive => 1.0,
-                LossKind::CePlusContrastive => self.config.loss.contrastive_weight,
-            };
+            let weight = self.contrastive_weight();
             loss += weight * contrastive_total / batches as f64;
         }
         Ok(Some(loss))
