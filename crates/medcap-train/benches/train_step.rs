@@ -130,8 +130,20 @@ fn main() {
         .arg(threads.to_string())
         .arg(STEPS.to_string())
         .output()
+        .map_err(|e| eprintln!("PyTorch side skipped: cannot run {python}: {e}"))
         .ok()
-        .filter(|o| o.status.success())
+        .filter(|o| {
+            if !o.status.success() {
+                eprintln!(
+                    "PyTorch side skipped ({python}): {}",
+                    String::from_utf8_lossy(&o.stderr)
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                );
+            }
+            o.status.success()
+        })
         .and_then(|o| serde_json::from_slice(&o.stdout).ok());
     println!(
         "\nBLIP base training step (micro-batch 4, cross-entropy, AdamW), CPU, {threads} threads, libtorch {}",
