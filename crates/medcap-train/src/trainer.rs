@@ -392,6 +392,8 @@ impl Trainer {
         let mut outcome = Outcome::Finished;
         'epochs: while !self.state.finished && self.state.step < total {
             let epoch = self.state.epoch;
+            let steps_before = self.state.step;
+            let mut batches_seen = 0;
             let order = data::epoch_order(self.train.len(), self.config.run.seed, epoch);
             let mut prefetch = Prefetcher::start(
                 Arc::clone(&self.train),
@@ -419,6 +421,7 @@ impl Trainer {
                     break;
                 }
                 let consumed = group.len();
+                batches_seen += consumed;
                 self.optimizer_step(group, total)?;
                 self.state.batch_in_epoch += consumed;
                 observer.step(self.state.step, self.pending_mean(), self.current_lr(total));
@@ -445,6 +448,10 @@ impl Trainer {
                 }
             }
             drop(prefetch);
+            if self.state.step == steps_before && batches_seen > 0 {
+                // A whole epoch without one readable image: more epochs would loop forever.
+                return Err(TrainError::NoData(self.state.skipped_images));
+            }
             if self.state.step < total
                 || self.state.batch_in_epoch
                     >= data::batches_per_epoch(self.train.len(), self.config.optim.micro_batch)

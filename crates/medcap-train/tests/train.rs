@@ -261,3 +261,61 @@ fn unreadable_images_are_skipped_and_counted() {
     assert_eq!(summary.skipped_images, 2);
     assert_eq!(summary.outcome, Outcome::Finished);
 }
+
+#[test]
+fn a_training_set_without_a_readable_image_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.png");
+    let mut c = config(dir.path(), "nothing", 0);
+    c.data.val_csv = None;
+    c.data.train_csv = write_csv(
+        dir.path(),
+        "nothing-train.csv",
+        0,
+        &[
+            (missing.to_str().unwrap(), "a"),
+            (missing.to_str().unwrap(), "b"),
+        ],
+    );
+    c.optim.micro_batch = 2;
+    c.optim.accumulation = 1;
+    let mut trainer = Trainer::new(c, Device::Cpu, false).unwrap();
+    let err = trainer.run(&Quiet, &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(err, TrainError::NoData(2)), "{err}");
+}
+
+#[test]
+fn a_run_interrupted_at_an_epoch_boundary_resumes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = |name: &str| {
+        let mut c = config(dir.path(), name, 12);
+        c.optim.micro_batch = 2;
+        c.optim.accumulation = 2;
+        c.optim.epochs = 2; // 3 steps per epoch: step 3 ends the first
+        c
+    };
+    let straight = Trainer::new(base("whole"), Device::Cpu, false)
+        .unwrap()
+        .run(&Quiet, &AtomicBool::new(false))
+        .unwrap();
+    let c = base("boundary");
+    let stopper = StopAt(3, AtomicBool::new(false));
+    let cut = Trainer::new(c.clone(), Device::Cpu, false)
+        .unwrap()
+        .run(&stopper, &stopper.1)
+        .unwrap();
+    assert_eq!((cut.outcome, cut.steps), (Outcome::Interrupted, 3));
+    let done = Trainer::new(c, Device::Cpu, true)
+        .unwrap()
+        .run(&Quiet, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!((done.outcome, done.steps), (Outcome::Finished, 6));
+    let a = weights(&straight.run_dir.join("checkpoints/latest"));
+    let b = weights(&done.run_dir.join("checkpoints/latest"));
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(
+            x.equal(y),
+            "{name} differs after resuming at the epoch boundary"
+        );
+    }
+}
