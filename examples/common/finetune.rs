@@ -48,7 +48,7 @@ pub fn main_for(which: &'static str) -> Result<()> {
     let study = Study::new(config, &args.out, device, false, &LogObserver, &stop)
         .with_context(|| format!("cannot use {}", args.out.display()))?;
     let prepared = study.data_stage()?;
-    let base = study.base_stage(&prepared)?;
+    let base = study.base_stage()?;
     let model = study.fine_tune_stage(which, &base, &prepared)?;
     println!("{which}: fine-tuned model in {}", model.display());
     println!(

@@ -89,6 +89,38 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     })
 }
 
+/// The tensor names a safetensors file holds, read from its header only
+/// (the weights themselves are not loaded).
+pub fn stored_keys(file: &Path) -> Result<Vec<String>, ModelError> {
+    use std::io::Read;
+    let bad = |reason: String| ModelError::Checkpoint {
+        path: file.to_owned(),
+        reason,
+    };
+    let mut f = std::fs::File::open(file).map_err(|source| ModelError::Io {
+        path: file.to_owned(),
+        source,
+    })?;
+    let mut size = [0u8; 8];
+    f.read_exact(&mut size)
+        .map_err(|e| bad(format!("no safetensors header: {e}")))?;
+    let size = u64::from_le_bytes(size);
+    // The format caps headers at 100 MB; anything larger is not safetensors.
+    if size > 100_000_000 {
+        return Err(bad(format!("header of {size} bytes is not plausible")));
+    }
+    let mut header = vec![0u8; size as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| bad(format!("truncated header: {e}")))?;
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
+    Ok(parsed
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k != "__metadata__")
+        .collect())
+}
+
 /// Fills every variable of `vars` from the checkpoint in `dir`.
 ///
 /// Fails with every missing and mis-shaped key listed (with the expected

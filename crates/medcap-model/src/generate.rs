@@ -187,7 +187,8 @@ impl BlipForConditionalGeneration {
         }
         loop {
             let (logits, cache) = self.step(&tokens, past.as_deref(), &cross);
-            let scores = apply_processors(logits, &sequences, config, limits);
+            let rows_so_far: Vec<&[i64]> = sequences.iter().map(Vec::as_slice).collect();
+            let scores = apply_processors(logits, &rows_so_far, config, limits);
             let chosen = match &config.sampling {
                 Some(s) => sample(&scores, s),
                 None => scores.argmax(-1, false),
@@ -269,7 +270,11 @@ impl BlipForConditionalGeneration {
         let lengths = |n: usize| (n as f64).powf(config.length_penalty) as f32;
         loop {
             let (logits, cache) = self.step(&tokens, past.as_deref(), &cross);
-            let flat: Vec<Vec<i64>> = beams.iter().flatten().map(|b| b.tokens.clone()).collect();
+            let flat: Vec<&[i64]> = beams
+                .iter()
+                .flatten()
+                .map(|b| b.tokens.as_slice())
+                .collect();
             let log_probs =
                 apply_processors(logits.log_softmax(-1, Kind::Float), &flat, config, limits);
             let running: Vec<f32> = beams.iter().flatten().map(|b| b.score).collect();
@@ -431,14 +436,14 @@ fn prompt_tensor(prompt: &[i64], rows: usize, device: tch::Device) -> Tensor {
 /// Repetition penalty, then the minimum length, as transformers orders them.
 fn apply_processors(
     mut scores: Tensor,
-    sequences: &[Vec<i64>],
+    sequences: &[&[i64]],
     config: &GenerationConfig,
     limits: &Limits,
 ) -> Tensor {
     let device = scores.device();
+    let len = sequences.first().map_or(0, |s| s.len());
     if config.repetition_penalty != 1.0 {
-        let len = sequences.first().map_or(0, Vec::len);
-        let ids: Vec<i64> = sequences.iter().flatten().copied().collect();
+        let ids: Vec<i64> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
         let ids = Tensor::from_slice(&ids)
             .view([sequences.len() as i64, len as i64])
             .to_device(device);
@@ -447,7 +452,6 @@ fn apply_processors(
         let penalised = (&seen * p).where_self(&seen.lt(0.0), &(&seen / p));
         scores = scores.scatter(1, &ids, &penalised);
     }
-    let len = sequences.first().map_or(0, Vec::len);
     if len < limits.min_len {
         let _ = scores.narrow(1, limits.sep, 1).fill_(f64::NEG_INFINITY);
     }

@@ -136,26 +136,26 @@ pub fn resize_rgb(
         pixels: pixels.to_vec(),
         width,
     };
+    let vertical = coefficients(height, new_height, filter);
     if horizontal_first {
         if need_horizontal {
             // Only the input rows the vertical pass reads need the horizontal one.
             let (first, last) = if need_vertical {
-                let v = coefficients(height, new_height, filter);
-                let last = v.starts[new_height - 1] + v.weights[new_height - 1].len();
-                (v.starts[0], last)
+                let last = vertical.starts[new_height - 1] + vertical.weights[new_height - 1].len();
+                (vertical.starts[0], last)
             } else {
                 (0, height)
             };
             current = horizontal_pass(&current, first, last, new_width, filter);
             if need_vertical {
-                current = vertical_pass(&current, height, new_height, first, filter);
+                current = vertical_pass(&current, &vertical, first);
             }
         } else if need_vertical {
-            current = vertical_pass(&current, height, new_height, 0, filter);
+            current = vertical_pass(&current, &vertical, 0);
         }
     } else {
         if need_vertical {
-            current = vertical_pass(&current, height, new_height, 0, filter);
+            current = vertical_pass(&current, &vertical, 0);
         }
         if need_horizontal {
             current = horizontal_pass(&current, 0, new_height, new_width, filter);
@@ -200,18 +200,11 @@ fn horizontal_pass(
     }
 }
 
-/// Resamples columns from `height` source rows to `new_height`; `input`
-/// holds the source rows from `first_row` on.
-fn vertical_pass(
-    input: &Plane,
-    height: usize,
-    new_height: usize,
-    first_row: usize,
-    filter: Filter,
-) -> Plane {
-    let c = coefficients(height, new_height, filter);
+/// Resamples columns with the vertical coefficients `c`; `input` holds the
+/// source rows from `first_row` on.
+fn vertical_pass(input: &Plane, c: &Coefficients, first_row: usize) -> Plane {
     let row_len = input.width * 3;
-    let mut out = vec![0u8; row_len * new_height];
+    let mut out = vec![0u8; row_len * c.starts.len()];
     for (y, dst) in out.chunks_exact_mut(row_len).enumerate() {
         let start = c.starts[y] - first_row;
         for (x, value) in dst.iter_mut().enumerate() {

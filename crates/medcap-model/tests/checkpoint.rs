@@ -250,3 +250,22 @@ fn a_tied_config_projects_with_the_word_embeddings() {
             .unwrap();
     assert_ne!(greedy(&model), greedy(&untied));
 }
+
+#[test]
+fn stored_keys_come_from_the_header_alone() {
+    let file = fixtures().join("tiny-caption/model.safetensors");
+    let mut keys = medcap_model::checkpoint::stored_keys(&file).unwrap();
+    keys.sort();
+    let expected: Vec<String> = keys_and_shapes(&file).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, expected);
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"\xff\xff\xff\xff\xff\xff\xff\xffxx").unwrap();
+    let err = medcap_model::checkpoint::stored_keys(&junk)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("junk.safetensors") && err.contains("not plausible"),
+        "{err}"
+    );
+}

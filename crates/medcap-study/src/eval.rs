@@ -7,7 +7,6 @@ use medcap_metrics::bertscore::BertScorer;
 use medcap_metrics::caption_scores::{
     BertScoreSetup, CaptionScores, Metrics, score_captions_with_bertscore,
 };
-use medcap_metrics::stats::Bootstrap;
 use medcap_model::generate::GenerationConfig;
 use medcap_model::pipeline::Captioner;
 use medcap_model::preprocess::RgbImage;
@@ -100,24 +99,13 @@ pub fn caption_split(
 }
 
 /// Per-caption scores (BLEU in the study's convention, ROUGE, CIDEr-D,
-/// BERTScore with `bertscore_dir` at `layer`).
+/// BERTScore with `scorer`). The report draws its own summaries and
+/// intervals, so the scorer's are not kept.
 pub fn score_rows(
     rows: &[CaptionRow],
-    bertscore_dir: &Path,
-    layer: usize,
-    bootstrap: usize,
-    seed: u64,
-    device: Device,
+    scorer: &BertScorer,
 ) -> Result<Vec<CaptionScores>, StudyError> {
-    let scorer = BertScorer::from_dir(bertscore_dir, layer, device)
-        .map_err(|e| StudyError::Metrics(e.to_string()))?;
-    let metrics = Metrics {
-        bootstrap: Bootstrap {
-            resamples: bootstrap,
-            seed,
-        },
-        ..Default::default()
-    };
+    let metrics = Metrics::default();
     let hyps: Vec<&str> = rows.iter().map(|r| r.caption.as_str()).collect();
     let refs: Vec<Vec<&str>> = rows.iter().map(|r| vec![r.reference.as_str()]).collect();
     let scored = score_captions_with_bertscore(
@@ -125,7 +113,7 @@ pub fn score_rows(
         &refs,
         &metrics,
         &BertScoreSetup {
-            embedder: &scorer,
+            embedder: scorer,
             idf: false,
             baseline: None,
         },

@@ -13,6 +13,7 @@ use medcap_dataset::image_check::ImageLimits;
 use medcap_dataset::prepare::{NoProgress, PrepareOptions, prepare};
 use medcap_dataset::split::SplitPlan;
 use medcap_dataset::synth::{SynthConfig, generate};
+use medcap_metrics::bertscore::BertScorer;
 use medcap_metrics::stats::Bootstrap;
 use medcap_model::generate::GenerationConfig;
 use medcap_train::config::{
@@ -155,8 +156,8 @@ impl<'a> Study<'a> {
     }
 
     /// The base-model stage: the general-purpose captioner's directory.
-    pub fn base_stage(&self, prepared: &Path) -> Result<PathBuf, StudyError> {
-        self.stage("base", || self.base_model(prepared))
+    pub fn base_stage(&self) -> Result<PathBuf, StudyError> {
+        self.stage("base", || self.base_model())
     }
 
     /// FT-1 (`"ft1"`, on `ft1.csv`) or FT-2 (`"ft2"`, on `ft2.csv`): the
@@ -179,7 +180,7 @@ impl<'a> Study<'a> {
     /// Runs every unfinished stage.
     pub fn run(&self) -> Result<StudyOutcome, StudyError> {
         let prepared = self.data_stage()?;
-        let base = self.base_stage(&prepared)?;
+        let base = self.base_stage()?;
         let ft1 = self.fine_tune_stage("ft1", &base, &prepared)?;
         let ft2 = self.fine_tune_stage("ft2", &base, &prepared)?;
         let models = [base, ft1, ft2];
@@ -245,7 +246,7 @@ impl<'a> Study<'a> {
         Ok(prepared)
     }
 
-    fn base_model(&self, _prepared: &Path) -> Result<PathBuf, StudyError> {
+    fn base_model(&self) -> Result<PathBuf, StudyError> {
         let c = &self.config;
         if let Some(dir) = &c.base_model {
             return Ok(dir.clone());
@@ -356,6 +357,9 @@ impl<'a> Study<'a> {
         let test = eval::read_split(&prepared.join("test.csv"))?;
         let eval_dir = self.out.join("eval");
         let bert = eval::bertscore_dir(self.config.bertscore_model.as_deref())?;
+        // One encoder for the three models' captions.
+        let scorer = BertScorer::from_dir(&bert, self.config.bertscore_layer, self.device)
+            .map_err(|e| StudyError::Metrics(e.to_string()))?;
         for ((_, key), model_dir) in MODELS.iter().zip(models) {
             let dir = eval_dir.join(key);
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -366,14 +370,7 @@ impl<'a> Study<'a> {
                 self.config.caption_batch,
                 self.device,
             )?;
-            let scores = eval::score_rows(
-                &rows,
-                &bert,
-                self.config.bertscore_layer,
-                self.config.bootstrap,
-                self.config.seed,
-                self.device,
-            )?;
+            let scores = eval::score_rows(&rows, &scorer)?;
             let mut lines = String::new();
             for (row, score) in rows.iter().zip(&scores) {
                 lines += &serde_json::json!({"row": row, "scores": score}).to_string();

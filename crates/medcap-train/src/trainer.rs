@@ -19,7 +19,7 @@ use crate::loss::{caption_loss_sum, margin_contrastive_loss};
 use crate::optim::{Adam, learning_rate};
 use crate::plot::{Series, line_plot};
 use crate::run::{MetricsRow, RunDir, TrainState, write_atomic};
-use crate::targets::caption_targets;
+use crate::targets::{CaptionTargets, caption_targets};
 
 const HEADS_FILE: &str = "contrastive_heads.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -131,11 +131,17 @@ impl Heads {
             if !file.is_file() {
                 continue;
             }
+            // A base-size model.safetensors is 1 GB: look at its header
+            // before loading anything from it.
+            let variables = heads.vars.variables();
+            let keys = medcap_model::checkpoint::stored_keys(&file)?;
+            if !variables.keys().all(|v| keys.contains(v)) {
+                continue;
+            }
             let stored = Tensor::read_safetensors(&file).map_err(|source| TrainError::Torch {
                 context: format!("reading {}", file.display()),
                 source,
             })?;
-            let variables = heads.vars.variables();
             let found: Vec<_> = stored
                 .iter()
                 .filter(|(n, _)| variables.contains_key(n))
@@ -498,13 +504,24 @@ impl Trainer {
         }
     }
 
+    /// The decoder inputs and labels of a micro-batch's captions.
+    fn targets(&self, batch: &Batch) -> Result<CaptionTargets, TrainError> {
+        caption_targets(
+            &self.tokenizer,
+            &batch.captions,
+            self.config.data.prompt.as_deref(),
+            self.config.data.max_tokens,
+        )
+    }
+
     /// Forward pass of one micro-batch: summed captioning loss (not yet
-    /// divided), the contrastive loss, and the number of target tokens.
+    /// divided) and the contrastive loss.
     fn batch_losses(
         &self,
         batch: &Batch,
+        targets: &CaptionTargets,
         train: bool,
-    ) -> Result<(Tensor, Option<Tensor>, i64), TrainError> {
+    ) -> Result<(Tensor, Option<Tensor>), TrainError> {
         let pixels = batch.pixel_tensor().to_device(self.device);
         let vision = self.model.vision_model();
         let image_embeds = if self.config.model.freeze_vision || !train {
@@ -513,12 +530,6 @@ impl Trainer {
         } else {
             vision.forward_t(&pixels, false, train)?
         };
-        let targets = caption_targets(
-            &self.tokenizer,
-            &batch.captions,
-            self.config.data.prompt.as_deref(),
-            self.config.data.max_tokens,
-        )?;
         let ids = targets.input_ids.to_device(self.device);
         let mask = targets.attention_mask.to_device(self.device);
         let decoder = self.model.text_decoder();
@@ -548,7 +559,7 @@ impl Trainer {
             }
             _ => None,
         };
-        Ok((ce, contrastive, targets.target_tokens))
+        Ok((ce, contrastive))
     }
 
     /// The factor of the contrastive loss in the objective.
@@ -593,20 +604,15 @@ impl Trainer {
         }
         // Token counts first, so that every micro-batch is divided by the
         // whole step's count: the update equals one big batch's.
-        let mut step_tokens = 0;
-        for b in &batches {
-            let t = caption_targets(
-                &self.tokenizer,
-                &b.captions,
-                self.config.data.prompt.as_deref(),
-                self.config.data.max_tokens,
-            )?;
-            step_tokens += t.target_tokens;
-        }
+        let targets = batches
+            .iter()
+            .map(|b| self.targets(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        let step_tokens: i64 = targets.iter().map(|t| t.target_tokens).sum();
         let mut step_loss = 0.0;
         let count = batches.len();
-        for batch in &batches {
-            let (ce, contrastive, _) = self.batch_losses(batch, true)?;
+        for (batch, targets) in batches.iter().zip(&targets) {
+            let (ce, contrastive) = self.batch_losses(batch, targets, true)?;
             let loss = self.objective(&ce, contrastive.as_ref(), step_tokens, count);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
@@ -688,7 +694,9 @@ impl Trainer {
             if batch.len == 0 {
                 continue;
             }
-            let (ce, contrastive, n) = self.batch_losses(&batch, false)?;
+            let targets = self.targets(&batch)?;
+            let n = targets.target_tokens;
+            let (ce, contrastive) = self.batch_losses(&batch, &targets, false)?;
             ce_total += ce.double_value(&[]);
             tokens += n;
             if let Some(c) = contrastive {

@@ -44,15 +44,16 @@ impl Precision {
 
 fn read_config(dir: &Path) -> Result<(BlipConfig, serde_json::Value), ModelError> {
     let path = dir.join("config.json");
-    let config = BlipConfig::from_file(&path)?;
     let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
         path: path.clone(),
         source,
     })?;
-    let raw = serde_json::from_str(&text).map_err(|e| ModelError::Config {
-        path,
-        reason: e.to_string(),
-    })?;
+    let invalid = |reason: String| ModelError::Config {
+        path: path.clone(),
+        reason,
+    };
+    let config = BlipConfig::from_json_str(&text).map_err(invalid)?;
+    let raw = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     Ok((config, raw))
 }
 
