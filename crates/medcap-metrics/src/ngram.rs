@@ -1,137 +1,263 @@
-//! Fast n-gram counting for short texts: tokens become small integer ids,
-//! n-grams become packed integer keys, and counts come from sorting, which
-//! for captions of a few dozen tokens beats hashing strings by far.
+//! Fast n-gram matching for short texts, shared by BLEU and ROUGE.
+//!
+//! Tokens of one comparison (a hypothesis and its references) become dense
+//! integer ids through a [`Vocabulary`]; n-grams of every order become `u64`
+//! keys through a [`GramCoder`]; [`clipped_matches`] counts matches with a
+//! small hash table of reference n-grams that hypothesis n-grams consume.
+//! Nothing is allocated per token, and nothing is sorted.
+//!
+//! Key layout: the order `n` in the top 8 bits, the n-gram below, so keys
+//! of different orders never collide and no key is 0.
 
-/// Token ids local to one comparison (a hypothesis and its references).
-#[derive(Debug, Default)]
-pub(crate) struct Interner<'a> {
-    words: Vec<&'a str>,
-    /// Built once the vocabulary outgrows a linear search.
-    index: Option<std::collections::HashMap<&'a str, u32>>,
+use std::collections::HashMap;
+
+/// Bits of a key below the order tag.
+const GRAM_BITS: u32 = 56;
+
+/// The order of an n-gram key.
+pub(crate) fn order_of(key: u64) -> usize {
+    (key >> GRAM_BITS) as usize
 }
 
-/// Beyond this many distinct words a hash map beats scanning.
-const LINEAR_LIMIT: usize = 48;
+/// Dense ids (0, 1, ...) for the distinct words of one comparison. Words are
+/// copied once into an arena, so tokens may come from short-lived buffers.
+#[derive(Debug)]
+pub(crate) struct Vocabulary {
+    arena: Vec<u8>,
+    /// `(start, end)` of each word in `arena`, indexed by id.
+    words: Vec<(u32, u32)>,
+    /// Open addressing: 0 is empty, else id + 1. Length is a power of two.
+    slots: Vec<u32>,
+}
 
-impl<'a> Interner<'a> {
-    /// The id of `word`, adding it if new. Captions hold few distinct short
-    /// words, where a linear scan is fastest; long texts switch to a map.
-    pub(crate) fn id(&mut self, word: &'a str) -> u32 {
-        let next = self.words.len() as u32;
-        if let Some(index) = &mut self.index {
-            let id = *index.entry(word).or_insert(next);
-            if id == next {
-                self.words.push(word);
-            }
-            return id;
+impl Default for Vocabulary {
+    fn default() -> Self {
+        Self {
+            arena: Vec::with_capacity(256),
+            words: Vec::with_capacity(32),
+            slots: vec![0; 64],
         }
-        if let Some(i) = self.words.iter().position(|w| *w == word) {
-            return i as u32;
-        }
-        self.words.push(word);
-        if self.words.len() > LINEAR_LIMIT {
-            self.index = Some(
-                self.words
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| (*w, i as u32))
-                    .collect(),
-            );
-        }
-        next
+    }
+}
+
+/// FxHash-style mixing, 8 bytes at a time: tokens are short.
+fn hash(word: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = word.len() as u64;
+    let mut chunks = word.chunks_exact(8);
+    for c in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    // The multiply leaves the high bits best mixed; fold them down.
+    h ^ (h >> 32)
+}
+
+impl Vocabulary {
+    /// Number of distinct words seen.
+    pub(crate) fn len(&self) -> usize {
+        self.words.len()
     }
 
-    pub(crate) fn ids<S: AsRef<str>>(&mut self, tokens: &'a [S]) -> Vec<u32> {
+    fn word(&self, id: usize) -> &[u8] {
+        let (s, e) = self.words[id];
+        &self.arena[s as usize..e as usize]
+    }
+
+    /// The id of `word`, adding it if new.
+    pub(crate) fn id(&mut self, word: &str) -> u32 {
+        let bytes = word.as_bytes();
+        let mask = self.slots.len() - 1;
+        let mut i = hash(bytes) as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => break,
+                s if self.word(s as usize - 1) == bytes => return s - 1,
+                _ => i = (i + 1) & mask,
+            }
+        }
+        let id = self.words.len() as u32;
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(bytes);
+        self.words.push((start, self.arena.len() as u32));
+        self.slots[i] = id + 1;
+        // Keep the table at most half full.
+        if self.words.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        id
+    }
+
+    fn grow(&mut self) {
+        let mut slots = vec![0u32; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for id in 0..self.words.len() {
+            let mut i = hash(self.word(id)) as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = id as u32 + 1;
+        }
+        self.slots = slots;
+    }
+
+    /// Ids of a token list.
+    pub(crate) fn ids<S: AsRef<str>>(&mut self, tokens: &[S]) -> Vec<u32> {
         tokens.iter().map(|t| self.id(t.as_ref())).collect()
     }
 }
 
-/// An n-gram key: up to four 32-bit ids packed, or for longer orders a
-/// hash-free fallback of the ids themselves.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Gram {
-    Packed(u128),
-    Long(Vec<u32>),
+/// Turns n-grams of word ids into keys that are equal exactly when the
+/// n-grams are, within one comparison.
+#[derive(Debug)]
+pub(crate) enum GramCoder {
+    /// Ids packed side by side, `bits` per id (id + 1, so that no n-gram
+    /// packs to the same value as a shorter one).
+    Packed { bits: u32 },
+    /// Too many words or too high an order to pack: each n-gram gets a
+    /// dense id from its order, its (n-1)-gram prefix's id and its last word.
+    Interned { ids: HashMap<(u32, u32, u32), u32> },
 }
 
-fn key(window: &[u32]) -> Gram {
-    if window.len() <= 4 {
-        Gram::Packed(
-            window
-                .iter()
-                .fold(0u128, |k, &id| (k << 32) | u128::from(id + 1)),
-        )
-    } else {
-        Gram::Long(window.to_vec())
-    }
-}
-
-/// Sorted (n-gram, count) pairs of order `n`.
-pub(crate) fn counts(ids: &[u32], n: usize) -> Vec<(Gram, u32)> {
-    if n == 0 || ids.len() < n {
-        return Vec::new();
-    }
-    if n <= 4 {
-        // The common case: sort plain integers, then wrap.
-        let mut keys: Vec<u128> = ids
-            .windows(n)
-            .map(|w| {
-                w.iter()
-                    .fold(0u128, |k, &id| (k << 32) | u128::from(id + 1))
-            })
-            .collect();
-        keys.sort_unstable();
-        let mut out: Vec<(Gram, u32)> = Vec::with_capacity(keys.len());
-        for k in keys {
-            match out.last_mut() {
-                Some((Gram::Packed(last), c)) if *last == k => *c += 1,
-                _ => out.push((Gram::Packed(k), 1)),
-            }
-        }
-        return out;
-    }
-    let mut keys: Vec<Gram> = ids.windows(n).map(key).collect();
-    keys.sort_unstable();
-    let mut out: Vec<(Gram, u32)> = Vec::with_capacity(keys.len());
-    for k in keys {
-        match out.last_mut() {
-            Some((last, c)) if *last == k => *c += 1,
-            _ => out.push((k, 1)),
-        }
-    }
-    out
-}
-
-/// `Σ_g min(a(g), b(g))` over two sorted count lists.
-pub(crate) fn overlap(a: &[(Gram, u32)], b: &[(Gram, u32)]) -> u32 {
-    let (mut i, mut j, mut sum) = (0, 0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                sum += a[i].1.min(b[j].1);
-                i += 1;
-                j += 1;
+impl GramCoder {
+    /// A coder for `vocabulary_size` distinct words and orders up to `max_order`.
+    pub(crate) fn new(vocabulary_size: usize, max_order: usize) -> Self {
+        let bits = u64::BITS - (vocabulary_size as u64).leading_zeros();
+        if max_order < 256 && (bits as usize).saturating_mul(max_order) <= GRAM_BITS as usize {
+            Self::Packed { bits: bits.max(1) }
+        } else {
+            Self::Interned {
+                ids: HashMap::new(),
             }
         }
     }
-    sum
+
+    /// Appends the keys of every n-gram of `ids` of orders 1 to `max_order`.
+    fn keys(&mut self, ids: &[u32], max_order: usize, out: &mut Vec<u64>) {
+        // grams[i]: the (n-1)-gram starting at i, extended by one word per order.
+        match self {
+            Self::Packed { bits } => {
+                let bits = *bits;
+                let mut grams: Vec<u64> = ids.iter().map(|&id| u64::from(id + 1)).collect();
+                for n in 1..=max_order.min(ids.len()) {
+                    if n > 1 {
+                        grams.truncate(ids.len() - n + 1);
+                        for (i, g) in grams.iter_mut().enumerate() {
+                            *g = (*g << bits) | u64::from(ids[i + n - 1] + 1);
+                        }
+                    }
+                    let tag = (n as u64) << GRAM_BITS;
+                    out.extend(grams.iter().map(|g| tag | g));
+                }
+            }
+            Self::Interned { ids: table } => {
+                let mut grams: Vec<u32> = ids.to_vec();
+                for n in 1..=max_order.min(ids.len()) {
+                    if n > 1 {
+                        grams.truncate(ids.len() - n + 1);
+                        for (i, g) in grams.iter_mut().enumerate() {
+                            let next = table.len() as u32;
+                            *g = *table.entry((n as u32, *g, ids[i + n - 1])).or_insert(next);
+                        }
+                    }
+                    let tag = (n as u64) << GRAM_BITS;
+                    out.extend(grams.iter().map(|&g| tag | u64::from(g)));
+                }
+            }
+        }
+    }
 }
 
-/// Raises each count in `max` (sorted, same keys as the hypothesis) to the
-/// count of that n-gram in `other` when higher.
-pub(crate) fn raise_to(max: &mut [(Gram, u32)], other: &[(Gram, u32)]) {
-    let (mut i, mut j) = (0, 0);
-    while i < max.len() && j < other.len() {
-        match max[i].0.cmp(&other[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                max[i].1 = max[i].1.max(other[j].1);
-                i += 1;
-                j += 1;
-            }
+/// Open-addressing table of reference n-grams: for each, the most times it
+/// occurs in any one reference (the clipping budget).
+struct Budgets {
+    /// 0 marks an empty slot (no key is 0).
+    keys: Vec<u64>,
+    /// Remaining budget.
+    budget: Vec<u32>,
+    /// Occurrences in the reference being added, and which reference that is.
+    run: Vec<(u32, u32)>,
+    shift: u32,
+}
+
+impl Budgets {
+    fn with_room_for(grams: usize) -> Self {
+        // At most half full.
+        let size = (2 * grams).next_power_of_two().max(16);
+        Self {
+            keys: vec![0; size],
+            budget: vec![0; size],
+            run: vec![(0, u32::MAX); size],
+            shift: u64::BITS - size.trailing_zeros(),
+        }
+    }
+
+    /// The slot of `key`, or the empty slot where it would go.
+    fn slot(&self, key: u64) -> usize {
+        let mask = self.keys.len() - 1;
+        let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize;
+        while self.keys[i] != 0 && self.keys[i] != key {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    /// Counts one occurrence of `key` in reference number `reference`.
+    fn add(&mut self, key: u64, reference: u32) {
+        let i = self.slot(key);
+        self.keys[i] = key;
+        let (count, owner) = &mut self.run[i];
+        if *owner != reference {
+            (*count, *owner) = (0, reference);
+        }
+        *count += 1;
+        self.budget[i] = self.budget[i].max(*count);
+    }
+
+    /// Spends one unit of `key`'s budget if any is left.
+    fn take(&mut self, key: u64) -> bool {
+        let i = self.slot(key);
+        if self.keys[i] == key && self.budget[i] > 0 {
+            self.budget[i] -= 1;
+            return true;
+        }
+        false
+    }
+}
+
+/// `Σ_g min(count_h(g), max_r count_r(g))` for each order `n` of `sums`
+/// (`sums[n - 1]`, overwritten): BLEU's clipped matches, and with one
+/// reference ROUGE-N's overlap. `vocabulary` is the number of distinct ids.
+pub(crate) fn clipped_matches(hyp: &[u32], refs: &[Vec<u32>], vocabulary: usize, sums: &mut [u64]) {
+    sums.fill(0);
+    let max_order = sums.len();
+    if hyp.is_empty() || max_order == 0 {
+        return;
+    }
+    let mut coder = GramCoder::new(vocabulary, max_order);
+    let longest = refs.iter().map(Vec::len).max().unwrap_or(0).max(hyp.len());
+    let mut keys = Vec::with_capacity(longest * max_order);
+    let grams: usize = refs.iter().map(|r| r.len() * max_order).sum();
+    let mut budgets = Budgets::with_room_for(grams);
+    for (index, r) in refs.iter().enumerate() {
+        keys.clear();
+        coder.keys(r, max_order, &mut keys);
+        for &k in &keys {
+            budgets.add(k, index as u32);
+        }
+    }
+    keys.clear();
+    coder.keys(hyp, max_order, &mut keys);
+    for &k in &keys {
+        if budgets.take(k) {
+            sums[order_of(k) - 1] += 1;
         }
     }
 }
@@ -140,15 +266,71 @@ pub(crate) fn raise_to(max: &mut [(Gram, u32)], other: &[(Gram, u32)]) {
 mod tests {
     use super::*;
 
+    /// Clipped matches per order, the slow obvious way.
+    fn naive(hyp: &[u32], refs: &[Vec<u32>], max_order: usize) -> Vec<u64> {
+        let grams = |t: &[u32], n: usize| -> HashMap<Vec<u32>, u64> {
+            let mut m = HashMap::new();
+            if t.len() >= n {
+                for w in t.windows(n) {
+                    *m.entry(w.to_vec()).or_insert(0) += 1;
+                }
+            }
+            m
+        };
+        (1..=max_order)
+            .map(|n| {
+                let r: Vec<_> = refs.iter().map(|r| grams(r, n)).collect();
+                grams(hyp, n)
+                    .iter()
+                    .map(|(g, c)| {
+                        let most = r.iter().map(|m| m.get(g).copied().unwrap_or(0)).max();
+                        (*c).min(most.unwrap_or(0))
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
     #[test]
-    fn counts_and_overlap() {
-        let mut words = Interner::default();
-        let a = ["the", "cat", "the", "cat", "sat"];
-        let b = ["the", "cat", "sat"];
-        let (a, b) = (words.ids(&a), words.ids(&b));
-        assert_eq!(overlap(&counts(&a, 2), &counts(&b, 2)), 2);
-        assert_eq!(overlap(&counts(&a, 1), &counts(&b, 1)), 3);
-        assert_eq!(counts(&a, 6), Vec::new());
-        assert_eq!(overlap(&counts(&a, 5), &counts(&a, 5)), 1);
+    fn clipped_matches_follow_the_definition_packed_or_interned() {
+        let mut words = Vocabulary::default();
+        let mut rng = medcap_rng::SplitMix64::new(3);
+        let mut text = |len: usize| -> Vec<u32> {
+            let pool = ["the", "cat", "sat", "on", "a", "mat"];
+            (0..len).map(|_| words.id(rng.pick(&pool))).collect()
+        };
+        for round in 0..300 {
+            let hyp = text(round % 13);
+            let refs: Vec<Vec<u32>> = (0..1 + round % 3).map(|k| text((round + k) % 11)).collect();
+            for max_order in [1, 2, 4, 6] {
+                let want = naive(&hyp, &refs, max_order);
+                let mut got = vec![0; max_order];
+                clipped_matches(&hyp, &refs, 6, &mut got);
+                assert_eq!(got, want, "{hyp:?} {refs:?}");
+                // 20 bits per id leave room for two ids only: interned keys.
+                if max_order > 2 {
+                    clipped_matches(&hyp, &refs, 1 << 19, &mut got);
+                    assert_eq!(got, want, "interned {hyp:?} {refs:?}");
+                }
+            }
+        }
+        assert!(matches!(
+            GramCoder::new(1 << 28, 2),
+            GramCoder::Interned { .. }
+        ));
+    }
+
+    #[test]
+    fn vocabulary_grows_and_keeps_ids() {
+        let mut words = Vocabulary::default();
+        let tokens: Vec<String> = (0..1000).map(|i| format!("w{}", i % 300)).collect();
+        let ids = words.ids(&tokens);
+        assert_eq!(words.len(), 300);
+        for (t, id) in tokens.iter().zip(&ids) {
+            assert_eq!(words.id(t), *id);
+            assert_eq!(words.word(*id as usize), t.as_bytes());
+        }
+        assert_eq!(words.id(""), 300);
+        assert_eq!(words.id(""), 300);
     }
 }

@@ -17,9 +17,9 @@
 
 use std::collections::HashMap;
 
-use crate::ngram::{self, Interner};
+use crate::ngram::{Vocabulary, clipped_matches};
 use crate::porter;
-use crate::tokenize::{tokenize_rouge, tokenize_rouge_unicode};
+use crate::tokenize::{collect, each_rouge, each_rouge_unicode};
 
 /// Precision, recall and F-measure (F = 2PR/(P+R), 0 when P+R = 0).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
@@ -82,50 +82,63 @@ pub struct Rouge {
 impl Rouge {
     /// Tokens of a text, as this scorer sees them.
     pub fn tokenize(&self, text: &str) -> Vec<String> {
-        let tokens = match self.tokenizer {
-            RougeTokenizer::RougeScore => tokenize_rouge(text),
-            RougeTokenizer::Unicode => tokenize_rouge_unicode(text),
+        collect(|visit| self.each_token(text, visit))
+    }
+
+    /// Calls `visit` with each token of `text`, as [`Rouge::tokenize`] gives them.
+    fn each_token(&self, text: &str, visit: &mut dyn FnMut(&str)) {
+        let mut stemmed = |t: &str| {
+            if self.stemmer && t.chars().count() > 3 {
+                visit(&porter::stem(t));
+            } else {
+                visit(t);
+            }
         };
-        if !self.stemmer {
-            return tokens;
+        match self.tokenizer {
+            RougeTokenizer::RougeScore => each_rouge(text, &mut stemmed),
+            RougeTokenizer::Unicode => each_rouge_unicode(text, &mut stemmed),
         }
-        tokens
-            .into_iter()
-            .map(|t| {
-                if t.chars().count() > 3 {
-                    porter::stem(&t)
-                } else {
-                    t
-                }
-            })
-            .collect()
+    }
+
+    fn ids(&self, words: &mut Vocabulary, text: &str) -> Vec<u32> {
+        let mut out = Vec::with_capacity(text.len() / 4);
+        self.each_token(text, &mut |t| out.push(words.id(t)));
+        out
     }
 
     /// Scores `prediction` against one `target` (target first, as rouge-score).
     pub fn score(&self, target: &str, prediction: &str) -> RougeScores {
-        let (t_tokens, p_tokens) = (self.tokenize(target), self.tokenize(prediction));
-        let mut words = Interner::default();
-        let (t, p) = (words.ids(&t_tokens), words.ids(&p_tokens));
+        let mut words = Vocabulary::default();
+        let (t, p) = (
+            self.ids(&mut words, target),
+            self.ids(&mut words, prediction),
+        );
+        let mut overlap = [0u64; 2];
+        clipped_matches(&p, std::slice::from_ref(&t), words.len(), &mut overlap);
+        let rouge_n = |n: usize| {
+            let grams = |len: usize| len.saturating_sub(n - 1).max(1) as f64;
+            let hits = overlap[n - 1] as f64;
+            Score::new(hits / grams(p.len()), hits / grams(t.len()))
+        };
+        let rouge_l = rouge_l(&t, &p);
         let rouge_lsum = if target.contains('\n') || prediction.contains('\n') {
-            let sentences = |text: &str| -> Vec<Vec<String>> {
+            let mut sentences = |text: &str| -> Vec<Vec<u32>> {
                 text.split('\n')
                     .filter(|s| !s.is_empty())
-                    .map(|s| self.tokenize(s))
+                    .map(|s| self.ids(&mut words, s))
                     .collect()
             };
             let (ts, ps) = (sentences(target), sentences(prediction));
-            let mut words = Interner::default();
-            let ts: Vec<Vec<u32>> = ts.iter().map(|s| words.ids(s)).collect();
-            let ps: Vec<Vec<u32>> = ps.iter().map(|s| words.ids(s)).collect();
             rouge_lsum(&ts, &ps)
         } else {
-            // One sentence each: the summary-level LCS over single sentences.
-            rouge_lsum(std::slice::from_ref(&t), std::slice::from_ref(&p))
+            // One sentence each: the union of one LCS is that LCS, and
+            // every one of its tokens is within both texts' budgets.
+            rouge_l
         };
         RougeScores {
-            rouge1: rouge_n(&t, &p, 1),
-            rouge2: rouge_n(&t, &p, 2),
-            rouge_l: rouge_l(&t, &p),
+            rouge1: rouge_n(1),
+            rouge2: rouge_n(2),
+            rouge_l,
             rouge_lsum,
         }
     }
@@ -153,13 +166,6 @@ impl Rouge {
     }
 }
 
-fn rouge_n(target: &[u32], prediction: &[u32], n: usize) -> Score {
-    let (t, p) = (ngram::counts(target, n), ngram::counts(prediction, n));
-    let overlap = f64::from(ngram::overlap(&t, &p));
-    let total = |c: &[(ngram::Gram, u32)]| f64::from(c.iter().map(|(_, n)| n).sum::<u32>().max(1));
-    Score::new(overlap / total(&p), overlap / total(&t))
-}
-
 /// The LCS table, (|a|+1) x (|b|+1), row-major.
 fn lcs_table(a: &[u32], b: &[u32]) -> Vec<u32> {
     let cols = b.len() + 1;
@@ -176,11 +182,29 @@ fn lcs_table(a: &[u32], b: &[u32]) -> Vec<u32> {
     t
 }
 
+/// The LCS length alone, with one row of the table.
+fn lcs_length(a: &[u32], b: &[u32]) -> u32 {
+    let mut row = vec![0u32; b.len() + 1];
+    for &x in a {
+        let mut diagonal = 0;
+        for j in 1..=b.len() {
+            let above = row[j];
+            row[j] = if x == b[j - 1] {
+                diagonal + 1
+            } else {
+                above.max(row[j - 1])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 fn rouge_l(target: &[u32], prediction: &[u32]) -> Score {
     if target.is_empty() || prediction.is_empty() {
         return Score::default();
     }
-    let lcs = f64::from(*lcs_table(target, prediction).last().unwrap_or(&0));
+    let lcs = f64::from(lcs_length(target, prediction));
     Score::new(lcs / prediction.len() as f64, lcs / target.len() as f64)
 }
 
@@ -259,6 +283,18 @@ mod tests {
             "no effusion. the heart is normal.",
         );
         assert_eq!(flat.rouge_lsum, flat.rouge_l);
+    }
+
+    #[test]
+    fn lcs_length_is_the_last_cell_of_the_table() {
+        let texts: [&[u32]; 5] = [&[], &[1], &[1, 2, 3, 1, 2], &[2, 1, 3, 3, 1, 2, 2], &[4, 4]];
+        for a in texts {
+            for b in texts {
+                let table = lcs_table(a, b);
+                assert_eq!(lcs_length(a, b), table[table.len() - 1], "{a:?} {b:?}");
+            }
+        }
+        assert_eq!(lcs_length(&[1, 2, 3, 1, 2], &[2, 1, 3, 3, 1, 2, 2]), 4);
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub use nltk::NltkSmoothing;
 pub use sacre::SacreSmoothing;
 pub use stats::NgramStats;
 
-use crate::tokenize::{tokenize_13a, tokenize_whitespace};
+use crate::tokenize::{collect, each_13a, each_whitespace};
+use stats::Segment;
 
 /// Which reference implementation's BLEU to compute.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,63 +121,61 @@ impl Bleu {
 
     /// Tokenizes text the way this convention's reference does.
     pub fn tokenize(&self, text: &str) -> Vec<String> {
+        collect(|visit| self.each_token(text, visit))
+    }
+
+    /// Calls `visit` with each token of `text`, as [`Bleu::tokenize`] splits it.
+    fn each_token(&self, text: &str, visit: &mut dyn FnMut(&str)) {
         match self.implementation {
-            BleuImpl::Study { .. } => tokenize_13a(text),
             BleuImpl::Sacrebleu {
                 lowercase: true, ..
-            } => tokenize_13a(&text.to_lowercase()),
-            BleuImpl::Sacrebleu { .. } => tokenize_13a(text),
-            BleuImpl::Nltk { .. } => tokenize_whitespace(text),
+            } => each_13a(&text.to_lowercase(), visit),
+            BleuImpl::Study { .. } | BleuImpl::Sacrebleu { .. } => each_13a(text, visit),
+            BleuImpl::Nltk { .. } => each_whitespace(text, visit),
         }
+    }
+
+    fn segment(&self, hypothesis: &str, references: &[&str]) -> Segment {
+        Segment::from_texts(hypothesis, references, |text, visit| {
+            self.each_token(text, visit)
+        })
+    }
+
+    fn order(&self) -> usize {
+        self.max_order.max(1)
     }
 
     /// Sentence BLEU of one hypothesis against its references, from text.
     pub fn sentence(&self, hypothesis: &str, references: &[&str]) -> f64 {
-        let hyp = self.tokenize(hypothesis);
-        let refs: Vec<Vec<String>> = references.iter().map(|r| self.tokenize(r)).collect();
-        self.sentence_tokens(&hyp, &refs)
+        self.corpus_of(std::iter::once(self.segment(hypothesis, references)))
     }
 
     /// Sentence BLEU from tokens (nltk's interface).
     pub fn sentence_tokens<S: AsRef<str>>(&self, hypothesis: &[S], references: &[Vec<S>]) -> f64 {
-        self.corpus_tokens(&[(
-            hypothesis.to_vec_ref(),
-            references.iter().map(|r| r.to_vec_ref()).collect(),
-        )])
+        self.corpus_of(std::iter::once(Segment::from_tokens(
+            hypothesis, references,
+        )))
     }
 
     /// Corpus BLEU over (hypothesis, references) pairs, from text: n-gram
     /// statistics are summed over the corpus and combined once.
     pub fn corpus(&self, pairs: &[(&str, Vec<&str>)]) -> f64 {
-        let tokenized: Vec<(Vec<String>, Vec<Vec<String>>)> = pairs
-            .iter()
-            .map(|(h, refs)| {
-                (
-                    self.tokenize(h),
-                    refs.iter().map(|r| self.tokenize(r)).collect(),
-                )
-            })
-            .collect();
-        let borrowed: Vec<(Vec<&str>, Vec<Vec<&str>>)> = tokenized
-            .iter()
-            .map(|(h, refs)| {
-                (
-                    h.to_vec_ref(),
-                    refs.iter().map(|r| r.to_vec_ref()).collect(),
-                )
-            })
-            .collect();
-        self.corpus_tokens(&borrowed)
+        self.corpus_of(pairs.iter().map(|(h, refs)| self.segment(h, refs)))
     }
 
     /// Corpus BLEU from tokens.
     pub fn corpus_tokens(&self, pairs: &[(Vec<&str>, Vec<Vec<&str>>)]) -> f64 {
-        let n = self.max_order.max(1);
-        let segments: Vec<NgramStats> = pairs
-            .iter()
-            .map(|(h, refs)| NgramStats::new(h, refs, n))
-            .collect();
-        let total = NgramStats::sum(&segments, n);
+        self.corpus_of(pairs.iter().map(|(h, refs)| Segment::from_tokens(h, refs)))
+    }
+
+    fn corpus_of(&self, segments: impl Iterator<Item = Segment>) -> f64 {
+        let n = self.order();
+        let mut total = NgramStats::zeros(n);
+        let mut last = None;
+        for segment in segments {
+            total.add(&NgramStats::of_segment(&segment, n));
+            last = Some(segment);
+        }
         match self.implementation {
             BleuImpl::Study { smooth } => study_bleu(&total, smooth),
             BleuImpl::Sacrebleu {
@@ -184,14 +183,9 @@ impl Bleu {
                 effective_order,
                 ..
             } => sacre::bleu(&total, smoothing, effective_order),
-            BleuImpl::Nltk { smoothing } => {
-                // nltk hands its smoothing function the last segment's texts
-                // (methods 5 to 7 use them): reproduced for parity.
-                let last = pairs
-                    .last()
-                    .map(|(h, refs)| (h.as_slice(), refs.as_slice()));
-                nltk::bleu(&total, smoothing, last)
-            }
+            // nltk hands its smoothing function the last segment's texts
+            // (methods 5 to 7 use them): reproduced for parity.
+            BleuImpl::Nltk { smoothing } => nltk::bleu(&total, smoothing, last.as_ref()),
         }
     }
 }
@@ -225,20 +219,4 @@ fn study_bleu(s: &NgramStats, smooth: bool) -> f64 {
         (1.0 - 1.0 / ratio).exp()
     };
     geo_mean * bp
-}
-
-trait ToVecRef {
-    fn to_vec_ref(&self) -> Vec<&str>;
-}
-
-impl<S: AsRef<str>> ToVecRef for [S] {
-    fn to_vec_ref(&self) -> Vec<&str> {
-        self.iter().map(AsRef::as_ref).collect()
-    }
-}
-
-impl<S: AsRef<str>> ToVecRef for Vec<S> {
-    fn to_vec_ref(&self) -> Vec<&str> {
-        self.as_slice().to_vec_ref()
-    }
 }

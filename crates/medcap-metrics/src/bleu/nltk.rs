@@ -4,7 +4,7 @@
 //! into the smallest positive double, and at corpus level methods 5 to 7 see
 //! only the last segment.
 
-use super::stats::{NgramStats, clipped_matches};
+use super::stats::{NgramStats, Segment};
 
 /// `SmoothingFunction().methodN` with nltk's defaults (epsilon 0.1, alpha 5, k 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,8 +73,6 @@ impl Precision {
     }
 }
 
-type Texts<'a, 'b> = (&'b [&'a str], &'b [Vec<&'a str>]);
-
 fn method4(p: &mut [Precision], hyp_len: usize) {
     let mut k = 1;
     for pi in p.iter_mut() {
@@ -86,12 +84,12 @@ fn method4(p: &mut [Precision], hyp_len: usize) {
     }
 }
 
-fn method5(p: &mut [Precision], last: Option<Texts<'_, '_>>) {
+fn method5(p: &mut [Precision], last: Option<&Segment>) {
     // The precision of order 5 (whatever the max order), for the last segment.
     let extra = match last {
-        Some((h, refs)) => Precision {
-            numerator: clipped_matches(h, refs, 5) as f64,
-            denominator: (h.len().saturating_sub(4)).max(1) as f64,
+        Some(segment) => Precision {
+            numerator: segment.clipped_matches(5)[4] as f64,
+            denominator: (segment.hyp.len().saturating_sub(4)).max(1) as f64,
         },
         None => Precision {
             numerator: 0.0,
@@ -111,11 +109,11 @@ fn method5(p: &mut [Precision], last: Option<Texts<'_, '_>>) {
     }
 }
 
-fn method6(p: &mut [Precision], last: Option<Texts<'_, '_>>) -> bool {
+fn method6(p: &mut [Precision], last: Option<&Segment>) -> bool {
     if p.len() < 3 || p[2].numerator == 0.0 {
         return false;
     }
-    let hyp_len = last.map(|(h, _)| h.len()).unwrap_or(0);
+    let hyp_len = last.map_or(0, |segment| segment.hyp.len());
     for i in 2..p.len() {
         let (p2, p1) = (p[i - 2].value(), p[i - 1].value());
         let pi0 = if p2 == 0.0 { 0.0 } else { p1 * p1 / p2 };
@@ -126,8 +124,8 @@ fn method6(p: &mut [Precision], last: Option<Texts<'_, '_>>) -> bool {
     true
 }
 
-/// nltk BLEU on summed statistics; `last` is the last segment's texts.
-pub(super) fn bleu(s: &NgramStats, smoothing: NltkSmoothing, last: Option<Texts<'_, '_>>) -> f64 {
+/// nltk BLEU on summed statistics; `last` is the last segment.
+pub(super) fn bleu(s: &NgramStats, smoothing: NltkSmoothing, last: Option<&Segment>) -> f64 {
     let n = s.matches.len();
     let (c, r) = (s.hyp_len as f64, s.ref_len_closest as f64);
     let bp = if c > r {

@@ -1,7 +1,7 @@
 //! N-gram match statistics of one segment, and their corpus sum: the
 //! sufficient statistics of every BLEU convention.
 
-use crate::ngram::{Gram, Interner, counts, overlap, raise_to};
+use crate::ngram::{Vocabulary, clipped_matches};
 
 /// Counts for one segment, or summed over a corpus.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,29 +21,77 @@ pub struct NgramStats {
     pub nltk_totals: Vec<u64>,
 }
 
+/// One segment as word ids: a hypothesis and its references, with the size
+/// of the vocabulary they share.
+#[derive(Debug, Default)]
+pub(crate) struct Segment {
+    pub(crate) hyp: Vec<u32>,
+    pub(crate) refs: Vec<Vec<u32>>,
+    pub(crate) vocabulary: usize,
+}
+
+impl Segment {
+    /// A segment from tokens.
+    pub(crate) fn from_tokens<S: AsRef<str>, R: AsRef<str>>(hyp: &[S], refs: &[Vec<R>]) -> Self {
+        let mut words = Vocabulary::default();
+        let hyp = words.ids(hyp);
+        let refs = refs.iter().map(|r| words.ids(r)).collect();
+        Self {
+            hyp,
+            refs,
+            vocabulary: words.len(),
+        }
+    }
+
+    /// A segment from texts, tokenized by `each_token` (a visitor over one
+    /// text's tokens), without allocating a string per token.
+    pub(crate) fn from_texts(
+        hyp: &str,
+        refs: &[&str],
+        each_token: impl Fn(&str, &mut dyn FnMut(&str)),
+    ) -> Self {
+        let mut words = Vocabulary::default();
+        let mut ids = |text: &str| {
+            let mut out = Vec::with_capacity(text.len() / 4);
+            each_token(text, &mut |t| out.push(words.id(t)));
+            out
+        };
+        let hyp = ids(hyp);
+        let refs = refs.iter().map(|r| ids(r)).collect();
+        Self {
+            hyp,
+            refs,
+            vocabulary: words.len(),
+        }
+    }
+
+    /// `Σ_g min(count_h(g), max_r count_r(g))` for each order 1 to `max_order`.
+    pub(crate) fn clipped_matches(&self, max_order: usize) -> Vec<u64> {
+        let mut sums = vec![0; max_order];
+        clipped_matches(&self.hyp, &self.refs, self.vocabulary, &mut sums);
+        sums
+    }
+}
+
 impl NgramStats {
     /// Statistics of one hypothesis against its references.
     pub fn new(hypothesis: &[&str], references: &[Vec<&str>], max_order: usize) -> Self {
-        let hyp_len = hypothesis.len();
-        let ref_len_closest = references
+        Self::of_segment(&Segment::from_tokens(hypothesis, references), max_order)
+    }
+
+    pub(crate) fn of_segment(segment: &Segment, max_order: usize) -> Self {
+        let hyp_len = segment.hyp.len();
+        let ref_len_closest = segment
+            .refs
             .iter()
             .map(Vec::len)
             .min_by_key(|&r| (r.abs_diff(hyp_len), r))
             .unwrap_or(0);
-        let ref_len_shortest = references.iter().map(Vec::len).min().unwrap_or(0);
-        let mut words = Interner::default();
-        let hyp = words.ids(hypothesis);
-        let refs: Vec<Vec<u32>> = references.iter().map(|r| words.ids(r)).collect();
-        let mut matches = Vec::with_capacity(max_order);
-        let mut totals = Vec::with_capacity(max_order);
-        for n in 1..=max_order {
-            totals.push(hyp_len.saturating_sub(n - 1) as u64);
-            matches.push(if hyp_len < n {
-                0
-            } else {
-                clipped_matches_ids(&hyp, &refs, n)
-            });
-        }
+        let ref_len_shortest = segment.refs.iter().map(Vec::len).min().unwrap_or(0);
+        let matches = segment.clipped_matches(max_order);
+        let totals: Vec<u64> = (1..=max_order)
+            .map(|n| hyp_len.saturating_sub(n - 1) as u64)
+            .collect();
         let nltk_totals = totals.iter().map(|t| (*t).max(1)).collect();
         Self {
             hyp_len,
@@ -57,42 +105,36 @@ impl NgramStats {
 
     /// The element-wise sum over segments.
     pub fn sum(segments: &[NgramStats], max_order: usize) -> Self {
-        let mut total = Self {
+        let mut total = Self::zeros(max_order);
+        for s in segments {
+            total.add(s);
+        }
+        total
+    }
+
+    /// All counts zero, for orders 1 to `max_order`.
+    pub(crate) fn zeros(max_order: usize) -> Self {
+        Self {
             matches: vec![0; max_order],
             totals: vec![0; max_order],
             nltk_totals: vec![0; max_order],
             ..Self::default()
-        };
-        for s in segments {
-            total.hyp_len += s.hyp_len;
-            total.ref_len_closest += s.ref_len_closest;
-            total.ref_len_shortest += s.ref_len_shortest;
-            for i in 0..max_order {
-                total.matches[i] += s.matches[i];
-                total.totals[i] += s.totals[i];
-                total.nltk_totals[i] += s.nltk_totals[i];
+        }
+    }
+
+    /// Adds another segment's statistics to these.
+    pub(crate) fn add(&mut self, s: &NgramStats) {
+        self.hyp_len += s.hyp_len;
+        self.ref_len_closest += s.ref_len_closest;
+        self.ref_len_shortest += s.ref_len_shortest;
+        for (total, v) in [
+            (&mut self.matches, &s.matches),
+            (&mut self.totals, &s.totals),
+            (&mut self.nltk_totals, &s.nltk_totals),
+        ] {
+            for (t, x) in total.iter_mut().zip(v) {
+                *t += x;
             }
         }
-        total
     }
-}
-
-/// `Σ_g min(count_h(g), max_r count_r(g))` for order `n`.
-pub(crate) fn clipped_matches(hypothesis: &[&str], references: &[Vec<&str>], n: usize) -> u64 {
-    if hypothesis.len() < n {
-        return 0;
-    }
-    let mut words = Interner::default();
-    let hyp = words.ids(hypothesis);
-    let refs: Vec<Vec<u32>> = references.iter().map(|r| words.ids(r)).collect();
-    clipped_matches_ids(&hyp, &refs, n)
-}
-
-fn clipped_matches_ids(hyp: &[u32], refs: &[Vec<u32>], n: usize) -> u64 {
-    let hyp_counts = counts(hyp, n);
-    let mut max_ref: Vec<(Gram, u32)> = hyp_counts.iter().map(|(g, _)| (g.clone(), 0)).collect();
-    for r in refs {
-        raise_to(&mut max_ref, &counts(r, n));
-    }
-    u64::from(overlap(&hyp_counts, &max_ref))
 }
