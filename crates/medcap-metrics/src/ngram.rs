@@ -297,7 +297,12 @@ mod tests {
         let mut rng = medcap_rng::SplitMix64::new(3);
         let mut text = |len: usize| -> Vec<u32> {
             let pool = ["the", "cat", "sat", "on", "a", "mat"];
-            (0..len).map(|_| words.id(rng.pick(&pool))).collect()
+            (0..len)
+                .map(|_| {
+                    let word: &str = rng.pick(&pool);
+                    words.id(word)
+                })
+                .collect()
         };
         for round in 0..300 {
             let hyp = text(round % 13);
