@@ -299,7 +299,7 @@ mod tests {
             let pool = ["the", "cat", "sat", "on", "a", "mat"];
             (0..len)
                 .map(|_| {
-                    let word: &str = rng.pick(&pool);
+                    let word = rng.pick(&pool);
                     words.id(word)
                 })
                 .collect()
