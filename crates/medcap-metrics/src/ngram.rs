@@ -9,6 +9,7 @@
 //! Key layout: the order `n` in the top 8 bits, the n-gram below, so keys
 //! of different orders never collide and no key is 0.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Bits of a key below the order tag.
@@ -21,13 +22,19 @@ pub(crate) fn order_of(key: u64) -> usize {
 
 /// Dense ids (0, 1, ...) for the distinct words of one comparison. Words are
 /// copied once into an arena, so tokens may come from short-lived buffers.
+///
+/// Scoring reuses one vocabulary per thread ([`with_vocabulary`]): slots
+/// carry the generation that filled them, so emptying the table is a
+/// counter increment rather than a memset or an allocation.
 #[derive(Debug)]
 pub(crate) struct Vocabulary {
     arena: Vec<u8>,
     /// `(start, end)` of each word in `arena`, indexed by id.
     words: Vec<(u32, u32)>,
-    /// Open addressing: 0 is empty, else id + 1. Length is a power of two.
-    slots: Vec<u32>,
+    /// Open addressing: `(generation, id)`; a slot of an older generation
+    /// is empty. Length is a power of two.
+    slots: Vec<(u32, u32)>,
+    generation: u32,
 }
 
 impl Default for Vocabulary {
@@ -35,9 +42,27 @@ impl Default for Vocabulary {
         Self {
             arena: Vec::with_capacity(256),
             words: Vec::with_capacity(32),
-            slots: vec![0; 64],
+            slots: vec![(0, 0); 64],
+            generation: 1,
         }
     }
+}
+
+thread_local! {
+    static VOCABULARY: RefCell<Vocabulary> = RefCell::new(Vocabulary::default());
+    static BUDGETS: RefCell<Budgets> = RefCell::new(Budgets::default());
+}
+
+/// Runs `f` with an empty vocabulary, reusing this thread's buffers (a
+/// fresh one if the thread's is in use further up the stack).
+pub(crate) fn with_vocabulary<R>(f: impl FnOnce(&mut Vocabulary) -> R) -> R {
+    VOCABULARY.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut words) => {
+            words.clear();
+            f(&mut words)
+        }
+        Err(_) => f(&mut Vocabulary::default()),
+    })
 }
 
 /// FxHash-style mixing, 8 bytes at a time: tokens are short.
@@ -71,6 +96,17 @@ impl Vocabulary {
         &self.arena[s as usize..e as usize]
     }
 
+    /// Forgets every word, keeping the buffers.
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.words.clear();
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.slots.fill((0, 0));
+            self.generation = 1;
+        }
+    }
+
     /// The id of `word`, adding it if new.
     pub(crate) fn id(&mut self, word: &str) -> u32 {
         let bytes = word.as_bytes();
@@ -78,16 +114,20 @@ impl Vocabulary {
         let mut i = hash(bytes) as usize & mask;
         loop {
             match self.slots[i] {
-                0 => break,
-                s if self.word(s as usize - 1) == bytes => return s - 1,
-                _ => i = (i + 1) & mask,
+                (g, id) if g == self.generation => {
+                    if self.word(id as usize) == bytes {
+                        return id;
+                    }
+                    i = (i + 1) & mask;
+                }
+                _ => break,
             }
         }
         let id = self.words.len() as u32;
         let start = self.arena.len() as u32;
         self.arena.extend_from_slice(bytes);
         self.words.push((start, self.arena.len() as u32));
-        self.slots[i] = id + 1;
+        self.slots[i] = (self.generation, id);
         // Keep the table at most half full.
         if self.words.len() * 2 > self.slots.len() {
             self.grow();
@@ -96,14 +136,14 @@ impl Vocabulary {
     }
 
     fn grow(&mut self) {
-        let mut slots = vec![0u32; self.slots.len() * 2];
+        let mut slots = vec![(0u32, 0u32); self.slots.len() * 2];
         let mask = slots.len() - 1;
         for id in 0..self.words.len() {
             let mut i = hash(self.word(id)) as usize & mask;
-            while slots[i] != 0 {
+            while slots[i].0 == self.generation {
                 i = (i + 1) & mask;
             }
-            slots[i] = id as u32 + 1;
+            slots[i] = (self.generation, id as u32);
         }
         self.slots = slots;
     }
@@ -175,57 +215,85 @@ impl GramCoder {
     }
 }
 
-/// Open-addressing table of reference n-grams: for each, the most times it
-/// occurs in any one reference (the clipping budget).
-struct Budgets {
-    /// 0 marks an empty slot (no key is 0).
-    keys: Vec<u64>,
-    /// Remaining budget.
-    budget: Vec<u32>,
+/// One slot of [`Budgets`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Budget {
+    key: u64,
+    /// The comparison that filled the slot; older ones mean empty.
+    generation: u32,
+    /// Clipping budget left: the most occurrences in any one reference,
+    /// less what the hypothesis has taken.
+    left: u32,
     /// Occurrences in the reference being added, and which reference that is.
-    run: Vec<(u32, u32)>,
-    shift: u32,
+    run: u32,
+    owner: u32,
+}
+
+/// Open-addressing table of reference n-grams, reused per thread (slots
+/// stamped with a generation, like [`Vocabulary`]'s).
+#[derive(Debug, Default)]
+struct Budgets {
+    slots: Vec<Budget>,
+    /// Slots in use this comparison: a power of two, at most `slots.len()`.
+    size: usize,
+    generation: u32,
 }
 
 impl Budgets {
-    fn with_room_for(grams: usize) -> Self {
-        // At most half full.
-        let size = (2 * grams).next_power_of_two().max(16);
-        Self {
-            keys: vec![0; size],
-            budget: vec![0; size],
-            run: vec![(0, u32::MAX); size],
-            shift: u64::BITS - size.trailing_zeros(),
+    /// Empties the table and makes room for `grams` keys (at most half full).
+    fn reset(&mut self, grams: usize) {
+        self.size = (2 * grams).next_power_of_two().max(16);
+        if self.slots.len() < self.size {
+            self.slots = vec![Budget::default(); self.size];
+            self.generation = 0;
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.slots.fill(Budget::default());
+            self.generation = 1;
         }
     }
 
-    /// The slot of `key`, or the empty slot where it would go.
+    /// The slot of `key`, or the free slot where it would go.
     fn slot(&self, key: u64) -> usize {
-        let mask = self.keys.len() - 1;
-        let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize;
-        while self.keys[i] != 0 && self.keys[i] != key {
+        let mask = self.size - 1;
+        let mut i = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize & mask;
+        loop {
+            let b = &self.slots[i];
+            if b.generation != self.generation || b.key == key {
+                return i;
+            }
             i = (i + 1) & mask;
         }
-        i
     }
 
     /// Counts one occurrence of `key` in reference number `reference`.
     fn add(&mut self, key: u64, reference: u32) {
         let i = self.slot(key);
-        self.keys[i] = key;
-        let (count, owner) = &mut self.run[i];
-        if *owner != reference {
-            (*count, *owner) = (0, reference);
+        let generation = self.generation;
+        let b = &mut self.slots[i];
+        if b.generation != generation {
+            *b = Budget {
+                key,
+                generation,
+                left: 0,
+                run: 0,
+                owner: reference,
+            };
         }
-        *count += 1;
-        self.budget[i] = self.budget[i].max(*count);
+        if b.owner != reference {
+            (b.run, b.owner) = (0, reference);
+        }
+        b.run += 1;
+        b.left = b.left.max(b.run);
     }
 
     /// Spends one unit of `key`'s budget if any is left.
     fn take(&mut self, key: u64) -> bool {
         let i = self.slot(key);
-        if self.keys[i] == key && self.budget[i] > 0 {
-            self.budget[i] -= 1;
+        let b = &mut self.slots[i];
+        if b.generation == self.generation && b.left > 0 {
+            b.left -= 1;
             return true;
         }
         false
@@ -245,21 +313,27 @@ pub(crate) fn clipped_matches(hyp: &[u32], refs: &[Vec<u32>], vocabulary: usize,
     let longest = refs.iter().map(Vec::len).max().unwrap_or(0).max(hyp.len());
     let mut keys = Vec::with_capacity(longest * max_order);
     let grams: usize = refs.iter().map(|r| r.len() * max_order).sum();
-    let mut budgets = Budgets::with_room_for(grams);
-    for (index, r) in refs.iter().enumerate() {
+    let mut count = |budgets: &mut Budgets| {
+        budgets.reset(grams);
+        for (index, r) in refs.iter().enumerate() {
+            keys.clear();
+            coder.keys(r, max_order, &mut keys);
+            for &k in &keys {
+                budgets.add(k, index as u32);
+            }
+        }
         keys.clear();
-        coder.keys(r, max_order, &mut keys);
+        coder.keys(hyp, max_order, &mut keys);
         for &k in &keys {
-            budgets.add(k, index as u32);
+            if budgets.take(k) {
+                sums[order_of(k) - 1] += 1;
+            }
         }
-    }
-    keys.clear();
-    coder.keys(hyp, max_order, &mut keys);
-    for &k in &keys {
-        if budgets.take(k) {
-            sums[order_of(k) - 1] += 1;
-        }
-    }
+    };
+    BUDGETS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut budgets) => count(&mut budgets),
+        Err(_) => count(&mut Budgets::default()),
+    });
 }
 
 #[cfg(test)]

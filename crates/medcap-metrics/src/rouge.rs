@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use crate::ngram::{Vocabulary, clipped_matches};
+use crate::ngram::{Vocabulary, clipped_matches, with_vocabulary};
 use crate::porter;
 use crate::tokenize::{collect, each_rouge, each_rouge_unicode};
 
@@ -108,39 +108,37 @@ impl Rouge {
 
     /// Scores `prediction` against one `target` (target first, as rouge-score).
     pub fn score(&self, target: &str, prediction: &str) -> RougeScores {
-        let mut words = Vocabulary::default();
-        let (t, p) = (
-            self.ids(&mut words, target),
-            self.ids(&mut words, prediction),
-        );
-        let mut overlap = [0u64; 2];
-        clipped_matches(&p, std::slice::from_ref(&t), words.len(), &mut overlap);
-        let rouge_n = |n: usize| {
-            let grams = |len: usize| len.saturating_sub(n - 1).max(1) as f64;
-            let hits = overlap[n - 1] as f64;
-            Score::new(hits / grams(p.len()), hits / grams(t.len()))
-        };
-        let rouge_l = rouge_l(&t, &p);
-        let rouge_lsum = if target.contains('\n') || prediction.contains('\n') {
-            let mut sentences = |text: &str| -> Vec<Vec<u32>> {
-                text.split('\n')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| self.ids(&mut words, s))
-                    .collect()
+        with_vocabulary(|words| {
+            let (t, p) = (self.ids(words, target), self.ids(words, prediction));
+            let mut overlap = [0u64; 2];
+            clipped_matches(&p, std::slice::from_ref(&t), words.len(), &mut overlap);
+            let rouge_n = |n: usize| {
+                let grams = |len: usize| len.saturating_sub(n - 1).max(1) as f64;
+                let hits = overlap[n - 1] as f64;
+                Score::new(hits / grams(p.len()), hits / grams(t.len()))
             };
-            let (ts, ps) = (sentences(target), sentences(prediction));
-            rouge_lsum(&ts, &ps)
-        } else {
-            // One sentence each: the union of one LCS is that LCS, and
-            // every one of its tokens is within both texts' budgets.
-            rouge_l
-        };
-        RougeScores {
-            rouge1: rouge_n(1),
-            rouge2: rouge_n(2),
-            rouge_l,
-            rouge_lsum,
-        }
+            let rouge_l = rouge_l(&t, &p);
+            let rouge_lsum = if target.contains('\n') || prediction.contains('\n') {
+                let mut sentences = |text: &str| -> Vec<Vec<u32>> {
+                    text.split('\n')
+                        .filter(|s| !s.is_empty())
+                        .map(|s| self.ids(words, s))
+                        .collect()
+                };
+                let (ts, ps) = (sentences(target), sentences(prediction));
+                rouge_lsum(&ts, &ps)
+            } else {
+                // One sentence each: the union of one LCS is that LCS, and
+                // every one of its tokens is within both texts' budgets.
+                rouge_l
+            };
+            RougeScores {
+                rouge1: rouge_n(1),
+                rouge2: rouge_n(2),
+                rouge_l,
+                rouge_lsum,
+            }
+        })
     }
 
     /// Scores against several targets: for each ROUGE type separately, the

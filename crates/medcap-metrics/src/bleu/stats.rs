@@ -1,7 +1,7 @@
 //! N-gram match statistics of one segment, and their corpus sum: the
 //! sufficient statistics of every BLEU convention.
 
-use crate::ngram::{Vocabulary, clipped_matches};
+use crate::ngram::{clipped_matches, with_vocabulary};
 
 /// Counts for one segment, or summed over a corpus.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,14 +33,11 @@ pub(crate) struct Segment {
 impl Segment {
     /// A segment from tokens.
     pub(crate) fn from_tokens<S: AsRef<str>, R: AsRef<str>>(hyp: &[S], refs: &[Vec<R>]) -> Self {
-        let mut words = Vocabulary::default();
-        let hyp = words.ids(hyp);
-        let refs = refs.iter().map(|r| words.ids(r)).collect();
-        Self {
-            hyp,
-            refs,
+        with_vocabulary(|words| Self {
+            hyp: words.ids(hyp),
+            refs: refs.iter().map(|r| words.ids(r)).collect(),
             vocabulary: words.len(),
-        }
+        })
     }
 
     /// A segment from texts, tokenized by `each_token` (a visitor over one
@@ -50,19 +47,20 @@ impl Segment {
         refs: &[&str],
         each_token: impl Fn(&str, &mut dyn FnMut(&str)),
     ) -> Self {
-        let mut words = Vocabulary::default();
-        let mut ids = |text: &str| {
-            let mut out = Vec::with_capacity(text.len() / 4);
-            each_token(text, &mut |t| out.push(words.id(t)));
-            out
-        };
-        let hyp = ids(hyp);
-        let refs = refs.iter().map(|r| ids(r)).collect();
-        Self {
-            hyp,
-            refs,
-            vocabulary: words.len(),
-        }
+        with_vocabulary(|words| {
+            let mut ids = |text: &str| {
+                let mut out = Vec::with_capacity(text.len() / 4);
+                each_token(text, &mut |t| out.push(words.id(t)));
+                out
+            };
+            let hyp = ids(hyp);
+            let refs = refs.iter().map(|r| ids(r)).collect();
+            Self {
+                hyp,
+                refs,
+                vocabulary: words.len(),
+            }
+        })
     }
 
     /// `Σ_g min(count_h(g), max_r count_r(g))` for each order 1 to `max_order`.
