@@ -29,8 +29,9 @@ pub(crate) fn order_of(key: u64) -> usize {
 #[derive(Debug)]
 pub(crate) struct Vocabulary {
     arena: Vec<u8>,
-    /// `(start, end)` of each word in `arena`, indexed by id.
-    words: Vec<(u32, u32)>,
+    /// Each word's `(start, end)` in `arena` and its first 8 bytes, indexed
+    /// by id: most words are compared without touching the arena.
+    words: Vec<(u32, u32, u64)>,
     /// Open addressing: `(generation, id)`; a slot of an older generation
     /// is empty. Length is a power of two.
     slots: Vec<(u32, u32)>,
@@ -65,21 +66,20 @@ pub(crate) fn with_vocabulary<R>(f: impl FnOnce(&mut Vocabulary) -> R) -> R {
     })
 }
 
+/// The first 8 bytes of a word, zero-padded, as one integer.
+fn head(word: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = word.len().min(8);
+    b[..n].copy_from_slice(&word[..n]);
+    u64::from_le_bytes(b)
+}
+
 /// FxHash-style mixing, 8 bytes at a time: tokens are short.
-fn hash(word: &[u8]) -> u64 {
+fn hash(word: &[u8], head: u64) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = word.len() as u64;
-    let mut chunks = word.chunks_exact(8);
-    for c in &mut chunks {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    let mut h = ((word.len() as u64).rotate_left(5) ^ head).wrapping_mul(K);
+    for c in word.get(8..).unwrap_or_default().chunks(8) {
+        h = (h.rotate_left(5) ^ self::head(c)).wrapping_mul(K);
     }
     // The multiply leaves the high bits best mixed; fold them down.
     h ^ (h >> 32)
@@ -92,8 +92,14 @@ impl Vocabulary {
     }
 
     fn word(&self, id: usize) -> &[u8] {
-        let (s, e) = self.words[id];
+        let (s, e, _) = self.words[id];
         &self.arena[s as usize..e as usize]
+    }
+
+    /// Whether word `id` is `bytes` (whose first 8 bytes are `head`).
+    fn is(&self, id: usize, bytes: &[u8], head: u64) -> bool {
+        let (s, e, h) = self.words[id];
+        h == head && (e - s) as usize == bytes.len() && (bytes.len() <= 8 || self.word(id) == bytes)
     }
 
     /// Forgets every word, keeping the buffers.
@@ -110,12 +116,13 @@ impl Vocabulary {
     /// The id of `word`, adding it if new.
     pub(crate) fn id(&mut self, word: &str) -> u32 {
         let bytes = word.as_bytes();
+        let head = head(bytes);
         let mask = self.slots.len() - 1;
-        let mut i = hash(bytes) as usize & mask;
+        let mut i = hash(bytes, head) as usize & mask;
         loop {
             match self.slots[i] {
                 (g, id) if g == self.generation => {
-                    if self.word(id as usize) == bytes {
+                    if self.is(id as usize, bytes, head) {
                         return id;
                     }
                     i = (i + 1) & mask;
@@ -126,7 +133,7 @@ impl Vocabulary {
         let id = self.words.len() as u32;
         let start = self.arena.len() as u32;
         self.arena.extend_from_slice(bytes);
-        self.words.push((start, self.arena.len() as u32));
+        self.words.push((start, self.arena.len() as u32, head));
         self.slots[i] = (self.generation, id);
         // Keep the table at most half full.
         if self.words.len() * 2 > self.slots.len() {
@@ -139,7 +146,7 @@ impl Vocabulary {
         let mut slots = vec![(0u32, 0u32); self.slots.len() * 2];
         let mask = slots.len() - 1;
         for id in 0..self.words.len() {
-            let mut i = hash(self.word(id)) as usize & mask;
+            let mut i = hash(self.word(id), self.words[id].2) as usize & mask;
             while slots[i].0 == self.generation {
                 i = (i + 1) & mask;
             }

@@ -11,7 +11,7 @@
 
 /// Rule 1 of 13a: ASCII punctuation that always becomes its own token
 /// (everything in `{-~`, `[-\``, ` -&`, `(-+`, `:-@` and `/`; not `' , - .`).
-fn always_split(c: char) -> bool {
+const fn always_split(c: char) -> bool {
     matches!(c, '{'..='~' | '['..='`' | ' '..='&' | '('..='+' | ':'..='@' | '/')
 }
 
@@ -19,10 +19,6 @@ fn always_split(c: char) -> bool {
 /// separators U+001C to U+001F.
 pub(crate) fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-fn is_point(c: char) -> bool {
-    matches!(c, '.' | ',')
 }
 
 /// The token boundaries that mteval-v13a's four regexes produce, found in one
@@ -44,8 +40,8 @@ fn is_point(c: char) -> bool {
 /// digit. The test module checks this against a literal transcription of
 /// the four regexes on random strings.
 fn split_13a<T: Copy + Into<char>>(units: &[T], mut emit: impl FnMut(usize, usize)) {
-    let ch = |i: usize| -> char { units[i].into() };
-    let digit_at = |i: usize| i < units.len() && ch(i).is_ascii_digit();
+    let class = |i: usize| -> Class { class_13a(units[i].into()) };
+    let digit_at = |i: usize| i < units.len() && class(i) == Class::Digit;
     let mut start: Option<usize> = None;
     let flush = |start: &mut Option<usize>, end: usize, emit: &mut dyn FnMut(usize, usize)| {
         if let Some(s) = start.take() {
@@ -54,38 +50,90 @@ fn split_13a<T: Copy + Into<char>>(units: &[T], mut emit: impl FnMut(usize, usiz
     };
     let mut i = 0;
     while i < units.len() {
-        let c = ch(i);
-        if is_python_space(c) {
-            flush(&mut start, i, &mut emit);
-        } else if always_split(c) || (c == '-' && i > 0 && digit_at(i - 1)) {
-            flush(&mut start, i, &mut emit);
-            emit(i, i + 1);
-        } else if is_point(c) {
-            let mut end = i;
-            while end < units.len() && is_point(ch(end)) {
-                end += 1;
+        match class(i) {
+            Class::Space => flush(&mut start, i, &mut emit),
+            Class::Dash if i == 0 || !digit_at(i - 1) => {
+                start.get_or_insert(i);
             }
-            let after_digit = i > 0 && digit_at(i - 1);
-            for p in i..end {
-                // 1-based place in the run; pass 2's alternation.
-                let place = p - i + 1;
-                let pass2 = (place % 2 == 0) == after_digit;
-                let glued = !pass2 && p + 1 == end && digit_at(end);
-                if glued {
-                    start.get_or_insert(p);
-                } else {
-                    flush(&mut start, p, &mut emit);
-                    emit(p, p + 1);
+            Class::Alone | Class::Dash => {
+                flush(&mut start, i, &mut emit);
+                emit(i, i + 1);
+            }
+            Class::Point => {
+                let mut end = i;
+                while end < units.len() && class(end) == Class::Point {
+                    end += 1;
                 }
+                let after_digit = i > 0 && digit_at(i - 1);
+                for p in i..end {
+                    // 1-based place in the run; pass 2's alternation.
+                    let place = p - i + 1;
+                    let pass2 = (place % 2 == 0) == after_digit;
+                    let glued = !pass2 && p + 1 == end && digit_at(end);
+                    if glued {
+                        start.get_or_insert(p);
+                    } else {
+                        flush(&mut start, p, &mut emit);
+                        emit(p, p + 1);
+                    }
+                }
+                i = end;
+                continue;
             }
-            i = end;
-            continue;
-        } else {
-            start.get_or_insert(i);
+            Class::Digit | Class::Other => {
+                start.get_or_insert(i);
+            }
         }
         i += 1;
     }
     flush(&mut start, units.len(), &mut emit);
+}
+
+/// What a character is to the 13a rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Separates tokens (Python's `str.split()`).
+    Space,
+    /// Rule 1: always its own token.
+    Alone,
+    /// `.` or `,`.
+    Point,
+    Dash,
+    /// ASCII `0-9` (the regexes' `[0-9]`).
+    Digit,
+    Other,
+}
+
+/// [`Class`] of each ASCII character, looked up instead of tested.
+const ASCII_CLASSES: [Class; 128] = {
+    let mut table = [Class::Other; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8 as char;
+        table[b] = if matches!(b, 0x09..=0x0d | 0x1c..=0x20) {
+            Class::Space
+        } else if always_split(c) {
+            Class::Alone
+        } else if matches!(c, '.' | ',') {
+            Class::Point
+        } else if c == '-' {
+            Class::Dash
+        } else if c.is_ascii_digit() {
+            Class::Digit
+        } else {
+            Class::Other
+        };
+        b += 1;
+    }
+    table
+};
+
+fn class_13a(c: char) -> Class {
+    match ASCII_CLASSES.get(c as usize) {
+        Some(class) => *class,
+        None if is_python_space(c) => Class::Space,
+        None => Class::Other,
+    }
 }
 
 /// Calls `visit` with each `13a` token of `line`, in order.
