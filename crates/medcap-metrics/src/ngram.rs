@@ -66,12 +66,27 @@ pub(crate) fn with_vocabulary<R>(f: impl FnOnce(&mut Vocabulary) -> R) -> R {
     })
 }
 
-/// The first 8 bytes of a word, zero-padded, as one integer.
+/// The first 8 bytes of a word as one integer, read with at most two loads
+/// and no copy loop: among words of the same length, equal heads mean equal
+/// first 8 bytes (shorter words are covered by overlapping reads).
 fn head(word: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = word.len().min(8);
-    b[..n].copy_from_slice(&word[..n]);
-    u64::from_le_bytes(b)
+    let n = word.len();
+    let u32_at = |i: usize| {
+        word.get(i..i + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    if n >= 8 {
+        word.get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    } else if n >= 4 {
+        u64::from(u32_at(0)) | (u64::from(u32_at(n - 4)) << 32)
+    } else if n > 0 {
+        u64::from(word[0]) | (u64::from(word[n / 2]) << 8) | (u64::from(word[n - 1]) << 16)
+    } else {
+        0
+    }
 }
 
 /// FxHash-style mixing, 8 bytes at a time: tokens are short.
@@ -186,36 +201,30 @@ impl GramCoder {
         }
     }
 
-    /// Appends the keys of every n-gram of `ids` of orders 1 to `max_order`.
-    fn keys(&mut self, ids: &[u32], max_order: usize, out: &mut Vec<u64>) {
-        // grams[i]: the (n-1)-gram starting at i, extended by one word per order.
-        match self {
-            Self::Packed { bits } => {
-                let bits = *bits;
-                let mut grams: Vec<u64> = ids.iter().map(|&id| u64::from(id + 1)).collect();
-                for n in 1..=max_order.min(ids.len()) {
-                    if n > 1 {
-                        grams.truncate(ids.len() - n + 1);
-                        for (i, g) in grams.iter_mut().enumerate() {
-                            *g = (*g << bits) | u64::from(ids[i + n - 1] + 1);
-                        }
+    /// Calls `visit` with the key of every n-gram of `ids` of orders 1 to
+    /// `max_order`, position by position, each n-gram grown from the one
+    /// before it.
+    fn each_key(&mut self, ids: &[u32], max_order: usize, mut visit: impl FnMut(u64)) {
+        for i in 0..ids.len() {
+            let longest = max_order.min(ids.len() - i);
+            match self {
+                Self::Packed { bits } => {
+                    let mut gram = 0u64;
+                    for (n, &id) in ids[i..i + longest].iter().enumerate() {
+                        gram = (gram << *bits) | u64::from(id + 1);
+                        visit(((n as u64 + 1) << GRAM_BITS) | gram);
                     }
-                    let tag = (n as u64) << GRAM_BITS;
-                    out.extend(grams.iter().map(|g| tag | g));
                 }
-            }
-            Self::Interned { ids: table } => {
-                let mut grams: Vec<u32> = ids.to_vec();
-                for n in 1..=max_order.min(ids.len()) {
-                    if n > 1 {
-                        grams.truncate(ids.len() - n + 1);
-                        for (i, g) in grams.iter_mut().enumerate() {
-                            let next = table.len() as u32;
-                            *g = *table.entry((n as u32, *g, ids[i + n - 1])).or_insert(next);
-                        }
+                Self::Interned { ids: table } => {
+                    let mut gram = ids[i];
+                    visit((1 << GRAM_BITS) | u64::from(gram));
+                    for n in 2..=longest {
+                        let next = table.len() as u32;
+                        gram = *table
+                            .entry((n as u32, gram, ids[i + n - 1]))
+                            .or_insert(next);
+                        visit(((n as u64) << GRAM_BITS) | u64::from(gram));
                     }
-                    let tag = (n as u64) << GRAM_BITS;
-                    out.extend(grams.iter().map(|&g| tag | u64::from(g)));
                 }
             }
         }
@@ -317,25 +326,17 @@ pub(crate) fn clipped_matches(hyp: &[u32], refs: &[Vec<u32>], vocabulary: usize,
         return;
     }
     let mut coder = GramCoder::new(vocabulary, max_order);
-    let longest = refs.iter().map(Vec::len).max().unwrap_or(0).max(hyp.len());
-    let mut keys = Vec::with_capacity(longest * max_order);
     let grams: usize = refs.iter().map(|r| r.len() * max_order).sum();
     let mut count = |budgets: &mut Budgets| {
         budgets.reset(grams);
         for (index, r) in refs.iter().enumerate() {
-            keys.clear();
-            coder.keys(r, max_order, &mut keys);
-            for &k in &keys {
-                budgets.add(k, index as u32);
-            }
+            coder.each_key(r, max_order, |k| budgets.add(k, index as u32));
         }
-        keys.clear();
-        coder.keys(hyp, max_order, &mut keys);
-        for &k in &keys {
+        coder.each_key(hyp, max_order, |k| {
             if budgets.take(k) {
                 sums[order_of(k) - 1] += 1;
             }
-        }
+        });
     };
     BUDGETS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut budgets) => count(&mut budgets),

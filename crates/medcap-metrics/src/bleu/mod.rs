@@ -170,12 +170,17 @@ impl Bleu {
 
     fn corpus_of(&self, segments: impl Iterator<Item = Segment>) -> f64 {
         let n = self.order();
-        let mut total = NgramStats::zeros(n);
+        let mut total: Option<NgramStats> = None;
         let mut last = None;
         for segment in segments {
-            total.add(&NgramStats::of_segment(&segment, n));
+            let stats = NgramStats::of_segment(&segment, n);
+            match &mut total {
+                Some(total) => total.add(&stats),
+                None => total = Some(stats),
+            }
             last = Some(segment);
         }
+        let total = total.unwrap_or_else(|| NgramStats::zeros(n));
         match self.implementation {
             BleuImpl::Study { smooth } => study_bleu(&total, smooth),
             BleuImpl::Sacrebleu {
