@@ -203,8 +203,9 @@ impl GramCoder {
 
     /// Calls `visit` with the key of every n-gram of `ids` of orders 1 to
     /// `max_order`, position by position, each n-gram grown from the one
-    /// before it.
-    fn each_key(&mut self, ids: &[u32], max_order: usize, mut visit: impl FnMut(u64)) {
+    /// before it; when `visit` returns false, the longer n-grams at that
+    /// position are skipped.
+    fn each_key(&mut self, ids: &[u32], max_order: usize, mut visit: impl FnMut(u64) -> bool) {
         for i in 0..ids.len() {
             let longest = max_order.min(ids.len() - i);
             match self {
@@ -212,18 +213,24 @@ impl GramCoder {
                     let mut gram = 0u64;
                     for (n, &id) in ids[i..i + longest].iter().enumerate() {
                         gram = (gram << *bits) | u64::from(id + 1);
-                        visit(((n as u64 + 1) << GRAM_BITS) | gram);
+                        if !visit(((n as u64 + 1) << GRAM_BITS) | gram) {
+                            break;
+                        }
                     }
                 }
                 Self::Interned { ids: table } => {
                     let mut gram = ids[i];
-                    visit((1 << GRAM_BITS) | u64::from(gram));
+                    if !visit((1 << GRAM_BITS) | u64::from(gram)) {
+                        continue;
+                    }
                     for n in 2..=longest {
                         let next = table.len() as u32;
                         gram = *table
                             .entry((n as u32, gram, ids[i + n - 1]))
                             .or_insert(next);
-                        visit(((n as u64) << GRAM_BITS) | u64::from(gram));
+                        if !visit(((n as u64) << GRAM_BITS) | u64::from(gram)) {
+                            break;
+                        }
                     }
                 }
             }
@@ -231,22 +238,23 @@ impl GramCoder {
     }
 }
 
-/// One slot of [`Budgets`].
+/// One slot of [`Budgets`]: a hypothesis n-gram.
 #[derive(Debug, Clone, Copy, Default)]
 struct Budget {
     key: u64,
     /// The comparison that filled the slot; older ones mean empty.
     generation: u32,
-    /// Clipping budget left: the most occurrences in any one reference,
-    /// less what the hypothesis has taken.
-    left: u32,
-    /// Occurrences in the reference being added, and which reference that is.
+    /// Occurrences in the hypothesis.
+    in_hyp: u32,
+    /// The most occurrences in any one reference so far.
+    in_refs: u32,
+    /// Occurrences in the reference being read, and which reference that is.
     run: u32,
     owner: u32,
 }
 
-/// Open-addressing table of reference n-grams, reused per thread (slots
-/// stamped with a generation, like [`Vocabulary`]'s).
+/// Open-addressing table of the hypothesis's n-grams, reused per thread
+/// (slots stamped with a generation, like [`Vocabulary`]'s).
 #[derive(Debug, Default)]
 struct Budgets {
     slots: Vec<Budget>,
@@ -283,8 +291,8 @@ impl Budgets {
         }
     }
 
-    /// Counts one occurrence of `key` in reference number `reference`.
-    fn add(&mut self, key: u64, reference: u32) {
+    /// Counts one occurrence of `key` in the hypothesis.
+    fn add_hyp(&mut self, key: u64) {
         let i = self.slot(key);
         let generation = self.generation;
         let b = &mut self.slots[i];
@@ -292,33 +300,44 @@ impl Budgets {
             *b = Budget {
                 key,
                 generation,
-                left: 0,
-                run: 0,
-                owner: reference,
+                owner: u32::MAX,
+                ..Budget::default()
             };
+        }
+        b.in_hyp += 1;
+    }
+
+    /// Counts one occurrence of `key` in reference number `reference`:
+    /// `None` when the hypothesis lacks `key` (and so every longer n-gram
+    /// that starts with it), else whether this occurrence adds a clipped
+    /// match (it raises the reference maximum, still within the
+    /// hypothesis's count).
+    fn add_ref(&mut self, key: u64, reference: u32) -> Option<bool> {
+        let i = self.slot(key);
+        let b = &mut self.slots[i];
+        if b.generation != self.generation {
+            return None;
         }
         if b.owner != reference {
             (b.run, b.owner) = (0, reference);
         }
         b.run += 1;
-        b.left = b.left.max(b.run);
-    }
-
-    /// Spends one unit of `key`'s budget if any is left.
-    fn take(&mut self, key: u64) -> bool {
-        let i = self.slot(key);
-        let b = &mut self.slots[i];
-        if b.generation == self.generation && b.left > 0 {
-            b.left -= 1;
-            return true;
+        if b.run <= b.in_refs {
+            return Some(false);
         }
-        false
+        b.in_refs = b.run;
+        Some(b.in_refs <= b.in_hyp)
     }
 }
 
 /// `Σ_g min(count_h(g), max_r count_r(g))` for each order `n` of `sums`
 /// (`sums[n - 1]`, overwritten): BLEU's clipped matches, and with one
 /// reference ROUGE-N's overlap. `vocabulary` is the number of distinct ids.
+///
+/// Each reference's n-grams are looked up in a table of the hypothesis's;
+/// a miss ends the n-grams at that position, since no longer one can be in
+/// the hypothesis either. Every rise of an n-gram's reference maximum up to
+/// its hypothesis count is one more clipped match.
 pub(crate) fn clipped_matches(hyp: &[u32], refs: &[Vec<u32>], vocabulary: usize, sums: &mut [u64]) {
     sums.fill(0);
     let max_order = sums.len();
@@ -326,17 +345,21 @@ pub(crate) fn clipped_matches(hyp: &[u32], refs: &[Vec<u32>], vocabulary: usize,
         return;
     }
     let mut coder = GramCoder::new(vocabulary, max_order);
-    let grams: usize = refs.iter().map(|r| r.len() * max_order).sum();
     let mut count = |budgets: &mut Budgets| {
-        budgets.reset(grams);
-        for (index, r) in refs.iter().enumerate() {
-            coder.each_key(r, max_order, |k| budgets.add(k, index as u32));
-        }
+        budgets.reset(hyp.len() * max_order);
         coder.each_key(hyp, max_order, |k| {
-            if budgets.take(k) {
-                sums[order_of(k) - 1] += 1;
-            }
+            budgets.add_hyp(k);
+            true
         });
+        for (index, r) in refs.iter().enumerate() {
+            coder.each_key(r, max_order, |k| match budgets.add_ref(k, index as u32) {
+                None => false,
+                Some(matched) => {
+                    sums[order_of(k) - 1] += u64::from(matched);
+                    true
+                }
+            });
+        }
     };
     BUDGETS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut budgets) => count(&mut budgets),
