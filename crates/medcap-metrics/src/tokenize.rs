@@ -82,6 +82,11 @@ fn split_13a<T: Copy + Into<char>>(units: &[T], mut emit: impl FnMut(usize, usiz
             }
             Class::Digit | Class::Other => {
                 start.get_or_insert(i);
+                // Most characters are letters: skip the rest of the word in
+                // a tight loop (a dash after a digit ends it).
+                while i + 1 < units.len() && matches!(class(i + 1), Class::Digit | Class::Other) {
+                    i += 1;
+                }
             }
         }
         i += 1;
@@ -140,7 +145,8 @@ fn class_13a(c: char) -> Class {
 pub(crate) fn each_13a(line: &str, mut visit: impl FnMut(&str)) {
     let trimmed = line.trim_end_matches(is_python_space);
     let cleaned;
-    let text = if trimmed.contains(['<', '\n', '&']) {
+    // A SIMD scan: most captions need none of the clean-up below.
+    let text = if memchr::memchr3(b'<', b'\n', b'&', trimmed.as_bytes()).is_some() {
         let mut t = trimmed
             .replace("<skipped>", "")
             .replace("-\n", "")
@@ -183,22 +189,20 @@ pub(crate) fn each_whitespace(text: &str, mut visit: impl FnMut(&str)) {
         return;
     }
     // ASCII: scan bytes; every index is a char boundary.
-    let is_space = |b: u8| matches!(b, b'\t'..=b'\r' | b' ' | 0x1c..=0x1f);
-    let mut start = None;
-    for (i, b) in text.bytes().enumerate() {
-        match (is_space(b), start) {
-            (true, Some(s)) => {
-                if let Some(token) = text.get(s..i) {
-                    visit(token);
-                }
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
+    let bytes = text.as_bytes();
+    let is_space = |i: usize| ASCII_CLASSES[usize::from(bytes[i] & 0x7f)] == Class::Space;
+    let mut i = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && is_space(i) {
+            i += 1;
         }
-    }
-    if let Some(token) = start.and_then(|s| text.get(s..)) {
-        visit(token);
+        let start = i;
+        while i < bytes.len() && !is_space(i) {
+            i += 1;
+        }
+        if let Some(token) = text.get(start..i).filter(|t| !t.is_empty()) {
+            visit(token);
+        }
     }
 }
 
