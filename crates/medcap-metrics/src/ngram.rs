@@ -15,12 +15,8 @@ use std::collections::HashMap;
 /// Bits of a key below the order tag.
 const GRAM_BITS: u32 = 56;
 
-/// The order of an n-gram key.
-pub(crate) fn order_of(key: u64) -> usize {
-    (key >> GRAM_BITS) as usize
-}
-
-/// Dense ids (0, 1, ...) for the distinct words of one comparison. Words are
+/// Dense ids (0, 1, ...) for the distinct words of one comparison. A word
+/// of up to 8 bytes is kept whole in its packed [`head`]; longer words are
 /// copied once into an arena, so tokens may come from short-lived buffers.
 ///
 /// Scoring reuses one vocabulary per thread ([`with_vocabulary`]): slots
@@ -28,14 +24,22 @@ pub(crate) fn order_of(key: u64) -> usize {
 /// counter increment rather than a memset or an allocation.
 #[derive(Debug)]
 pub(crate) struct Vocabulary {
+    /// Bytes 9 onwards of the words longer than 8 bytes.
     arena: Vec<u8>,
-    /// Each word's `(start, end)` in `arena` and its first 8 bytes, indexed
-    /// by id: most words are compared without touching the arena.
-    words: Vec<(u32, u32, u64)>,
+    /// Indexed by id.
+    words: Vec<Word>,
     /// Open addressing: `(generation, id)`; a slot of an older generation
     /// is empty. Length is a power of two.
     slots: Vec<(u32, u32)>,
     generation: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    head: u64,
+    len: u32,
+    /// Where bytes 9 onwards start in the arena (words longer than 8 bytes).
+    tail: u32,
 }
 
 impl Default for Vocabulary {
@@ -89,15 +93,21 @@ fn head(word: &[u8]) -> u64 {
     }
 }
 
-/// FxHash-style mixing, 8 bytes at a time: tokens are short.
-fn hash(word: &[u8], head: u64) -> u64 {
+/// FxHash-style mixing of a word's length, head and bytes beyond the
+/// eighth (`tail`).
+fn hash(len: usize, head: u64, tail: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = ((word.len() as u64).rotate_left(5) ^ head).wrapping_mul(K);
-    for c in word.get(8..).unwrap_or_default().chunks(8) {
+    let mut h = ((len as u64).rotate_left(5) ^ head).wrapping_mul(K);
+    for c in tail.chunks(8) {
         h = (h.rotate_left(5) ^ self::head(c)).wrapping_mul(K);
     }
     // The multiply leaves the high bits best mixed; fold them down.
     h ^ (h >> 32)
+}
+
+/// The bytes of a word beyond the eighth.
+fn tail(word: &[u8]) -> &[u8] {
+    word.get(8..).unwrap_or_default()
 }
 
 impl Vocabulary {
@@ -106,15 +116,10 @@ impl Vocabulary {
         self.words.len()
     }
 
-    fn word(&self, id: usize) -> &[u8] {
-        let (s, e, _) = self.words[id];
-        &self.arena[s as usize..e as usize]
-    }
-
-    /// Whether word `id` is `bytes` (whose first 8 bytes are `head`).
-    fn is(&self, id: usize, bytes: &[u8], head: u64) -> bool {
-        let (s, e, h) = self.words[id];
-        h == head && (e - s) as usize == bytes.len() && (bytes.len() <= 8 || self.word(id) == bytes)
+    fn tail_of(&self, w: Word) -> &[u8] {
+        let start = w.tail as usize;
+        let len = (w.len as usize).saturating_sub(8);
+        self.arena.get(start..start + len).unwrap_or_default()
     }
 
     /// Forgets every word, keeping the buffers.
@@ -131,24 +136,28 @@ impl Vocabulary {
     /// The id of `word`, adding it if new.
     pub(crate) fn id(&mut self, word: &str) -> u32 {
         let bytes = word.as_bytes();
-        let head = head(bytes);
+        let (head, tail) = (head(bytes), tail(bytes));
         let mask = self.slots.len() - 1;
-        let mut i = hash(bytes, head) as usize & mask;
-        loop {
-            match self.slots[i] {
-                (g, id) if g == self.generation => {
-                    if self.is(id as usize, bytes, head) {
-                        return id;
-                    }
-                    i = (i + 1) & mask;
-                }
-                _ => break,
+        let mut i = hash(bytes.len(), head, tail) as usize & mask;
+        while let (g, id) = self.slots[i]
+            && g == self.generation
+        {
+            let w = self.words[id as usize];
+            if w.head == head && w.len as usize == bytes.len() && self.tail_of(w) == tail {
+                return id;
             }
+            i = (i + 1) & mask;
         }
         let id = self.words.len() as u32;
         let start = self.arena.len() as u32;
-        self.arena.extend_from_slice(bytes);
-        self.words.push((start, self.arena.len() as u32, head));
+        if !tail.is_empty() {
+            self.arena.extend_from_slice(tail);
+        }
+        self.words.push(Word {
+            head,
+            len: bytes.len() as u32,
+            tail: start,
+        });
         self.slots[i] = (self.generation, id);
         // Keep the table at most half full.
         if self.words.len() * 2 > self.slots.len() {
@@ -160,8 +169,8 @@ impl Vocabulary {
     fn grow(&mut self) {
         let mut slots = vec![(0u32, 0u32); self.slots.len() * 2];
         let mask = slots.len() - 1;
-        for id in 0..self.words.len() {
-            let mut i = hash(self.word(id), self.words[id].2) as usize & mask;
+        for (id, &w) in self.words.iter().enumerate() {
+            let mut i = hash(w.len as usize, w.head, self.tail_of(w)) as usize & mask;
             while slots[i].0 == self.generation {
                 i = (i + 1) & mask;
             }
@@ -201,34 +210,45 @@ impl GramCoder {
         }
     }
 
-    /// Calls `visit` with the key of every n-gram of `ids` of orders 1 to
-    /// `max_order`, position by position, each n-gram grown from the one
-    /// before it; when `visit` returns false, the longer n-grams at that
-    /// position are skipped.
-    fn each_key(&mut self, ids: &[u32], max_order: usize, mut visit: impl FnMut(u64) -> bool) {
+    /// Calls `visit(order, key)` for every n-gram of `ids` of orders 2 to
+    /// `max_order` made only of words for which `keep` is true, position by
+    /// position, each n-gram grown from the one before it; when `visit`
+    /// returns false, the longer n-grams at that position are skipped.
+    fn each_key(
+        &mut self,
+        ids: &[u32],
+        max_order: usize,
+        keep: impl Fn(u32) -> bool,
+        mut visit: impl FnMut(usize, u64) -> bool,
+    ) {
         for i in 0..ids.len() {
             let longest = max_order.min(ids.len() - i);
+            let mut words = ids[i..i + longest].iter().copied();
+            let Some(first) = words.next().filter(|&w| keep(w)) else {
+                continue;
+            };
             match self {
                 Self::Packed { bits } => {
-                    let mut gram = 0u64;
-                    for (n, &id) in ids[i..i + longest].iter().enumerate() {
+                    let mut gram = u64::from(first + 1);
+                    for (n, id) in (2..).zip(words) {
+                        if !keep(id) {
+                            break;
+                        }
                         gram = (gram << *bits) | u64::from(id + 1);
-                        if !visit(((n as u64 + 1) << GRAM_BITS) | gram) {
+                        if !visit(n, ((n as u64) << GRAM_BITS) | gram) {
                             break;
                         }
                     }
                 }
                 Self::Interned { ids: table } => {
-                    let mut gram = ids[i];
-                    if !visit((1 << GRAM_BITS) | u64::from(gram)) {
-                        continue;
-                    }
-                    for n in 2..=longest {
+                    let mut gram = first;
+                    for (n, id) in (2..).zip(words) {
+                        if !keep(id) {
+                            break;
+                        }
                         let next = table.len() as u32;
-                        gram = *table
-                            .entry((n as u32, gram, ids[i + n - 1]))
-                            .or_insert(next);
-                        if !visit(((n as u64) << GRAM_BITS) | u64::from(gram)) {
+                        gram = *table.entry((n as u32, gram, id)).or_insert(next);
+                        if !visit(n, ((n as u64) << GRAM_BITS) | u64::from(gram)) {
                             break;
                         }
                     }
@@ -254,13 +274,24 @@ struct Budget {
 }
 
 /// Open-addressing table of the hypothesis's n-grams, reused per thread
-/// (slots stamped with a generation, like [`Vocabulary`]'s).
+/// (slots stamped with a generation, like [`Vocabulary`]'s), and word-level
+/// counts indexed by word id.
 #[derive(Debug, Default)]
 struct Budgets {
     slots: Vec<Budget>,
     /// Slots in use this comparison: a power of two, at most `slots.len()`.
     size: usize,
     generation: u32,
+    /// Per word id: occurrences in the hypothesis, the most in any one
+    /// reference, and in the reference being read.
+    words: Vec<WordCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct WordCounts {
+    in_hyp: u32,
+    in_refs: u32,
+    run: u32,
 }
 
 impl Budgets {
@@ -332,31 +363,74 @@ impl Budgets {
 
 /// `Σ_g min(count_h(g), max_r count_r(g))` for each order `n` of `sums`
 /// (`sums[n - 1]`, overwritten): BLEU's clipped matches, and with one
-/// reference ROUGE-N's overlap. `vocabulary` is the number of distinct ids.
+/// reference ROUGE-N's overlap. Ids are below `vocabulary`.
 ///
-/// Each reference's n-grams are looked up in a table of the hypothesis's;
-/// a miss ends the n-grams at that position, since no longer one can be in
-/// the hypothesis either. Every rise of an n-gram's reference maximum up to
-/// its hypothesis count is one more clipped match.
+/// Words are counted in arrays indexed by id, which gives order 1 directly
+/// and tells which words the hypothesis shares with some reference: only
+/// n-grams made of those can match, so only those enter the table of the
+/// hypothesis's n-grams, and each reference's n-grams are looked up in it
+/// until the first miss (no longer n-gram at that position can be in the
+/// hypothesis either). Every rise of an n-gram's reference maximum up to its
+/// hypothesis count is one more clipped match.
 pub(crate) fn clipped_matches(hyp: &[u32], refs: &[Vec<u32>], vocabulary: usize, sums: &mut [u64]) {
+    let coder = GramCoder::new(vocabulary, sums.len());
+    clipped_matches_with(coder, hyp, refs, vocabulary, sums);
+}
+
+fn clipped_matches_with(
+    mut coder: GramCoder,
+    hyp: &[u32],
+    refs: &[Vec<u32>],
+    vocabulary: usize,
+    sums: &mut [u64],
+) {
     sums.fill(0);
     let max_order = sums.len();
     if hyp.is_empty() || max_order == 0 {
         return;
     }
-    let mut coder = GramCoder::new(vocabulary, max_order);
     let mut count = |budgets: &mut Budgets| {
-        budgets.reset(hyp.len() * max_order);
-        coder.each_key(hyp, max_order, |k| {
+        let words = &mut budgets.words;
+        words.clear();
+        words.resize(vocabulary, WordCounts::default());
+        for &w in hyp {
+            words[w as usize].in_hyp += 1;
+        }
+        for r in refs {
+            for &w in r {
+                let c = &mut words[w as usize];
+                c.run += 1;
+                c.in_refs = c.in_refs.max(c.run);
+            }
+            for &w in r {
+                words[w as usize].run = 0;
+            }
+        }
+        sums[0] = words
+            .iter()
+            .map(|c| u64::from(c.in_hyp.min(c.in_refs)))
+            .sum();
+        if max_order == 1 {
+            return;
+        }
+        let shared: Vec<bool> = words
+            .iter()
+            .map(|c| c.in_hyp > 0 && c.in_refs > 0)
+            .collect();
+        let keep = |w: u32| shared[w as usize];
+        budgets.reset(hyp.len() * (max_order - 1));
+        coder.each_key(hyp, max_order, keep, |_, k| {
             budgets.add_hyp(k);
             true
         });
         for (index, r) in refs.iter().enumerate() {
-            coder.each_key(r, max_order, |k| match budgets.add_ref(k, index as u32) {
-                None => false,
-                Some(matched) => {
-                    sums[order_of(k) - 1] += u64::from(matched);
-                    true
+            coder.each_key(r, max_order, keep, |n, k| {
+                match budgets.add_ref(k, index as u32) {
+                    None => false,
+                    Some(matched) => {
+                        sums[n - 1] += u64::from(matched);
+                        true
+                    }
                 }
             });
         }
@@ -401,7 +475,7 @@ mod tests {
         let mut words = Vocabulary::default();
         let mut rng = medcap_rng::SplitMix64::new(3);
         let mut text = |len: usize| -> Vec<u32> {
-            let pool = ["the", "cat", "sat", "on", "a", "mat"];
+            let pool = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far"];
             (0..len)
                 .map(|_| {
                     let word = rng.pick(&pool);
@@ -415,13 +489,13 @@ mod tests {
             for max_order in [1, 2, 4, 6] {
                 let want = naive(&hyp, &refs, max_order);
                 let mut got = vec![0; max_order];
-                clipped_matches(&hyp, &refs, 6, &mut got);
+                clipped_matches(&hyp, &refs, 9, &mut got);
                 assert_eq!(got, want, "{hyp:?} {refs:?}");
-                // 20 bits per id leave room for two ids only: interned keys.
-                if max_order > 2 {
-                    clipped_matches(&hyp, &refs, 1 << 19, &mut got);
-                    assert_eq!(got, want, "interned {hyp:?} {refs:?}");
-                }
+                let interned = GramCoder::Interned {
+                    ids: HashMap::new(),
+                };
+                clipped_matches_with(interned, &hyp, &refs, 9, &mut got);
+                assert_eq!(got, want, "interned {hyp:?} {refs:?}");
             }
         }
         assert!(matches!(
@@ -438,9 +512,35 @@ mod tests {
         assert_eq!(words.len(), 300);
         for (t, id) in tokens.iter().zip(&ids) {
             assert_eq!(words.id(t), *id);
-            assert_eq!(words.word(*id as usize), t.as_bytes());
         }
         assert_eq!(words.id(""), 300);
         assert_eq!(words.id(""), 300);
+        // Words that share heads, lengths or prefixes stay apart.
+        let tricky = [
+            "a",
+            "aa",
+            "aaa",
+            "aba",
+            "abca",
+            "abcb",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopr",
+            "bcdefgha",
+            "aab",
+            "baa",
+            "é",
+            "éé",
+        ];
+        let ids: Vec<u32> = tricky.iter().map(|w| words.id(w)).collect();
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), tricky.len());
+        for (w, id) in tricky.iter().zip(&ids) {
+            assert_eq!(words.id(w), *id, "{w}");
+        }
     }
 }
