@@ -143,7 +143,10 @@ impl Vocabulary {
             && g == self.generation
         {
             let w = self.words[id as usize];
-            if w.head == head && w.len as usize == bytes.len() && self.tail_of(w) == tail {
+            if w.head == head
+                && w.len as usize == bytes.len()
+                && (tail.is_empty() || self.tail_of(w) == tail)
+            {
                 return id;
             }
             i = (i + 1) & mask;
