@@ -8,8 +8,9 @@
 //! when the Python also has it (and torch).
 //!
 //! BLEU and ROUGE: three rounds that alternate the two sides (five Rust runs
-//! and one Python run per round), each side's fastest reported; BERTScore
-//! runs once on each side.
+//! and one Python run per round), each side's fastest reported; BERTScore:
+//! two alternating rounds of one run each (model loading included on both
+//! sides, as `bert_score.score` loads its model on every call).
 //!
 //! `cargo bench -p medcap-metrics --features bertscore` (or `cargo xtask bench`).
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
@@ -77,12 +78,13 @@ def timed(label, run):
     t = time.perf_counter()
     run()
     print(label, time.perf_counter() - t)
-timed("sacrebleu", lambda: [sacrebleu.sentence_bleu(h, [r]) for h, r in pairs])
-sf = SmoothingFunction().method1
-timed("nltk", lambda: [sentence_bleu([r.split()], h.split(), smoothing_function=sf) for h, r in pairs])
-sc = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"])
-timed("rouge", lambda: [sc.score(r, h) for h, r in pairs])
-if len(sys.argv) > 2:
+if len(sys.argv) == 2:
+    timed("sacrebleu", lambda: [sacrebleu.sentence_bleu(h, [r]) for h, r in pairs])
+    sf = SmoothingFunction().method1
+    timed("nltk", lambda: [sentence_bleu([r.split()], h.split(), smoothing_function=sf) for h, r in pairs])
+    sc = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"])
+    timed("rouge", lambda: [sc.score(r, h) for h, r in pairs])
+else:
     import bert_score
     t = time.perf_counter()
     bert_score.score([h for h, _ in pairs], [r for _, r in pairs], model_type=sys.argv[2], num_layers=5,
@@ -90,8 +92,8 @@ if len(sys.argv) > 2:
     print("bertscore", time.perf_counter() - t)
 "#;
 
-/// One timed run of each Python package on `pairs.txt` in `dir`, plus
-/// bert-score when `bertscore` is set.
+/// One timed run of sacrebleu, nltk and rouge-score on `pairs.txt` in
+/// `dir`, or with `bertscore` set, of bert-score alone.
 fn python_times(dir: &std::path::Path, bertscore: bool) -> Option<Vec<(String, f64)>> {
     let python = std::env::var("MEDCAP_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut cmd = Command::new(&python);
@@ -207,11 +209,26 @@ fn main() {
         println!("(round {} of {ROUNDS} done)", round + 1);
     }
     let mut rows: Vec<(&str, f64)> = names.into_iter().zip(rust).collect();
-    // BERTScore takes tens of seconds a run: one run on each side.
-    if let Some(secs) = time_bertscore(&pairs) {
-        rows.push(("bertscore", secs));
-        if let (Some(p), Some(b)) = (&mut python, python_times(dir.path(), true)) {
-            p.extend(b.into_iter().filter(|(k, _)| k == "bertscore"));
+    // BERTScore takes tens of seconds a run: two alternating rounds.
+    let mut bert = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..2 {
+        let Some(secs) = time_bertscore(&pairs) else {
+            break;
+        };
+        bert.0 = bert.0.min(secs);
+        if python.is_some()
+            && let Some(b) = python_times(dir.path(), true)
+        {
+            let secs = b.iter().find(|(k, _)| k == "bertscore").map(|(_, t)| *t);
+            bert.1 = bert.1.min(secs.unwrap_or(f64::INFINITY));
+        }
+    }
+    if bert.0.is_finite() {
+        rows.push(("bertscore", bert.0));
+        if let Some(p) = &mut python
+            && bert.1.is_finite()
+        {
+            p.push(("bertscore".into(), bert.1));
         }
     }
     println!("(checksum {sink:.3})");
