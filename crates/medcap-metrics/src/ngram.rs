@@ -124,6 +124,11 @@ impl Vocabulary {
 
     /// Forgets every word, keeping the buffers.
     fn clear(&mut self) {
+        if self.slots.len() > 1 << 16 {
+            // Memory back after one very long text.
+            *self = Self::default();
+            return;
+        }
         self.arena.clear();
         self.words.clear();
         self.generation = self.generation.wrapping_add(1);
@@ -301,7 +306,8 @@ impl Budgets {
     /// Empties the table and makes room for `grams` keys (at most half full).
     fn reset(&mut self, grams: usize) {
         self.size = (2 * grams).next_power_of_two().max(16);
-        if self.slots.len() < self.size {
+        // Grow when needed; give memory back after one very long text.
+        if self.slots.len() < self.size || self.slots.len() > (8 * self.size).max(1 << 16) {
             self.slots = vec![Budget::default(); self.size];
             self.generation = 0;
         }
@@ -505,6 +511,29 @@ mod tests {
             GramCoder::new(1 << 28, 2),
             GramCoder::Interned { .. }
         ));
+    }
+
+    #[test]
+    fn a_huge_comparison_leaves_a_small_reused_vocabulary() {
+        let big: Vec<String> = (0..40_000).map(|i| format!("w{i}")).collect();
+        with_vocabulary(|words| {
+            words.ids(&big);
+            assert_eq!(words.len(), 40_000);
+        });
+        with_vocabulary(|words| {
+            assert_eq!(words.len(), 0);
+            assert_eq!(words.slots.len(), 64);
+            assert_eq!(words.id("w7"), 0);
+        });
+        let hyp: Vec<u32> = (0..40_000).collect();
+        let mut sums = [0; 2];
+        clipped_matches(&hyp, std::slice::from_ref(&hyp), 40_000, &mut sums);
+        assert_eq!(sums, [40_000, 39_999]);
+        clipped_matches(&[0, 1], &[vec![1, 0, 1]], 2, &mut sums);
+        assert_eq!(sums, [2, 1]);
+        clipped_matches(&[0, 1], &[vec![1, 0]], 2, &mut sums);
+        assert_eq!(sums, [2, 0]);
+        BUDGETS.with(|b| assert!(b.borrow().slots.len() <= 1 << 16));
     }
 
     #[test]
