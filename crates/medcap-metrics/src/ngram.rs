@@ -1,18 +1,20 @@
 //! Fast n-gram matching for short texts, shared by BLEU and ROUGE.
 //!
 //! Tokens of one comparison (a hypothesis and its references) become dense
-//! integer ids through a [`Vocabulary`]; n-grams of every order become `u64`
-//! keys through a [`GramCoder`]; [`clipped_matches`] counts matches with a
-//! small hash table of reference n-grams that hypothesis n-grams consume.
-//! Nothing is allocated per token, and nothing is sorted.
+//! integer ids through a [`Vocabulary`]. [`clipped_matches`] counts unigram
+//! matches with arrays indexed by id; longer n-grams become `u64` keys
+//! through a [`GramCoder`], the hypothesis's go into a small hash table, and
+//! the references' are looked up in it. Nothing is allocated per token, and
+//! nothing is sorted.
 //!
-//! Key layout: the order `n` in the top 8 bits, the n-gram below, so keys
-//! of different orders never collide and no key is 0.
+//! Packed keys carry the order in the top 8 bits and the ids below, so keys
+//! of different orders never collide; interned keys are ids that a table
+//! hands out across all orders, unique by construction.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// Bits of a key below the order tag.
+/// Bits of a packed key below the order tag.
 const GRAM_BITS: u32 = 56;
 
 /// Dense ids (0, 1, ...) for the distinct words of one comparison. A word
@@ -256,7 +258,7 @@ impl GramCoder {
                         }
                         let next = table.len() as u32;
                         gram = *table.entry((n as u32, gram, id)).or_insert(next);
-                        if !visit(n, ((n as u64) << GRAM_BITS) | u64::from(gram)) {
+                        if !visit(n, u64::from(gram)) {
                             break;
                         }
                     }
@@ -495,7 +497,7 @@ mod tests {
         for round in 0..300 {
             let hyp = text(round % 13);
             let refs: Vec<Vec<u32>> = (0..1 + round % 3).map(|k| text((round + k) % 11)).collect();
-            for max_order in [1, 2, 4, 6] {
+            for max_order in [1, 2, 4, 6, 300] {
                 let want = naive(&hyp, &refs, max_order);
                 let mut got = vec![0; max_order];
                 clipped_matches(&hyp, &refs, 9, &mut got);
@@ -511,6 +513,8 @@ mod tests {
             GramCoder::new(1 << 28, 2),
             GramCoder::Interned { .. }
         ));
+        // Orders that do not fit the 8-bit tag are interned too.
+        assert!(matches!(GramCoder::new(9, 300), GramCoder::Interned { .. }));
     }
 
     #[test]
