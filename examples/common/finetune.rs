@@ -25,6 +25,10 @@ pub struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// The reduced study configuration (a few hundred figures, a tiny model,
+    /// minutes on a CPU) that the tests use: a check that everything runs.
+    #[arg(long)]
+    reduced: bool,
 }
 
 /// Runs the data and base stages (once), then `which` ("ft1" or "ft2").
@@ -41,15 +45,27 @@ pub fn main_for(which: &'static str) -> Result<()> {
     let config = StudyConfig {
         medicat: args.medicat,
         base_model: args.base_model,
-        ..Default::default()
+        ..if args.reduced {
+            StudyConfig::reduced()
+        } else {
+            StudyConfig::default()
+        }
     };
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let stop = AtomicBool::new(false);
     let study = Study::new(config, &args.out, device, false, &LogObserver, &stop)
         .with_context(|| format!("cannot use {}", args.out.display()))?;
-    let prepared = study.data_stage()?;
-    let base = study.base_stage()?;
-    let model = study.fine_tune_stage(which, &base, &prepared)?;
+    let stopped = || {
+        format!(
+            "stopped; rerun the same command to continue where it stopped (output in {})",
+            args.out.display()
+        )
+    };
+    let prepared = study.data_stage().with_context(stopped)?;
+    let base = study.base_stage().with_context(stopped)?;
+    let model = study
+        .fine_tune_stage(which, &base, &prepared)
+        .with_context(stopped)?;
     println!("{which}: fine-tuned model in {}", model.display());
     println!(
         "run directory (config, metrics.jsonl, loss.svg, checkpoints): {}",

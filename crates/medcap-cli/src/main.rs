@@ -202,6 +202,7 @@ fn prepare_command(args: PrepareArgs) -> Result<()> {
         strict: args.strict,
         check_images: !args.skip_image_check,
         limits: ImageLimits::default(),
+        path_tree: None,
     };
     let bars = progress::Bars::new();
     let summary = prepare(&args.medicat, &args.out, &options, &bars).with_context(|| {

@@ -10,7 +10,8 @@ use clap::Args;
 use medcap_model::device::DeviceChoice;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::Study;
-use medcap_train::trainer::LogObserver;
+
+use crate::progress::TrainBar;
 
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {
@@ -32,11 +33,17 @@ pub struct ReproduceArgs {
     /// Start over instead of continuing from the first unfinished stage.
     #[arg(long)]
     fresh: bool,
+    /// The reduced configuration the tests use (a few hundred figures, a
+    /// tiny model, minutes on a CPU): a check that everything runs, not a
+    /// result. Ignored with --config.
+    #[arg(long, conflicts_with = "config")]
+    reduced: bool,
 }
 
 pub fn run(args: &ReproduceArgs) -> Result<()> {
     let mut config = match &args.config {
         Some(path) => StudyConfig::from_file(path)?,
+        None if args.reduced => StudyConfig::reduced(),
         None => StudyConfig::default(),
     };
     if args.medicat.is_some() {
@@ -57,8 +64,18 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         );
     })
     .context("cannot install the Ctrl-C handler")?;
-    let study = Study::new(config, &args.out, device, args.fresh, &LogObserver, &stop)?;
-    let outcome = study.run()?;
+    let observer = TrainBar::new();
+    let study = Study::new(config, &args.out, device, args.fresh, &observer, &stop)
+        .with_context(|| format!("cannot start the study in {}", args.out.display()))?;
+    let outcome = study.run().with_context(|| {
+        format!(
+            "the study in {} stopped; rerun the same command to continue from where it \
+             stopped (add --fresh to start over)",
+            args.out.display()
+        )
+    });
+    observer.finish();
+    let outcome = outcome?;
     let table = std::fs::read_to_string(outcome.report_dir.join("table1.md"))
         .with_context(|| format!("cannot read {}", outcome.report_dir.display()))?;
     println!("{table}");

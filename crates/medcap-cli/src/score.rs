@@ -85,10 +85,8 @@ fn bertscore_dir(args: &ScoreArgs) -> Result<PathBuf> {
     if let Some(dir) = &args.bertscore_model {
         return Ok(dir.clone());
     }
-    std::env::var_os("MEDCAP_MINILM_DIR")
-        .map(PathBuf::from)
-        .or_else(|| option_env!("MEDCAP_MINILM_DIR").map(PathBuf::from))
-        .context("no BERTScore model: pass --bertscore-model DIR, or --no-bertscore (`cargo xtask setup` installs the default all-MiniLM-L6-v2)")
+    medcap_metrics::bertscore::default_model_dir()
+        .map_err(|e| anyhow::anyhow!("{e}; or pass --no-bertscore to score without it"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

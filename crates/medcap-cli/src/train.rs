@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use medcap_model::device::DeviceChoice;
 use medcap_train::config::TrainConfig;
-use medcap_train::run::MetricsRow;
-use medcap_train::trainer::{LogObserver, Observer, Outcome, Trainer};
+use medcap_train::trainer::{Outcome, Trainer};
+
+use crate::progress::TrainBar;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -25,38 +25,6 @@ pub struct TrainArgs {
     /// auto (CUDA when present), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-}
-
-/// A bar with loss, learning rate and throughput on a terminal; log lines otherwise.
-struct Bar {
-    bar: ProgressBar,
-    log: LogObserver,
-}
-
-impl Observer for Bar {
-    fn started(&self, total: usize, done: usize) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(done as u64);
-        self.log.started(total, done);
-    }
-
-    fn step(&self, step: usize, loss: f64, lr: f64) {
-        self.bar.set_position(step as u64);
-        self.bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}"));
-    }
-
-    fn logged(&self, row: &MetricsRow) {
-        if let Some(rate) = row.images_per_second {
-            self.bar.set_prefix(format!("{rate:.1} img/s"));
-        }
-        if self.bar.is_hidden() {
-            self.log.logged(row);
-        }
-    }
-
-    fn validated(&self, step: usize, loss: f64, best: bool) {
-        self.bar.suspend(|| self.log.validated(step, loss, best));
-    }
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -73,17 +41,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to abort)");
     })
     .context("cannot install the Ctrl-C handler")?;
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} steps {msg} (eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let observer = Bar {
-        bar,
-        log: LogObserver,
-    };
+    let observer = TrainBar::new();
     let summary = trainer.run(&observer, &stop)?;
-    observer.bar.finish_and_clear();
+    observer.finish();
     match summary.outcome {
         Outcome::Interrupted => {
             eprintln!(
@@ -109,7 +69,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             );
             if summary.skipped_images > 0 {
                 eprintln!(
-                    "warning: {} training images could not be read and were skipped",
+                    "warning: {} training image reads failed and were skipped (see the warnings of each epoch)",
                     summary.skipped_images
                 );
             }

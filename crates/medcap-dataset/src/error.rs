@@ -48,6 +48,14 @@ pub enum DatasetError {
         /// The underlying error.
         source: csv::Error,
     },
+    /// A split CSV could not be read: a missing column or a malformed row.
+    #[error("{}: {reason}", path.display())]
+    SplitCsv {
+        /// The CSV file.
+        path: PathBuf,
+        /// What is wrong, with the line number for a row.
+        reason: String,
+    },
     /// A JSON output could not be written.
     #[error("{}", path.display())]
     Json {

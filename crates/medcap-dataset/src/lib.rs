@@ -7,6 +7,8 @@
 //! - [`clean`] removes figure labels, panel markers and stray punctuation.
 //! - [`image_check`] confines image paths to the release and decodes images.
 //! - [`split`] splits by source paper, deterministically from a seed.
+//! - [`split_csv`] reads and writes the split CSVs; [`paths`] is the rule for
+//!   paths stored in files (relative to the file's directory).
 //! - [`prepare`] runs all of it and writes CSVs and a summary.
 //! - [`synth`] generates synthetic MedICaT-format data sets.
 //!
@@ -31,12 +33,14 @@ pub mod filter;
 pub mod image_check;
 pub mod layout;
 mod output;
+pub mod paths;
 pub mod prepare;
 pub mod reader;
 pub mod record;
 /// The seeded generator behind splits and synthetic data.
 pub use medcap_rng as rng;
 pub mod split;
+pub mod split_csv;
 pub mod synth;
 
 pub use error::DatasetError;

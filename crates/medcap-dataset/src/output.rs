@@ -36,6 +36,23 @@ pub(crate) fn write_atomic(
     result
 }
 
+/// Writes `rows` as a CSV with a header, atomically.
+pub(crate) fn write_csv<T: serde::Serialize>(
+    path: &Path,
+    rows: impl Iterator<Item = T>,
+) -> Result<(), DatasetError> {
+    write_atomic(path, |out| {
+        let mut csv = csv::Writer::from_writer(out);
+        for row in rows {
+            csv.serialize(row).map_err(|source| DatasetError::Csv {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        csv.flush().map_err(DatasetError::io(path))
+    })
+}
+
 /// Writes `value` as pretty JSON, atomically.
 pub(crate) fn write_json_atomic<T: serde::Serialize>(
     path: &Path,

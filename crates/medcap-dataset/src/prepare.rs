@@ -20,10 +20,12 @@ use crate::error::DatasetError;
 use crate::filter::{FigureSelector, KeywordRule, Selection};
 use crate::image_check::{ImageLimits, ImageProblem, check_image, image_path, resolve_image};
 use crate::layout;
-use crate::output::{write_atomic, write_json_atomic};
+use crate::output::{write_atomic, write_csv, write_json_atomic};
+use crate::paths::PathWriter;
 use crate::reader::{JsonlBatches, MalformedLine};
 use crate::record::FigureRecord;
 use crate::split::{Split, SplitPlan, assign_splits};
+use crate::split_csv::write_split_csv;
 
 /// Reports progress of long stages; the CLI draws bars with it. Every method
 /// has an empty default.
@@ -56,6 +58,11 @@ pub struct PrepareOptions {
     pub check_images: bool,
     /// Size limits for images.
     pub limits: ImageLimits,
+    /// A directory tree that moves as one with the output (the study's
+    /// output directory): image paths inside it are stored relative to the
+    /// CSVs even when absolute. Paths are always stored relative when the
+    /// release was named by a relative path; see [`crate::paths`].
+    pub path_tree: Option<PathBuf>,
 }
 
 impl Default for PrepareOptions {
@@ -67,6 +74,7 @@ impl Default for PrepareOptions {
             strict: false,
             check_images: true,
             limits: ImageLimits::default(),
+            path_tree: None,
         }
     }
 }
@@ -108,7 +116,7 @@ pub struct FigureRow {
     pub pdf_hash: String,
     /// 1-based line in the JSONL.
     pub line: u64,
-    /// Path of the image.
+    /// Path of the image, relative to `figures.csv` (see [`crate::paths`]).
     pub image_path: String,
     /// Caption as in the release (`s2_caption`, else `s2orc_caption`).
     pub raw_caption: String,
@@ -122,20 +130,7 @@ pub struct FigureRow {
     pub license: String,
 }
 
-/// One row of a split CSV.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SplitRow {
-    /// `{pdf_hash}_{fig_uri}`.
-    pub id: String,
-    /// Source paper.
-    pub pdf_hash: String,
-    /// Path of the image.
-    pub image_path: String,
-    /// Cleaned caption: the training target.
-    pub caption: String,
-    /// Caption as in the release.
-    pub raw_caption: String,
-}
+pub use crate::split_csv::SplitRow;
 
 /// A record-level problem, one line of `problems.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -435,7 +430,27 @@ pub fn prepare(
     summary.splits = count_splits(&rows, &options.plan);
     problems.sort_by_key(|p| p.line);
 
-    write_outputs(out, &rows, &problems, &summary)?;
+    std::fs::create_dir_all(out).map_err(DatasetError::io(out))?;
+    let mut writer = PathWriter::new(out).map_err(DatasetError::io(out))?;
+    if let Some(tree) = &options.path_tree {
+        writer = writer.within(tree).map_err(DatasetError::io(tree))?;
+    }
+    if input.is_relative() {
+        writer = writer.within(input).map_err(DatasetError::io(input))?;
+    }
+    for row in &mut rows {
+        if !row.image_path.is_empty() {
+            row.image_path = writer
+                .store(Path::new(&row.image_path))
+                .map_err(DatasetError::io(out))?;
+        }
+    }
+    let mut written = summary.clone();
+    written.jsonl = writer
+        .store(&summary.jsonl)
+        .map_err(DatasetError::io(out))?
+        .into();
+    write_outputs(out, &rows, &problems, &written)?;
     Ok(summary)
 }
 
@@ -475,30 +490,16 @@ fn count_splits(rows: &[FigureRow], plan: &SplitPlan) -> BTreeMap<String, SplitC
     counts
 }
 
-fn write_csv<T: Serialize>(path: &Path, rows: impl Iterator<Item = T>) -> Result<(), DatasetError> {
-    write_atomic(path, |out| {
-        let mut csv = csv::Writer::from_writer(out);
-        for row in rows {
-            csv.serialize(row).map_err(|source| DatasetError::Csv {
-                path: path.to_owned(),
-                source,
-            })?;
-        }
-        csv.flush().map_err(DatasetError::io(path))
-    })
-}
-
 fn write_outputs(
     out: &Path,
     rows: &[FigureRow],
     problems: &[Problem],
     summary: &PrepareSummary,
 ) -> Result<(), DatasetError> {
-    std::fs::create_dir_all(out).map_err(DatasetError::io(out))?;
     write_csv(&out.join(outputs::FIGURES), rows.iter())?;
     for (file, members) in outputs::SPLITS {
         let names: Vec<&str> = members.iter().map(|s| s.name()).collect();
-        let split_rows = rows
+        let split_rows: Vec<SplitRow> = rows
             .iter()
             .filter(|r| names.contains(&r.split.as_str()))
             .map(|r| SplitRow {
@@ -507,8 +508,9 @@ fn write_outputs(
                 image_path: r.image_path.clone(),
                 caption: r.caption.clone(),
                 raw_caption: r.raw_caption.clone(),
-            });
-        write_csv(&out.join(file), split_rows)?;
+            })
+            .collect();
+        write_split_csv(&out.join(file), &split_rows)?;
     }
     let problems_path = out.join(outputs::PROBLEMS);
     write_atomic(&problems_path, |w| {

@@ -344,6 +344,55 @@ pub enum BaselineError {
     NoLayer(usize),
 }
 
+/// The environment variable that names the default BERTScore model directory.
+pub const MODEL_DIR_ENV: &str = "MEDCAP_MINILM_DIR";
+
+/// Why no default BERTScore model was found.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "no BERTScore model: {reason}. Pass a BERT-family model directory (--bertscore-model DIR, \
+     or bertscore_model in a study configuration), set {MODEL_DIR_ENV}=DIR, or run \
+     `cargo xtask setup` in the medcap checkout to install all-MiniLM-L6-v2"
+)]
+pub struct DefaultModelError {
+    /// What was looked at.
+    pub reason: String,
+}
+
+/// The default BERTScore model, the one lookup of the workspace (used by
+/// `medcap score`, `medcap reproduce`, the study and the examples):
+/// `MEDCAP_MINILM_DIR` when set, else the all-MiniLM-L6-v2 directory that
+/// `cargo xtask setup` had installed when this crate was built (so an
+/// installed or directly started binary finds it without any variable).
+///
+/// # Errors
+/// [`DefaultModelError`] when the directory is unset or has no `config.json`.
+pub fn default_model_dir() -> Result<std::path::PathBuf, DefaultModelError> {
+    let (dir, from) = match std::env::var_os(MODEL_DIR_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) => (std::path::PathBuf::from(dir), MODEL_DIR_ENV),
+        None => match option_env!("MEDCAP_MINILM_DIR") {
+            Some(dir) if !dir.is_empty() => (
+                std::path::PathBuf::from(dir),
+                "the location recorded by `cargo xtask setup` at build time",
+            ),
+            _ => {
+                return Err(DefaultModelError {
+                    reason: format!(
+                        "{MODEL_DIR_ENV} is not set and this build recorded no installed model"
+                    ),
+                });
+            }
+        },
+    };
+    if dir.join("config.json").is_file() {
+        Ok(dir)
+    } else {
+        Err(DefaultModelError {
+            reason: format!("{} (from {from}) has no config.json", dir.display()),
+        })
+    }
+}
+
 #[cfg(feature = "bertscore")]
 mod encoder {
     use std::path::Path;

@@ -13,6 +13,8 @@ use medcap_model::preprocess::RgbImage;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
+use medcap_dataset::split_csv::{SplitRow, read_split_csv};
+
 use crate::error::StudyError;
 
 /// One test figure with its reference and a model's caption.
@@ -20,7 +22,8 @@ use crate::error::StudyError;
 pub struct CaptionRow {
     /// Figure id.
     pub id: String,
-    /// Image file.
+    /// Image file (in `captions.jsonl`, relative to the file's directory,
+    /// see `medcap_dataset::paths`).
     pub image_path: String,
     /// The cleaned reference caption.
     pub reference: String,
@@ -28,32 +31,16 @@ pub struct CaptionRow {
     pub caption: String,
 }
 
-/// Reads the `id`, `image_path` and `caption` columns of a split CSV.
-pub fn read_split(path: &Path) -> Result<Vec<(String, String, String)>, StudyError> {
-    let err = |reason: String| StudyError::Stage {
-        stage: "eval",
-        reason: format!("{}: {reason}", path.display()),
-    };
-    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
-    let mut rows = Vec::new();
-    for record in reader.deserialize::<std::collections::HashMap<String, String>>() {
-        let mut r = record.map_err(|e| err(e.to_string()))?;
-        let get = |r: &mut std::collections::HashMap<String, String>, k: &str| {
-            r.remove(k).ok_or_else(|| err(format!("no `{k}` column")))
-        };
-        rows.push((
-            get(&mut r, "id")?,
-            get(&mut r, "image_path")?,
-            get(&mut r, "caption")?,
-        ));
-    }
-    Ok(rows)
+/// Reads a split CSV through medcap-dataset's one reader (image paths
+/// resolved against the CSV's directory).
+pub fn read_split(path: &Path) -> Result<Vec<SplitRow>, StudyError> {
+    Ok(read_split_csv(path)?)
 }
 
 /// Captions every test figure with the model in `model_dir`.
 pub fn caption_split(
     model_dir: &Path,
-    test: &[(String, String, String)],
+    test: &[SplitRow],
     decoding: &GenerationConfig,
     batch: usize,
     device: Device,
@@ -63,8 +50,8 @@ pub fn caption_split(
     for chunk in test.chunks(batch.max(1)) {
         let mut images = Vec::new();
         let mut readable = Vec::new();
-        for (id, path, _) in chunk {
-            match RgbImage::open(Path::new(path)) {
+        for SplitRow { id, image_path, .. } in chunk {
+            match RgbImage::open(Path::new(image_path)) {
                 Ok(image) => {
                     images.push(image);
                     readable.push(true);
@@ -81,16 +68,16 @@ pub fn caption_split(
             captioner.caption(&images, None, decoding)?
         }
         .into_iter();
-        for ((id, path, reference), ok) in chunk.iter().zip(readable) {
+        for (row, ok) in chunk.iter().zip(readable) {
             let caption = if ok {
                 captions.next().map(|c| c.text).unwrap_or_default()
             } else {
                 String::new()
             };
             rows.push(CaptionRow {
-                id: id.clone(),
-                image_path: path.clone(),
-                reference: reference.clone(),
+                id: row.id.clone(),
+                image_path: row.image_path.clone(),
+                reference: row.caption.clone(),
                 caption,
             });
         }
@@ -122,17 +109,12 @@ pub fn score_rows(
     Ok(scored.per_caption)
 }
 
-/// The BERTScore model: the configured one, else `MEDCAP_MINILM_DIR` (set by
-/// `cargo xtask setup` in `.cargo/local.toml`).
+/// The BERTScore model: the configured one, else medcap-metrics' default
+/// lookup (`MEDCAP_MINILM_DIR`, else what `cargo xtask setup` installed).
 pub fn bertscore_dir(configured: Option<&Path>) -> Result<PathBuf, StudyError> {
-    if let Some(dir) = configured {
-        return Ok(dir.to_owned());
+    match configured {
+        Some(dir) => Ok(dir.to_owned()),
+        None => medcap_metrics::bertscore::default_model_dir()
+            .map_err(|e| StudyError::Config(e.to_string())),
     }
-    std::env::var_os("MEDCAP_MINILM_DIR")
-        .map(PathBuf::from)
-        .ok_or_else(|| {
-            StudyError::Config(
-                "no BERTScore model: set bertscore_model or MEDCAP_MINILM_DIR (cargo xtask setup installs all-MiniLM-L6-v2)".into(),
-            )
-        })
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use medcap_dataset::filter::KeywordRule;
 use medcap_dataset::image_check::ImageLimits;
+use medcap_dataset::paths::{self, PathWriter};
 use medcap_dataset::prepare::{NoProgress, PrepareOptions, prepare};
 use medcap_dataset::split::SplitPlan;
 use medcap_dataset::synth::{SynthConfig, generate};
@@ -84,7 +85,16 @@ impl<'a> Study<'a> {
             }
         }
         std::fs::create_dir_all(out.join("stages")).map_err(io(out))?;
-        let text = serde_json::to_string_pretty(&config).unwrap_or_default();
+        let writer = PathWriter::new(out)
+            .and_then(|w| w.within(out))
+            .map_err(io(out))?;
+        let stored = StudyConfig {
+            medicat: store_opt(&writer, config.medicat.as_deref())?,
+            base_model: store_opt(&writer, config.base_model.as_deref())?,
+            bertscore_model: store_opt(&writer, config.bertscore_model.as_deref())?,
+            ..config.clone()
+        };
+        let text = serde_json::to_string_pretty(&stored).unwrap_or_default();
         let saved = out.join("study-config.json");
         let started = out
             .join("stages")
@@ -114,10 +124,14 @@ impl<'a> Study<'a> {
         self.out.join("stages").join(format!("{stage}.json"))
     }
 
-    /// The record of a finished stage.
+    /// The record of a finished stage, its output resolved (the record
+    /// stores it relative to `stages/`, so a moved output directory still
+    /// finds its stages done).
     pub fn finished(&self, stage: &str) -> Option<StageRecord> {
         let text = std::fs::read_to_string(self.marker(stage)).ok()?;
-        serde_json::from_str(&text).ok()
+        let mut record: StageRecord = serde_json::from_str(&text).ok()?;
+        record.output = paths::resolve(&record.output, &self.out.join("stages"));
+        Some(record)
     }
 
     fn stage(
@@ -132,9 +146,13 @@ impl<'a> Study<'a> {
         tracing::info!(stage = name, "starting");
         let started = Instant::now();
         let output = run()?;
+        let stages = self.out.join("stages");
+        let writer = PathWriter::new(&stages)
+            .and_then(|w| w.within(&self.out))
+            .map_err(io(&stages))?;
         let record = StageRecord {
             seconds: started.elapsed().as_secs_f64(),
-            output: output.clone(),
+            output: writer.store(&output).map_err(io(&output))?.into(),
         };
         tracing::info!(
             stage = name,
@@ -230,6 +248,7 @@ impl<'a> Study<'a> {
             strict: false,
             check_images: true,
             limits: ImageLimits::default(),
+            path_tree: Some(self.out.clone()),
         };
         prepare(&release, &prepared, &options, &NoProgress)?;
         for split in ["test.csv", "ft1.csv", "ft2.csv"] {
@@ -371,9 +390,16 @@ impl<'a> Study<'a> {
                 self.device,
             )?;
             let scores = eval::score_rows(&rows, &scorer)?;
+            let writer = PathWriter::new(&dir)
+                .and_then(|w| w.within(&self.out))
+                .map_err(io(&dir))?;
             let mut lines = String::new();
             for (row, score) in rows.iter().zip(&scores) {
-                lines += &serde_json::json!({"row": row, "scores": score}).to_string();
+                let stored = CaptionRow {
+                    image_path: writer.store(Path::new(&row.image_path)).map_err(io(&dir))?,
+                    ..row.clone()
+                };
+                lines += &serde_json::json!({"row": stored, "scores": score}).to_string();
                 lines.push('\n');
             }
             write_atomic(&dir.join("captions.jsonl"), lines.as_bytes())?;
@@ -395,13 +421,14 @@ impl<'a> Study<'a> {
                             stage: "report",
                             reason: format!("{}: {e}", path.display()),
                         })?;
-                    let row: CaptionRow =
-                        serde_json::from_value(value["row"].clone()).map_err(|e| {
-                            StudyError::Stage {
-                                stage: "report",
-                                reason: format!("{}: {e}", path.display()),
-                            }
+                    let mut row: CaptionRow = serde_json::from_value(value["row"].clone())
+                        .map_err(|e| StudyError::Stage {
+                            stage: "report",
+                            reason: format!("{}: {e}", path.display()),
                         })?;
+                    row.image_path = paths::resolve(&row.image_path, paths::parent_dir(&path))
+                        .display()
+                        .to_string();
                     rows.push(row);
                     scores.push(scores_from_json(&value["scores"]));
                 }
@@ -461,12 +488,9 @@ impl<'a> Study<'a> {
             let path = prepared.join(split);
             hash.update(&std::fs::read(&path).map_err(io(&path))?);
         }
-        let commit = std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        // Recorded at build time (build.rs): the working directory may be
+        // any other repository.
+        let commit = Some(env!("MEDCAP_GIT_COMMIT")).filter(|c| !c.is_empty());
         Ok(serde_json::json!({
             "medcap_version": env!("CARGO_PKG_VERSION"),
             "git_commit": commit,
@@ -479,6 +503,13 @@ impl<'a> Study<'a> {
             "stage_seconds": stages,
         }))
     }
+}
+
+fn store_opt(writer: &PathWriter, path: Option<&Path>) -> Result<Option<PathBuf>, StudyError> {
+    writer
+        .store_opt(path)
+        .map(|p| p.map(PathBuf::from))
+        .map_err(|source| StudyError::Config(format!("cannot resolve a path: {source}")))
 }
 
 fn scores_from_json(v: &serde_json::Value) -> medcap_metrics::caption_scores::CaptionScores {

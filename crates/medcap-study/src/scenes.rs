@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use medcap_dataset::paths::PathWriter;
 use medcap_dataset::rng::SplitMix64;
+use medcap_dataset::split_csv::{SplitRow, write_split_csv};
 
 use crate::error::{StudyError, io};
 
@@ -92,15 +94,12 @@ pub fn write_scenes(
 ) -> Result<(PathBuf, PathBuf), StudyError> {
     let images = dir.join("images");
     std::fs::create_dir_all(&images).map_err(io(&images))?;
-    let mut train = csv::Writer::from_writer(Vec::new());
-    let mut validation = csv::Writer::from_writer(Vec::new());
-    let header = ["id", "pdf_hash", "image_path", "caption", "raw_caption"];
-    let csv_err = |e: csv::Error| StudyError::Stage {
-        stage: "scenes",
-        reason: e.to_string(),
-    };
-    train.write_record(header).map_err(csv_err)?;
-    validation.write_record(header).map_err(csv_err)?;
+    // Image paths relative to the CSVs (medcap-dataset's path rule), so the
+    // directory can be moved and read from any working directory.
+    let writer = PathWriter::new(dir)
+        .and_then(|w| w.within(dir))
+        .map_err(io(dir))?;
+    let (mut train, mut validation) = (Vec::new(), Vec::new());
     for i in 0..count {
         let (img, caption) = draw_scene(size, seed, i as u64);
         let path = images.join(format!("scene{i:05}.png"));
@@ -109,32 +108,23 @@ pub fn write_scenes(
             reason: format!("{}: {e}", path.display()),
         })?;
         let id = format!("scene{i}");
-        let path = path.display().to_string();
-        let row = [
-            id.as_str(),
-            id.as_str(),
-            path.as_str(),
-            caption.as_str(),
-            caption.as_str(),
-        ];
-        let target = if i + val >= count {
-            &mut validation
-        } else {
-            &mut train
+        let row = SplitRow {
+            id: id.clone(),
+            pdf_hash: id,
+            image_path: writer.store(&path).map_err(io(&path))?,
+            raw_caption: caption.clone(),
+            caption,
         };
-        target.write_record(row).map_err(csv_err)?;
+        if i + val >= count {
+            validation.push(row);
+        } else {
+            train.push(row);
+        }
     }
-    let bytes = |w: csv::Writer<Vec<u8>>| {
-        w.into_inner().map_err(|e| StudyError::Stage {
-            stage: "scenes",
-            reason: e.to_string(),
-        })
-    };
-    let (train, validation) = (bytes(train)?, bytes(validation)?);
     let train_csv = dir.join("train.csv");
     let val_csv = dir.join("val.csv");
-    crate::write_atomic(&train_csv, &train)?;
-    crate::write_atomic(&val_csv, &validation)?;
+    write_split_csv(&train_csv, &train)?;
+    write_split_csv(&val_csv, &validation)?;
     Ok((train_csv, val_csv))
 }
 

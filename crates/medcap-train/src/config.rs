@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use medcap_dataset::paths::PathWriter;
+
 use crate::error::TrainError;
 
 /// Which objective to minimise.
@@ -93,7 +95,8 @@ pub struct OptimConfig {
     pub schedule: Schedule,
     /// Optimizer steps of linear warm-up from zero.
     pub warmup_steps: usize,
-    /// Clip the global gradient norm to this (none when absent).
+    /// Clip the global gradient norm to this (default 1.0; `0` disables
+    /// clipping, as does `null` in JSON).
     pub grad_clip: Option<f64>,
     /// Images per forward pass (the study: 4).
     pub micro_batch: usize,
@@ -286,6 +289,38 @@ impl TrainConfig {
         fix(&mut self.run.runs_dir);
     }
 
+    /// The gradient-norm bound, if clipping is on.
+    pub fn grad_clip(&self) -> Option<f64> {
+        self.optim.grad_clip.filter(|&c| c > 0.0)
+    }
+
+    /// A copy whose paths are in the form stored in a file in `dir` (the
+    /// run directory's `config.json`), by medcap-dataset's path rule: paths
+    /// inside the directory that holds `runs_dir` (the project or the
+    /// study's output) are relative to `dir`, so a moved run still resumes.
+    ///
+    /// # Errors
+    /// When the working directory cannot be read.
+    pub fn stored_in(&self, dir: &Path) -> std::io::Result<Self> {
+        let mut writer = PathWriter::new(dir)?;
+        if let Some(tree) = self.run.runs_dir.parent() {
+            writer = writer.within(tree)?;
+        }
+        let store = |p: &PathBuf| -> std::io::Result<PathBuf> {
+            if p.as_os_str().is_empty() {
+                Ok(PathBuf::new())
+            } else {
+                writer.store(p).map(PathBuf::from)
+            }
+        };
+        let mut out = self.clone();
+        out.data.train_csv = store(&self.data.train_csv)?;
+        out.data.val_csv = self.data.val_csv.as_ref().map(store).transpose()?;
+        out.model.base_model = store(&self.model.base_model)?;
+        out.run.runs_dir = store(&self.run.runs_dir)?;
+        Ok(out)
+    }
+
     /// Rules the trainer relies on.
     pub fn check(&self) -> Result<(), String> {
         let o = &self.optim;
@@ -297,6 +332,12 @@ impl TrainConfig {
         }
         if !(o.lr > 0.0 && o.lr.is_finite()) {
             return Err(format!("optim.lr {} is not a positive number", o.lr));
+        }
+        if o.grad_clip.is_some_and(|c| !(c >= 0.0 && c.is_finite())) {
+            return Err(format!(
+                "optim.grad_clip {:?} must be a positive norm, or 0 for no clipping",
+                o.grad_clip
+            ));
         }
         if !(0.0..1.0).contains(&o.betas.0) || !(0.0..1.0).contains(&o.betas.1) {
             return Err("optim.betas must lie in [0, 1)".into());
@@ -321,5 +362,25 @@ impl TrainConfig {
             return Err(format!("run.name `{name}` must be a plain directory name"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_config_without_grad_clip_clips_at_one_and_zero_disables_clipping() {
+        let default = TrainConfig::from_toml_str("[data]\ntrain_csv = \"x.csv\"\n").unwrap();
+        assert_eq!(default.grad_clip(), Some(1.0));
+        let off = TrainConfig::from_toml_str("[optim]\ngrad_clip = 0\n").unwrap();
+        assert_eq!(off.grad_clip(), None);
+        let json: TrainConfig = serde_json::from_str(r#"{"optim": {"grad_clip": null}}"#).unwrap();
+        assert_eq!(json.grad_clip(), None);
+        let mut bad = TrainConfig::from_toml_str("[optim]\ngrad_clip = -1.0\n").unwrap();
+        bad.data.train_csv = "x.csv".into();
+        bad.model.base_model = "m".into();
+        assert!(bad.check().unwrap_err().contains("grad_clip"));
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use medcap_dataset::rng::SplitMix64;
+use medcap_dataset::split_csv::read_split_csv;
 use medcap_model::preprocess::{ImageProcessor, RgbImage};
 use rayon::prelude::*;
 
@@ -20,52 +21,34 @@ pub struct CaptionExample {
     pub caption: String,
 }
 
-/// Reads `image_path` and `caption` columns of `csv` (at most `limit` rows).
-/// Rows with an empty image path or caption are reported and skipped.
+/// Reads the training examples of a split CSV (at most `limit` rows),
+/// through medcap-dataset's one split CSV reader: image paths are resolved
+/// against the CSV's directory, rows with an empty image path or caption are
+/// reported and skipped.
+///
+/// # Errors
+/// [`TrainError::Data`] naming the CSV when it cannot be read or has no usable row.
 pub fn read_examples(
     csv_path: &Path,
     limit: Option<usize>,
 ) -> Result<Vec<CaptionExample>, TrainError> {
-    let err = |reason: String| TrainError::Data {
+    let rows = read_split_csv(csv_path).map_err(|e| TrainError::Data {
         path: csv_path.to_owned(),
-        reason,
-    };
-    let mut reader = csv::Reader::from_path(csv_path).map_err(|e| err(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| err(e.to_string()))?.clone();
-    let column = |name: &str| {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            err(format!(
-                "no `{name}` column (found: {})",
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ))
+        reason: e.to_string(),
+    })?;
+    let examples: Vec<CaptionExample> = rows
+        .into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|row| CaptionExample {
+            image: PathBuf::from(row.image_path),
+            caption: row.caption,
         })
-    };
-    let (image_col, caption_col) = (column("image_path")?, column("caption")?);
-    let base = csv_path.parent().unwrap_or(Path::new("."));
-    let mut examples = Vec::new();
-    for (row, record) in reader.records().enumerate() {
-        if limit.is_some_and(|l| examples.len() >= l) {
-            break;
-        }
-        let record = record.map_err(|e| err(format!("row {}: {e}", row + 2)))?;
-        let image = record.get(image_col).unwrap_or("").trim();
-        let caption = record.get(caption_col).unwrap_or("").trim();
-        if image.is_empty() || caption.is_empty() {
-            tracing::warn!(csv = %csv_path.display(), row = row + 2, "skipped: empty image path or caption");
-            continue;
-        }
-        let image = Path::new(image);
-        examples.push(CaptionExample {
-            image: if image.is_relative() {
-                base.join(image)
-            } else {
-                image.to_owned()
-            },
-            caption: caption.to_owned(),
-        });
-    }
+        .collect();
     if examples.is_empty() {
-        return Err(err("no usable rows".into()));
+        return Err(TrainError::Data {
+            path: csv_path.to_owned(),
+            reason: "no usable rows".into(),
+        });
     }
     Ok(examples)
 }

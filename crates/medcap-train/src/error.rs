@@ -64,6 +64,14 @@ pub enum TrainError {
         reason: String,
     },
     /// No training image could be read.
-    #[error("no usable training example: all {0} images failed to load")]
-    NoData(usize),
+    #[error(
+        "no usable training example: all {skipped} images failed to load (first: {first}); \
+         check the CSV's image_path column (relative paths are taken from the CSV's directory)"
+    )]
+    NoData {
+        /// Images that failed.
+        skipped: usize,
+        /// The first failure's reason.
+        first: String,
+    },
 }

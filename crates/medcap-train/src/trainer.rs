@@ -46,6 +46,11 @@ impl Observer for LogObserver {
     }
 
     fn logged(&self, row: &MetricsRow) {
+        // Rows without a training loss only carry a validation, which
+        // `validated` reports.
+        if row.train_loss.is_none() {
+            return;
+        }
         tracing::info!(
             step = row.step,
             epoch = format!("{:.2}", row.epoch),
@@ -225,6 +230,8 @@ pub struct Trainer {
     pending_loss: (f64, usize),
     pending_images: usize,
     pending_since: Instant,
+    /// Reasons of the images skipped in the current epoch, summarised at its end.
+    skipped_in_epoch: Vec<String>,
 }
 
 fn trainable(
@@ -282,18 +289,29 @@ impl Trainer {
             }
             (false, None) => None,
         };
-        let config_json = serde_json::to_string_pretty(&config).unwrap_or_default();
+        // Paths as stored in the run directory (relative to it where they lie
+        // in the same tree), so a moved or copied run directory still resumes.
+        let stored = config
+            .stored_in(run.root())
+            .map_err(|source| TrainError::Io {
+                path: run.root().to_owned(),
+                source,
+            })?;
         if resume_from.is_some() {
             let saved = std::fs::read_to_string(run.config_path()).unwrap_or_default();
             let saved: Option<TrainConfig> = serde_json::from_str(&saved).ok();
-            if saved.as_ref() != Some(&config) {
+            if saved.as_ref() != Some(&stored) {
                 return Err(TrainError::Resume {
                     path: run.config_path(),
                     reason: "the configuration differs from the one the run started with".into(),
                 });
             }
         } else {
-            write_atomic(&run.config_path(), config_json.as_bytes())?;
+            let json = serde_json::to_string_pretty(&stored).map_err(|e| TrainError::Config {
+                path: run.config_path(),
+                reason: e.to_string(),
+            })?;
+            write_atomic(&run.config_path(), json.as_bytes())?;
             let _ = std::fs::remove_file(run.metrics_path());
         }
 
@@ -360,7 +378,27 @@ impl Trainer {
             pending_loss: (0.0, 0),
             pending_images: 0,
             pending_since: Instant::now(),
+            skipped_in_epoch: Vec::new(),
         })
+    }
+
+    /// One warning for the images of `epoch` that could not be read: the
+    /// first few named, then a count (never a line per image).
+    /// Returns the first skipped image's reason.
+    fn report_skipped(&mut self, epoch: usize) -> Option<String> {
+        const NAMED: usize = 3;
+        let skipped = std::mem::take(&mut self.skipped_in_epoch);
+        let first = skipped.first().cloned()?;
+        let mut named = skipped[..skipped.len().min(NAMED)].join("; ");
+        if skipped.len() > NAMED {
+            named += &format!(" and {} more", skipped.len() - NAMED);
+        }
+        tracing::warn!(
+            epoch,
+            skipped = skipped.len(),
+            "training images could not be read and were skipped: {named}"
+        );
+        Some(first)
     }
 
     /// The run directory.
@@ -446,6 +484,7 @@ impl Trainer {
                 }
                 if stop.load(Ordering::SeqCst) {
                     drop(prefetch);
+                    self.report_skipped(epoch);
                     self.save_checkpoint("latest")?;
                     return Ok(self.summary(Outcome::Interrupted));
                 }
@@ -454,9 +493,13 @@ impl Trainer {
                 }
             }
             drop(prefetch);
+            let first_skipped = self.report_skipped(epoch);
             if self.state.step == steps_before && batches_seen > 0 {
                 // A whole epoch without one readable image: more epochs would loop forever.
-                return Err(TrainError::NoData(self.state.skipped_images));
+                return Err(TrainError::NoData {
+                    skipped: self.state.skipped_images,
+                    first: first_skipped.unwrap_or_default(),
+                });
             }
             if self.state.step < total
                 || self.state.batch_in_epoch
@@ -592,9 +635,7 @@ impl Trainer {
         let mut batches = Vec::with_capacity(group.len());
         for batch in group {
             self.state.skipped_images += batch.skipped.len();
-            for reason in &batch.skipped {
-                tracing::warn!("skipped a training image: {reason}");
-            }
+            self.skipped_in_epoch.extend(batch.skipped.iter().cloned());
             if batch.len > 0 {
                 batches.push(batch);
             }
@@ -627,7 +668,7 @@ impl Trainer {
             step_loss += value;
             self.pending_images += batch.len;
         }
-        if let Some(max) = self.config.optim.grad_clip {
+        if let Some(max) = self.config.grad_clip() {
             let norm = self.optimizer.clip_grad_norm(max);
             if !norm.is_finite() {
                 self.optimizer.zero_grad();

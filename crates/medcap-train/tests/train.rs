@@ -281,7 +281,10 @@ fn a_training_set_without_a_readable_image_is_an_error() {
     c.optim.accumulation = 1;
     let mut trainer = Trainer::new(c, Device::Cpu, false).unwrap();
     let err = trainer.run(&Quiet, &AtomicBool::new(false)).unwrap_err();
-    assert!(matches!(err, TrainError::NoData(2)), "{err}");
+    assert!(
+        matches!(err, TrainError::NoData { skipped: 2, .. }),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,0 +1,278 @@
+//! The documented commands as a user types them: relative paths, default
+//! output locations, started from a working directory that is neither the
+//! workspace nor the output's parent, and the binary run with a clean
+//! environment (no `MEDCAP_*`, no `LIBTORCH`, no `LD_LIBRARY_PATH`), as an
+//! installed binary is.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `medcap` in `cwd` with nothing of the build environment: only `PATH` and
+/// `HOME` survive, so libtorch and the BERTScore model must be found by the
+/// binary itself.
+fn medcap_clean(cwd: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_medcap"));
+    cmd.env_clear().current_dir(cwd).args(args);
+    for keep in ["PATH", "HOME"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn assert_ok(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({})\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// Every `src="images/..."` of the report page exists beside it.
+fn assert_report_images_resolve(report: &Path) {
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    let images: Vec<&str> = html
+        .split("src=\"images/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert!(!images.is_empty(), "the report shows no image");
+    for img in images {
+        let file = report.join("images").join(img);
+        assert!(file.is_file(), "{} missing", file.display());
+    }
+}
+
+/// Stored paths in the study's records are relative (so the directory moves).
+fn assert_records_relative(out: &Path) {
+    for entry in std::fs::read_dir(out.join("stages")).unwrap() {
+        let path = entry.unwrap().path();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let stored = v["output"].as_str().unwrap();
+        assert!(
+            Path::new(stored).is_relative(),
+            "{} stores {stored}",
+            path.display()
+        );
+    }
+    for csv in ["data/prepared/test.csv", "scenes/train.csv"] {
+        let body = std::fs::read_to_string(out.join(csv)).unwrap();
+        let row = body.lines().nth(1).unwrap();
+        assert!(
+            !row.contains(&*out.to_string_lossy()) && !row.contains(",/"),
+            "{csv} stores an absolute path: {row}"
+        );
+    }
+}
+
+#[test]
+fn reduced_reproduction_with_a_relative_out_from_elsewhere_then_moved() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path().join("somewhere/else");
+    std::fs::create_dir_all(&cwd).unwrap();
+    // Relative `--out`, deeper than the working directory.
+    let run = medcap_clean(
+        &cwd,
+        &[
+            "reproduce",
+            "--reduced",
+            "--device",
+            "cpu",
+            "--out",
+            "runs/study",
+        ],
+    );
+    assert_ok("medcap reproduce --reduced --out runs/study", &run);
+    let out = cwd.join("runs/study");
+    assert!(text(&run.stdout).contains("FT-2"), "{}", text(&run.stdout));
+    assert_report_images_resolve(&out.join("report"));
+    assert_records_relative(&out);
+    // Off a terminal the log stays short: stage boundaries, one line per
+    // `log_every` steps, validations.
+    let lines = text(&run.stderr).lines().count();
+    assert!(lines < 150, "{lines} log lines:\n{}", text(&run.stderr));
+
+    // Move the whole output directory; a rerun from another directory finds
+    // every stage done.
+    let moved = tmp.path().join("moved/study-copy");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&out, &moved).unwrap();
+    let again = medcap_clean(
+        tmp.path(),
+        &[
+            "reproduce",
+            "--reduced",
+            "--device",
+            "cpu",
+            "--out",
+            "moved/study-copy",
+        ],
+    );
+    assert_ok("rerun in the moved directory", &again);
+    let log = text(&again.stderr);
+    assert_eq!(log.matches("already done").count(), 6, "{log}");
+    assert_report_images_resolve(&moved.join("report"));
+
+    // A training stage in the moved directory resumes from its checkpoint
+    // (the run's saved configuration still matches), and evaluation reads the
+    // moved splits.
+    for stage in ["ft2", "eval", "report"] {
+        std::fs::remove_file(moved.join("stages").join(format!("{stage}.json"))).unwrap();
+    }
+    let resumed = medcap_clean(
+        &moved,
+        &["reproduce", "--reduced", "--device", "cpu", "--out", "."],
+    );
+    assert_ok("resume in the moved directory", &resumed);
+    let log = text(&resumed.stderr);
+    assert!(log.contains("resuming"), "{log}");
+    assert_report_images_resolve(&moved.join("report"));
+}
+
+#[test]
+fn score_with_bertscore_finds_the_installed_model_with_a_clean_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("refs.txt"),
+        "a chest x-ray\nleft pleural effusion\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("hyps.txt"),
+        "a chest radiograph\nno effusion\n",
+    )
+    .unwrap();
+    let out = medcap_clean(
+        tmp.path(),
+        &[
+            "score", "--refs", "refs.txt", "--hyps", "hyps.txt", "--format", "jsonl", "--device",
+            "cpu",
+        ],
+    );
+    assert_ok("medcap score", &out);
+    let stdout = text(&out.stdout);
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let f1 = first["bert_f1"].as_f64().unwrap();
+    assert!(f1 > 0.3 && f1 <= 1.0, "{stdout}");
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// A project directory with a config whose paths are all relative to it:
+/// the tiny checkpoint, images, a training CSV (image paths relative to the
+/// CSV) with `missing` unreadable rows, and a validation CSV.
+fn project(root: &Path, missing: usize) {
+    copy_dir(&fixtures().join("tiny-caption"), &root.join("model"));
+    copy_dir(&fixtures().join("images"), &root.join("data/images"));
+    let good = ["rgb_wide", "grey", "rgba", "palette"];
+    let mut train = String::from("image_path,caption\n");
+    for i in 0..8 {
+        train += &format!("images/{}.png,a chest x-ray number {i}\n", good[i % 4]);
+    }
+    for i in 0..missing {
+        train += &format!("images/missing{i}.png,a figure that is not there\n");
+    }
+    std::fs::write(root.join("data/train.csv"), train).unwrap();
+    std::fs::write(
+        root.join("data/val.csv"),
+        "image_path,caption\nimages/grey.png,a grey chest x-ray\nimages/rgba.png,a chest x-ray\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("train.toml"),
+        r#"[data]
+train_csv = "data/train.csv"
+val_csv = "data/val.csv"
+workers = 1
+
+[model]
+base_model = "model"
+
+[optim]
+lr = 1e-3
+micro_batch = 2
+accumulation = 2
+epochs = 3
+
+[run]
+name = "relative"
+runs_dir = "runs"
+log_every = 5
+"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn train_with_a_relative_config_from_another_directory_logs_skipped_images_briefly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    project(&proj, 40);
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = medcap_clean(
+        &elsewhere,
+        &["train", "--config", "../proj/train.toml", "--device", "cpu"],
+    );
+    assert_ok("medcap train --config ../proj/train.toml", &out);
+    // The run directory is where the config says, relative to the config.
+    let run = proj.join("runs/relative");
+    assert!(run.join("checkpoints/latest/state.json").is_file());
+    assert!(!elsewhere.join("runs").exists());
+    let saved = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(saved.contains("\"../../data/train.csv\""), "{saved}");
+
+    // 48 rows, 40 unreadable, so most micro-batches are empty and the 36
+    // optimizer steps take several epochs. Off a terminal: the start, a line
+    // per 5 steps, and per epoch a validation (with its interval line) and
+    // one summary of the skipped images, never a line per image.
+    let log = text(&out.stderr);
+    let epochs = log.matches("val_loss").count();
+    assert!(epochs >= 3, "{log}");
+    let summaries = log.matches("could not be read and were skipped:").count();
+    assert_eq!(summaries, epochs, "{log}");
+    assert!(log.contains(" more epoch=0 skipped="), "{log}");
+    let bound = 2 + 36 / 5 + 3 * epochs + 2;
+    let lines = log.lines().count();
+    assert!(lines <= bound, "{lines} lines (bound {bound}):\n{log}");
+
+    // Moved with its data, the run still resumes (nothing left to do).
+    let moved = tmp.path().join("proj-moved");
+    std::fs::rename(&proj, &moved).unwrap();
+    let again = medcap_clean(
+        tmp.path(),
+        &[
+            "train",
+            "--config",
+            "proj-moved/train.toml",
+            "--resume",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert_ok("resume after the move", &again);
+    assert!(
+        text(&again.stderr).contains("resuming"),
+        "{}",
+        text(&again.stderr)
+    );
+}
