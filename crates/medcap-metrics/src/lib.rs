@@ -7,6 +7,8 @@
 //!   smoothing method of each.
 //! - [`caption_scores`]: every text metric of a caption set, with summaries.
 //! - [`cider`]: CIDEr-D as pycocoevalcap computes it.
+//! - [`findings`]: a rule-based labeller of the CheXpert labeller's 14
+//!   observations and clinical-efficacy scores (findings precision, recall, F1).
 //! - [`porter`]: nltk's Porter stemmer (NLTK_EXTENSIONS mode), for ROUGE.
 //! - [`rouge`]: ROUGE-1/2/L/Lsum as Google's rouge-score computes them.
 //! - [`stats`]: mean, s.d., seeded bootstrap intervals, paired comparison.
@@ -33,6 +35,7 @@ pub mod bertscore;
 pub mod bleu;
 pub mod caption_scores;
 pub mod cider;
+pub mod findings;
 mod ngram;
 pub mod porter;
 pub mod rouge;
