@@ -18,11 +18,13 @@ use serde::Serialize;
 use crate::bertscore::{Baseline, BertScoreError, BertScoreValue, TokenEmbedder, bert_score};
 use crate::bleu::Bleu;
 use crate::cider::cider_d;
+use crate::findings::scores::{ClinicalEfficacy, FindingsOptions, clinical_efficacy, findings_f1};
+use crate::findings::{Labeller, Labels};
 use crate::rouge::Rouge;
 use crate::stats::{Bootstrap, Summary, summarize};
 
 /// Which conventions to score with.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Metrics {
     /// BLEU convention (default: the study's).
     pub bleu: Bleu,
@@ -30,6 +32,20 @@ pub struct Metrics {
     pub rouge: Rouge,
     /// Bootstrap for the confidence intervals.
     pub bootstrap: Bootstrap,
+    /// Findings with the built-in labeller (default: on, positive labels
+    /// only); `None` skips them.
+    pub findings: Option<FindingsOptions>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            bleu: Bleu::default(),
+            rouge: Rouge::default(),
+            bootstrap: Bootstrap::default(),
+            findings: Some(FindingsOptions::default()),
+        }
+    }
 }
 
 /// Scores of one caption; ROUGE values are F-measures.
@@ -51,6 +67,10 @@ pub struct CaptionScores {
     pub cider_d: f64,
     /// BERTScore, when an encoder was given.
     pub bert: Option<BertScoreValue>,
+    /// Findings F1 against the best-matching reference (see
+    /// [`crate::findings::scores`]), when findings are on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings_f1: Option<f64>,
 }
 
 impl CaptionScores {
@@ -71,6 +91,9 @@ impl CaptionScores {
                 ("bert_f1", b.f1),
             ]);
         }
+        if let Some(f) = self.findings_f1 {
+            named.push(("findings_f1", f));
+        }
         named
     }
 }
@@ -82,6 +105,19 @@ pub struct ScoredCaptions {
     pub per_caption: Vec<CaptionScores>,
     /// Mean, s.d. and 95% bootstrap interval per metric name.
     pub summary: BTreeMap<&'static str, Summary>,
+    /// Labels and clinical-efficacy scores, when findings are on.
+    pub findings: Option<Findings>,
+}
+
+/// The findings side of a scored caption set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Findings {
+    /// Labels of each hypothesis.
+    pub hypotheses: Vec<Labels>,
+    /// Labels of each hypothesis's best-matching reference.
+    pub references: Vec<Labels>,
+    /// Per-observation and averaged precision, recall and F1.
+    pub efficacy: ClinicalEfficacy,
 }
 
 /// BERTScore settings for [`score_captions_with_bertscore`].
@@ -163,6 +199,38 @@ fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
         })
         .collect();
     let cider = cider_d(&bleu_tokens);
+    let findings = metrics.findings.map(|options| {
+        let labeller = Labeller::built_in();
+        let texts: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
+        let hyps = labeller.label_all(&texts);
+        // Each caption's best-matching reference, by findings F1 (first on ties).
+        let mut f1s = Vec::with_capacity(n);
+        let refs: Vec<Labels> = (0..n)
+            .map(|i| {
+                let h = options.findings(&hyps[i]);
+                let mut best: Option<(f64, Labels)> = None;
+                for r in &references[i] {
+                    let labels = labeller.label(r.as_ref());
+                    let f1 = findings_f1(&h, &options.findings(&labels));
+                    if best.as_ref().is_none_or(|b| f1 > b.0) {
+                        best = Some((f1, labels));
+                    }
+                }
+                let (f1, labels) = best.unwrap_or((0.0, Labels::default()));
+                f1s.push(f1);
+                labels
+            })
+            .collect();
+        let efficacy = clinical_efficacy(&hyps, &refs.iter().collect::<Vec<_>>(), options);
+        (
+            f1s,
+            Findings {
+                hypotheses: hyps,
+                references: refs,
+                efficacy,
+            },
+        )
+    });
     let per_caption: Vec<CaptionScores> = (0..n)
         .map(|i| {
             let (h, refs) = &bleu_tokens[i];
@@ -178,6 +246,7 @@ fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
                 rouge_lsum: rouge.rouge_lsum.fmeasure,
                 cider_d: cider.per_image[i],
                 bert: bert.and_then(|b| b.get(i).copied()),
+                findings_f1: findings.as_ref().map(|(f1s, _)| f1s[i]),
             }
         })
         .collect();
@@ -188,5 +257,6 @@ fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
     ScoredCaptions {
         per_caption,
         summary,
+        findings: findings.map(|(_, f)| f),
     }
 }

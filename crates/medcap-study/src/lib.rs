@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod report;
 pub mod scenes;
 pub mod small_model;
+pub mod truth;
 
 pub use error::StudyError;
 

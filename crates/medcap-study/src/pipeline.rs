@@ -537,6 +537,7 @@ fn scores_from_json(v: &serde_json::Value) -> medcap_metrics::caption_scores::Ca
                     .and_then(serde_json::Value::as_f64)
                     .unwrap_or(f64::NAN),
             }),
+        findings_f1: v["findings_f1"].as_f64(),
     }
 }
 

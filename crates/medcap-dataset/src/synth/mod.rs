@@ -312,6 +312,25 @@ pub fn write_jsonl_only(path: &Path, config: &SynthConfig) -> Result<(), Dataset
     })
 }
 
+/// The truth and the raw caption (`s2_caption`, else `s2orc_caption`; `None`
+/// for a figure that has neither) of every figure of a synthetic data set,
+/// without drawing or writing anything: what a labeller is checked against.
+pub fn truth_and_captions(config: &SynthConfig) -> Vec<(TruthRecord, Option<String>)> {
+    let plans = plan_papers(config);
+    plans
+        .par_iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let figure = make_figure(config, i, plan, false);
+            let caption = ["s2_caption", "s2orc_caption"]
+                .iter()
+                .find_map(|k| figure.record.get(k).and_then(|v| v.as_str()))
+                .map(str::to_owned);
+            (figure.truth, caption)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -226,7 +226,8 @@ pub struct Mention {
 }
 
 /// The labels of one text: one per observation (`None`: not mentioned), and
-/// the mentions they come from.
+/// the mentions they come from. Serialises as `{observation key: 1|0|-1}`
+/// for the mentioned observations.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Labels {
     labels: [Option<Label>; 14],
@@ -270,6 +271,18 @@ impl Labels {
             Some(Label::Uncertain) => "-1.0",
             None => "",
         })
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mentioned: Vec<(Observation, Label)> = self.iter().collect();
+        let mut map = serializer.serialize_map(Some(mentioned.len()))?;
+        for (o, l) in mentioned {
+            map.serialize_entry(o.key(), &l.value())?;
+        }
+        map.end()
     }
 }
 
@@ -549,9 +562,9 @@ impl Labeller {
                 .min()
                 .unwrap_or(clause_end)
                 .min(clause_end);
-            let before = &tokens[left_limit.max(start.saturating_sub(4))..start];
+            let before = text::side_window_before(tokens, left_limit, start);
             let inside = &tokens[start..end];
-            let after = &tokens[end..right_limit.min(end + 6)];
+            let after = text::side_window_after(tokens, end, right_limit);
             let (side, zone) = text::side_and_zone(before.iter().chain(inside).chain(after));
             out.push(Mention {
                 observation,

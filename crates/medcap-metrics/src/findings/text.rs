@@ -138,6 +138,46 @@ pub(super) fn match_at(tokens: &[Token], at: usize, words: &[String]) -> Option<
         .then_some(words.len())
 }
 
+/// Whether a token separates list items ("a left effusion, a right
+/// pneumothorax"): a side word beyond it belongs to another finding.
+fn separates(t: &Token) -> bool {
+    matches!(t, Token::Comma) || matches!(t.text(), "and" | "or" | "with" | "plus")
+}
+
+fn is_side(t: &Token) -> bool {
+    matches!(t.text(), "left" | "right")
+}
+
+/// The words before a mention that may name its side: at most 4, not before
+/// `limit`, and not past a list separator, except in "right and left".
+pub(super) fn side_window_before(tokens: &[Token], limit: usize, start: usize) -> &[Token] {
+    let mut from = start;
+    while from > limit && start - from < 4 {
+        let t = &tokens[from - 1];
+        if separates(t) {
+            let side_pair = from >= 2
+                && from - 1 > limit
+                && is_side(&tokens[from - 2])
+                && tokens.get(from).is_some_and(is_side);
+            if !side_pair {
+                break;
+            }
+        }
+        from -= 1;
+    }
+    &tokens[from..start]
+}
+
+/// The words after a mention that may name its side ("on the left", "in the
+/// right upper zone"): at most 6, not past `limit` or a list separator.
+pub(super) fn side_window_after(tokens: &[Token], end: usize, limit: usize) -> &[Token] {
+    let mut to = end;
+    while to < limit && to - end < 6 && !separates(&tokens[to]) {
+        to += 1;
+    }
+    &tokens[end..to]
+}
+
 /// The side and zone that a mention's surrounding words name.
 pub(super) fn side_and_zone<'a>(
     tokens: impl Iterator<Item = &'a Token>,

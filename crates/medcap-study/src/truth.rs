@@ -1,0 +1,74 @@
+//! The true findings of synthetic figures (`synthetic_truth.jsonl`, written
+//! by medcap-dataset's generator) as the findings labeller's observations,
+//! so that captions can be scored against what a figure really shows, not
+//! only against its reference caption.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use medcap_dataset::synth::TruthRecord;
+use medcap_dataset::synth::{Device, Finding, Side as TruthSide};
+use medcap_metrics::findings::{Observation, Side};
+
+use crate::error::{StudyError, io};
+
+/// A figure's findings: observations with their side where the finding has
+/// one (devices without a stated side have none). A chest radiograph without
+/// a finding, or with devices only, is No Finding.
+pub fn truth_findings(record: &TruthRecord) -> BTreeSet<(Observation, Option<Side>)> {
+    let side = |s: TruthSide| {
+        Some(match s {
+            TruthSide::Left => Side::Left,
+            TruthSide::Right => Side::Right,
+        })
+    };
+    let mut set = BTreeSet::new();
+    for f in &record.findings {
+        set.insert(match f {
+            Finding::Nodule { side: s, .. } | Finding::Mass { side: s, .. } => {
+                (Observation::LungLesion, side(*s))
+            }
+            Finding::PleuralEffusion { side: s, .. } => (Observation::PleuralEffusion, side(*s)),
+            Finding::Pneumothorax { side: s } => (Observation::Pneumothorax, side(*s)),
+            Finding::Cardiomegaly { .. } => (Observation::Cardiomegaly, None),
+            Finding::Consolidation { side: s, .. } => (Observation::Consolidation, side(*s)),
+            Finding::Line {
+                device, side: s, ..
+            } => match device {
+                // Captions name the side of these two only.
+                Device::CentralLine | Device::ChestTube => (Observation::SupportDevices, side(*s)),
+                Device::EndotrachealTube | Device::NasogastricTube => {
+                    (Observation::SupportDevices, None)
+                }
+            },
+        });
+    }
+    if set.iter().all(|(o, _)| *o == Observation::SupportDevices) {
+        set.insert((Observation::NoFinding, None));
+    }
+    set
+}
+
+/// `set` without sides (observation level).
+pub fn without_sides(
+    set: &BTreeSet<(Observation, Option<Side>)>,
+) -> BTreeSet<(Observation, Option<Side>)> {
+    set.iter().map(|(o, _)| (*o, None)).collect()
+}
+
+/// Reads a truth side file into a map by figure id.
+pub fn read_truth(path: &Path) -> Result<HashMap<String, TruthRecord>, StudyError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let record: TruthRecord =
+                serde_json::from_str(line).map_err(|e| StudyError::Stage {
+                    stage: "eval",
+                    reason: format!("{}: line {}: {e}", path.display(), i + 1),
+                })?;
+            Ok((record.id.clone(), record))
+        })
+        .collect()
+}
