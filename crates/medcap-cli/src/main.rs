@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)]
 
 mod caption;
+mod label;
 mod progress;
 mod reproduce;
 mod score;
@@ -43,6 +44,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Rerun the study end to end: data, base model, FT-1, FT-2, evaluation, report.
     Reproduce(reproduce::ReproduceArgs),
+    /// Label the findings of each line of a file, as the CheXpert labeller's CSV.
+    Label(label::LabelArgs),
     /// Show what the linked libtorch sees: version, CUDA, threads.
     Info,
 }
@@ -131,6 +134,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Synth(args) => synth(args),
         Command::Prepare(args) => prepare_command(args),
         Command::Score(args) => score::run(&args),
+        Command::Label(args) => label::run(&args),
         Command::Caption(args) => caption::caption(&args),
         Command::Itm(args) => caption::itm(&args),
         Command::Train(args) => train::run(&args),

@@ -13,6 +13,7 @@ use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use medcap_metrics::caption_scores::{
     BertScoreSetup, Metrics, ScoredCaptions, score_captions, score_captions_with_bertscore,
 };
+use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, UncertainPolicy};
 use medcap_metrics::rouge::{Rouge, RougeTokenizer};
 use medcap_metrics::stats::{Bootstrap, compare_paired};
 use medcap_model::device::DeviceChoice;
@@ -74,6 +75,12 @@ pub struct ScoreArgs {
     /// Skip BERTScore (no model needed).
     #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf", "bertscore_baseline"])]
     no_bertscore: bool,
+    /// Skip the findings (clinical-efficacy) scores, which are on by default.
+    #[arg(long)]
+    no_findings: bool,
+    /// Count uncertain findings as present (default: positive findings only).
+    #[arg(long, conflicts_with = "no_findings")]
+    findings_uncertain_positive: bool,
     /// Where BERTScore's encoder runs: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -244,6 +251,14 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             resamples: args.bootstrap,
             seed: args.seed,
         },
+        findings: (!args.no_findings).then_some(FindingsOptions {
+            uncertain: if args.findings_uncertain_positive {
+                UncertainPolicy::UncertainAsPositive
+            } else {
+                UncertainPolicy::PositiveOnly
+            },
+            with_side: false,
+        }),
     };
     let scorer = if args.no_bertscore {
         None
@@ -311,12 +326,18 @@ fn jsonl(
     b: &Bootstrap,
 ) -> String {
     let mut out = String::new();
-    for c in &scored.per_caption {
-        let obj: serde_json::Map<String, serde_json::Value> = c
+    for (i, c) in scored.per_caption.iter().enumerate() {
+        let mut obj: serde_json::Map<String, serde_json::Value> = c
             .named()
             .iter()
             .map(|(k, v)| ((*k).to_owned(), json_number(*v)))
             .collect();
+        if let Some(f) = &scored.findings {
+            obj.insert(
+                "findings".into(),
+                serde_json::json!({"hypothesis": f.hypotheses[i], "reference": f.references[i]}),
+            );
+        }
         let _ = writeln!(out, "{}", serde_json::Value::Object(obj));
     }
     let summary: BTreeMap<&str, serde_json::Value> = scored
@@ -327,6 +348,9 @@ fn jsonl(
         })
         .collect();
     let mut last = serde_json::json!({ "summary": summary });
+    if let Some(f) = &scored.findings {
+        last["clinical_efficacy"] = serde_json::json!(f.efficacy);
+    }
     if let Some((path, other)) = comparison {
         let cmp: BTreeMap<&str, serde_json::Value> = paired(scored, other, b)
             .into_iter()
@@ -383,7 +407,7 @@ fn table(
     b: &Bootstrap,
 ) -> String {
     // The study's Table 1 order: BLEU, BERT-F1, ROUGE-1, ROUGE-2, ROUGE-L; then the rest.
-    let all: [(&str, &str); 7] = [
+    let all: [(&str, &str); 8] = [
         ("bleu", "BLEU"),
         ("bert_f1", "BERT-F1"),
         ("rouge1", "ROUGE-1"),
@@ -391,6 +415,7 @@ fn table(
         ("rougeL", "ROUGE-L"),
         ("rougeLsum", "ROUGE-Lsum"),
         ("cider_d", "CIDEr-D"),
+        ("findings_f1", "Findings F1"),
     ];
     let columns: Vec<(&str, &str)> = all
         .into_iter()
@@ -439,5 +464,50 @@ fn table(
         scored.per_caption.len(),
         b.resamples
     );
+    if let Some(f) = &scored.findings {
+        out.push_str(&efficacy_table(&f.efficacy));
+    }
+    out
+}
+
+/// Clinical efficacy of system A: per observation and averaged.
+fn efficacy_table(e: &ClinicalEfficacy) -> String {
+    let mut out = format!(
+        "\nfindings (clinical efficacy, {} labels):\n{:<28}{:>10}{:>10}{:>10}{:>9}{:>11}\n",
+        match e.options.uncertain {
+            UncertainPolicy::PositiveOnly => "positive",
+            UncertainPolicy::UncertainAsPositive => "positive and uncertain",
+        },
+        "observation",
+        "precision",
+        "recall",
+        "F1",
+        "support",
+        "predicted"
+    );
+    for s in &e.per_observation {
+        let _ = writeln!(
+            out,
+            "{:<28}{:>10.4}{:>10.4}{:>10.4}{:>9}{:>11}",
+            s.observation.name(),
+            s.prf.precision,
+            s.prf.recall,
+            s.prf.f1,
+            s.support,
+            s.predicted
+        );
+    }
+    for (name, p) in [
+        ("micro avg (14)", e.micro_14),
+        ("macro avg (14)", e.macro_14),
+        ("micro avg (5)", e.micro_5),
+        ("macro avg (5)", e.macro_5),
+    ] {
+        let _ = writeln!(
+            out,
+            "{name:<28}{:>10.4}{:>10.4}{:>10.4}",
+            p.precision, p.recall, p.f1
+        );
+    }
     out
 }

@@ -13,7 +13,14 @@ use medcap_model::preprocess::RgbImage;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
+use std::collections::HashMap;
+
 use medcap_dataset::split_csv::{SplitRow, read_split_csv};
+use medcap_dataset::synth::TruthRecord;
+use medcap_metrics::findings::Labeller;
+use medcap_metrics::findings::scores::{FindingsOptions, findings_f1};
+
+use crate::truth::{truth_findings, without_sides};
 
 use crate::error::StudyError;
 
@@ -117,4 +124,21 @@ pub fn bertscore_dir(configured: Option<&Path>) -> Result<PathBuf, StudyError> {
         None => medcap_metrics::bertscore::default_model_dir()
             .map_err(|e| StudyError::Config(e.to_string())),
     }
+}
+
+/// Findings F1 of each caption against its figure's true findings
+/// (observation level, positive labels only; NaN for a figure the truth file
+/// does not have).
+pub fn truth_f1(rows: &[CaptionRow], truth: &HashMap<String, TruthRecord>) -> Vec<f64> {
+    let options = FindingsOptions::default();
+    let labeller = Labeller::built_in();
+    rows.iter()
+        .map(|row| match truth.get(&row.id) {
+            Some(record) => findings_f1(
+                &without_sides(&options.findings(&labeller.label(&row.caption))),
+                &without_sides(&truth_findings(record)),
+            ),
+            None => f64::NAN,
+        })
+        .collect()
 }

@@ -28,7 +28,7 @@ use crate::config::{StageTraining, StudyConfig};
 use crate::error::{StudyError, io};
 use crate::eval::{self, CaptionRow};
 use crate::report::{self, ModelResult, ReportData};
-use crate::{scenes, small_model, write_atomic};
+use crate::{scenes, small_model, truth, write_atomic};
 
 /// The stages, in order.
 pub const STAGES: [&str; 6] = ["data", "base", "ft1", "ft2", "eval", "report"];
@@ -379,6 +379,16 @@ impl<'a> Study<'a> {
         // One encoder for the three models' captions.
         let scorer = BertScorer::from_dir(&bert, self.config.bertscore_layer, self.device)
             .map_err(|e| StudyError::Metrics(e.to_string()))?;
+        // On the embedded synthetic data the figures' true findings are known.
+        let truth = match &self.config.medicat {
+            None => Some(truth::read_truth(
+                &self
+                    .out
+                    .join("data/synthetic/release")
+                    .join(medcap_dataset::synth::TRUTH_FILE),
+            )?),
+            Some(_) => None,
+        };
         for ((_, key), model_dir) in MODELS.iter().zip(models) {
             let dir = eval_dir.join(key);
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
@@ -390,16 +400,23 @@ impl<'a> Study<'a> {
                 self.device,
             )?;
             let scores = eval::score_rows(&rows, &scorer)?;
+            let truth_f1 = truth.as_ref().map(|t| eval::truth_f1(&rows, t));
             let writer = PathWriter::new(&dir)
                 .and_then(|w| w.within(&self.out))
                 .map_err(io(&dir))?;
             let mut lines = String::new();
+            let mut lines_written = 0;
             for (row, score) in rows.iter().zip(&scores) {
                 let stored = CaptionRow {
                     image_path: writer.store(Path::new(&row.image_path)).map_err(io(&dir))?,
                     ..row.clone()
                 };
-                lines += &serde_json::json!({"row": stored, "scores": score}).to_string();
+                let mut line = serde_json::json!({"row": stored, "scores": score});
+                if let Some(t) = &truth_f1 {
+                    line[report::TRUTH_F1] = serde_json::json!(t[lines_written]);
+                }
+                lines_written += 1;
+                lines += &line.to_string();
                 lines.push('\n');
             }
             write_atomic(&dir.join("captions.jsonl"), lines.as_bytes())?;
@@ -415,6 +432,7 @@ impl<'a> Study<'a> {
                 let text = std::fs::read_to_string(&path).map_err(io(&path))?;
                 let mut rows = Vec::new();
                 let mut scores = Vec::new();
+                let mut truth_f1 = Vec::new();
                 for line in text.lines() {
                     let value: serde_json::Value =
                         serde_json::from_str(line).map_err(|e| StudyError::Stage {
@@ -431,11 +449,17 @@ impl<'a> Study<'a> {
                         .to_string();
                     rows.push(row);
                     scores.push(scores_from_json(&value["scores"]));
+                    truth_f1.push(value[report::TRUTH_F1].as_f64());
                 }
+                let truth_f1 = truth_f1
+                    .iter()
+                    .all(Option::is_some)
+                    .then(|| truth_f1.iter().map(|v| v.unwrap_or(f64::NAN)).collect());
                 Ok(ModelResult {
                     name: (*name).into(),
                     rows,
                     scores,
+                    truth_f1: truth_f1.filter(|t: &Vec<f64>| !t.is_empty()),
                 })
             })
             .collect()

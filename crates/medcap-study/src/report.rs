@@ -12,17 +12,36 @@ use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::stats::{Bootstrap, PairedComparison, Summary, compare_paired, summarize};
 use serde::Serialize;
 
+use std::collections::BTreeSet;
+
+use medcap_metrics::findings::scores::FindingsOptions;
+use medcap_metrics::findings::{Label, Labeller, Labels, Observation, Side};
+
 use crate::error::{StudyError, io};
 use crate::eval::CaptionRow;
 
-/// Table 1's metrics, in the study's column order: (key, heading).
-pub const TABLE_METRICS: [(&str, &str); 5] = [
+/// Table 1's metrics: the study's five in its column order, then the
+/// findings F1 against the reference captions and, on synthetic data,
+/// against the figures' true findings: (key, heading).
+pub const TABLE_METRICS: [(&str, &str); 7] = [
     ("bleu", "BLEU"),
     ("bert_f1", "BERT-F1"),
     ("rouge1", "ROUGE-1"),
     ("rouge2", "ROUGE-2"),
     ("rougeL", "ROUGE-L"),
+    ("findings_f1", "Findings F1"),
+    (TRUTH_F1, "Findings F1 vs truth"),
 ];
+
+/// The key of the findings F1 against a synthetic figure's true findings.
+pub const TRUTH_F1: &str = "truth_findings_f1";
+
+/// The metrics of `data`'s Table 1 (those with values), in column order.
+pub fn table_metrics(data: &ReportData) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    TABLE_METRICS
+        .into_iter()
+        .filter(|(k, _)| data.metrics.iter().any(|m| m == k))
+}
 
 /// One model's evaluation.
 pub struct ModelResult {
@@ -32,10 +51,18 @@ pub struct ModelResult {
     pub rows: Vec<CaptionRow>,
     /// Their scores.
     pub scores: Vec<CaptionScores>,
+    /// Findings F1 against each figure's true findings (synthetic data only).
+    pub truth_f1: Option<Vec<f64>>,
 }
 
 impl ModelResult {
     fn column(&self, metric: &str) -> Vec<f64> {
+        if metric == TRUTH_F1 {
+            return self
+                .truth_f1
+                .clone()
+                .unwrap_or_else(|| vec![f64::NAN; self.scores.len()]);
+        }
         self.scores
             .iter()
             .map(|s| {
@@ -75,6 +102,8 @@ pub struct Comparison {
 /// Everything the report says, as written to `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportData {
+    /// The metric keys Table 1 has, in column order.
+    pub metrics: Vec<String>,
     /// Table 1.
     pub table: Vec<TableEntry>,
     /// Paired tests.
@@ -83,9 +112,19 @@ pub struct ReportData {
 
 /// Computes Table 1 and the paired tests.
 pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
+    // A metric no model has a value of (truth on real data) has no column.
+    let present: Vec<&str> = TABLE_METRICS
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| {
+            models
+                .iter()
+                .any(|m| m.column(k).iter().any(|v| !v.is_nan()))
+        })
+        .collect();
     let mut table = Vec::new();
     for m in models {
-        for (metric, _) in TABLE_METRICS {
+        for &metric in &present {
             table.push(TableEntry {
                 model: m.name.clone(),
                 metric: metric.into(),
@@ -96,7 +135,7 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
     let mut comparisons = Vec::new();
     for (i, a) in models.iter().enumerate() {
         for b in &models[i + 1..] {
-            for (metric, _) in TABLE_METRICS {
+            for &metric in &present {
                 comparisons.push(Comparison {
                     a: a.name.clone(),
                     b: b.name.clone(),
@@ -106,7 +145,11 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
             }
         }
     }
-    ReportData { table, comparisons }
+    ReportData {
+        metrics: present.iter().map(|k| (*k).to_owned()).collect(),
+        table,
+        comparisons,
+    }
 }
 
 fn sig(v: f64) -> String {
@@ -127,15 +170,15 @@ fn entry<'a>(data: &'a ReportData, model: &str, metric: &str) -> Option<&'a Tabl
 /// Table 1 as Markdown: means and s.d. as in the study, then the intervals.
 pub fn table_markdown(data: &ReportData, models: &[String]) -> String {
     let mut md = String::from("| Model |");
-    for (_, heading) in TABLE_METRICS {
+    for (_, heading) in table_metrics(data) {
         let _ = write!(md, " {heading} Avg. | {heading} S.d. |");
     }
     md.push_str("\n|---|");
-    md.push_str(&"---:|---:|".repeat(TABLE_METRICS.len()));
+    md.push_str(&"---:|---:|".repeat(table_metrics(data).count()));
     md.push('\n');
     for model in models {
         let _ = write!(md, "| {model} |");
-        for (metric, _) in TABLE_METRICS {
+        for (metric, _) in table_metrics(data) {
             match entry(data, model, metric) {
                 Some(e) => {
                     let _ = write!(md, " {} | {} |", sig(e.summary.mean), sig(e.summary.sd));
@@ -146,15 +189,15 @@ pub fn table_markdown(data: &ReportData, models: &[String]) -> String {
         md.push('\n');
     }
     md.push_str("\n95% bootstrap confidence intervals of the means:\n\n| Model |");
-    for (_, heading) in TABLE_METRICS {
+    for (_, heading) in table_metrics(data) {
         let _ = write!(md, " {heading} |");
     }
     md.push_str("\n|---|");
-    md.push_str(&"---|".repeat(TABLE_METRICS.len()));
+    md.push_str(&"---|".repeat(table_metrics(data).count()));
     md.push('\n');
     for model in models {
         let _ = write!(md, "| {model} |");
-        for (metric, _) in TABLE_METRICS {
+        for (metric, _) in table_metrics(data) {
             if let Some(e) = entry(data, model, metric) {
                 let _ = write!(
                     md,
@@ -172,7 +215,7 @@ pub fn table_markdown(data: &ReportData, models: &[String]) -> String {
 /// Table 1 as CSV: one row per model, mean and s.d. per metric.
 pub fn table_csv(data: &ReportData, models: &[String]) -> String {
     let mut csv = String::from("model");
-    for (metric, _) in TABLE_METRICS {
+    for (metric, _) in table_metrics(data) {
         let _ = write!(
             csv,
             ",{metric}_mean,{metric}_sd,{metric}_ci95_low,{metric}_ci95_high"
@@ -181,7 +224,7 @@ pub fn table_csv(data: &ReportData, models: &[String]) -> String {
     csv.push('\n');
     for model in models {
         csv.push_str(model);
-        for (metric, _) in TABLE_METRICS {
+        for (metric, _) in table_metrics(data) {
             if let Some(e) = entry(data, model, metric) {
                 let s = &e.summary;
                 let _ = write!(csv, ",{},{},{},{}", s.mean, s.sd, s.ci95.0, s.ci95.1);
@@ -223,6 +266,63 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A caption's findings as HTML: each mentioned observation with its label
+/// (`?` uncertain, `no` negative) and side; against `reference`'s findings,
+/// positive ones the reference has are marked `hit`, others `miss`, and the
+/// reference's findings the caption lacks are listed as missed.
+fn findings_html(
+    labels: &Labels,
+    reference: Option<&BTreeSet<(Observation, Option<Side>)>>,
+) -> String {
+    let mut parts = Vec::new();
+    let options = FindingsOptions::default();
+    let own = options.findings(labels);
+    for (o, label) in labels.iter() {
+        let sides: Vec<&str> = labels
+            .sides(o)
+            .iter()
+            .map(|s| match s {
+                Side::Left => "L",
+                Side::Right => "R",
+                Side::Bilateral => "bilat.",
+            })
+            .collect();
+        let mark = match label {
+            Label::Positive => "",
+            Label::Uncertain => "? ",
+            Label::Negative => "no ",
+        };
+        let class = match reference {
+            Some(r) if label == Label::Positive => {
+                if r.contains(&(o, None)) {
+                    "hit"
+                } else {
+                    "miss"
+                }
+            }
+            _ => "other",
+        };
+        let side = if sides.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", sides.join(", "))
+        };
+        parts.push(format!(
+            "<span class=\"f {class}\">{mark}{}{side}</span>",
+            escape(o.name())
+        ));
+    }
+    if let Some(r) = reference {
+        for (o, _) in r.iter().filter(|k| !own.contains(k)) {
+            parts.push(format!(
+                "<span class=\"f missed\">missed: {}</span>",
+                escape(o.name())
+            ));
+        }
+    }
+    format!("<div class=\"findings\">{}</div>", parts.join(" "))
+}
+
 /// Writes `index.html` and copies the sample's images to `dir/images/`.
 pub fn write_html(
     dir: &Path,
@@ -246,7 +346,9 @@ pub fn write_html(
          body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
          th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}th{background:#f3f3f3}\
          th.sortable{cursor:pointer}th.sortable:hover{background:#e0e8ff}td.num{text-align:right;font-variant-numeric:tabular-nums}\
-         img{width:160px;image-rendering:auto}.cap{max-width:260px}.ref{max-width:260px;color:#444}\n</style></head><body>\n\
+         img{width:160px;image-rendering:auto}.cap{max-width:260px}.ref{max-width:260px;color:#444}\
+         .findings{margin-top:4px}.f{display:inline-block;font-size:11px;padding:0 4px;margin:1px;border-radius:3px;background:#eee}\
+         .f.hit{background:#d4f5d4}.f.miss{background:#f8d0d0}.f.missed{background:#fff;border:1px dashed #c66;color:#a33}\n</style></head><body>\n\
          <h1>Fine-tuned vs general-purpose captioning: reproduction report</h1>\n",
     );
     let model_names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
@@ -254,15 +356,15 @@ pub fn write_html(
         html,
         "<h2>Table 1: mean and standard deviation over {n} test figures</h2>\n<table id=\"table1\"><tr><th rowspan=\"2\">Model</th>"
     );
-    for (_, heading) in TABLE_METRICS {
+    for (_, heading) in table_metrics(data) {
         let _ = write!(html, "<th colspan=\"2\">{heading}</th>");
     }
     html.push_str("</tr><tr>");
-    html.push_str(&"<th>Avg.</th><th>S.d.</th>".repeat(TABLE_METRICS.len()));
+    html.push_str(&"<th>Avg.</th><th>S.d.</th>".repeat(table_metrics(data).count()));
     html.push_str("</tr>\n");
     for model in &model_names {
         let _ = write!(html, "<tr><td>{}</td>", escape(model));
-        for (metric, _) in TABLE_METRICS {
+        for (metric, _) in table_metrics(data) {
             if let Some(e) = entry(data, model, metric) {
                 let _ = write!(
                     html,
@@ -299,7 +401,7 @@ pub fn write_html(
     );
     for model in &model_names {
         let _ = write!(html, "<th>{} caption</th>", escape(model));
-        for (metric, heading) in TABLE_METRICS {
+        for (metric, heading) in table_metrics(data) {
             let key = format!("{}.{metric}", model.to_lowercase().replace('-', ""));
             let _ = write!(
                 html,
@@ -309,6 +411,8 @@ pub fn write_html(
         }
     }
     html.push_str("</tr></thead><tbody>\n");
+    let labeller = Labeller::built_in();
+    let options = FindingsOptions::default();
     for &i in &picks {
         let Some(first) = models.first().map(|m| &m.rows[i]) else {
             break;
@@ -317,22 +421,29 @@ pub fn write_html(
         let extension = source.extension().and_then(|e| e.to_str()).unwrap_or("png");
         let file = format!("{i:04}.{extension}");
         std::fs::copy(source, images.join(&file)).map_err(io(source))?;
+        let reference_labels = labeller.label(&first.reference);
+        let reference_findings = options.findings(&reference_labels);
         let _ = write!(
             html,
-            "<tr data-id=\"{}\"><td><img src=\"images/{file}\" alt=\"{}\"><br>{}</td><td class=\"ref\">{}</td>",
+            "<tr data-id=\"{}\"><td><img src=\"images/{file}\" alt=\"{}\"><br>{}</td><td class=\"ref\">{}{}</td>",
             escape(&first.id),
             escape(&first.id),
             escape(&first.id),
-            escape(&first.reference)
+            escape(&first.reference),
+            findings_html(&reference_labels, None)
         );
         for m in models {
             let _ = write!(
                 html,
-                "<td class=\"cap\">{}</td>",
-                escape(&m.rows[i].caption)
+                "<td class=\"cap\">{}{}</td>",
+                escape(&m.rows[i].caption),
+                findings_html(
+                    &labeller.label(&m.rows[i].caption),
+                    Some(&reference_findings)
+                )
             );
             let named = m.scores[i].named();
-            for (metric, _) in TABLE_METRICS {
+            for (metric, _) in table_metrics(data) {
                 let v = named
                     .iter()
                     .find(|(k, _)| *k == metric)
@@ -386,7 +497,7 @@ pub fn write_report(
     let data = analyse(models, bootstrap);
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     let mut md = String::from(
-        "# Table 1: average and standard deviation of five metrics between models\n\n",
+        "# Table 1: average and standard deviation of the study's five metrics and the findings F1 between models\n\n",
     );
     md += &table_markdown(&data, &names);
     md += "\n## Paired tests\n\n";

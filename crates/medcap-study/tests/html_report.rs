@@ -45,6 +45,7 @@ fn scores(x: f64) -> CaptionScores {
             recall: 0.8,
             f1: 0.7 + x / 10.0,
         }),
+        findings_f1: Some(x),
     }
 }
 
@@ -58,8 +59,12 @@ fn report(dir: &Path) -> PathBuf {
         .map(|i| CaptionRow {
             id: format!("fig{i}"),
             image_path: image.display().to_string(),
-            reference: format!("reference {i}"),
-            caption: format!("caption {i}"),
+            reference: format!("Chest X-ray {i} showing a left pleural effusion."),
+            caption: if i % 2 == 0 {
+                "a left pleural effusion".into()
+            } else {
+                "a right pneumothorax".into()
+            },
         })
         .collect();
     // FT-2's ROUGE-1 is a known permutation, so the sorted order is known.
@@ -69,16 +74,19 @@ fn report(dir: &Path) -> PathBuf {
             name: "BLIP".into(),
             rows: rows.clone(),
             scores: (0..n).map(|i| scores(i as f64 / 20.0)).collect(),
+            truth_f1: None,
         },
         ModelResult {
             name: "FT-1".into(),
             rows: rows.clone(),
             scores: (0..n).map(|i| scores(0.2 + i as f64 / 20.0)).collect(),
+            truth_f1: None,
         },
         ModelResult {
             name: "FT-2".into(),
             rows,
             scores: ft2_rouge.iter().map(|&x| scores(x)).collect(),
+            truth_f1: None,
         },
     ];
     let out = dir.join("report");
@@ -170,4 +178,33 @@ fn report_files_reference_existing_images() {
     // Unsorted, rows come in test-set order.
     let body = html.split("<tbody>").nth(1).unwrap();
     assert!(body.find("fig0").unwrap() < body.find("fig5").unwrap());
+}
+
+#[test]
+fn report_shows_each_captions_findings_against_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = report(dir.path());
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Even rows name the reference's effusion (a hit), odd rows a
+    // pneumothorax the reference lacks (a miss) and miss the effusion.
+    assert_eq!(
+        html.matches("<span class=\"f hit\">Pleural Effusion (L)</span>")
+            .count(),
+        9
+    );
+    assert_eq!(
+        html.matches("<span class=\"f miss\">Pneumothorax (R)</span>")
+            .count(),
+        9
+    );
+    assert_eq!(html.matches("missed: Pleural Effusion").count(), 9);
+    // The reference column shows the reference's own findings.
+    assert_eq!(
+        html.matches("<span class=\"f other\">Pleural Effusion (L)</span>")
+            .count(),
+        6
+    );
+    // Findings F1 is a Table 1 column and a sortable caption column.
+    assert!(html.contains("Findings F1"));
+    assert!(html.contains("data-key=\"ft2.findings_f1\""));
 }
