@@ -94,12 +94,12 @@ fn hand_written_cases() {
     );
 }
 
+/// One labelled report: its text and each observation's expected label.
+type LabelledReport = (String, Vec<(Observation, Option<Label>)>);
+
 /// A CSV of the CheXpert labeller's output: the text column, then one
 /// column per observation named as the labeller names them.
-fn chexpert_csv(
-    path: &Path,
-    text_column: &str,
-) -> Vec<(String, Vec<(Observation, Option<Label>)>)> {
+fn chexpert_csv(path: &Path, text_column: &str) -> Vec<LabelledReport> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let headers = reader.headers().unwrap().clone();
     reader

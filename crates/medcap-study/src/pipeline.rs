@@ -405,17 +405,15 @@ impl<'a> Study<'a> {
                 .and_then(|w| w.within(&self.out))
                 .map_err(io(&dir))?;
             let mut lines = String::new();
-            let mut lines_written = 0;
-            for (row, score) in rows.iter().zip(&scores) {
+            for (i, (row, score)) in rows.iter().zip(&scores).enumerate() {
                 let stored = CaptionRow {
                     image_path: writer.store(Path::new(&row.image_path)).map_err(io(&dir))?,
                     ..row.clone()
                 };
                 let mut line = serde_json::json!({"row": stored, "scores": score});
                 if let Some(t) = &truth_f1 {
-                    line[report::TRUTH_F1] = serde_json::json!(t[lines_written]);
+                    line[report::TRUTH_F1] = serde_json::json!(t[i]);
                 }
-                lines_written += 1;
                 lines += &line.to_string();
                 lines.push('\n');
             }

@@ -42,7 +42,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 use rules::Rules;
-use text::{Token, tokenize};
+use text::{Token, WordIndex, tokenize};
 
 /// The 14 observations of the CheXpert labeller, in its column order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -321,6 +321,9 @@ struct Phrase {
 #[derive(Debug, Clone)]
 pub struct Labeller {
     phrases: Vec<Phrase>,
+    /// Phrases by their first word, so a token is compared with a handful of
+    /// phrases instead of all of them.
+    index: WordIndex,
     rules: Rules,
 }
 
@@ -396,6 +399,7 @@ static DEFAULT: LazyLock<Labeller> = LazyLock::new(|| {
     })
     .unwrap_or_else(|_| Labeller {
         phrases: Vec::new(),
+        index: WordIndex::default(),
         rules: Rules::default(),
     })
 });
@@ -466,7 +470,12 @@ impl Labeller {
             }
         }
         let rules = Rules::parse(&read("triggers.txt")?)?;
-        Ok(Self { phrases, rules })
+        let index = WordIndex::new(phrases.iter().map(|p| p.words.as_slice()));
+        Ok(Self {
+            phrases,
+            index,
+            rules,
+        })
     }
 
     /// Labels one text.
@@ -501,39 +510,40 @@ impl Labeller {
 
     /// Mentions of one sentence, appended to `out`.
     fn label_sentence(&self, tokens: &[Token], out: &mut Vec<Mention>) {
-        // Mentions: per observation, the longest phrase at each position,
-        // non-overlapping left to right; then unmentions remove theirs.
-        let mut found: Vec<(usize, usize, Observation)> = Vec::new();
-        let mut unmentioned: Vec<(usize, usize, Observation)> = Vec::new();
-        for observation in &Observation::ALL[1..] {
-            let mut at = 0;
-            while at < tokens.len() {
-                let longest = self
-                    .phrases
-                    .iter()
-                    .filter(|p| p.observation == *observation && !p.unmention)
-                    .filter_map(|p| text::match_at(tokens, at, &p.words))
-                    .max();
-                match longest {
-                    Some(len) => {
-                        found.push((at, at + len, *observation));
-                        at += len;
-                    }
-                    None => at += 1,
-                }
-            }
-            for p in self
-                .phrases
-                .iter()
-                .filter(|p| p.observation == *observation && p.unmention)
-            {
-                for start in 0..tokens.len() {
-                    if let Some(len) = text::match_at(tokens, start, &p.words) {
-                        unmentioned.push((start, start + len, *observation));
-                    }
+        // Every phrase match, then per observation the longest at each
+        // position, non-overlapping left to right; unmentions remove theirs.
+        let mut matches: Vec<(usize, usize, Observation, bool)> = Vec::new();
+        for at in 0..tokens.len() {
+            for i in self.index.candidates(&tokens[at]) {
+                let p = &self.phrases[i];
+                if let Some(len) = text::match_at(tokens, at, &p.words) {
+                    matches.push((at, at + len, p.observation, p.unmention));
                 }
             }
         }
+        let mut found: Vec<(usize, usize, Observation)> = Vec::new();
+        for observation in &Observation::ALL[1..] {
+            let mut next = 0;
+            for at in 0..tokens.len() {
+                if at < next {
+                    continue;
+                }
+                let longest = matches
+                    .iter()
+                    .filter(|m| m.0 == at && m.2 == *observation && !m.3)
+                    .map(|m| m.1)
+                    .max();
+                if let Some(end) = longest {
+                    found.push((at, end, *observation));
+                    next = end;
+                }
+            }
+        }
+        let unmentioned: Vec<(usize, usize, Observation)> = matches
+            .iter()
+            .filter(|m| m.3)
+            .map(|m| (m.0, m.1, m.2))
+            .collect();
         found.retain(|&(s, e, o)| {
             !unmentioned
                 .iter()

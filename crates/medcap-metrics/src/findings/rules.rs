@@ -3,7 +3,7 @@
 //! and the trigger's window decides; weak triggers (`or`) only when no other
 //! does.
 
-use super::text::{Token, match_at, phrase_words};
+use super::text::{Token, WordIndex, match_at, phrase_words};
 use super::{Label, VocabularyError};
 
 /// What a trigger does.
@@ -51,6 +51,7 @@ pub(super) struct Trigger {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Rules {
     rules: Vec<Rule>,
+    index: WordIndex,
 }
 
 const PRE_WINDOW: usize = 8;
@@ -119,7 +120,8 @@ impl Rules {
                 words,
             });
         }
-        Ok(Self { rules })
+        let index = WordIndex::new(rules.iter().map(|r| r.words.as_slice()));
+        Ok(Self { rules, index })
     }
 
     /// Every trigger of a sentence: left to right, the longest phrase at each
@@ -129,17 +131,18 @@ impl Rules {
         let mut out = Vec::new();
         let mut at = 0;
         while at < tokens.len() {
-            let longest = self
-                .rules
-                .iter()
-                .filter_map(|r| match_at(tokens, at, &r.words))
-                .max();
-            let Some(len) = longest else {
+            let candidates: Vec<&Rule> = self
+                .index
+                .candidates(&tokens[at])
+                .map(|i| &self.rules[i])
+                .filter(|r| match_at(tokens, at, &r.words).is_some())
+                .collect();
+            let Some(len) = candidates.iter().map(|r| r.words.len()).max() else {
                 at += 1;
                 continue;
             };
-            for r in &self.rules {
-                if r.words.len() == len && match_at(tokens, at, &r.words).is_some() {
+            for r in candidates {
+                if r.words.len() == len {
                     out.push(Trigger {
                         kind: r.kind,
                         position: r.position,

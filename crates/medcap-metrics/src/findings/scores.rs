@@ -35,11 +35,11 @@ pub struct FindingsOptions {
 
 impl FindingsOptions {
     fn counts(&self, label: Option<Label>) -> bool {
-        match (label, self.uncertain) {
-            (Some(Label::Positive), _) => true,
-            (Some(Label::Uncertain), UncertainPolicy::UncertainAsPositive) => true,
-            _ => false,
-        }
+        matches!(
+            (label, self.uncertain),
+            (Some(Label::Positive), _)
+                | (Some(Label::Uncertain), UncertainPolicy::UncertainAsPositive)
+        )
     }
 
     /// The findings of one text under these options.

@@ -3,6 +3,7 @@
 //! `?` as a word (it is an uncertainty cue), commas and semicolons as their
 //! own tokens, and sentence stops.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use super::{Side, Zone};
@@ -122,6 +123,43 @@ fn word_matches(word: &str, token: &str, last: bool) -> bool {
     last && token
         .strip_prefix(word)
         .is_some_and(|rest| rest == "s" || rest == "es")
+}
+
+/// Phrases (by position in a list) indexed by their first word: a token is
+/// only compared with the phrases that can start with it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct WordIndex {
+    exact: HashMap<String, Vec<usize>>,
+    /// Phrases whose first word is a prefix pattern: always candidates.
+    prefixed: Vec<usize>,
+}
+
+impl WordIndex {
+    pub(super) fn new<'a>(phrases: impl Iterator<Item = &'a [String]>) -> Self {
+        let mut index = Self::default();
+        for (i, words) in phrases.enumerate() {
+            match words.first() {
+                Some(w) if w.ends_with('*') => index.prefixed.push(i),
+                Some(w) => index.exact.entry(w.clone()).or_default().push(i),
+                None => {}
+            }
+        }
+        index
+    }
+
+    /// The phrases that may start at `token` (a superset: the caller checks).
+    pub(super) fn candidates<'a>(&'a self, token: &'a Token) -> impl Iterator<Item = usize> + 'a {
+        let word = token.text();
+        // A one-word phrase also matches its plural.
+        let singular = [word.strip_suffix("es"), word.strip_suffix('s')];
+        std::iter::once(Some(word))
+            .chain(singular)
+            .flatten()
+            .filter_map(|w| self.exact.get(w))
+            .flatten()
+            .copied()
+            .chain(self.prefixed.iter().copied())
+    }
 }
 
 /// The number of tokens `words` covers at `tokens[at..]`, if it matches.
