@@ -4,7 +4,7 @@
 //! comparing captions figure by figure (sortable by any score), and the
 //! run's provenance.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -12,9 +12,7 @@ use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::stats::{Bootstrap, PairedComparison, Summary, compare_paired, summarize};
 use serde::Serialize;
 
-use std::collections::BTreeSet;
-
-use medcap_metrics::findings::scores::FindingsOptions;
+use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, clinical_efficacy};
 use medcap_metrics::findings::{Label, Labeller, Labels, Observation, Side};
 
 use crate::error::{StudyError, io};
@@ -392,6 +390,55 @@ pub fn write_html(
             sig(c.result.p_value)
         );
     }
+    html.push_str("</table>\n<h2>Findings: clinical efficacy against the reference captions</h2>\n<table id=\"findings\"><tr><th>Observation</th>");
+    let efficacy = clinical_efficacy_by_model(models);
+    for model in &model_names {
+        let _ = write!(
+            html,
+            "<th>{} P</th><th>{} R</th><th>{} F1</th>",
+            escape(model),
+            escape(model),
+            escape(model)
+        );
+    }
+    html.push_str("<th>Support</th></tr>\n");
+    let rows = Observation::ALL.len();
+    for i in 0..rows + 2 {
+        let label = match i {
+            i if i < rows => Observation::ALL[i].name(),
+            i if i == rows => "micro avg (14)",
+            _ => "micro avg (5)",
+        };
+        let _ = write!(html, "<tr><td>{}</td>", escape(label));
+        let mut support = 0;
+        for model in &model_names {
+            let Some(e) = efficacy.get(model) else {
+                continue;
+            };
+            let prf = match i {
+                i if i < rows => {
+                    support = e.per_observation[i].support;
+                    e.per_observation[i].prf
+                }
+                i if i == rows => e.micro_14,
+                _ => e.micro_5,
+            };
+            let _ = write!(
+                html,
+                "<td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td>",
+                prf.precision, prf.recall, prf.f1
+            );
+        }
+        let _ = writeln!(
+            html,
+            "<td class=\"num\">{}</td></tr>",
+            if i < rows {
+                support.to_string()
+            } else {
+                String::new()
+            }
+        );
+    }
     html.push_str("</table>\n<h2>Loss curves</h2>\n<p><img src=\"figure3_ft1_loss.svg\" alt=\"FT-1 loss\" style=\"width:480px\"> <img src=\"figure4_ft2_loss.svg\" alt=\"FT-2 loss\" style=\"width:480px\"></p>\n");
     let _ = write!(
         html,
@@ -484,6 +531,27 @@ pub fn write_html(
     Ok(path)
 }
 
+/// Each model's clinical efficacy against the reference captions (positive
+/// labels): per observation and averaged, as `findings.json` holds it.
+pub fn clinical_efficacy_by_model(models: &[ModelResult]) -> BTreeMap<String, ClinicalEfficacy> {
+    let labeller = Labeller::built_in();
+    models
+        .iter()
+        .map(|m| {
+            let captions: Vec<&str> = m.rows.iter().map(|r| r.caption.as_str()).collect();
+            let references: Vec<&str> = m.rows.iter().map(|r| r.reference.as_str()).collect();
+            let hyps = labeller.label_all(&captions);
+            let refs = labeller.label_all(&references);
+            let efficacy = clinical_efficacy(
+                &hyps,
+                &refs.iter().collect::<Vec<_>>(),
+                FindingsOptions::default(),
+            );
+            (m.name.clone(), efficacy)
+        })
+        .collect()
+}
+
 /// Writes every report file into `dir`.
 pub fn write_report(
     dir: &Path,
@@ -520,6 +588,9 @@ pub fn write_report(
         .collect();
     let per_caption = serde_json::to_string(&per_caption).unwrap_or_default();
     crate::write_atomic(&dir.join("captions.json"), per_caption.as_bytes())?;
+    let efficacy = clinical_efficacy_by_model(models);
+    let json = serde_json::to_string_pretty(&efficacy).unwrap_or_default();
+    crate::write_atomic(&dir.join("findings.json"), json.as_bytes())?;
     let provenance_text = serde_json::to_string_pretty(provenance).unwrap_or_default();
     crate::write_atomic(&dir.join("provenance.json"), provenance_text.as_bytes())?;
     write_html(dir, models, &data, sample, decoding, provenance)?;
