@@ -10,11 +10,12 @@ use anyhow::{Context, Result, bail};
 const LIBTORCH_FREE: [&str; 2] = ["medcap-dataset", "medcap-metrics"];
 const LIBTORCH_CRATES: [&str; 2] = ["tch", "torch-sys"];
 /// Library crates, which must not use binary-only dependencies.
-const LIBRARIES: [&str; 5] = [
+const LIBRARIES: [&str; 6] = [
     "medcap-dataset",
     "medcap-model",
     "medcap-train",
     "medcap-metrics",
+    "medcap-study",
     "medcap-build",
 ];
 const BINARY_ONLY: [&str; 4] = ["anyhow", "clap", "indicatif", "tracing-subscriber"];
@@ -45,6 +46,50 @@ fn dependencies(package: &str) -> Result<Vec<String>> {
         .lines()
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect())
+}
+
+/// Crates under `crates/` that the workspace does not list: members are
+/// listed by name, not globbed, so that an output directory a user creates
+/// there is not taken for a crate; a new crate must be added by hand.
+fn unlisted_crates(root: &Path) -> Result<Vec<String>> {
+    let manifest = root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", manifest.display()))?;
+    let listed = |key: &str| -> Vec<String> {
+        table
+            .get("workspace")
+            .and_then(|w| w.get(key))
+            .and_then(toml::Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (members, defaults) = (listed("members"), listed("default-members"));
+    let mut out = Vec::new();
+    let crates = root.join("crates");
+    let entries =
+        std::fs::read_dir(&crates).with_context(|| format!("cannot read {}", crates.display()))?;
+    for entry in entries {
+        let dir = entry?.path();
+        if !dir.join("Cargo.toml").is_file() {
+            continue;
+        }
+        let name = format!(
+            "crates/{}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        for (list, key) in [(&members, "members"), (&defaults, "default-members")] {
+            if !list.contains(&name) {
+                out.push(format!("{name} is not in the workspace's {key}"));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn check_rust_headers(dir: &Path, missing: &mut Vec<String>) -> Result<()> {
@@ -90,6 +135,7 @@ pub fn run(root: &Path) -> Result<()> {
             }
         }
     }
+    violations.extend(unlisted_crates(root)?);
     let mut missing = Vec::new();
     for dir in ["crates", "examples", "xtask"] {
         check_rust_headers(&root.join(dir), &mut missing)?;
@@ -106,4 +152,37 @@ pub fn run(root: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_crate_missing_from_the_member_lists_is_named_and_output_directories_are_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[workspace]\nmembers = [\"crates/a\", \"crates/b\"]\ndefault-members = [\"crates/a\"]\n",
+        )
+        .unwrap();
+        for c in ["a", "b", "c"] {
+            std::fs::create_dir_all(root.join("crates").join(c)).unwrap();
+            std::fs::write(root.join("crates").join(c).join("Cargo.toml"), "").unwrap();
+        }
+        // What `cd crates && cargo xtask reproduce` leaves: no manifest, no member.
+        std::fs::create_dir_all(root.join("crates/medcap-out/report")).unwrap();
+        let mut found = unlisted_crates(root).unwrap();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "crates/b is not in the workspace's default-members",
+                "crates/c is not in the workspace's default-members",
+                "crates/c is not in the workspace's members",
+            ]
+        );
+    }
 }
