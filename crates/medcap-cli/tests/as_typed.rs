@@ -255,6 +255,21 @@ fn train_with_a_relative_config_from_another_directory_logs_skipped_images_brief
     let lines = log.lines().count();
     assert!(lines <= bound, "{lines} lines (bound {bound}):\n{log}");
 
+    // As most users type it: from the project directory, the config by its
+    // bare name (its parent is the empty path).
+    let here = medcap_clean(
+        &proj,
+        &[
+            "train",
+            "--config",
+            "train.toml",
+            "--resume",
+            "--device",
+            "cpu",
+        ],
+    );
+    assert_ok("medcap train --config train.toml --resume", &here);
+
     // Moved with its data, the run still resumes (nothing left to do).
     let moved = tmp.path().join("proj-moved");
     std::fs::rename(&proj, &moved).unwrap();

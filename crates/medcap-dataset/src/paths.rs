@@ -20,6 +20,12 @@ use std::path::{Component, Path, PathBuf};
 /// # Errors
 /// When the working directory cannot be read.
 pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    // The parent of a bare file name is the empty path: the working directory.
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
     if let Ok(canonical) = std::fs::canonicalize(path) {
         return Ok(canonical);
     }
@@ -218,6 +224,17 @@ mod tests {
             resolve(&stored, Path::new("some-out/prepared")),
             Path::new("some-out/prepared/../../release/figures/a.png")
         );
+    }
+
+    #[test]
+    fn the_empty_parent_of_a_bare_file_name_is_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(absolute(Path::new("")).unwrap(), absolute(&cwd).unwrap());
+        let writer = PathWriter::new(Path::new(""))
+            .unwrap()
+            .within(Path::new(""))
+            .unwrap();
+        assert_eq!(writer.store(Path::new("data/x.csv")).unwrap(), "data/x.csv");
     }
 
     #[test]
