@@ -211,11 +211,24 @@ impl Rules {
                 .filter(|t| !matches!(t, Token::Comma))
                 .count()
         };
+        // A trigger before the mention reaches past a comma only into a list
+        // ("no effusion, pneumothorax or consolidation"): the clause must have
+        // an "or"/"nor" after the trigger. Without one the comma starts
+        // another finding ("no pneumothorax, small right effusion").
+        let reaches = |t: &Trigger| {
+            let crosses_comma = tokens[t.end..start]
+                .iter()
+                .any(|x| matches!(x, Token::Comma));
+            !crosses_comma
+                || tokens[t.end..clause_end]
+                    .iter()
+                    .any(|x| matches!(x.text(), "or" | "nor"))
+        };
         let mut strong: Option<(usize, bool, TriggerKind)> = None;
         let mut weak = false;
         for t in triggers {
             let distance = match t.position {
-                Position::Pre if t.end <= start && t.start >= clause_start => {
+                Position::Pre if t.end <= start && t.start >= clause_start && reaches(t) => {
                     words_between(t.end, start)
                 }
                 Position::Post if t.start >= end && t.end <= clause_end => {
