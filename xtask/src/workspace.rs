@@ -84,22 +84,25 @@ pub fn locate_root(manifest_dir: Option<&Path>, cwd: &Path) -> Result<PathBuf> {
     )
 }
 
+/// A directory's `Cargo.toml`, parsed; `None` when absent or not TOML.
+fn manifest(dir: &Path) -> Option<toml::Table> {
+    toml::from_str(&fs::read_to_string(dir.join("Cargo.toml")).ok()?).ok()
+}
+
 /// A workspace root: a `Cargo.toml` with a `[workspace]` table and an
 /// `xtask/Cargo.toml` beside it.
 fn is_workspace_root(dir: &Path) -> bool {
     dir.join("xtask/Cargo.toml").is_file()
-        && fs::read_to_string(dir.join("Cargo.toml"))
-            .is_ok_and(|text| text.lines().any(|l| l.trim() == "[workspace]"))
+        && manifest(dir).is_some_and(|m| m.contains_key("workspace"))
 }
 
 /// xtask's own package directory: its `Cargo.toml` names the package `xtask`.
 fn is_xtask_dir(dir: &Path) -> bool {
-    fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| {
-        text.lines().any(|l| {
-            l.split_once('=').is_some_and(|(key, value)| {
-                key.trim() == "name" && value.trim().trim_matches('"') == "xtask"
-            })
-        })
+    manifest(dir).is_some_and(|m| {
+        m.get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(toml::Value::as_str)
+            == Some("xtask")
     })
 }
 

@@ -291,3 +291,89 @@ fn train_with_a_relative_config_from_another_directory_logs_skipped_images_brief
         text(&again.stderr)
     );
 }
+
+/// The `image_path` column of a split CSV.
+fn image_paths(csv: &Path) -> Vec<String> {
+    let mut reader = csv::Reader::from_path(csv).unwrap();
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "image_path")
+        .unwrap();
+    reader
+        .records()
+        .map(|r| r.unwrap()[column].to_owned())
+        .collect()
+}
+
+#[test]
+fn synth_and_prepare_with_relative_paths_write_paths_that_move_with_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let synth = medcap_clean(
+        &work,
+        &["synth", "--out", "data", "--n", "60", "--seed", "4"],
+    );
+    assert_ok("medcap synth --out data", &synth);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("data/synth.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["release_dir"], "release");
+    let split = [
+        "--test",
+        "5",
+        "--val",
+        "5",
+        "--ft1",
+        "10",
+        "--ft2-extra",
+        "5",
+    ];
+    let prep = medcap_clean(
+        &work,
+        &[
+            &["prepare", "--medicat", "data", "--out", "prepared"][..],
+            &split,
+        ]
+        .concat(),
+    );
+    assert_ok("medcap prepare --medicat data --out prepared", &prep);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(work.join("prepared/summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        Path::new(summary["jsonl"].as_str().unwrap()).is_relative(),
+        "{summary}"
+    );
+
+    // Moved together, the relative paths still resolve from the CSV.
+    let moved = tmp.path().join("elsewhere/work");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&work, &moved).unwrap();
+    let paths = image_paths(&moved.join("prepared/ft1.csv"));
+    assert_eq!(paths.len(), 10);
+    for p in &paths {
+        assert!(Path::new(p).is_relative(), "{p}");
+        assert!(moved.join("prepared").join(p).is_file(), "{p}");
+    }
+
+    // Named by an absolute path outside the output, the release stays absolute.
+    let abs = medcap_clean(
+        tmp.path(),
+        &[
+            &["prepare", "--medicat", moved.join("data").to_str().unwrap()][..],
+            &["--out", "prepared-abs"],
+            &split,
+        ]
+        .concat(),
+    );
+    assert_ok("medcap prepare --medicat ABSOLUTE", &abs);
+    for p in image_paths(&tmp.path().join("prepared-abs/ft1.csv")) {
+        assert!(
+            Path::new(&p).is_absolute() && Path::new(&p).is_file(),
+            "{p}"
+        );
+    }
+}

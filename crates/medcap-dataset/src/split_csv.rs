@@ -47,8 +47,9 @@ pub fn write_split_csv<'a>(
 }
 
 /// Reads a split CSV, resolving every `image_path` against the CSV's
-/// directory. Rows with an empty image path or caption are skipped with a
-/// warning that names the row; a row that does not parse stops the read.
+/// directory. Rows with an empty image path or caption are skipped, with one
+/// warning per file that counts them and names the first lines; a row that
+/// does not parse stops the read.
 ///
 /// # Errors
 /// [`DatasetError::Io`] when the file cannot be opened,
@@ -72,6 +73,7 @@ pub fn read_split_csv(path: &Path) -> Result<Vec<SplitRow>, DatasetError> {
     }
     let dir = paths::parent_dir(path);
     let mut rows = Vec::new();
+    let mut empty_lines = Vec::new();
     for (index, record) in reader.deserialize::<SplitRow>().enumerate() {
         // Line 1 is the header.
         let line = index + 2;
@@ -79,7 +81,7 @@ pub fn read_split_csv(path: &Path) -> Result<Vec<SplitRow>, DatasetError> {
         row.image_path = row.image_path.trim().to_owned();
         row.caption = row.caption.trim().to_owned();
         if row.image_path.is_empty() || row.caption.is_empty() {
-            tracing::warn!(csv = %path.display(), line, "skipped: empty image path or caption");
+            empty_lines.push(line);
             continue;
         }
         if row.id.is_empty() {
@@ -87,6 +89,15 @@ pub fn read_split_csv(path: &Path) -> Result<Vec<SplitRow>, DatasetError> {
         }
         row.image_path = paths::resolve(&row.image_path, dir).display().to_string();
         rows.push(row);
+    }
+    if let Some(first) = empty_lines.first() {
+        let more = empty_lines.len() - 1;
+        tracing::warn!(
+            csv = %path.display(),
+            skipped = empty_lines.len(),
+            "rows with an empty image path or caption skipped (line {first}{})",
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
     }
     Ok(rows)
 }

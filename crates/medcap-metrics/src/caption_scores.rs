@@ -18,7 +18,9 @@ use serde::Serialize;
 use crate::bertscore::{Baseline, BertScoreError, BertScoreValue, TokenEmbedder, bert_score};
 use crate::bleu::Bleu;
 use crate::cider::cider_d;
-use crate::findings::scores::{ClinicalEfficacy, FindingsOptions, clinical_efficacy, findings_f1};
+use crate::findings::scores::{
+    ClinicalEfficacy, FindingsOptions, best_reference, clinical_efficacy,
+};
 use crate::findings::{Labeller, Labels};
 use crate::rouge::Rouge;
 use crate::stats::{Bootstrap, Summary, summarize};
@@ -203,22 +205,24 @@ fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
         let labeller = Labeller::built_in();
         let texts: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
         let hyps = labeller.label_all(&texts);
-        // Each caption's best-matching reference, by findings F1 (first on ties).
+        // Each caption's best-matching reference, by findings F1.
         let mut f1s = Vec::with_capacity(n);
         let refs: Vec<Labels> = (0..n)
             .map(|i| {
-                let h = options.findings(&hyps[i]);
-                let mut best: Option<(f64, Labels)> = None;
-                for r in &references[i] {
-                    let labels = labeller.label(r.as_ref());
-                    let f1 = findings_f1(&h, &options.findings(&labels));
-                    if best.as_ref().is_none_or(|b| f1 > b.0) {
-                        best = Some((f1, labels));
+                let mut candidates: Vec<Labels> = references[i]
+                    .iter()
+                    .map(|r| labeller.label(r.as_ref()))
+                    .collect();
+                match best_reference(&hyps[i], &candidates, options) {
+                    Some((best, f1)) => {
+                        f1s.push(f1);
+                        candidates.swap_remove(best)
+                    }
+                    None => {
+                        f1s.push(0.0);
+                        Labels::default()
                     }
                 }
-                let (f1, labels) = best.unwrap_or((0.0, Labels::default()));
-                f1s.push(f1);
-                labels
             })
             .collect();
         let efficacy = clinical_efficacy(&hyps, &refs.iter().collect::<Vec<_>>(), options);

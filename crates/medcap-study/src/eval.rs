@@ -1,11 +1,12 @@
 //! Evaluation: captions for the test figures from one model (same decoding
 //! for every model) and their scores with every metric of medcap-metrics.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use medcap_metrics::bertscore::BertScorer;
 use medcap_metrics::caption_scores::{
-    BertScoreSetup, CaptionScores, Metrics, score_captions_with_bertscore,
+    BertScoreSetup, Metrics, ScoredCaptions, score_captions_with_bertscore,
 };
 use medcap_model::generate::GenerationConfig;
 use medcap_model::pipeline::Captioner;
@@ -13,16 +14,13 @@ use medcap_model::preprocess::RgbImage;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use std::collections::HashMap;
-
 use medcap_dataset::split_csv::{SplitRow, read_split_csv};
 use medcap_dataset::synth::TruthRecord;
-use medcap_metrics::findings::Labeller;
+use medcap_metrics::findings::Labels;
 use medcap_metrics::findings::scores::{FindingsOptions, findings_f1};
 
-use crate::truth::{truth_findings, without_sides};
-
 use crate::error::StudyError;
+use crate::truth::{truth_findings, without_sides};
 
 /// One test figure with its reference and a model's caption.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +52,7 @@ pub fn caption_split(
 ) -> Result<Vec<CaptionRow>, StudyError> {
     let captioner = Captioner::from_dir(model_dir, device)?;
     let mut rows = Vec::with_capacity(test.len());
+    let mut unreadable: Vec<String> = Vec::new();
     for chunk in test.chunks(batch.max(1)) {
         let mut images = Vec::new();
         let mut readable = Vec::new();
@@ -64,7 +63,7 @@ pub fn caption_split(
                     readable.push(true);
                 }
                 Err(e) => {
-                    tracing::warn!(id, "test image unreadable, scored as an empty caption: {e}");
+                    unreadable.push(format!("{id}: {e}"));
                     readable.push(false);
                 }
             }
@@ -89,20 +88,29 @@ pub fn caption_split(
             });
         }
     }
+    // One warning for the set, not a line per figure.
+    if let Some(first) = unreadable.first() {
+        tracing::warn!(
+            model = %model_dir.display(),
+            unreadable = unreadable.len(),
+            "test images unreadable, scored as empty captions: {first}{}",
+            match unreadable.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            }
+        );
+    }
     Ok(rows)
 }
 
 /// Per-caption scores (BLEU in the study's convention, ROUGE, CIDEr-D,
-/// BERTScore with `scorer`). The report draws its own summaries and
-/// intervals, so the scorer's are not kept.
-pub fn score_rows(
-    rows: &[CaptionRow],
-    scorer: &BertScorer,
-) -> Result<Vec<CaptionScores>, StudyError> {
+/// BERTScore with `scorer`, findings). The report draws its own summaries
+/// and intervals from the per-caption scores.
+pub fn score_rows(rows: &[CaptionRow], scorer: &BertScorer) -> Result<ScoredCaptions, StudyError> {
     let metrics = Metrics::default();
     let hyps: Vec<&str> = rows.iter().map(|r| r.caption.as_str()).collect();
     let refs: Vec<Vec<&str>> = rows.iter().map(|r| vec![r.reference.as_str()]).collect();
-    let scored = score_captions_with_bertscore(
+    score_captions_with_bertscore(
         &hyps,
         &refs,
         &metrics,
@@ -112,8 +120,7 @@ pub fn score_rows(
             baseline: None,
         },
     )
-    .map_err(|e| StudyError::Metrics(e.to_string()))?;
-    Ok(scored.per_caption)
+    .map_err(|e| StudyError::Metrics(e.to_string()))
 }
 
 /// The BERTScore model: the configured one, else medcap-metrics' default
@@ -126,16 +133,20 @@ pub fn bertscore_dir(configured: Option<&Path>) -> Result<PathBuf, StudyError> {
     }
 }
 
-/// Findings F1 of each caption against its figure's true findings
-/// (observation level, positive labels only; NaN for a figure the truth file
-/// does not have).
-pub fn truth_f1(rows: &[CaptionRow], truth: &HashMap<String, TruthRecord>) -> Vec<f64> {
+/// Findings F1 of each caption (its `labels` from scoring) against its
+/// figure's true findings (observation level, positive labels only; NaN for
+/// a figure the truth file does not have).
+pub fn truth_f1(
+    rows: &[CaptionRow],
+    labels: &[Labels],
+    truth: &HashMap<String, TruthRecord>,
+) -> Vec<f64> {
     let options = FindingsOptions::default();
-    let labeller = Labeller::built_in();
     rows.iter()
-        .map(|row| match truth.get(&row.id) {
+        .zip(labels)
+        .map(|(row, labels)| match truth.get(&row.id) {
             Some(record) => findings_f1(
-                &without_sides(&options.findings(&labeller.label(&row.caption))),
+                &without_sides(&options.findings(labels)),
                 &without_sides(&truth_findings(record)),
             ),
             None => f64::NAN,

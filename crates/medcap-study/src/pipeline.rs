@@ -85,15 +85,7 @@ impl<'a> Study<'a> {
             }
         }
         std::fs::create_dir_all(out.join("stages")).map_err(io(out))?;
-        let writer = PathWriter::new(out)
-            .and_then(|w| w.within(out))
-            .map_err(io(out))?;
-        let stored = StudyConfig {
-            medicat: store_opt(&writer, config.medicat.as_deref())?,
-            base_model: store_opt(&writer, config.base_model.as_deref())?,
-            bertscore_model: store_opt(&writer, config.bertscore_model.as_deref())?,
-            ..config.clone()
-        };
+        let stored = stored_config(&config, out, out)?;
         let text = serde_json::to_string_pretty(&stored).unwrap_or_default();
         let saved = out.join("study-config.json");
         let started = out
@@ -399,8 +391,12 @@ impl<'a> Study<'a> {
                 self.config.caption_batch,
                 self.device,
             )?;
-            let scores = eval::score_rows(&rows, &scorer)?;
-            let truth_f1 = truth.as_ref().map(|t| eval::truth_f1(&rows, t));
+            let scored = eval::score_rows(&rows, &scorer)?;
+            let truth_f1 = match (&truth, &scored.findings) {
+                (Some(t), Some(f)) => Some(eval::truth_f1(&rows, &f.hypotheses, t)),
+                _ => None,
+            };
+            let scores = scored.per_caption;
             let writer = PathWriter::new(&dir)
                 .and_then(|w| w.within(&self.out))
                 .map_err(io(&dir))?;
@@ -449,15 +445,13 @@ impl<'a> Study<'a> {
                     scores.push(scores_from_json(&value["scores"]));
                     truth_f1.push(value[report::TRUTH_F1].as_f64());
                 }
-                let truth_f1 = truth_f1
-                    .iter()
-                    .all(Option::is_some)
-                    .then(|| truth_f1.iter().map(|v| v.unwrap_or(f64::NAN)).collect());
+                // Every row has it (synthetic data) or the column is absent.
+                let truth_f1: Option<Vec<f64>> = truth_f1.into_iter().collect();
                 Ok(ModelResult {
                     name: (*name).into(),
                     rows,
                     scores,
-                    truth_f1: truth_f1.filter(|t: &Vec<f64>| !t.is_empty()),
+                    truth_f1: truth_f1.filter(|t| !t.is_empty()),
                 })
             })
             .collect()
@@ -496,7 +490,9 @@ impl<'a> Study<'a> {
         Ok(dir)
     }
 
+    /// What `report/provenance.json` records; its paths relative to `report/`.
     fn provenance(&self) -> Result<serde_json::Value, StudyError> {
+        let stored = stored_config(&self.config, &self.out.join("report"), &self.out)?;
         let stages: serde_json::Map<String, serde_json::Value> = STAGES
             .iter()
             .filter_map(|s| {
@@ -518,20 +514,34 @@ impl<'a> Study<'a> {
             "git_commit": commit,
             "libtorch": medcap_model::device::runtime_info().torch_version,
             "device": format!("{:?}", self.device),
-            "data": match &self.config.medicat { Some(d) => d.display().to_string(), None => "embedded synthetic MedICaT-format release".into() },
+            "data": match &stored.medicat { Some(d) => d.display().to_string(), None => "embedded synthetic MedICaT-format release".into() },
             "splits_fnv1a64": format!("{:016x}", hash.0),
             "seed": self.config.seed,
-            "config": self.config,
+            "config": stored,
             "stage_seconds": stages,
         }))
     }
 }
 
-fn store_opt(writer: &PathWriter, path: Option<&Path>) -> Result<Option<PathBuf>, StudyError> {
-    writer
-        .store_opt(path)
-        .map(|p| p.map(PathBuf::from))
-        .map_err(|source| StudyError::Config(format!("cannot resolve a path: {source}")))
+/// `config` with its paths in the form stored in a file in `dir`, by
+/// medcap-dataset's path rule (relative where they lie in the output `out`
+/// or were given relative).
+fn stored_config(config: &StudyConfig, dir: &Path, out: &Path) -> Result<StudyConfig, StudyError> {
+    let writer = PathWriter::new(dir)
+        .and_then(|w| w.within(out))
+        .map_err(io(dir))?;
+    let store = |path: Option<&Path>| {
+        writer
+            .store_opt(path)
+            .map(|p| p.map(PathBuf::from))
+            .map_err(io(dir))
+    };
+    Ok(StudyConfig {
+        medicat: store(config.medicat.as_deref())?,
+        base_model: store(config.base_model.as_deref())?,
+        bertscore_model: store(config.bertscore_model.as_deref())?,
+        ..config.clone()
+    })
 }
 
 fn scores_from_json(v: &serde_json::Value) -> medcap_metrics::caption_scores::CaptionScores {

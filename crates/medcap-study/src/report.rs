@@ -106,6 +106,8 @@ pub struct ReportData {
     pub table: Vec<TableEntry>,
     /// Paired tests.
     pub comparisons: Vec<Comparison>,
+    /// Each model's clinical efficacy against the reference captions.
+    pub findings: BTreeMap<String, ClinicalEfficacy>,
 }
 
 /// Computes Table 1 and the paired tests.
@@ -147,6 +149,7 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
         metrics: present.iter().map(|k| (*k).to_owned()).collect(),
         table,
         comparisons,
+        findings: clinical_efficacy_by_model(models),
     }
 }
 
@@ -391,7 +394,7 @@ pub fn write_html(
         );
     }
     html.push_str("</table>\n<h2>Findings: clinical efficacy against the reference captions</h2>\n<table id=\"findings\"><tr><th>Observation</th>");
-    let efficacy = clinical_efficacy_by_model(models);
+    let efficacy = &data.findings;
     for model in &model_names {
         let _ = write!(
             html,
@@ -532,8 +535,8 @@ pub fn write_html(
 }
 
 /// Each model's clinical efficacy against the reference captions (positive
-/// labels): per observation and averaged, as `findings.json` holds it.
-pub fn clinical_efficacy_by_model(models: &[ModelResult]) -> BTreeMap<String, ClinicalEfficacy> {
+/// labels): per observation and averaged, as `report.json` holds it.
+fn clinical_efficacy_by_model(models: &[ModelResult]) -> BTreeMap<String, ClinicalEfficacy> {
     let labeller = Labeller::built_in();
     models
         .iter()
@@ -588,9 +591,6 @@ pub fn write_report(
         .collect();
     let per_caption = serde_json::to_string(&per_caption).unwrap_or_default();
     crate::write_atomic(&dir.join("captions.json"), per_caption.as_bytes())?;
-    let efficacy = clinical_efficacy_by_model(models);
-    let json = serde_json::to_string_pretty(&efficacy).unwrap_or_default();
-    crate::write_atomic(&dir.join("findings.json"), json.as_bytes())?;
     let provenance_text = serde_json::to_string_pretty(provenance).unwrap_or_default();
     crate::write_atomic(&dir.join("provenance.json"), provenance_text.as_bytes())?;
     write_html(dir, models, &data, sample, decoding, provenance)?;

@@ -206,11 +206,11 @@ fn report_shows_each_captions_findings_against_the_reference() {
     );
     // Clinical efficacy per model: FT-2's captions name the effusion of 3 of
     // the 6 references (recall 0.5) and nothing else of theirs.
-    let efficacy: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(page.parent().unwrap().join("findings.json")).unwrap(),
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(page.parent().unwrap().join("report.json")).unwrap(),
     )
     .unwrap();
-    let effusion = &efficacy["FT-2"]["per_observation"][10];
+    let effusion = &report["findings"]["FT-2"]["per_observation"][10];
     assert_eq!(effusion["observation"], "pleural_effusion");
     assert_eq!(effusion["recall"], 0.5);
     assert_eq!(effusion["precision"], 1.0);

@@ -72,7 +72,8 @@ pub struct SynthSummary {
     pub chest_radiographs: usize,
     /// Papers (distinct `pdf_hash`).
     pub papers: usize,
-    /// Where the release directory is.
+    /// Where the release directory is (in `synth.json`: `release`, relative
+    /// to the manifest).
     pub release_dir: PathBuf,
 }
 
@@ -290,8 +291,13 @@ pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, Datase
         papers: papers.len(),
         release_dir: release,
     };
-    // Written last: its presence means the data set is complete.
-    write_json_atomic(&manifest_path, &summary)?;
+    // Written last: its presence means the data set is complete. The
+    // release directory is stored relative to the manifest (crate::paths).
+    let stored = SynthSummary {
+        release_dir: PathBuf::from(layout::RELEASE_DIR),
+        ..summary.clone()
+    };
+    write_json_atomic(&manifest_path, &stored)?;
     Ok(summary)
 }
 

@@ -108,18 +108,23 @@ pub fn findings_f1(
     Prf::from_counts(tp, hypothesis.len() - tp, reference.len() - tp).f1
 }
 
-/// The best findings F1 of `hypothesis` over `references` (like BERTScore's
-/// and ROUGE's multi-reference rule); 0 with no reference.
-pub fn caption_findings_f1(
+/// The reference that `hypothesis`'s findings match best, by findings F1
+/// (the first on ties, like BERTScore's and ROUGE's multi-reference rule):
+/// its index and the F1; `None` without references.
+pub fn best_reference(
     hypothesis: &Labels,
     references: &[Labels],
     options: FindingsOptions,
-) -> f64 {
+) -> Option<(usize, f64)> {
     let h = options.findings(hypothesis);
-    references
-        .iter()
-        .map(|r| findings_f1(&h, &options.findings(r)))
-        .fold(0.0, f64::max)
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in references.iter().enumerate() {
+        let f1 = findings_f1(&h, &options.findings(r));
+        if best.is_none_or(|(_, b)| f1 > b) {
+            best = Some((i, f1));
+        }
+    }
+    best
 }
 
 /// One observation's scores over a caption set.
@@ -212,5 +217,29 @@ pub fn clinical_efficacy(
         macro_14,
         micro_5,
         macro_5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::Labeller;
+
+    #[test]
+    fn the_best_reference_wins_and_ties_keep_the_first() {
+        let l = Labeller::built_in();
+        let hyp = l.label("Left pleural effusion and cardiomegaly.");
+        let refs = [
+            l.label("Right pneumothorax."),
+            l.label("Cardiomegaly."),
+            l.label("Cardiomegaly and a left pleural effusion."),
+            l.label("Pleural effusion with cardiomegaly."),
+        ];
+        let options = FindingsOptions::default();
+        assert_eq!(best_reference(&hyp, &refs, options), Some((2, 1.0)));
+        let (i, f1) = best_reference(&hyp, &refs[..2], options).unwrap_or_default();
+        assert_eq!(i, 1);
+        assert!((f1 - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(best_reference(&hyp, &[], options), None);
     }
 }
