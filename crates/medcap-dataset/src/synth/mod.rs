@@ -220,7 +220,10 @@ pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, Datase
                 .is_file()
         {
             tracing::info!(dir = %out.display(), "synthetic data set already generated with this configuration");
-            return Ok(previous);
+            return Ok(SynthSummary {
+                release_dir: crate::paths::resolve(&previous.release_dir, out),
+                ..previous
+            });
         }
         // Our own earlier data set with another configuration: replace it
         // whole, so that no figure of the old one lingers.
