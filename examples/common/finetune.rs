@@ -62,7 +62,7 @@ pub fn main_for(which: &'static str) -> Result<()> {
         )
     };
     let prepared = study.data_stage().with_context(stopped)?;
-    let base = study.base_stage().with_context(stopped)?;
+    let base = study.base_stage(&prepared).with_context(stopped)?;
     let model = study
         .fine_tune_stage(which, &base, &prepared)
         .with_context(stopped)?;

@@ -13,12 +13,13 @@
 #![allow(clippy::print_stdout)]
 
 mod artifact;
+mod seeds;
 mod setup;
 mod tidy;
 mod workspace;
 
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -40,7 +41,11 @@ Tasks:
   reproduce   setup, then rerun the study end to end (data, base model, FT-1, FT-2,
               evaluation, report); resumes unfinished runs. Options (medcap reproduce's):
               --out DIR (default medcap-out), --config FILE, --medicat DIR,
-              --base-model DIR, --device auto|cpu|cuda, --fresh.
+              --base-model DIR, --device auto|cpu|cuda, --fresh, --seed N,
+              --check-targets. With --seeds N: N runs (seeds S, S+1, ...; S from
+              --seed, the configuration, else 2023) in OUT/seed-S, then the
+              spread of every Table 1 cell over them (OUT/seeds.md); fails when
+              a seed misses a reproduction target.
               Relative paths are taken from the directory you run cargo xtask
               in; the default --out medcap-out is created there. The medcap
               binary is taken from where cargo builds it (CARGO_TARGET_DIR and
@@ -140,8 +145,38 @@ fn test(ws: &Workspace) -> Result<()> {
         "cargo test",
         cargo(ws, &env).args(["test", "--workspace", "--all-features"]),
     )?;
+    default_run(ws, &env)?;
     println!("==> all checks passed");
     Ok(())
+}
+
+/// The run users get: `medcap reproduce` with no configuration, from the
+/// start, in `target/default-run`, held to the reproduction targets
+/// (medcap-study's `targets`; README's Table 1 comes from this run).
+fn default_run(ws: &Workspace, env: &setup::Environment) -> Result<()> {
+    let medcap = build_medcap(ws, env)?;
+    // Beside the release directory cargo built into: target/default-run.
+    let out = medcap
+        .parent()
+        .and_then(Path::parent)
+        .context("the medcap executable has no target directory")?
+        .join("default-run");
+    let mut cmd = Command::new(&medcap);
+    cmd.args([
+        "reproduce",
+        "--fresh",
+        "--device",
+        "cpu",
+        "--check-targets",
+        "--out",
+    ])
+    .arg(&out)
+    .current_dir(&ws.root);
+    env.apply(&mut cmd);
+    run_step(
+        "the default run (medcap reproduce --check-targets, into target/default-run)",
+        &mut cmd,
+    )
 }
 
 fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
@@ -252,17 +287,55 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
 /// started `cargo xtask` in, so that relative paths (and the default
 /// `--out medcap-out`) are the user's.
 fn reproduce(ws: &Workspace, args: &[String]) -> Result<()> {
+    let plan = seeds::plan(args, &ws.cwd)?;
     let env = setup::run(&ws.root)?;
     let medcap = build_medcap(ws, &env)?;
-    let mut cmd = Command::new(&medcap);
-    cmd.arg("reproduce").args(args).current_dir(&ws.cwd);
-    env.apply(&mut cmd);
-    println!(
-        "    ({} reproduce, in {})",
-        medcap.display(),
-        ws.cwd.display()
-    );
-    run_step("medcap reproduce", &mut cmd)
+    let run = |args: &[String]| {
+        let mut cmd = Command::new(&medcap);
+        cmd.arg("reproduce").args(args).current_dir(&ws.cwd);
+        env.apply(&mut cmd);
+        println!(
+            "    ({} reproduce {}, in {})",
+            medcap.display(),
+            args.join(" "),
+            ws.cwd.display()
+        );
+        run_step("medcap reproduce", &mut cmd)
+    };
+    let Some(plan) = plan else {
+        return run(args);
+    };
+    let mut reports = Vec::new();
+    for &seed in &plan.seeds {
+        let dir = seeds::seed_dir(&plan.out, seed);
+        let mut args = plan.rest.clone();
+        args.extend([
+            "--seed".to_owned(),
+            seed.to_string(),
+            "--out".to_owned(),
+            dir.display().to_string(),
+        ]);
+        run(&args)?;
+        let path = ws.cwd.join(&dir).join("report/report.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let report: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        reports.push((seed, report));
+    }
+    let (md, missed) = seeds::summarize(&reports)?;
+    println!("{md}");
+    let summary = ws.cwd.join(&plan.out).join("seeds.md");
+    std::fs::write(&summary, &md).with_context(|| format!("cannot write {}", summary.display()))?;
+    println!("spread over the seeds: {}", summary.display());
+    if !missed.is_empty() {
+        bail!(
+            "{} reproduction target(s) missed:\n  {}",
+            missed.len(),
+            missed.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 /// `cargo build --release -p medcap-cli`, returning the `medcap` executable

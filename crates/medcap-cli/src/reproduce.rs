@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use medcap_model::device::DeviceChoice;
 use medcap_study::config::StudyConfig;
@@ -38,6 +38,13 @@ pub struct ReproduceArgs {
     /// result. Ignored with --config.
     #[arg(long, conflicts_with = "config")]
     reduced: bool,
+    /// Seed of everything random (overrides the configuration's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Exit with an error unless the run meets the reproduction targets
+    /// (embedded synthetic data only; see README).
+    #[arg(long)]
+    check_targets: bool,
 }
 
 pub fn run(args: &ReproduceArgs) -> Result<()> {
@@ -51,6 +58,12 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     }
     if args.base_model.is_some() {
         config.base_model.clone_from(&args.base_model);
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if args.check_targets && config.medicat.is_some() {
+        bail!("--check-targets applies to the embedded synthetic data only (drop --medicat)");
     }
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -83,5 +96,22 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         "report: {}",
         outcome.report_dir.join("index.html").display()
     );
+    if args.check_targets {
+        let missed: Vec<String> = outcome
+            .data
+            .targets
+            .iter()
+            .filter(|t| !t.met)
+            .map(|t| format!("  {}: measured {}", t.requirement, t.measured))
+            .collect();
+        if !missed.is_empty() {
+            bail!(
+                "the run misses {} reproduction target(s):\n{}",
+                missed.len(),
+                missed.join("\n")
+            );
+        }
+        println!("all reproduction targets met");
+    }
     Ok(())
 }

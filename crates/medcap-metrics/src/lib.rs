@@ -10,6 +10,7 @@
 //! - [`findings`]: a rule-based labeller of the CheXpert labeller's 14
 //!   observations and clinical-efficacy scores (findings precision, recall, F1).
 //! - [`porter`]: nltk's Porter stemmer (NLTK_EXTENSIONS mode), for ROUGE.
+//! - [`repetition`]: degenerate repetition of words in generated captions.
 //! - [`rouge`]: ROUGE-1/2/L/Lsum as Google's rouge-score computes them.
 //! - [`stats`]: mean, s.d., seeded bootstrap intervals, paired comparison.
 //! - [`tokenize`]: the reference tokenizers (13a, white space, rouge-score).
@@ -38,6 +39,7 @@ pub mod cider;
 pub mod findings;
 mod ngram;
 pub mod porter;
+pub mod repetition;
 pub mod rouge;
 pub mod stats;
 pub mod tokenize;

@@ -18,7 +18,7 @@ fn processors(
     config: &BlipConfig,
 ) -> Result<(BlipTokenizer, ImageProcessor), ModelError> {
     Ok((
-        BlipTokenizer::from_dir(dir, config.text_config.vocab_size)?,
+        BlipTokenizer::from_dir(dir, &config.text_config)?,
         ImageProcessor::from_dir(dir, config.vision_config.image_size)?,
     ))
 }

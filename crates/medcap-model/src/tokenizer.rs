@@ -1,17 +1,16 @@
 //! BLIP's tokenizer: the checkpoint's `tokenizer.json` (bert-base-uncased
-//! word pieces) through the `tokenizers` crate, with `[DEC]` (30522) and
-//! `[ENC]` (30523) used by id, since the Hub files do not contain them.
+//! word pieces) through the `tokenizers` crate, with `[DEC]` used by id
+//! (the text config's `bos_token_id`, 30522 in the Hub checkpoints, as
+//! transformers' BLIP uses it), since the Hub files do not contain it.
+//! Also: a word-piece vocabulary cut down to what a corpus uses, for the
+//! small models medcap trains from scratch.
 
 use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
+use crate::blip::BlipTextConfig;
 use crate::error::ModelError;
-
-/// `[DEC]`: the first token of every caption.
-pub const DEC_ID: i64 = 30522;
-/// `[ENC]`: the first token of the original BLIP's multimodal encoder input.
-pub const ENC_ID: i64 = 30523;
 
 /// Right-padded token ids of a batch of texts.
 #[derive(Debug)]
@@ -30,13 +29,21 @@ pub struct BlipTokenizer {
     cls: i64,
     sep: i64,
     pad: i64,
+    dec: i64,
     special: Vec<i64>,
 }
 
 impl BlipTokenizer {
-    /// Loads `dir/tokenizer.json` and checks it against the model's
-    /// vocabulary size (`vocab_size` from `config.json`).
-    pub fn from_dir(dir: &Path, vocab_size: i64) -> Result<Self, ModelError> {
+    /// Loads `dir/tokenizer.json` and checks it against the model's text
+    /// configuration: the tokenizer fits in `vocab_size`, `[DEC]`
+    /// (`bos_token_id`) lies above the tokenizer's own tokens, and `[SEP]`
+    /// and `[PAD]` have the ids the model stops and pads with.
+    ///
+    /// # Errors
+    /// [`ModelError::Tokenizer`] naming `tokenizer.json` when it is missing,
+    /// does not parse or disagrees with the configuration.
+    pub fn from_dir(dir: &Path, text: &BlipTextConfig) -> Result<Self, ModelError> {
+        let vocab_size = text.vocab_size;
         let path = dir.join("tokenizer.json");
         let err = |reason: String| ModelError::Tokenizer {
             path: path.clone(),
@@ -67,17 +74,31 @@ impl BlipTokenizer {
             .filter(|(_, t)| t.special)
             .map(|(&i, _)| i64::from(i))
             .collect();
-        special.extend([DEC_ID, ENC_ID]);
         let size = inner.get_vocab_size(true) as i64;
         if size > vocab_size {
             return Err(err(format!(
                 "{size} tokens, more than the model's vocab_size {vocab_size}"
             )));
         }
-        if vocab_size <= DEC_ID {
+        let dec = text.bos_token_id;
+        if !(size..vocab_size).contains(&dec) {
             return Err(err(format!(
-                "the model's vocab_size {vocab_size} has no room for [DEC] = {DEC_ID}"
+                "the model's [DEC] (text_config.bos_token_id {dec}) must lie after the \
+                 tokenizer's {size} tokens and inside vocab_size {vocab_size}"
             )));
+        }
+        // [DEC] and, where the vocabulary has room, BLIP's [ENC] after it:
+        // ids the Hub tokenizer files do not contain, never shown in text.
+        special.extend((dec..vocab_size.min(dec + 2)).collect::<Vec<_>>());
+        for (name, ours, model) in [
+            ("[SEP]", sep, text.sep_token_id),
+            ("[PAD]", pad, text.pad_token_id),
+        ] {
+            if ours != model {
+                return Err(err(format!(
+                    "{name} is {ours} here but the model's config says {model}"
+                )));
+            }
         }
         Ok(Self {
             inner,
@@ -85,6 +106,7 @@ impl BlipTokenizer {
             cls,
             sep,
             pad,
+            dec,
             special,
         })
     }
@@ -108,9 +130,9 @@ impl BlipTokenizer {
     pub fn decoder_prompt(&self, prompt: Option<&str>) -> Result<Vec<i64>, ModelError> {
         let mut ids = match prompt {
             Some(text) if !text.trim().is_empty() => self.encode(text)?,
-            _ => return Ok(vec![DEC_ID]),
+            _ => return Ok(vec![self.dec]),
         };
-        ids[0] = DEC_ID;
+        ids[0] = self.dec;
         ids.pop();
         Ok(ids)
     }
@@ -158,6 +180,11 @@ impl BlipTokenizer {
             })
     }
 
+    /// `[DEC]`'s id: the first token of every caption.
+    pub fn dec_id(&self) -> i64 {
+        self.dec
+    }
+
     /// `[CLS]`, `[SEP]` and `[PAD]` ids.
     pub fn cls_sep_pad(&self) -> (i64, i64, i64) {
         (self.cls, self.sep, self.pad)
@@ -185,4 +212,155 @@ impl BlipTokenizer {
         }
         Ok(())
     }
+}
+
+/// A word-piece vocabulary cut down by [`write_vocabulary_subset`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VocabularySubset {
+    /// Tokens kept; ids run from 0 to `len - 1`, so a BLIP model over this
+    /// vocabulary puts `[DEC]` at `len` and has `vocab_size = len + 2`
+    /// (room for `[ENC]`, as the Hub checkpoints have).
+    pub len: i64,
+    /// `[CLS]`'s new id.
+    pub cls: i64,
+    /// `[SEP]`'s new id.
+    pub sep: i64,
+    /// `[PAD]`'s new id.
+    pub pad: i64,
+}
+
+/// Writes into `to` a tokenizer whose vocabulary is the BERT word-piece
+/// vocabulary of `from` (its `tokenizer.json`) restricted to: the special
+/// tokens, every piece the source tokenizer gives any of `texts`, and every
+/// printable ASCII character alone and as a continuation (`##c`), so that
+/// any ASCII word still has a spelling. Kept tokens keep their source
+/// order. Each of `texts` tokenizes to the same pieces as with the source:
+/// WordPiece takes the longest piece that matches, and the source's choice
+/// is kept while every longer candidate was already absent from it.
+///
+/// Writes `tokenizer.json` and `vocab.txt` (so that transformers'
+/// `BertTokenizer` and `BertTokenizerFast` load the directory) and copies
+/// `tokenizer_config.json` and `special_tokens_map.json`, which hold no ids.
+/// Why: a model trained from scratch on one corpus needs no output row for
+/// the 28,000 pieces it never sees, and the LM head over the full
+/// bert-base-uncased vocabulary is most of a small model's training step.
+///
+/// # Errors
+/// [`ModelError::Tokenizer`] when the source is not a BERT word-piece
+/// tokenizer (no `[CLS]`, `[SEP]`, `[PAD]` or `[UNK]`, another model type),
+/// [`ModelError::Io`] when a file cannot be written.
+pub fn write_vocabulary_subset<'a>(
+    from: &Path,
+    to: &Path,
+    texts: impl IntoIterator<Item = &'a str>,
+) -> Result<VocabularySubset, ModelError> {
+    use std::collections::{BTreeSet, HashMap};
+    use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+    use tokenizers::models::wordpiece::WordPiece;
+    use tokenizers::processors::template::TemplateProcessing;
+    use tokenizers::{AddedToken, ModelWrapper};
+
+    let path = from.join("tokenizer.json");
+    let err = |reason: String| ModelError::Tokenizer {
+        path: path.clone(),
+        reason,
+    };
+    let mut source = Tokenizer::from_file(&path).map_err(|e| err(e.to_string()))?;
+    source.with_padding(None);
+    source
+        .with_truncation(None)
+        .map_err(|e| err(e.to_string()))?;
+    let ModelWrapper::WordPiece(pieces) = source.get_model() else {
+        return Err(err("not a word-piece (BERT) tokenizer".into()));
+    };
+    let vocab = source.get_vocab(false);
+    let id_of = |token: &str| {
+        vocab
+            .get(token)
+            .copied()
+            .ok_or_else(|| err(format!("no {token} token")))
+    };
+    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+    let mut kept = BTreeSet::new();
+    for token in specials {
+        if token != "[MASK]" || vocab.contains_key(token) {
+            kept.insert(id_of(token)?);
+        }
+    }
+    let prefix = pieces.continuing_subword_prefix.clone();
+    for c in (0x21u8..0x7f).map(char::from) {
+        for piece in [c.to_string(), format!("{prefix}{c}")] {
+            if let Some(&id) = vocab.get(&piece) {
+                kept.insert(id);
+            }
+        }
+    }
+    for text in texts {
+        let encoding = source.encode(text, false).map_err(|e| err(e.to_string()))?;
+        kept.extend(encoding.get_ids().iter().copied());
+    }
+    let by_id: HashMap<u32, &str> = vocab.iter().map(|(t, &i)| (i, t.as_str())).collect();
+    let order: Vec<&str> = kept.iter().filter_map(|i| by_id.get(i).copied()).collect();
+    let new_vocab: HashMap<String, u32> = order
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), i as u32))
+        .collect();
+    let new_id = |token: &str| new_vocab.get(token).map_or(-1, |&i| i64::from(i));
+    std::fs::create_dir_all(to).map_err(|source| ModelError::Io {
+        path: to.to_owned(),
+        source,
+    })?;
+    let vocab_txt = to.join("vocab.txt");
+    let lines: String = order.iter().map(|t| format!("{t}\n")).collect();
+    crate::checkpoint::write_atomic(&vocab_txt, lines.as_bytes())?;
+    let vocab_path = vocab_txt.to_string_lossy().into_owned();
+    let model = WordPiece::from_file(&vocab_path)
+        .unk_token(pieces.unk_token.clone())
+        .continuing_subword_prefix(prefix.clone())
+        .max_input_chars_per_word(pieces.max_input_chars_per_word)
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    let (cls, sep, pad) = (new_id("[CLS]"), new_id("[SEP]"), new_id("[PAD]"));
+    let template = TemplateProcessing::builder()
+        .try_single("[CLS]:0 $A:0 [SEP]:0")
+        .and_then(|b| b.try_pair("[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1"))
+        .map_err(|e| err(e.to_string()))?
+        .special_tokens(vec![("[CLS]", cls as u32), ("[SEP]", sep as u32)])
+        .build()
+        .map_err(|e| err(e.to_string()))?;
+    let mut subset = Tokenizer::new(model);
+    subset
+        .with_normalizer(source.get_normalizer().cloned())
+        .map_err(|e| err(e.to_string()))?;
+    subset.with_pre_tokenizer(source.get_pre_tokenizer().cloned());
+    subset.with_post_processor(Some(template));
+    subset.with_decoder(Some(WordPieceDecoder::new(prefix, true)));
+    let added: Vec<AddedToken> = specials
+        .iter()
+        .filter(|t| new_vocab.contains_key(**t))
+        .map(|t| AddedToken::from(t.to_string(), true))
+        .collect();
+    subset
+        .add_special_tokens(added)
+        .map_err(|e| err(e.to_string()))?;
+
+    let json = subset.to_string(true).map_err(|e| err(e.to_string()))?;
+    crate::checkpoint::write_atomic(&to.join("tokenizer.json"), json.as_bytes())?;
+    for name in ["tokenizer_config.json", "special_tokens_map.json"] {
+        let file = from.join(name);
+        if file.is_file() {
+            let bytes = std::fs::read(&file).map_err(|source| ModelError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            crate::checkpoint::write_atomic(&to.join(name), &bytes)?;
+        }
+    }
+    Ok(VocabularySubset {
+        len: order.len() as i64,
+        cls,
+        sep,
+        pad,
+    })
 }

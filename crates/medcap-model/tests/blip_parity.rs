@@ -214,7 +214,7 @@ fn check_generation(
     settings: &serde_json::Map<String, Value>,
     tensor: &dyn Fn(&str) -> Tensor,
 ) {
-    let tokenizer = BlipTokenizer::from_dir(dir, 30524).unwrap();
+    let tokenizer = BlipTokenizer::from_dir(dir, &model.config().text_config).unwrap();
     for (name, setting) in settings {
         let config = config_from(&setting["kwargs"]);
         let prompt = tokenizer

@@ -41,17 +41,17 @@ pub struct StageTraining {
 impl StageTraining {
     fn fine_tuning() -> Self {
         Self {
-            epochs: 3,
+            epochs: 8,
             max_steps: None,
-            lr: 5e-4,
+            lr: 2e-3,
             micro_batch: 4,
             accumulation: 4,
             loss: LossKind::CePlusContrastive,
             contrastive_weight: 0.1,
             optimizer: OptimizerKind::Adam,
             schedule: Schedule::Cosine,
-            warmup_steps: 10,
-            label_smoothing: 0.1,
+            warmup_steps: 50,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -128,12 +128,12 @@ impl Default for StudyConfig {
             width: 128,
             layers: 2,
             base_training: StageTraining {
-                epochs: 2,
-                lr: 1e-3,
+                epochs: 9,
+                lr: 2e-3,
                 micro_batch: 16,
                 accumulation: 1,
                 loss: LossKind::Ce,
-                warmup_steps: 20,
+                warmup_steps: 100,
                 ..StageTraining::fine_tuning()
             },
             fine_tuning: StageTraining::fine_tuning(),

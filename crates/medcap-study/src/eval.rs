@@ -17,10 +17,10 @@ use tch::Device;
 use medcap_dataset::split_csv::{SplitRow, read_split_csv};
 use medcap_dataset::synth::TruthRecord;
 use medcap_metrics::findings::Labels;
-use medcap_metrics::findings::scores::{FindingsOptions, findings_f1};
+use medcap_metrics::findings::scores::FindingsOptions;
 
 use crate::error::StudyError;
-use crate::truth::{truth_findings, without_sides};
+use crate::truth::{TruthScore, truth_findings};
 
 /// One test figure with its reference and a model's caption.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,23 +133,24 @@ pub fn bertscore_dir(configured: Option<&Path>) -> Result<PathBuf, StudyError> {
     }
 }
 
-/// Findings F1 of each caption (its `labels` from scoring) against its
-/// figure's true findings (observation level, positive labels only; NaN for
-/// a figure the truth file does not have).
-pub fn truth_f1(
+/// Each caption (its `labels` from scoring) against its figure's true
+/// findings (positive labels only, with the sides the caption gives; `None`
+/// for a figure the truth file does not have).
+pub fn truth_scores(
     rows: &[CaptionRow],
     labels: &[Labels],
     truth: &HashMap<String, TruthRecord>,
-) -> Vec<f64> {
-    let options = FindingsOptions::default();
+) -> Vec<Option<TruthScore>> {
+    let options = FindingsOptions {
+        with_side: true,
+        ..FindingsOptions::default()
+    };
     rows.iter()
         .zip(labels)
-        .map(|(row, labels)| match truth.get(&row.id) {
-            Some(record) => findings_f1(
-                &without_sides(&options.findings(labels)),
-                &without_sides(&truth_findings(record)),
-            ),
-            None => f64::NAN,
+        .map(|(row, labels)| {
+            truth
+                .get(&row.id)
+                .map(|record| TruthScore::of(&options.findings(labels), &truth_findings(record)))
         })
         .collect()
 }

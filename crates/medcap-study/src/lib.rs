@@ -5,7 +5,8 @@
 //! scenes), FT-1 and FT-2 with medcap-train, captions of the test figures
 //! from all three with identical decoding, every metric of medcap-metrics,
 //! and a report: Table 1 (Markdown, CSV, JSON) with confidence intervals and
-//! paired tests, the loss curves, and an HTML page of captions side by side.
+//! paired tests, the loss curves, an HTML page of captions figure by figure,
+//! and, on the synthetic data, the [`targets`] a reproduction must meet.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -26,6 +27,7 @@ pub mod pipeline;
 pub mod report;
 pub mod scenes;
 pub mod small_model;
+pub mod targets;
 pub mod truth;
 
 pub use error::StudyError;

@@ -28,6 +28,7 @@ use crate::config::{StageTraining, StudyConfig};
 use crate::error::{StudyError, io};
 use crate::eval::{self, CaptionRow};
 use crate::report::{self, ModelResult, ReportData};
+use crate::truth::TruthScore;
 use crate::{scenes, small_model, truth, write_atomic};
 
 /// The stages, in order.
@@ -166,8 +167,10 @@ impl<'a> Study<'a> {
     }
 
     /// The base-model stage: the general-purpose captioner's directory.
-    pub fn base_stage(&self) -> Result<PathBuf, StudyError> {
-        self.stage("base", || self.base_model())
+    /// `prepared`: the data stage's output, whose training and validation
+    /// captions join the scenes' in the small model's vocabulary.
+    pub fn base_stage(&self, prepared: &Path) -> Result<PathBuf, StudyError> {
+        self.stage("base", || self.base_model(prepared))
     }
 
     /// FT-1 (`"ft1"`, on `ft1.csv`) or FT-2 (`"ft2"`, on `ft2.csv`): the
@@ -190,7 +193,7 @@ impl<'a> Study<'a> {
     /// Runs every unfinished stage.
     pub fn run(&self) -> Result<StudyOutcome, StudyError> {
         let prepared = self.data_stage()?;
-        let base = self.base_stage()?;
+        let base = self.base_stage(&prepared)?;
         let ft1 = self.fine_tune_stage("ft1", &base, &prepared)?;
         let ft2 = self.fine_tune_stage("ft2", &base, &prepared)?;
         let models = [base, ft1, ft2];
@@ -257,7 +260,7 @@ impl<'a> Study<'a> {
         Ok(prepared)
     }
 
-    fn base_model(&self) -> Result<PathBuf, StudyError> {
+    fn base_model(&self, prepared: &Path) -> Result<PathBuf, StudyError> {
         let c = &self.config;
         if let Some(dir) = &c.base_model {
             return Ok(dir.clone());
@@ -272,10 +275,30 @@ impl<'a> Study<'a> {
         )?;
         let init = self.out.join("models/base-init");
         let tokenizer = eval::bertscore_dir(c.bertscore_model.as_deref())?;
+        // The vocabulary: what the base and the fine-tuned models are trained
+        // on (scenes, FT-2's training figures, which include FT-1's, and the
+        // validation figures); test captions are left out, so that nothing of
+        // the test set reaches the models.
+        let mut captions = Vec::new();
+        for csv in [&train, &val] {
+            captions.extend(eval::read_split(csv)?.into_iter().map(|row| row.caption));
+        }
+        for split in ["ft2.csv", "val.csv"] {
+            captions.extend(
+                eval::read_split(&prepared.join(split))?
+                    .into_iter()
+                    .map(|row| row.caption),
+            );
+        }
         small_model::create(
             &init,
-            small_model::small_config(c.image_size, c.width, c.layers),
+            small_model::SmallShape {
+                image_size: c.image_size,
+                width: c.width,
+                layers: c.layers,
+            },
             &tokenizer,
+            captions.iter().map(String::as_str),
             c.seed,
         )?;
         self.train("base", &init, &train, Some(&val), &c.base_training)
@@ -392,8 +415,8 @@ impl<'a> Study<'a> {
                 self.device,
             )?;
             let scored = eval::score_rows(&rows, &scorer)?;
-            let truth_f1 = match (&truth, &scored.findings) {
-                (Some(t), Some(f)) => Some(eval::truth_f1(&rows, &f.hypotheses, t)),
+            let truth_scores = match (&truth, &scored.findings) {
+                (Some(t), Some(f)) => Some(eval::truth_scores(&rows, &f.hypotheses, t)),
                 _ => None,
             };
             let scores = scored.per_caption;
@@ -407,8 +430,8 @@ impl<'a> Study<'a> {
                     ..row.clone()
                 };
                 let mut line = serde_json::json!({"row": stored, "scores": score});
-                if let Some(t) = &truth_f1 {
-                    line[report::TRUTH_F1] = serde_json::json!(t[i]);
+                if let Some(Some(t)) = truth_scores.as_ref().map(|t| t[i]) {
+                    line["truth"] = serde_json::json!(t);
                 }
                 lines += &line.to_string();
                 lines.push('\n');
@@ -426,7 +449,7 @@ impl<'a> Study<'a> {
                 let text = std::fs::read_to_string(&path).map_err(io(&path))?;
                 let mut rows = Vec::new();
                 let mut scores = Vec::new();
-                let mut truth_f1 = Vec::new();
+                let mut truth = Vec::new();
                 for line in text.lines() {
                     let value: serde_json::Value =
                         serde_json::from_str(line).map_err(|e| StudyError::Stage {
@@ -443,15 +466,15 @@ impl<'a> Study<'a> {
                         .to_string();
                     rows.push(row);
                     scores.push(scores_from_json(&value["scores"]));
-                    truth_f1.push(value[report::TRUTH_F1].as_f64());
+                    truth.push(serde_json::from_value::<TruthScore>(value["truth"].clone()).ok());
                 }
                 // Every row has it (synthetic data) or the column is absent.
-                let truth_f1: Option<Vec<f64>> = truth_f1.into_iter().collect();
+                let truth: Option<Vec<TruthScore>> = truth.into_iter().collect();
                 Ok(ModelResult {
                     name: (*name).into(),
                     rows,
                     scores,
-                    truth_f1: truth_f1.filter(|t| !t.is_empty()),
+                    truth: truth.filter(|t| !t.is_empty()),
                 })
             })
             .collect()

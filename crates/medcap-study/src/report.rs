@@ -17,6 +17,9 @@ use medcap_metrics::findings::{Label, Labeller, Labels, Observation, Side};
 
 use crate::error::{StudyError, io};
 use crate::eval::CaptionRow;
+use crate::truth::TruthScore;
+use medcap_metrics::findings::scores::{FindingCounts, Prf};
+use medcap_metrics::repetition::share_repeating;
 
 /// Table 1's metrics: the study's five in its column order, then the
 /// findings F1 against the reference captions and, on synthetic data,
@@ -49,26 +52,31 @@ pub struct ModelResult {
     pub rows: Vec<CaptionRow>,
     /// Their scores.
     pub scores: Vec<CaptionScores>,
-    /// Findings F1 against each figure's true findings (synthetic data only).
-    pub truth_f1: Option<Vec<f64>>,
+    /// Each caption against its figure's true findings (synthetic data only).
+    pub truth: Option<Vec<TruthScore>>,
 }
 
 impl ModelResult {
-    fn column(&self, metric: &str) -> Vec<f64> {
+    /// Caption `i`'s value of `metric` (NaN where it has none).
+    fn value(&self, i: usize, metric: &str) -> f64 {
         if metric == TRUTH_F1 {
             return self
-                .truth_f1
-                .clone()
-                .unwrap_or_else(|| vec![f64::NAN; self.scores.len()]);
+                .truth
+                .as_ref()
+                .and_then(|t| t.get(i))
+                .map_or(f64::NAN, |t| t.f1);
         }
-        self.scores
-            .iter()
-            .map(|s| {
-                s.named()
-                    .into_iter()
-                    .find(|(k, _)| *k == metric)
-                    .map_or(f64::NAN, |(_, v)| v)
-            })
+        self.scores.get(i).map_or(f64::NAN, |s| {
+            s.named()
+                .into_iter()
+                .find(|(k, _)| *k == metric)
+                .map_or(f64::NAN, |(_, v)| v)
+        })
+    }
+
+    fn column(&self, metric: &str) -> Vec<f64> {
+        (0..self.scores.len())
+            .map(|i| self.value(i, metric))
             .collect()
     }
 }
@@ -108,6 +116,60 @@ pub struct ReportData {
     pub comparisons: Vec<Comparison>,
     /// Each model's clinical efficacy against the reference captions.
     pub findings: BTreeMap<String, ClinicalEfficacy>,
+    /// Each model's findings against the figures' true findings (synthetic
+    /// data only; empty otherwise).
+    pub truth_findings: BTreeMap<String, TruthEfficacy>,
+    /// Each model's repetition and variety of captions.
+    pub repetition: BTreeMap<String, Repetition>,
+    /// The reproduction targets and whether this run meets them (synthetic
+    /// data only; empty otherwise), see [`crate::targets`].
+    pub targets: Vec<crate::targets::Target>,
+}
+
+/// A model's captions against the figures' true findings, pooled over the
+/// test set (micro averages: a model that names no finding scores 0).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TruthEfficacy {
+    /// Observations with their side: the finding and where it is.
+    pub with_sides: Prf,
+    /// Observations alone.
+    pub observations: Prf,
+}
+
+/// How degenerate a model's captions are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Repetition {
+    /// Share of captions with a word three or more times in a row.
+    pub word_three_times: f64,
+    /// Distinct captions.
+    pub distinct: usize,
+    /// Captions.
+    pub captions: usize,
+    /// The most frequent caption and how often it comes.
+    pub most_common: (String, usize),
+}
+
+impl Repetition {
+    fn of(captions: &[&str]) -> Self {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in captions {
+            *counts.entry(c).or_default() += 1;
+        }
+        // The most frequent, the first in sort order on ties.
+        let most_common = counts
+            .iter()
+            .fold(None::<(&str, usize)>, |best, (c, &n)| match best {
+                Some((_, b)) if b >= n => best,
+                _ => Some((c, n)),
+            })
+            .map_or((String::new(), 0), |(c, n)| (c.to_owned(), n));
+        Self {
+            word_three_times: share_repeating(captions, 3),
+            distinct: counts.len(),
+            captions: captions.len(),
+            most_common,
+        }
+    }
 }
 
 /// Computes Table 1 and the paired tests.
@@ -145,12 +207,39 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
             }
         }
     }
-    ReportData {
+    let truth_findings = models
+        .iter()
+        .filter_map(|m| {
+            let truth = m.truth.as_ref()?;
+            let pool =
+                |f: fn(&TruthScore) -> FindingCounts| truth.iter().map(f).sum::<FindingCounts>();
+            Some((
+                m.name.clone(),
+                TruthEfficacy {
+                    with_sides: Prf::from(pool(|t| t.with_sides)),
+                    observations: Prf::from(pool(|t| t.observations)),
+                },
+            ))
+        })
+        .collect();
+    let repetition = models
+        .iter()
+        .map(|m| {
+            let captions: Vec<&str> = m.rows.iter().map(|r| r.caption.as_str()).collect();
+            (m.name.clone(), Repetition::of(&captions))
+        })
+        .collect();
+    let mut data = ReportData {
         metrics: present.iter().map(|k| (*k).to_owned()).collect(),
         table,
         comparisons,
         findings: clinical_efficacy_by_model(models),
-    }
+        truth_findings,
+        repetition,
+        targets: Vec::new(),
+    };
+    data.targets = crate::targets::check(&data);
+    data
 }
 
 fn sig(v: f64) -> String {
@@ -260,6 +349,40 @@ pub fn comparisons_markdown(data: &ReportData) -> String {
     md
 }
 
+/// The findings against the figures' true findings (pooled micro averages)
+/// and the captions' repetition and variety, as Markdown.
+pub fn captions_markdown(data: &ReportData, models: &[String]) -> String {
+    let mut md = String::new();
+    if !data.truth_findings.is_empty() {
+        md += "| Model | micro P (with sides) | micro R (with sides) | micro F1 (with sides) | micro F1 (observations) |\n|---|---:|---:|---:|---:|\n";
+        for m in models {
+            if let Some(t) = data.truth_findings.get(m) {
+                let _ = writeln!(
+                    md,
+                    "| {m} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                    t.with_sides.precision, t.with_sides.recall, t.with_sides.f1, t.observations.f1
+                );
+            }
+        }
+        md.push('\n');
+    }
+    md += "| Model | captions with a word 3 times in a row | distinct captions | most frequent caption |\n|---|---:|---:|---|\n";
+    for m in models {
+        if let Some(r) = data.repetition.get(m) {
+            let _ = writeln!(
+                md,
+                "| {m} | {:.1}% | {} of {} | {} ({}x) |",
+                100.0 * r.word_three_times,
+                r.distinct,
+                r.captions,
+                r.most_common.0.replace('|', "\\|"),
+                r.most_common.1
+            );
+        }
+    }
+    md
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -324,6 +447,12 @@ fn findings_html(
     format!("<div class=\"findings\">{}</div>", parts.join(" "))
 }
 
+/// The sort key of one model's score in the report's caption cards, as
+/// `#sort=KEY` selects it: `ft2.rouge1` for FT-2's ROUGE-1.
+fn score_key(model: &str, metric: &str) -> String {
+    format!("{}.{metric}", model.to_lowercase().replace('-', ""))
+}
+
 /// Writes `index.html` and copies the sample's images to `dir/images/`.
 pub fn write_html(
     dir: &Path,
@@ -346,8 +475,11 @@ pub fn write_html(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>medcap: study reproduction</title>\n<style>\n\
          body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
          th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}th{background:#f3f3f3}\
-         th.sortable{cursor:pointer}th.sortable:hover{background:#e0e8ff}td.num{text-align:right;font-variant-numeric:tabular-nums}\
-         img{width:160px;image-rendering:auto}.cap{max-width:260px}.ref{max-width:260px;color:#444}\
+         td.num{text-align:right;font-variant-numeric:tabular-nums}\
+         .card{display:flex;gap:1em;border:1px solid #ccc;border-radius:6px;padding:.8em;margin:.8em 0;max-width:60em}\
+         .card figure{margin:0;flex:none;text-align:center;font-size:12px;color:#666}.card img{width:200px;image-rendering:auto}\
+         .texts{flex:1}.texts>div{margin-bottom:.6em}.ref{color:#444}.who{font-weight:600;display:inline-block;min-width:5.5em}\
+         .scores{font-size:11px;color:#555;margin-top:2px}.score{margin-right:.9em;font-variant-numeric:tabular-nums}\
          .findings{margin-top:4px}.f{display:inline-block;font-size:11px;padding:0 4px;margin:1px;border-radius:3px;background:#eee}\
          .f.hit{background:#d4f5d4}.f.miss{background:#f8d0d0}.f.missed{background:#fff;border:1px dashed #c66;color:#a33}\n</style></head><body>\n\
          <h1>Fine-tuned vs general-purpose captioning: reproduction report</h1>\n",
@@ -442,28 +574,78 @@ pub fn write_html(
             }
         );
     }
-    html.push_str("</table>\n<h2>Loss curves</h2>\n<p><img src=\"figure3_ft1_loss.svg\" alt=\"FT-1 loss\" style=\"width:480px\"> <img src=\"figure4_ft2_loss.svg\" alt=\"FT-2 loss\" style=\"width:480px\"></p>\n");
+    html.push_str("</table>\n");
+    if !data.truth_findings.is_empty() {
+        html.push_str("<h2>Findings against the figures' true findings</h2>\n<p>Pooled over the test set (micro averages); with sides, a finding counts when the caption names it on its true side.</p>\n<table id=\"truth\"><tr><th>Model</th><th>P (with sides)</th><th>R (with sides)</th><th>F1 (with sides)</th><th>F1 (observations)</th></tr>\n");
+        for model in &model_names {
+            if let Some(t) = data.truth_findings.get(model) {
+                let _ = writeln!(
+                    html,
+                    "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td></tr>",
+                    escape(model),
+                    t.with_sides.precision,
+                    t.with_sides.recall,
+                    t.with_sides.f1,
+                    t.observations.f1
+                );
+            }
+        }
+        html.push_str("</table>\n");
+    }
+    html.push_str("<h2>Repetition</h2>\n<table id=\"repetition\"><tr><th>Model</th><th>Captions with a word 3 times in a row</th><th>Distinct captions</th><th>Most frequent caption</th></tr>\n");
+    for model in &model_names {
+        if let Some(r) = data.repetition.get(model) {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td class=\"num\">{:.1}%</td><td class=\"num\">{} of {}</td><td>{} ({}&times;)</td></tr>",
+                escape(model),
+                100.0 * r.word_three_times,
+                r.distinct,
+                r.captions,
+                escape(&r.most_common.0),
+                r.most_common.1
+            );
+        }
+    }
+    html.push_str("</table>\n");
+    if !data.targets.is_empty() {
+        html.push_str("<h2>Reproduction targets</h2>\n<table id=\"targets\"><tr><th>Target</th><th>Measured</th><th>Met</th></tr>\n");
+        for t in &data.targets {
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&t.requirement),
+                escape(&t.measured),
+                if t.met { "yes" } else { "<b>no</b>" }
+            );
+        }
+        html.push_str("</table>\n");
+    }
+    html.push_str("<h2>Loss curves</h2>\n<p><img src=\"figure3_ft1_loss.svg\" alt=\"FT-1 loss\" style=\"width:480px\"> <img src=\"figure4_ft2_loss.svg\" alt=\"FT-2 loss\" style=\"width:480px\"></p>\n");
     let _ = write!(
         html,
-        "<h2>Captions of {} test figures</h2>\n<p>Decoding: {}. Click a score heading to sort by it (again to reverse).</p>\n<table id=\"captions\"><thead><tr><th>Figure</th><th>Reference</th>",
+        "<h2>Captions of {} test figures</h2>\n<p>Decoding: {}. Each card shows a figure, its reference caption and each model's caption with its scores and findings \
+         (green: named by the reference too; red: not in the reference; dashed: the reference's findings the caption misses).</p>\n\
+         <p><label>Sort by <select id=\"sort\"><option value=\"\">test-set order</option>",
         picks.len(),
         escape(decoding)
     );
     for model in &model_names {
-        let _ = write!(html, "<th>{} caption</th>", escape(model));
         for (metric, heading) in table_metrics(data) {
-            let key = format!("{}.{metric}", model.to_lowercase().replace('-', ""));
             let _ = write!(
                 html,
-                "<th class=\"sortable\" data-key=\"{key}\">{} {heading}</th>",
+                "<option value=\"{}\">{} {heading}</option>",
+                score_key(model, metric),
                 escape(model)
             );
         }
     }
-    html.push_str("</tr></thead><tbody>\n");
+    html.push_str(
+        "</select></label> <label><input type=\"checkbox\" id=\"ascending\"> lowest first</label></p>\n<div id=\"captions\">\n",
+    );
     let labeller = Labeller::built_in();
     let options = FindingsOptions::default();
-    for &i in &picks {
+    for (order, &i) in picks.iter().enumerate() {
         let Some(first) = models.first().map(|m| &m.rows[i]) else {
             break;
         };
@@ -475,7 +657,8 @@ pub fn write_html(
         let reference_findings = options.findings(&reference_labels);
         let _ = write!(
             html,
-            "<tr data-id=\"{}\"><td><img src=\"images/{file}\" alt=\"{}\"><br>{}</td><td class=\"ref\">{}{}</td>",
+            "<div class=\"card\" data-id=\"{}\" data-order=\"{order}\"><figure><img src=\"images/{file}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\
+             <div class=\"texts\"><div class=\"ref\"><span class=\"who\">Reference</span> {}{}</div>",
             escape(&first.id),
             escape(&first.id),
             escape(&first.id),
@@ -485,48 +668,46 @@ pub fn write_html(
         for m in models {
             let _ = write!(
                 html,
-                "<td class=\"cap\">{}{}</td>",
+                "<div class=\"cap\"><span class=\"who\">{}</span> {}{}<div class=\"scores\">",
+                escape(&m.name),
                 escape(&m.rows[i].caption),
                 findings_html(
                     &labeller.label(&m.rows[i].caption),
                     Some(&reference_findings)
                 )
             );
-            let named = m.scores[i].named();
-            for (metric, _) in table_metrics(data) {
-                let v = named
-                    .iter()
-                    .find(|(k, _)| *k == metric)
-                    .map_or(f64::NAN, |(_, v)| *v);
-                let key = format!("{}.{metric}", m.name.to_lowercase().replace('-', ""));
+            for (metric, heading) in table_metrics(data) {
+                let v = m.value(i, metric);
                 let _ = write!(
                     html,
-                    "<td class=\"num\" data-key=\"{key}\" data-value=\"{v}\">{v:.3}</td>"
+                    "<span class=\"score\" data-key=\"{}\" data-value=\"{v}\">{heading} {v:.3}</span>",
+                    score_key(&m.name, metric)
                 );
             }
+            html.push_str("</div></div>");
         }
-        html.push_str("</tr>\n");
+        html.push_str("</div></div>\n");
     }
-    html.push_str("</tbody></table>\n<h2>Provenance</h2>\n<pre id=\"provenance\">");
+    html.push_str("</div>\n<h2>Provenance</h2>\n<pre id=\"provenance\">");
     html.push_str(&escape(
         &serde_json::to_string_pretty(provenance).unwrap_or_default(),
     ));
     html.push_str(
         "</pre>\n<script>\n\
          function sortBy(key, descending) {\n\
-           const body = document.querySelector('#captions tbody');\n\
-           const rows = Array.from(body.rows);\n\
-           const value = r => { const c = r.querySelector('td[data-key=\"' + key + '\"]'); return c ? parseFloat(c.dataset.value) : NaN; };\n\
-           rows.sort((a, b) => { const x = value(a), y = value(b); const d = (isNaN(x) ? -Infinity : x) - (isNaN(y) ? -Infinity : y); return descending ? -d : d; });\n\
-           rows.forEach(r => body.appendChild(r));\n\
+           const box = document.getElementById('captions');\n\
+           const cards = Array.from(box.children);\n\
+           const value = c => { if (!key) { return parseFloat(c.dataset.order); } const s = c.querySelector('span[data-key=\"' + key + '\"]'); return s ? parseFloat(s.dataset.value) : NaN; };\n\
+           cards.sort((a, b) => { const x = value(a), y = value(b); const d = (isNaN(x) ? -Infinity : x) - (isNaN(y) ? -Infinity : y); return descending ? -d : d; });\n\
+           cards.forEach(c => box.appendChild(c));\n\
            document.body.dataset.sortedBy = key + (descending ? ':desc' : ':asc');\n\
          }\n\
-         document.querySelectorAll('#captions th.sortable').forEach(th => th.addEventListener('click', () => {\n\
-           const desc = document.body.dataset.sortedBy !== th.dataset.key + ':desc';\n\
-           sortBy(th.dataset.key, desc);\n\
-         }));\n\
+         const select = document.getElementById('sort'), ascending = document.getElementById('ascending');\n\
+         const resort = () => sortBy(select.value, select.value !== '' && !ascending.checked);\n\
+         select.addEventListener('change', resort);\n\
+         ascending.addEventListener('change', resort);\n\
          const wanted = new URLSearchParams(location.hash.slice(1)).get('sort');\n\
-         if (wanted) { sortBy(wanted.replace(/:asc$/, ''), !wanted.endsWith(':asc')); }\n\
+         if (wanted) { select.value = wanted.replace(/:asc$/, ''); ascending.checked = wanted.endsWith(':asc'); resort(); }\n\
          </script>\n</body></html>\n",
     );
     let path = dir.join("index.html");
@@ -573,6 +754,12 @@ pub fn write_report(
     md += &table_markdown(&data, &names);
     md += "\n## Paired tests\n\n";
     md += &comparisons_markdown(&data);
+    md += "\n## Findings against the figures' true findings, and repetition\n\n";
+    md += &captions_markdown(&data, &names);
+    if !data.targets.is_empty() {
+        md += "\n## Reproduction targets\n\n";
+        md += &crate::targets::markdown(&data.targets);
+    }
     crate::write_atomic(&dir.join("table1.md"), md.as_bytes())?;
     crate::write_atomic(&dir.join("table1.csv"), table_csv(&data, &names).as_bytes())?;
     let json = serde_json::to_string_pretty(&data).unwrap_or_default();

@@ -1,7 +1,12 @@
-//! A general-domain synthetic captioning set: simple scenes of coloured
-//! shapes at named positions, with captions that say what is where. It
-//! teaches the small base model general captioning, so that it can play the
-//! role of the general-purpose BLIP that the study fine-tunes on chest figures.
+//! A general-domain synthetic captioning set, with captions that say what is
+//! where: every other scene is coloured shapes on a pale ground, the others
+//! grey-scale pictures of spots, patches and lines on a noisy, shaded
+//! ground. It teaches the small base model general captioning, so that it
+//! can play the role of the general-purpose BLIP that the study fine-tunes
+//! on chest figures. BLIP's own pretraining (129M web images) gives it a
+//! vision encoder that finds small objects and says where they are, in colour
+//! and in grey; the grey scenes give the small model that skill, in general
+//! words only (no anatomy, no findings: those are what fine-tuning teaches).
 
 use std::path::{Path, PathBuf};
 
@@ -48,10 +53,113 @@ fn inside(shape: &str, x: f64, y: f64) -> bool {
     }
 }
 
+/// Where a grey scene's object lies: grid cell (column, row) and its name.
+const GREY_PLACES: [((usize, usize), &str); 9] = [
+    ((0, 0), "at the top left"),
+    ((1, 0), "at the top"),
+    ((2, 0), "at the top right"),
+    ((0, 1), "on the left"),
+    ((1, 1), "in the center"),
+    ((2, 1), "on the right"),
+    ((0, 2), "at the bottom left"),
+    ((1, 2), "at the bottom"),
+    ((2, 2), "at the bottom right"),
+];
+
+/// A grey-scale scene: a shaded, noisy ground and one to three objects
+/// (small bright spots, large bright or dark patches, thin bright lines),
+/// each in its own cell of a 3 x 3 grid.
+fn draw_grey_scene(size: usize, rng: &mut SplitMix64) -> (image::RgbImage, String) {
+    let n = size as f64;
+    let base = rng.range_f64(40.0, 110.0);
+    let (gx, gy) = (rng.range_f64(-40.0, 40.0), rng.range_f64(-40.0, 40.0));
+    let mut grey: Vec<f64> = (0..size * size)
+        .map(|i| {
+            let (x, y) = ((i % size) as f64 / n - 0.5, (i / size) as f64 / n - 0.5);
+            base + gx * x + gy * y + rng.range_f64(-12.0, 12.0)
+        })
+        .collect();
+    let count = 1 + rng.below(3);
+    let mut places: Vec<usize> = (0..GREY_PLACES.len()).collect();
+    rng.shuffle(&mut places);
+    let cell = n / 3.0;
+    let mut parts = Vec::new();
+    for &place in places.iter().take(count) {
+        let ((cx, cy), where_) = GREY_PLACES[place];
+        let centre = (
+            (cx as f64 + rng.range_f64(0.3, 0.7)) * cell,
+            (cy as f64 + rng.range_f64(0.3, 0.7)) * cell,
+        );
+        let (what, shade, paint): (&str, f64, Box<dyn Fn(f64, f64) -> bool>) = match rng.below(4) {
+            0 => {
+                let r = cell * rng.range_f64(0.08, 0.16);
+                (
+                    "a small bright spot",
+                    120.0,
+                    Box::new(move |dx: f64, dy: f64| dx * dx + dy * dy <= r * r),
+                )
+            }
+            1 => {
+                let (rx, ry) = (
+                    cell * rng.range_f64(0.3, 0.48),
+                    cell * rng.range_f64(0.3, 0.48),
+                );
+                (
+                    "a large bright patch",
+                    90.0,
+                    Box::new(move |dx: f64, dy: f64| (dx / rx).powi(2) + (dy / ry).powi(2) <= 1.0),
+                )
+            }
+            2 => {
+                let (rx, ry) = (
+                    cell * rng.range_f64(0.3, 0.48),
+                    cell * rng.range_f64(0.3, 0.48),
+                );
+                (
+                    "a large dark patch",
+                    -60.0,
+                    Box::new(move |dx: f64, dy: f64| (dx / rx).powi(2) + (dy / ry).powi(2) <= 1.0),
+                )
+            }
+            _ => {
+                // A thin line through the centre, at an angle.
+                let angle = rng.range_f64(0.0, std::f64::consts::PI);
+                let (ux, uy) = (angle.cos(), angle.sin());
+                let half = cell * 0.45;
+                let width = (n / 96.0).max(1.0);
+                (
+                    "a thin bright line",
+                    110.0,
+                    Box::new(move |dx: f64, dy: f64| {
+                        (dx * ux + dy * uy).abs() <= half && (dx * uy - dy * ux).abs() <= width
+                    }),
+                )
+            }
+        };
+        for y in 0..size {
+            for x in 0..size {
+                if paint(x as f64 + 0.5 - centre.0, y as f64 + 0.5 - centre.1) {
+                    grey[y * size + x] += shade;
+                }
+            }
+        }
+        parts.push(format!("{what} {where_}"));
+    }
+    let mut img = image::RgbImage::new(size as u32, size as u32);
+    for (pixel, v) in img.pixels_mut().zip(&grey) {
+        let v = v.clamp(0.0, 255.0).round() as u8;
+        *pixel = image::Rgb([v, v, v]);
+    }
+    (img, parts.join(" and "))
+}
+
 /// Draws scene `index` of seed `seed` at `size` pixels; returns the pixels
-/// and the caption.
+/// and the caption. Odd scenes are grey-scale, even ones coloured shapes.
 pub fn draw_scene(size: usize, seed: u64, index: u64) -> (image::RgbImage, String) {
     let mut rng = SplitMix64::for_item(seed, index);
+    if index % 2 == 1 {
+        return draw_grey_scene(size, &mut rng);
+    }
     let background = [
         200 + rng.below(56) as u8,
         200 + rng.below(56) as u8,
@@ -134,14 +242,45 @@ mod tests {
 
     #[test]
     fn scenes_are_deterministic_and_captioned() {
-        let (a, ca) = draw_scene(48, 1, 7);
-        let (b, cb) = draw_scene(48, 1, 7);
+        // Even scenes are the coloured shapes.
+        let (a, ca) = draw_scene(48, 1, 6);
+        let (b, cb) = draw_scene(48, 1, 6);
         assert_eq!(a, b);
         assert_eq!(ca, cb);
         assert!(ca.starts_with("a "), "{ca}");
         assert!(SHAPES.iter().any(|s| ca.contains(s)));
         let (_, other) = draw_scene(48, 1, 8);
-        let (_, third) = draw_scene(48, 1, 9);
+        let (_, third) = draw_scene(48, 1, 10);
         assert!(other != ca || third != ca);
+    }
+
+    #[test]
+    fn grey_scenes_are_grey_and_say_where_each_object_is() {
+        for index in [1u64, 3, 5, 7, 9, 11] {
+            let (img, caption) = draw_scene(96, 2, index);
+            assert!(
+                img.pixels().all(|p| p[0] == p[1] && p[1] == p[2]),
+                "{caption}"
+            );
+            let objects = caption.split(" and ").count();
+            assert!((1..=3).contains(&objects), "{caption}");
+            for part in caption.split(" and ") {
+                assert!(part.starts_with("a "), "{part}");
+                assert!(GREY_PLACES.iter().any(|(_, w)| part.ends_with(w)), "{part}");
+            }
+        }
+        // A bright spot brightens its cell: the top-left cell of a scene
+        // with a spot there is brighter at the spot than the cell's mean.
+        let (img, caption) = (0..200u64)
+            .map(|i| draw_scene(96, 3, 2 * i + 1))
+            .find(|(_, c)| c == "a small bright spot at the top left")
+            .unwrap_or_else(|| panic!("no scene with only a spot at the top left"));
+        let cell: Vec<u8> = (0..32)
+            .flat_map(|y| (0..32).map(move |x| (x, y)))
+            .map(|(x, y)| img.get_pixel(x, y)[0])
+            .collect();
+        let max = *cell.iter().max().unwrap_or(&0) as f64;
+        let mean = cell.iter().map(|&v| v as f64).sum::<f64>() / cell.len() as f64;
+        assert!(max > mean + 60.0, "{caption}: max {max}, mean {mean}");
     }
 }

@@ -1,19 +1,27 @@
 //! The small BLIP configuration of the embedded run: the same architecture
 //! as blip-image-captioning-base (ViT, BERT decoder with cross-attention,
-//! tied LM head, bert-base-uncased vocabulary) at a width and depth that
-//! train in minutes on a CPU.
+//! tied LM head, bert-base-uncased word pieces) at a width and depth that
+//! train in minutes on a CPU, over the part of the vocabulary its corpora use.
 
 use std::path::Path;
 
 use medcap_model::blip::{BlipConfig, BlipForConditionalGeneration};
 use medcap_model::preprocess::{ImageProcessor, ImageProcessorConfig, SizeSpec};
+use medcap_model::tokenizer::{VocabularySubset, write_vocabulary_subset};
 use tch::Device;
 
 use crate::error::{StudyError, io};
 
 /// The configuration: `width` for both towers, `layers` each, 4 heads,
-/// patches of 16 pixels, a 64-token text limit.
-pub fn small_config(image_size: i64, width: i64, layers: usize) -> BlipConfig {
+/// patches of 16 pixels, a 64-token text limit, the word pieces of `vocab`
+/// with `[DEC]` and `[ENC]` after them (as the Hub checkpoints place them
+/// after bert-base-uncased's 30,522).
+pub fn small_config(
+    image_size: i64,
+    width: i64,
+    layers: usize,
+    vocab: &VocabularySubset,
+) -> BlipConfig {
     let mut c = BlipConfig::default();
     let v = &mut c.vision_config;
     v.hidden_size = width;
@@ -30,20 +38,42 @@ pub fn small_config(image_size: i64, width: i64, layers: usize) -> BlipConfig {
     t.num_attention_heads = 4;
     t.encoder_hidden_size = width;
     t.max_position_embeddings = 64;
+    t.vocab_size = vocab.len + 2;
+    t.bos_token_id = vocab.len;
+    t.sep_token_id = vocab.sep;
+    t.eos_token_id = Some(vocab.sep);
+    t.pad_token_id = vocab.pad;
     c.image_text_hidden_size = width;
     c
 }
 
-/// Writes a freshly initialised small model into `dir` with the
-/// bert-base-uncased tokenizer files of `tokenizer_dir` and a preprocessor
-/// for `image_size`: a directory `medcap caption` and transformers load.
-pub fn create(
+/// The shape of the small model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmallShape {
+    /// Image side in pixels.
+    pub image_size: i64,
+    /// Width of both towers.
+    pub width: i64,
+    /// Layers of each tower.
+    pub layers: usize,
+}
+
+/// Writes a freshly initialised small model into `dir`: the tokenizer of
+/// `tokenizer_dir` (bert-base-uncased word pieces) cut down to the pieces of
+/// `texts` (the captions it will be trained on, see
+/// [`write_vocabulary_subset`]), a preprocessor for `shape.image_size`,
+/// weights drawn from `seed`. A directory `medcap caption` and transformers
+/// load. Returns its configuration.
+pub fn create<'a>(
     dir: &Path,
-    config: BlipConfig,
+    shape: SmallShape,
     tokenizer_dir: &Path,
+    texts: impl IntoIterator<Item = &'a str>,
     seed: u64,
-) -> Result<(), StudyError> {
+) -> Result<BlipConfig, StudyError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let vocab = write_vocabulary_subset(tokenizer_dir, dir, texts)?;
+    let config = small_config(shape.image_size, shape.width, shape.layers, &vocab);
     tch::manual_seed(seed as i64);
     let model = BlipForConditionalGeneration::new(config.clone(), Device::Cpu);
     {
@@ -59,17 +89,6 @@ pub fn create(
         }
     }
     model.save(dir)?;
-    for file in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-        "vocab.txt",
-    ] {
-        let from = tokenizer_dir.join(file);
-        if from.is_file() {
-            std::fs::copy(&from, dir.join(file)).map_err(io(&from))?;
-        }
-    }
     let side = config.vision_config.image_size;
     let processor = ImageProcessor::new(ImageProcessorConfig {
         size: SizeSpec::HeightWidth {
@@ -80,5 +99,5 @@ pub fn create(
     })
     .map_err(StudyError::Config)?;
     processor.save(dir)?;
-    Ok(())
+    Ok(config)
 }

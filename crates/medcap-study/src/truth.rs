@@ -8,7 +8,9 @@ use std::path::Path;
 
 use medcap_dataset::synth::TruthRecord;
 use medcap_dataset::synth::{Device, Finding, Side as TruthSide};
+use medcap_metrics::findings::scores::{FindingCounts, findings_f1};
 use medcap_metrics::findings::{Observation, Side};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{StudyError, io};
 
@@ -47,6 +49,42 @@ pub fn truth_findings(record: &TruthRecord) -> BTreeSet<(Observation, Option<Sid
         set.insert((Observation::NoFinding, None));
     }
     set
+}
+
+/// One caption's findings against its figure's true findings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TruthScore {
+    /// Findings F1 at observation level (Table 1's "Findings F1 vs truth").
+    pub f1: f64,
+    /// Counts of findings at observation level, for micro averages. No
+    /// Finding is left out of the counts: a caption that names nothing would
+    /// otherwise score on every normal figure.
+    pub observations: FindingCounts,
+    /// Counts of findings with their side (a finding named on the wrong
+    /// side is both a false positive and a false negative), No Finding left out.
+    pub with_sides: FindingCounts,
+}
+
+impl TruthScore {
+    /// Scores `caption`'s findings (with sides where the caption gives them)
+    /// against `truth` ([`truth_findings`]).
+    pub fn of(
+        caption: &BTreeSet<(Observation, Option<Side>)>,
+        truth: &BTreeSet<(Observation, Option<Side>)>,
+    ) -> Self {
+        let (c, t) = (without_sides(caption), without_sides(truth));
+        let findings = |set: &BTreeSet<(Observation, Option<Side>)>| {
+            set.iter()
+                .filter(|(o, _)| *o != Observation::NoFinding)
+                .copied()
+                .collect::<BTreeSet<_>>()
+        };
+        Self {
+            f1: findings_f1(&c, &t),
+            observations: FindingCounts::of(&findings(&c), &findings(&t)),
+            with_sides: FindingCounts::of(&findings(caption), &findings(truth)),
+        }
+    }
 }
 
 /// `set` without sides (observation level).

@@ -70,3 +70,64 @@ fn the_labeller_recovers_the_true_findings_of_synthetic_references() {
     assert!(observation.f1 >= 0.98, "micro-F1 {}", observation.f1);
     assert!(sided.f1 >= 0.98, "micro-F1 with sides {}", sided.f1);
 }
+
+/// The study's own scoring against the truth (`eval::truth_scores`, pooled
+/// as the report pools it) gives the reference captions the same scores:
+/// a reference names its figure's findings on their sides.
+#[test]
+fn truth_scores_of_the_references_are_perfect_with_sides() {
+    use std::collections::HashMap;
+
+    use medcap_metrics::findings::scores::FindingCounts;
+    use medcap_study::eval::{CaptionRow, truth_scores};
+
+    let figures = truth_and_captions(&SynthConfig {
+        figures: 600,
+        seed: 7,
+        non_chest_share: 0.0,
+    });
+    let labeller = Labeller::default();
+    let mut rows = Vec::new();
+    let mut truth = HashMap::new();
+    for (record, caption) in &figures {
+        let Some(caption) = caption else { continue };
+        let reference = clean_caption(caption);
+        rows.push(CaptionRow {
+            id: record.id.clone(),
+            image_path: String::new(),
+            reference: reference.clone(),
+            caption: reference,
+        });
+        truth.insert(record.id.clone(), record.clone());
+    }
+    let labels: Vec<_> = rows.iter().map(|r| labeller.label(&r.caption)).collect();
+    let scores: Vec<_> = truth_scores(&rows, &labels, &truth)
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    let sided: FindingCounts = scores.iter().map(|s| s.with_sides).sum();
+    let observations: FindingCounts = scores.iter().map(|s| s.observations).sum();
+    assert!(sided.tp > 500, "{sided:?}");
+    assert!(Prf::from(sided).f1 >= 0.98, "{sided:?}");
+    assert!(Prf::from(observations).f1 >= 0.98, "{observations:?}");
+    // A caption with the sides swapped scores 0 with sides, not at observation level.
+    let swapped: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let text = r
+                .caption
+                .replace("left", "LEFT")
+                .replace("right", "left")
+                .replace("LEFT", "right");
+            labeller.label(&text)
+        })
+        .collect();
+    let scores: Vec<_> = truth_scores(&rows, &swapped, &truth)
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    let sided: FindingCounts = scores.iter().map(|s| s.with_sides).sum();
+    let observations: FindingCounts = scores.iter().map(|s| s.observations).sum();
+    assert!(Prf::from(sided).f1 < 0.35, "{sided:?}");
+    assert!(Prf::from(observations).f1 >= 0.98, "{observations:?}");
+}

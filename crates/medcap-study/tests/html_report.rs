@@ -1,5 +1,5 @@
 //! The HTML report opened in headless Chromium: Table 1 renders, and the
-//! caption table sorts by a score (through the same code a click runs,
+//! caption cards sort by a score (through the same code the sort menu runs,
 //! selected with `#sort=` in the address). Skipped, with a message, where no
 //! Chromium is installed (`.ci/run` installs Debian's `chromium`).
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -74,19 +74,19 @@ fn report(dir: &Path) -> PathBuf {
             name: "BLIP".into(),
             rows: rows.clone(),
             scores: (0..n).map(|i| scores(i as f64 / 20.0)).collect(),
-            truth_f1: None,
+            truth: None,
         },
         ModelResult {
             name: "FT-1".into(),
             rows: rows.clone(),
             scores: (0..n).map(|i| scores(0.2 + i as f64 / 20.0)).collect(),
-            truth_f1: None,
+            truth: None,
         },
         ModelResult {
             name: "FT-2".into(),
             rows,
             scores: ft2_rouge.iter().map(|&x| scores(x)).collect(),
-            truth_f1: None,
+            truth: None,
         },
     ];
     let out = dir.join("report");
@@ -149,11 +149,9 @@ fn report_renders_and_sorts_in_chromium() {
         dom.contains("data-sorted-by=\"ft2.rouge1:desc\""),
         "the sort did not run"
     );
-    // Rows after sorting: FT-2 ROUGE-1 descending 0.9, 0.7, 0.5, 0.3, 0.2, 0.1.
-    // Chromium adds an implicit <tbody> to every table: take the caption table's.
-    let captions = dom.split("id=\"captions\"").nth(1).unwrap();
-    let body = captions.split("<tbody>").nth(1).unwrap();
-    let order: Vec<&str> = body
+    // Cards after sorting: FT-2 ROUGE-1 descending 0.9, 0.7, 0.5, 0.3, 0.2, 0.1.
+    let cards = dom.split("id=\"captions\"").nth(1).unwrap();
+    let order: Vec<&str> = cards
         .split("data-id=\"")
         .skip(1)
         .map(|s| s.split('"').next().unwrap())
@@ -175,9 +173,9 @@ fn report_files_reference_existing_images() {
     for img in images {
         assert!(page.parent().unwrap().join("images").join(img).is_file());
     }
-    // Unsorted, rows come in test-set order.
-    let body = html.split("<tbody>").nth(1).unwrap();
-    assert!(body.find("fig0").unwrap() < body.find("fig5").unwrap());
+    // Unsorted, cards come in test-set order.
+    let cards = html.split("id=\"captions\"").nth(1).unwrap();
+    assert!(cards.find("fig0").unwrap() < cards.find("fig5").unwrap());
 }
 
 #[test]
@@ -215,7 +213,34 @@ fn report_shows_each_captions_findings_against_the_reference() {
     assert_eq!(effusion["recall"], 0.5);
     assert_eq!(effusion["precision"], 1.0);
     assert!(html.contains("<table id=\"findings\">"));
-    // Findings F1 is a Table 1 column and a sortable caption column.
+    // Findings F1 is a Table 1 column, a score on every card and a sort key.
     assert!(html.contains("Findings F1"));
-    assert!(html.contains("data-key=\"ft2.findings_f1\""));
+    assert_eq!(html.matches("data-key=\"ft2.findings_f1\"").count(), 6);
+    assert!(html.contains("<option value=\"ft2.findings_f1\">"));
+    // Each card holds the reference and the three captions, one under another.
+    let first = cards_of(&html)[0];
+    let at = |s: &str| first.find(s).unwrap();
+    assert!(
+        at("Reference") < at(">BLIP<")
+            && at(">BLIP<") < at(">FT-1<")
+            && at(">FT-1<") < at(">FT-2<")
+    );
+}
+
+fn cards_of(html: &str) -> Vec<&str> {
+    html.split("<div class=\"card\"").skip(1).collect()
+}
+
+#[test]
+fn every_sampled_figure_is_one_card_with_its_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = report(dir.path());
+    let html = std::fs::read_to_string(&page).unwrap();
+    let cards = cards_of(&html);
+    assert_eq!(cards.len(), 6);
+    for card in cards {
+        // Three captions, each with every Table 1 score (six: no truth here).
+        assert_eq!(card.matches("<div class=\"cap\">").count(), 3);
+        assert_eq!(card.matches("class=\"score\"").count(), 3 * 6, "{card}");
+    }
 }

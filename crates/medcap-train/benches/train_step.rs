@@ -56,7 +56,7 @@ fn main() {
         return;
     }
     let (model, _) = BlipForConditionalGeneration::from_dir(&dir, Device::Cpu).unwrap();
-    let tokenizer = BlipTokenizer::from_dir(&dir, model.config().text_config.vocab_size).unwrap();
+    let tokenizer = BlipTokenizer::from_dir(&dir, &model.config().text_config).unwrap();
     let processor = ImageProcessor::from_dir(&dir, 384).unwrap();
     let images: Vec<RgbImage> = ["rgb_wide", "grey", "rgba", "rgb_large"]
         .iter()

@@ -3,7 +3,7 @@
 //! (-100), truncation to the longest allowed length (keeping `[SEP]`, which
 //! teaches the model to stop).
 
-use medcap_model::tokenizer::{BlipTokenizer, DEC_ID};
+use medcap_model::tokenizer::BlipTokenizer;
 use tch::Tensor;
 
 use crate::error::TrainError;
@@ -48,7 +48,7 @@ pub fn caption_targets(
         None => 1,
     };
     let input_ids = batch.input_ids;
-    let _ = input_ids.narrow(1, 0, 1).fill_(DEC_ID);
+    let _ = input_ids.narrow(1, 0, 1).fill_(tokenizer.dec_id());
     let len = input_ids.size()[1];
     let positions = Tensor::arange(len, (tch::Kind::Int64, tch::Device::Cpu)).unsqueeze(0);
     let keep = batch

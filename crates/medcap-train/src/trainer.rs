@@ -325,7 +325,7 @@ impl Trainer {
             .unwrap_or_else(|| config.model.base_model.clone());
         tch::manual_seed(config.run.seed as i64);
         let (mut model, _) = BlipForConditionalGeneration::from_dir(&source, device)?;
-        let tokenizer = BlipTokenizer::from_dir(&source, model.config().text_config.vocab_size)?;
+        let tokenizer = BlipTokenizer::from_dir(&source, &model.config().text_config)?;
         let processor = ImageProcessor::from_dir(&source, model.config().vision_config.image_size)?;
         if config.model.freeze_vision {
             for (name, var) in model.vars_mut().variables() {

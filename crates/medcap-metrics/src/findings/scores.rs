@@ -95,6 +95,57 @@ impl Prf {
     }
 }
 
+/// Pooled counts of findings named against findings present, for micro
+/// averages over a caption set (see [`Prf::from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+pub struct FindingCounts {
+    /// Named and present.
+    pub tp: usize,
+    /// Named, not present.
+    pub fp: usize,
+    /// Present, not named.
+    pub fn_: usize,
+}
+
+impl FindingCounts {
+    /// The counts of one caption's findings against a reference set.
+    pub fn of(
+        hypothesis: &BTreeSet<(Observation, Option<Side>)>,
+        reference: &BTreeSet<(Observation, Option<Side>)>,
+    ) -> Self {
+        let tp = hypothesis.intersection(reference).count();
+        Self {
+            tp,
+            fp: hypothesis.len() - tp,
+            fn_: reference.len() - tp,
+        }
+    }
+}
+
+impl std::ops::Add for FindingCounts {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        Self {
+            tp: self.tp + other.tp,
+            fp: self.fp + other.fp,
+            fn_: self.fn_ + other.fn_,
+        }
+    }
+}
+
+impl std::iter::Sum for FindingCounts {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| a + b)
+    }
+}
+
+impl From<FindingCounts> for Prf {
+    /// The micro average of pooled counts.
+    fn from(c: FindingCounts) -> Self {
+        Self::from_counts(c.tp, c.fp, c.fn_)
+    }
+}
+
 /// The findings F1 of one caption against one reference's findings: 1 when
 /// both name none, 0 when only one does.
 pub fn findings_f1(
@@ -104,8 +155,7 @@ pub fn findings_f1(
     if hypothesis.is_empty() && reference.is_empty() {
         return 1.0;
     }
-    let tp = hypothesis.intersection(reference).count();
-    Prf::from_counts(tp, hypothesis.len() - tp, reference.len() - tp).f1
+    Prf::from(FindingCounts::of(hypothesis, reference)).f1
 }
 
 /// The reference that `hypothesis`'s findings match best, by findings F1

@@ -1,0 +1,113 @@
+//! What a reproduction on the embedded synthetic data must show to count as
+//! one: the fine-tuned models name the figures' true findings, the ordering
+//! BLIP < FT-1 < FT-2 holds with significant paired tests, and the captions
+//! are not degenerate. `medcap reproduce --check-targets` fails a run that
+//! misses one; README states them with the measured values.
+
+use serde::Serialize;
+
+use crate::report::{Comparison, ReportData};
+
+/// FT-2's findings micro-F1 against the true findings (with sides) must reach this.
+pub const FT2_TRUTH_F1: f64 = 0.6;
+/// The base model's must stay below this (it was never shown a chest figure).
+pub const BASE_TRUTH_F1: f64 = 0.1;
+/// At most this share of any model's captions may repeat a word three times in a row.
+pub const REPEATS: f64 = 0.05;
+/// Paired tests count as significant below this p-value, with a 95%
+/// interval of the difference above 0.
+pub const ALPHA: f64 = 0.05;
+/// The metrics on which BLIP < FT-1 < FT-2 must hold: (key, heading).
+pub const ORDERED: [(&str, &str); 3] = [
+    ("findings_f1", "Findings F1"),
+    ("rougeL", "ROUGE-L"),
+    ("bert_f1", "BERT-F1"),
+];
+
+/// One target and what the run measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    /// What is required.
+    pub requirement: String,
+    /// What was measured.
+    pub measured: String,
+    /// Whether the run meets it.
+    pub met: bool,
+}
+
+fn significant_gain(c: &Comparison) -> bool {
+    c.result.mean_difference > 0.0 && c.result.ci95.0 > 0.0 && c.result.p_value < ALPHA
+}
+
+/// The targets for `data`, the analysis of a run whose models are named
+/// BLIP, FT-1 and FT-2 on synthetic data (with true findings). Empty when
+/// the run has no true findings (real data: the targets do not apply).
+pub fn check(data: &ReportData) -> Vec<Target> {
+    if data.truth_findings.is_empty() {
+        return Vec::new();
+    }
+    let mut targets = Vec::new();
+    let truth_f1 = |model: &str| data.truth_findings.get(model).map(|t| t.with_sides.f1);
+    let ft2 = truth_f1("FT-2");
+    targets.push(Target {
+        requirement: format!(
+            "FT-2 findings micro-F1 against the true findings (with sides) >= {FT2_TRUTH_F1}"
+        ),
+        measured: ft2.map_or("missing".into(), |v| format!("{v:.3}")),
+        met: ft2.is_some_and(|v| v >= FT2_TRUTH_F1),
+    });
+    let base = truth_f1("BLIP");
+    targets.push(Target {
+        requirement: format!("BLIP findings micro-F1 against the true findings < {BASE_TRUTH_F1}"),
+        measured: base.map_or("missing".into(), |v| format!("{v:.3}")),
+        met: base.is_some_and(|v| v < BASE_TRUTH_F1),
+    });
+    for (metric, heading) in ORDERED {
+        for (a, b) in [("BLIP", "FT-1"), ("FT-1", "FT-2")] {
+            let c = data
+                .comparisons
+                .iter()
+                .find(|c| c.a == a && c.b == b && c.metric == metric);
+            targets.push(Target {
+                requirement: format!(
+                    "{b} > {a} on {heading}, paired test significant (p < {ALPHA}, 95% CI above 0)"
+                ),
+                measured: c.map_or("missing".into(), |c| {
+                    format!(
+                        "difference {:.4}, 95% CI [{:.4}, {:.4}], p {:.4}",
+                        c.result.mean_difference,
+                        c.result.ci95.0,
+                        c.result.ci95.1,
+                        c.result.p_value
+                    )
+                }),
+                met: c.is_some_and(significant_gain),
+            });
+        }
+    }
+    for (model, r) in &data.repetition {
+        targets.push(Target {
+            requirement: format!(
+                "{model}: under {:.0}% of captions repeat a word three times in a row",
+                100.0 * REPEATS
+            ),
+            measured: format!("{:.1}%", 100.0 * r.word_three_times),
+            met: r.word_three_times < REPEATS,
+        });
+    }
+    targets
+}
+
+/// The targets as a Markdown table.
+pub fn markdown(targets: &[Target]) -> String {
+    let mut md = String::from("| Target | Measured | Met |\n|---|---|---|\n");
+    for t in targets {
+        md += &format!(
+            "| {} | {} | {} |\n",
+            t.requirement,
+            t.measured,
+            if t.met { "yes" } else { "**no**" }
+        );
+    }
+    md
+}

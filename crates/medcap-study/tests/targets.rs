@@ -1,0 +1,155 @@
+//! The reproduction targets on made-up evaluations: met when FT-2 names the
+//! true findings and BLIP < FT-1 < FT-2 holds significantly, missed (and
+//! named) when one of them fails.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::collections::BTreeSet;
+
+use medcap_metrics::bertscore::BertScoreValue;
+use medcap_metrics::caption_scores::CaptionScores;
+use medcap_metrics::findings::{Observation, Side};
+use medcap_metrics::stats::Bootstrap;
+use medcap_study::eval::CaptionRow;
+use medcap_study::report::{ModelResult, analyse};
+use medcap_study::targets::{self, Target};
+use medcap_study::truth::TruthScore;
+
+const N: usize = 120;
+
+fn scores(level: f64, i: usize) -> CaptionScores {
+    // Per-caption noise around the model's level, the same for every model.
+    let x = (level + 0.05 * ((i * 7919 % 13) as f64 / 13.0 - 0.5)).clamp(0.0, 1.0);
+    CaptionScores {
+        bleu: x / 4.0,
+        rouge1: x,
+        rouge2: x / 2.0,
+        rouge_l: x,
+        rouge_lsum: x,
+        cider_d: x,
+        bert: Some(BertScoreValue {
+            precision: x,
+            recall: x,
+            f1: x,
+        }),
+        findings_f1: Some(x),
+    }
+}
+
+/// A model whose captions name the true finding (a left effusion) of a
+/// share `hit` of the figures, and say `caption`.
+fn model(name: &str, level: f64, hit: f64, caption: &str) -> ModelResult {
+    let truth: BTreeSet<(Observation, Option<Side>)> =
+        [(Observation::PleuralEffusion, Some(Side::Left))].into();
+    let rows = (0..N)
+        .map(|i| CaptionRow {
+            id: format!("fig{i}"),
+            image_path: "figure.png".into(),
+            reference: "A left pleural effusion.".into(),
+            caption: format!("{caption} {i}"),
+        })
+        .collect();
+    let truth_scores = (0..N)
+        .map(|i| {
+            let named = if (i as f64) < hit * N as f64 {
+                truth.clone()
+            } else {
+                BTreeSet::new()
+            };
+            TruthScore::of(&named, &truth)
+        })
+        .collect();
+    ModelResult {
+        name: name.into(),
+        rows,
+        scores: (0..N).map(|i| scores(level, i)).collect(),
+        truth: Some(truth_scores),
+    }
+}
+
+fn missed(targets: &[Target]) -> Vec<&str> {
+    targets
+        .iter()
+        .filter(|t| !t.met)
+        .map(|t| t.requirement.as_str())
+        .collect()
+}
+
+fn bootstrap() -> Bootstrap {
+    Bootstrap {
+        resamples: 200,
+        seed: 3,
+    }
+}
+
+#[test]
+fn a_run_that_learns_meets_every_target() {
+    let models = [
+        model("BLIP", 0.2, 0.0, "a circle"),
+        model("FT-1", 0.4, 0.5, "a left pleural effusion"),
+        model("FT-2", 0.6, 0.8, "a left pleural effusion"),
+    ];
+    let data = analyse(&models, bootstrap());
+    assert_eq!(data.targets, targets::check(&data));
+    // Two findings targets, 3 metrics x 2 orderings, 3 repetition targets.
+    assert_eq!(data.targets.len(), 2 + 6 + 3);
+    assert_eq!(missed(&data.targets), Vec::<&str>::new());
+    let ft2 = &data.truth_findings["FT-2"];
+    assert!(
+        (ft2.with_sides.f1 - 2.0 * 0.8 / 1.8).abs() < 1e-9,
+        "{ft2:?}"
+    );
+    assert_eq!(data.truth_findings["BLIP"].with_sides.f1, 0.0);
+    let md = targets::markdown(&data.targets);
+    assert!(!md.contains("**no**"), "{md}");
+}
+
+#[test]
+fn each_kind_of_miss_is_named() {
+    // FT-2 names too few findings, FT-1 is no better than BLIP, and BLIP
+    // repeats a word three times in every caption.
+    let models = [
+        model("BLIP", 0.4, 0.0, "circle circle circle"),
+        model("FT-1", 0.4, 0.3, "a left pleural effusion"),
+        model("FT-2", 0.6, 0.4, "a left pleural effusion"),
+    ];
+    let data = analyse(&models, bootstrap());
+    let missed = missed(&data.targets);
+    assert!(
+        missed
+            .iter()
+            .any(|m| m.starts_with("FT-2 findings micro-F1")),
+        "{missed:?}"
+    );
+    for heading in ["Findings F1", "ROUGE-L", "BERT-F1"] {
+        assert!(
+            missed.contains(
+                &format!(
+                    "FT-1 > BLIP on {heading}, paired test significant (p < 0.05, 95% CI above 0)"
+                )
+                .as_str()
+            ),
+            "{missed:?}"
+        );
+    }
+    assert!(
+        missed.iter().any(|m| m.starts_with("BLIP: under 5%")),
+        "{missed:?}"
+    );
+    assert_eq!(missed.len(), 5, "{missed:?}");
+    assert!(targets::markdown(&data.targets).contains("**no**"));
+}
+
+#[test]
+fn real_data_has_no_targets() {
+    let mut models = [
+        model("BLIP", 0.2, 0.0, "a circle"),
+        model("FT-1", 0.4, 0.5, "x"),
+        model("FT-2", 0.6, 0.8, "y"),
+    ];
+    for m in &mut models {
+        m.truth = None;
+    }
+    let data = analyse(&models, bootstrap());
+    assert!(data.targets.is_empty());
+    assert!(data.truth_findings.is_empty());
+}
