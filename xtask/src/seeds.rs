@@ -211,12 +211,18 @@ pub fn summarize(reports: &[(u64, Value)]) -> Result<(String, Vec<String>)> {
         );
     }
     let mut missed = Vec::new();
-    md += "\n| Seed | targets met | missed |\n|---|---:|---|\n";
+    md += "\n| Seed | required targets met | missed |\n|---|---:|---|\n";
     for (seed, report) in reports {
-        let targets = report["targets"].as_array().cloned().unwrap_or_default();
+        let targets: Vec<Value> = report["targets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t["required"] != false)
+            .collect();
         let misses: Vec<String> = targets
             .iter()
-            .filter(|t| t["met"] != true)
+            .filter(|t| t["met"] != true && t["required"] != false)
             .map(|t| {
                 format!(
                     "{} (measured {})",

@@ -101,7 +101,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             .data
             .targets
             .iter()
-            .filter(|t| !t.met)
+            .filter(|t| t.failed())
             .map(|t| format!("  {}: measured {}", t.requirement, t.measured))
             .collect();
         if !missed.is_empty() {
@@ -111,7 +111,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
                 missed.join("\n")
             );
         }
-        println!("all reproduction targets met");
+        println!("every required reproduction target met");
     }
     Ok(())
 }

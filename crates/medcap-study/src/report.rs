@@ -616,7 +616,11 @@ pub fn write_html(
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&t.requirement),
                 escape(&t.measured),
-                if t.met { "yes" } else { "<b>no</b>" }
+                match (t.met, t.required) {
+                    (true, _) => "yes",
+                    (false, true) => "<b>no</b>",
+                    (false, false) => "not yet (goal)",
+                }
             );
         }
         html.push_str("</table>\n");

@@ -69,7 +69,7 @@ fn model(name: &str, level: f64, hit: f64, caption: &str) -> ModelResult {
 fn missed(targets: &[Target]) -> Vec<&str> {
     targets
         .iter()
-        .filter(|t| !t.met)
+        .filter(|t| t.failed())
         .map(|t| t.requirement.as_str())
         .collect()
 }
@@ -90,9 +90,11 @@ fn a_run_that_learns_meets_every_target() {
     ];
     let data = analyse(&models, bootstrap());
     assert_eq!(data.targets, targets::check(&data));
-    // Two findings targets, 3 metrics x 2 orderings, 3 repetition targets.
-    assert_eq!(data.targets.len(), 2 + 6 + 3);
+    // Three findings targets (FT-2's goal and floor, BLIP's ceiling), 3
+    // metrics x 2 orderings, 3 repetition targets.
+    assert_eq!(data.targets.len(), 3 + 6 + 3);
     assert_eq!(missed(&data.targets), Vec::<&str>::new());
+    assert!(data.targets.iter().all(|t| t.met), "{:?}", data.targets);
     let ft2 = &data.truth_findings["FT-2"];
     assert!(
         (ft2.with_sides.f1 - 2.0 * 0.8 / 1.8).abs() < 1e-9,
@@ -110,14 +112,12 @@ fn each_kind_of_miss_is_named() {
     let models = [
         model("BLIP", 0.4, 0.0, "circle circle circle"),
         model("FT-1", 0.4, 0.3, "a left pleural effusion"),
-        model("FT-2", 0.6, 0.4, "a left pleural effusion"),
+        model("FT-2", 0.6, 0.2, "a left pleural effusion"),
     ];
     let data = analyse(&models, bootstrap());
     let missed = missed(&data.targets);
     assert!(
-        missed
-            .iter()
-            .any(|m| m.starts_with("FT-2 findings micro-F1")),
+        missed.contains(&"FT-2 findings micro-F1 against the true findings (with sides) >= 0.4"),
         "{missed:?}"
     );
     for heading in ["Findings F1", "ROUGE-L", "BERT-F1"] {
@@ -152,4 +152,25 @@ fn real_data_has_no_targets() {
     let data = analyse(&models, bootstrap());
     assert!(data.targets.is_empty());
     assert!(data.truth_findings.is_empty());
+}
+
+#[test]
+fn the_goal_is_reported_but_not_required() {
+    // FT-2 names the findings of half the figures: F1 0.667 >= the goal; a
+    // quarter: 0.4 reaches the floor, not the goal.
+    for (hit, goal_met) in [(0.5, true), (0.25, false)] {
+        let models = [
+            model("BLIP", 0.2, 0.0, "a circle"),
+            model("FT-1", 0.4, 0.1, "a left pleural effusion"),
+            model("FT-2", 0.6, hit, "a left pleural effusion"),
+        ];
+        let data = analyse(&models, bootstrap());
+        let goal = data.targets.iter().find(|t| !t.required).unwrap();
+        assert!(goal.requirement.ends_with(">= 0.6 (goal)"), "{goal:?}");
+        assert_eq!(goal.met, goal_met, "{goal:?}");
+        assert!(!goal.failed());
+        assert_eq!(missed(&data.targets), Vec::<&str>::new(), "hit {hit}");
+        let md = targets::markdown(&data.targets);
+        assert_eq!(md.contains("not yet (goal)"), !goal_met, "{md}");
+    }
 }
