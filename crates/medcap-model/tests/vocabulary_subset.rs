@@ -1,7 +1,8 @@
 //! A word-piece vocabulary cut down to a corpus: the corpus tokenizes to the
 //! same pieces as with the full bert-base-uncased vocabulary, other ASCII
-//! words are still spelled, and a BLIP model over the cut vocabulary
-//! captions, trains and loads like one over the full one.
+//! words are still spelled, the kept tokens and the ids equal transformers'
+//! (`data-fixtures/blip/vocab-subset`), and BLIP's tokenizer puts `[DEC]`
+//! after the cut vocabulary, as the model's config says.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::Path;
@@ -117,4 +118,43 @@ fn a_config_that_disagrees_with_the_tokenizer_is_refused_by_name() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
+}
+
+/// The subset and its tokenization equal transformers': the same tokens
+/// kept (`gen.py` applies the rule a second time, in Python) and the same
+/// ids from the slow `BertTokenizer` over the cut `vocab.txt`, on texts
+/// with unseen words, accents, upper case, CJK, white space and specials.
+#[test]
+fn the_subset_and_its_ids_equal_transformers() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip/vocab-subset");
+    let corpus = std::fs::read_to_string(fixture.join("corpus.txt")).unwrap();
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("golden.json")).unwrap())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let subset = write_vocabulary_subset(Path::new(FULL), dir.path(), corpus.lines()).unwrap();
+    let want: Vec<&str> = golden["vocab"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let vocab_txt = std::fs::read_to_string(dir.path().join("vocab.txt")).unwrap();
+    assert_eq!(vocab_txt.lines().collect::<Vec<_>>(), want);
+    assert_eq!(subset.len as usize, want.len());
+    let config = text_config(subset.len, subset.sep, subset.pad);
+    let tokenizer = BlipTokenizer::from_dir(dir.path(), &config).unwrap();
+    let cases = golden["texts"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let ids: Vec<i64> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(tokenizer.encode(text).unwrap(), ids, "{text:?}");
+    }
 }
