@@ -122,6 +122,29 @@ fn reduced_reproduction_with_a_relative_out_from_elsewhere_then_moved() {
     assert_eq!(log.matches("already done").count(), 6, "{log}");
     assert_report_images_resolve(&moved.join("report"));
 
+    // `--check-targets` on the finished run: the reduced models are far from
+    // the reproduction targets, so it fails and names what it missed; the
+    // report (with its targets table) stays.
+    let checked = medcap_clean(
+        tmp.path(),
+        &[
+            "reproduce",
+            "--reduced",
+            "--device",
+            "cpu",
+            "--check-targets",
+            "--out",
+            "moved/study-copy",
+        ],
+    );
+    assert!(!checked.status.success(), "{}", text(&checked.stdout));
+    let err = text(&checked.stderr);
+    assert!(
+        err.contains("reproduction target") && err.contains("FT-2 findings micro-F1"),
+        "{err}"
+    );
+    assert!(text(&checked.stdout).contains("## Reproduction targets"));
+
     // A training stage in the moved directory resumes from its checkpoint
     // (the run's saved configuration still matches), and evaluation reads the
     // moved splits.

@@ -66,6 +66,9 @@ const GREY_PLACES: [((usize, usize), &str); 9] = [
     ((2, 2), "at the bottom right"),
 ];
 
+/// Whether a pixel at offset (dx, dy) from an object's centre belongs to it.
+type Paint = Box<dyn Fn(f64, f64) -> bool>;
+
 /// A grey-scale scene: a shaded, noisy ground and one to three objects
 /// (small bright spots, large bright or dark patches, thin bright lines),
 /// each in its own cell of a 3 x 3 grid.
@@ -90,7 +93,7 @@ fn draw_grey_scene(size: usize, rng: &mut SplitMix64) -> (image::RgbImage, Strin
             (cx as f64 + rng.range_f64(0.3, 0.7)) * cell,
             (cy as f64 + rng.range_f64(0.3, 0.7)) * cell,
         );
-        let (what, shade, paint): (&str, f64, Box<dyn Fn(f64, f64) -> bool>) = match rng.below(4) {
+        let (what, shade, paint): (&str, f64, Paint) = match rng.below(4) {
             0 => {
                 let r = cell * rng.range_f64(0.08, 0.16);
                 (
