@@ -191,12 +191,14 @@ fn script(path: &Path, body: &str) {
 /// setup's checks, a `.venv` that already holds the MiniLM model (so setup
 /// starts no Python), a `cargo` that prints the JSON messages of a build into
 /// a custom target directory, and a `medcap` that prints where it runs.
+/// Stand-ins for `reproduce` in a moved checkout under `tmp`: libtorch, a
+/// `.venv` with the model, and a `cargo` whose build reports `medcap` (the
+/// script `medcap_body`) in `runs/tgt/release`. Returns the user's
+/// directory (`runs/`), the fake cargo and the libtorch directory.
 #[cfg(unix)]
-#[test]
-fn reproduce_runs_the_medcap_cargo_built_in_the_users_directory() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (_, root) = moved_checkout(tmp.path());
-    let libtorch = tmp.path().join("libtorch");
+fn stand_ins(tmp: &Path, medcap_body: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let (_, root) = moved_checkout(tmp);
+    let libtorch = tmp.join("libtorch");
     fs::create_dir_all(libtorch.join("lib")).unwrap();
     fs::write(libtorch.join("lib/libtorch_cpu.so"), "").unwrap();
     fs::write(libtorch.join("build-version"), "2.11.0+cpu\n").unwrap();
@@ -208,8 +210,8 @@ fn reproduce_runs_the_medcap_cargo_built_in_the_users_directory() {
     let user_dir = root.join("runs");
     fs::create_dir_all(&user_dir).unwrap();
     let medcap = user_dir.join("tgt/release/medcap");
-    script(&medcap, "echo \"medcap in $(pwd): $*\"\n");
-    let cargo = tmp.path().join("bin/cargo");
+    script(&medcap, medcap_body);
+    let cargo = tmp.join("bin/cargo");
     script(
         &cargo,
         &format!(
@@ -220,6 +222,15 @@ fn reproduce_runs_the_medcap_cargo_built_in_the_users_directory() {
             medcap.display()
         ),
     );
+    (root, user_dir, cargo, libtorch)
+}
+
+#[cfg(unix)]
+#[test]
+fn reproduce_runs_the_medcap_cargo_built_in_the_users_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, user_dir, cargo, libtorch) =
+        stand_ins(tmp.path(), "echo \"medcap in $(pwd): $*\"\n");
 
     let out = xtask(&user_dir, &["reproduce", "--out", "here", "--fresh"])
         .env("CARGO", &cargo)
@@ -249,4 +260,55 @@ fn reproduce_runs_the_medcap_cargo_built_in_the_users_directory() {
     let local = fs::read_to_string(root.join(".cargo/local.toml")).unwrap();
     assert!(local.contains("# libtorch-source: user"), "{local}");
     assert!(local.contains(&libtorch.display().to_string()), "{local}");
+}
+
+/// `reproduce --seeds N` as typed, from the user's directory with a relative
+/// `--out`: one run per seed in `OUT/seed-S`, the spread in `OUT/seeds.md`,
+/// and a failure naming the seed that missed a required target. The stand-in
+/// `medcap` writes a `report.json` whose target seed 8 misses.
+#[cfg(unix)]
+#[test]
+fn reproduce_seeds_runs_each_seed_and_summarises_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let medcap = "echo \"medcap in $(pwd): $*\"\n\
+                  while [ $# -gt 0 ]; do case \"$1\" in --out) out=\"$2\"; shift;; --seed) seed=\"$2\"; shift;; esac; shift; done\n\
+                  met=true; [ \"$seed\" = 8 ] && met=false\n\
+                  mkdir -p \"$out/report\"\n\
+                  printf '{\"table\":[{\"model\":\"FT-2\",\"metric\":\"rougeL\",\"summary\":{\"mean\":0.%s}}],\"targets\":[{\"requirement\":\"FT-2 does well\",\"measured\":\"m%s\",\"met\":%s,\"required\":true}]}' \"$seed\" \"$seed\" \"$met\" > \"$out/report/report.json\"\n";
+    let (_, user_dir, cargo, libtorch) = stand_ins(tmp.path(), medcap);
+    let out = xtask(
+        &user_dir,
+        &["reproduce", "--seeds", "2", "--seed", "7", "--out", "many"],
+    )
+    .env("CARGO", &cargo)
+    .env("LIBTORCH", &libtorch)
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    for seed in [7, 8] {
+        assert!(
+            stdout.contains(&format!(
+                "medcap in {}: reproduce --seed {seed} --out many/seed-{seed}",
+                user_dir.display()
+            )),
+            "{stdout}"
+        );
+        assert!(
+            user_dir
+                .join(format!("many/seed-{seed}/report/report.json"))
+                .is_file()
+        );
+    }
+    let summary = fs::read_to_string(user_dir.join("many/seeds.md")).unwrap();
+    assert!(
+        summary.contains("| FT-2 | rougeL | 0.700 | 0.800 | 0.750 |"),
+        "{summary}"
+    );
+    assert!(summary.contains("| 7 | 1 of 1 |"), "{summary}");
+    assert!(
+        stderr.contains("seed 8: FT-2 does well (measured m8)"),
+        "{stderr}"
+    );
 }

@@ -144,6 +144,27 @@ fn reduced_reproduction_with_a_relative_out_from_elsewhere_then_moved() {
         "{err}"
     );
     assert!(text(&checked.stdout).contains("## Reproduction targets"));
+    // `--seed` reaches the configuration: another seed is another run, which
+    // the finished directory refuses by name.
+    let reseeded = medcap_clean(
+        tmp.path(),
+        &[
+            "reproduce",
+            "--reduced",
+            "--device",
+            "cpu",
+            "--seed",
+            "7",
+            "--out",
+            "moved/study-copy",
+        ],
+    );
+    assert!(!reseeded.status.success());
+    let err = text(&reseeded.stderr);
+    assert!(
+        err.contains("another configuration") && err.contains("study-config.json"),
+        "{err}"
+    );
 
     // A training stage in the moved directory resumes from its checkpoint
     // (the run's saved configuration still matches), and evaluation reads the

@@ -158,11 +158,8 @@ impl Repetition {
         // The most frequent, the first in sort order on ties.
         let most_common = counts
             .iter()
-            .fold(None::<(&str, usize)>, |best, (c, &n)| match best {
-                Some((_, b)) if b >= n => best,
-                _ => Some((c, n)),
-            })
-            .map_or((String::new(), 0), |(c, n)| (c.to_owned(), n));
+            .max_by_key(|&(c, &n)| (n, std::cmp::Reverse(*c)))
+            .map_or((String::new(), 0), |(c, &n)| ((*c).to_owned(), n));
         Self {
             word_three_times: share_repeating(captions, 3),
             distinct: counts.len(),
