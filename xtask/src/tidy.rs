@@ -7,11 +7,12 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// Crates that must not link libtorch, with the cargo features they are checked with.
-const LIBTORCH_FREE: [&str; 2] = ["medcap-dataset", "medcap-metrics"];
+const LIBTORCH_FREE: [&str; 3] = ["medcap-dataset", "medcap-image", "medcap-metrics"];
 const LIBTORCH_CRATES: [&str; 2] = ["tch", "torch-sys"];
 /// Library crates, which must not use binary-only dependencies.
-const LIBRARIES: [&str; 6] = [
+const LIBRARIES: [&str; 7] = [
     "medcap-dataset",
+    "medcap-image",
     "medcap-model",
     "medcap-train",
     "medcap-metrics",

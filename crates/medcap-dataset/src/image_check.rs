@@ -5,10 +5,8 @@
 //! name with a separator or `..`, an absolute path, or a symlink that leads
 //! out of the figures directory is rejected before anything is opened.
 
-use std::io::Cursor;
 use std::path::{Component, Path, PathBuf};
 
-use image::ImageReader;
 use serde::Serialize;
 
 /// Why a figure's image cannot be used.
@@ -126,25 +124,16 @@ pub fn resolve_image(
     }
 }
 
-/// Checks that the file decodes fully and that its size is within `limits`.
-/// Returns the width and height.
+/// Checks that the file decodes fully, with the decoder the models use
+/// ([`medcap_image`], Pillow's pixels), and that its size is within
+/// `limits`. Returns the width and height.
 pub fn check_image(path: &Path, limits: ImageLimits) -> Result<(u32, u32), ImageProblem> {
     let undecodable =
         |what: String| ImageProblem::Undecodable(format!("{}: {what}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| undecodable(e.to_string()))?;
-    let reader = || {
-        ImageReader::new(Cursor::new(bytes.as_slice()))
-            .with_guessed_format()
-            .map_err(|e| undecodable(e.to_string()))
-    };
-    if reader()?.format().is_none() {
-        return Err(undecodable("not a recognised image format".into()));
-    }
     // The header alone gives the size; judge it before decoding, so that a
     // decompression bomb is never expanded.
-    let (w, h) = reader()?
-        .into_dimensions()
-        .map_err(|e| undecodable(e.to_string()))?;
+    let (_, w, h) = medcap_image::dimensions(&bytes).map_err(|e| undecodable(e.to_string()))?;
     let (short, long) = (w.min(h), w.max(h));
     if short < limits.min_side
         || long > limits.max_side
@@ -158,7 +147,7 @@ pub fn check_image(path: &Path, limits: ImageLimits) -> Result<(u32, u32), Image
             limits.max_aspect
         )));
     }
-    reader()?.decode().map_err(|e| undecodable(e.to_string()))?;
+    medcap_image::decode(&bytes).map_err(|e| undecodable(e.to_string()))?;
     Ok((w, h))
 }
 

@@ -76,14 +76,9 @@ pub enum ModelError {
         /// The shape given.
         found: Vec<i64>,
     },
-    /// An image file that cannot be used.
-    #[error("image {}: {reason}", path.display())]
-    Image {
-        /// The image.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
+    /// An image file that cannot be read or decoded (it names the file).
+    #[error("image {0}")]
+    Image(#[from] medcap_image::ImageError),
     /// Generation settings that contradict each other or the model.
     #[error("generation settings: {0}")]
     Generation(String),

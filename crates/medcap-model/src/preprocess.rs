@@ -77,50 +77,10 @@ impl Default for ImageProcessorConfig {
     }
 }
 
-/// A decoded RGB image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RgbImage {
-    /// Columns.
-    pub width: usize,
-    /// Rows.
-    pub height: usize,
-    /// Packed RGB bytes, row-major.
-    pub pixels: Vec<u8>,
-}
-
-impl RgbImage {
-    /// Decodes `path` (PNG or JPEG, detected from the content) and converts
-    /// it to RGB: grey is replicated, alpha is dropped (as Pillow's
-    /// `convert("RGB")`), palettes are expanded, and 16-bit samples are
-    /// scaled to 8 bits (Pillow would clip them; scaling keeps the image).
-    pub fn open(path: &Path) -> Result<Self, ModelError> {
-        let err = |reason: String| ModelError::Image {
-            path: path.to_owned(),
-            reason,
-        };
-        let reader = image::ImageReader::open(path)
-            .map_err(|e| err(format!("cannot open: {e}")))?
-            .with_guessed_format()
-            .map_err(|e| err(format!("cannot read: {e}")))?;
-        if reader.format().is_none() {
-            return Err(err("not a PNG or JPEG image".into()));
-        }
-        let decoded = reader
-            .decode()
-            .map_err(|e| err(format!("cannot decode: {e}")))?;
-        Ok(Self::from_dynamic(decoded))
-    }
-
-    /// Converts an already decoded image (see [`Self::open`]).
-    pub fn from_dynamic(image: image::DynamicImage) -> Self {
-        let rgb = image.to_rgb8();
-        Self {
-            width: rgb.width() as usize,
-            height: rgb.height() as usize,
-            pixels: rgb.into_raw(),
-        }
-    }
-}
+/// A decoded RGB image: decoding and the conversion to RGB follow Pillow
+/// (see [`medcap_image`]), so that `RgbImage::open` gives the pixels
+/// transformers' processor starts from.
+pub use medcap_image::RgbImage;
 
 /// Turns images into the model's `pixel_values`.
 #[derive(Debug, Clone, PartialEq)]

@@ -85,6 +85,8 @@ pub struct StudyConfig {
     pub scenes: usize,
     /// Image side of the small base model (pixels).
     pub image_size: i64,
+    /// Patch side of the small model's vision tower (pixels; the Hub BLIPs: 16).
+    pub patch_size: i64,
     /// Width of the small model's vision and text layers.
     pub width: i64,
     /// Layers of each of the small model's towers.
@@ -125,6 +127,7 @@ impl Default for StudyConfig {
             ft2_extra: 1_000,
             scenes: 3_000,
             image_size: 96,
+            patch_size: 16,
             width: 128,
             layers: 2,
             base_training: StageTraining {
@@ -219,10 +222,14 @@ impl StudyConfig {
         if self.test < 2 || self.ft1 == 0 {
             return fail("test must be at least 2 and ft1 at least 1".into());
         }
-        if self.base_model.is_none() && (self.image_size % 16 != 0 || self.width % 4 != 0) {
+        if self.base_model.is_none()
+            && (self.patch_size <= 0
+                || self.image_size % self.patch_size != 0
+                || self.width % 4 != 0)
+        {
             return fail(format!(
-                "image_size ({}) must be a multiple of 16 and width ({}) of 4",
-                self.image_size, self.width
+                "image_size ({}) must be a multiple of patch_size ({}) and width ({}) of 4",
+                self.image_size, self.patch_size, self.width
             ));
         }
         if self.max_new_tokens == 0 || self.num_beams == 0 || self.caption_batch == 0 {

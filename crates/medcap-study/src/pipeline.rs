@@ -294,6 +294,7 @@ impl<'a> Study<'a> {
             &init,
             small_model::SmallShape {
                 image_size: c.image_size,
+                patch_size: c.patch_size,
                 width: c.width,
                 layers: c.layers,
             },

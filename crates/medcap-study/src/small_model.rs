@@ -13,15 +13,16 @@ use tch::Device;
 use crate::error::{StudyError, io};
 
 /// The configuration: `width` for both towers, `layers` each, 4 heads,
-/// patches of 16 pixels, a 64-token text limit, the word pieces of `vocab`
+/// square patches of `shape.patch_size` pixels, a 64-token text limit, the word pieces of `vocab`
 /// with `[DEC]` and `[ENC]` after them (as the Hub checkpoints place them
 /// after bert-base-uncased's 30,522).
-pub fn small_config(
-    image_size: i64,
-    width: i64,
-    layers: usize,
-    vocab: &VocabularySubset,
-) -> BlipConfig {
+pub fn small_config(shape: SmallShape, vocab: &VocabularySubset) -> BlipConfig {
+    let SmallShape {
+        image_size,
+        patch_size,
+        width,
+        layers,
+    } = shape;
     let mut c = BlipConfig::default();
     let v = &mut c.vision_config;
     v.hidden_size = width;
@@ -29,7 +30,7 @@ pub fn small_config(
     v.num_hidden_layers = layers;
     v.num_attention_heads = 4;
     v.image_size = image_size;
-    v.patch_size = 16;
+    v.patch_size = patch_size;
     v.initializer_range = 0.02;
     let t = &mut c.text_config;
     t.hidden_size = width;
@@ -52,6 +53,8 @@ pub fn small_config(
 pub struct SmallShape {
     /// Image side in pixels.
     pub image_size: i64,
+    /// Patch side in pixels; divides `image_size`.
+    pub patch_size: i64,
     /// Width of both towers.
     pub width: i64,
     /// Layers of each tower.
@@ -73,7 +76,7 @@ pub fn create<'a>(
 ) -> Result<BlipConfig, StudyError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let vocab = write_vocabulary_subset(tokenizer_dir, dir, texts)?;
-    let config = small_config(shape.image_size, shape.width, shape.layers, &vocab);
+    let config = small_config(shape, &vocab);
     tch::manual_seed(seed as i64);
     let model = BlipForConditionalGeneration::new(config.clone(), Device::Cpu);
     {
