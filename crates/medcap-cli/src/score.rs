@@ -72,8 +72,13 @@ pub struct ScoreArgs {
     /// Rescale BERTScore with a bert-score baseline file (CSV `LAYER,P,R,F`; the row of --bertscore-layer).
     #[arg(long, value_name = "FILE")]
     bertscore_baseline: Option<PathBuf>,
+    /// Reproduce bert-score's value at its `batch_size=N` exactly (its batches pad texts,
+    /// and a padded position offers a similarity of 0): for matching a published number.
+    /// Default: the batch-independent value, bert-score's at batch size 1.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    bertscore_batch_size: Option<u64>,
     /// Skip BERTScore (no model needed).
-    #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf", "bertscore_baseline"])]
+    #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf", "bertscore_baseline", "bertscore_batch_size"])]
     no_bertscore: bool,
     /// Skip the findings (clinical-efficacy) scores, which are on by default.
     #[arg(long)]
@@ -290,6 +295,7 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                     embedder: s,
                     idf: args.bertscore_idf,
                     baseline,
+                    batch_size: args.bertscore_batch_size.map(|n| n as usize),
                 },
             )
             .context("BERTScore failed")?,
@@ -344,10 +350,13 @@ fn jsonl(
         .summary
         .iter()
         .map(|(k, s)| {
-            (*k, serde_json::json!({"mean": json_number(s.mean), "sd": json_number(s.sd), "ci95": [json_number(s.ci95.0), json_number(s.ci95.1)], "n": s.n}))
+            (*k, serde_json::json!({"mean": json_number(s.mean), "sd": json_number(s.sd), "ci95": [json_number(s.ci95.0), json_number(s.ci95.1)], "n": s.n, "left_out": s.left_out}))
         })
         .collect();
     let mut last = serde_json::json!({ "summary": summary });
+    if let Some(truncated) = scored.bertscore_truncated {
+        last["bertscore_truncated_texts"] = serde_json::json!(truncated);
+    }
     if let Some(f) = &scored.findings {
         last["clinical_efficacy"] = serde_json::json!(f.efficacy);
     }
@@ -464,6 +473,25 @@ fn table(
         scored.per_caption.len(),
         b.resamples
     );
+    let left_out: Vec<String> = scored
+        .summary
+        .iter()
+        .filter(|(_, s)| s.left_out > 0)
+        .map(|(k, s)| format!("{k} {}", s.left_out))
+        .collect();
+    if !left_out.is_empty() {
+        let _ = writeln!(
+            out,
+            "undefined scores (NaN) left out of means, s.d. and intervals: {}",
+            left_out.join(", ")
+        );
+    }
+    if let Some(t) = scored.bertscore_truncated.filter(|t| *t > 0) {
+        let _ = writeln!(
+            out,
+            "BERTScore: {t} texts truncated at the tokenizer's model_max_length"
+        );
+    }
     if let Some(f) = &scored.findings {
         out.push_str(&efficacy_table(&f.efficacy));
     }

@@ -146,6 +146,19 @@ fn bad_arguments_fail() {
     );
 }
 
+/// The JSON lines of a successful run's standard output.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -169,15 +182,7 @@ fn score_writes_one_json_object_per_pair_then_a_summary() {
     let out = medcap(&[
         "score", "--refs", &refs, "--hyps", &hyps, "--format", "jsonl",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out);
     assert_eq!(lines.len(), 5);
     assert_eq!(lines[0]["rouge1"], 1.0, "CRLF must not leave a stray token");
     for key in [
@@ -291,9 +296,12 @@ fn score_truncates_captions_longer_than_the_model_accepts() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let first: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     assert!(first["bert_f1"].as_f64().unwrap() > 0.99, "{first}");
+    // The long caption is one distinct text (hypothesis and reference alike).
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["bertscore_truncated_texts"], 1, "{last}");
 
     let no_bert = medcap(&[
         "score",
@@ -313,4 +321,128 @@ fn score_truncates_captions_longer_than_the_model_accepts() {
     )
     .unwrap();
     assert!(first.get("bert_f1").is_none());
+}
+
+#[test]
+fn score_reports_a_bertscore_side_without_idf_weight_as_undefined() {
+    // Identical references: every reference token has idf 0, so recall is
+    // undefined (bert-score: NaN) while precision keeps its value and F1 is 0.
+    let dir = tempfile::tempdir().unwrap();
+    let same = "chest radiograph showing a left pleural effusion";
+    let refs = write(dir.path(), "r.txt", format!("{same}\n{same}\n").as_bytes());
+    let hyps = write(
+        dir.path(),
+        "h.txt",
+        b"chest x-ray with small left effusion\nnormal chest radiograph\n",
+    );
+    let base = [
+        "score",
+        "--refs",
+        &refs,
+        "--hyps",
+        &hyps,
+        "--bertscore-idf",
+        "--device",
+        "cpu",
+    ];
+    let out = medcap(&[&base[..], &["--format", "jsonl"]].concat());
+    let lines = json_lines(&out);
+    // bert-score 0.3.13 (data-fixtures/metrics/bertscore_edges.json): 0.647710 and 0.355763.
+    for (line, precision) in lines[..2].iter().zip([0.647710, 0.355763]) {
+        assert!(
+            (line["bert_p"].as_f64().unwrap() - precision).abs() < 1e-5,
+            "{line}"
+        );
+        assert!(line["bert_r"].is_null(), "{line}");
+        assert_eq!(line["bert_f1"], 0.0, "{line}");
+    }
+    let summary = &lines[2]["summary"];
+    assert_eq!(summary["bert_r"]["n"], 0);
+    assert_eq!(summary["bert_r"]["left_out"], 2);
+    assert_eq!(summary["bert_p"]["left_out"], 0);
+
+    let csv = medcap(&[&base[..], &["--format", "csv"]].concat());
+    let text = String::from_utf8_lossy(&csv.stdout);
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let column = header.iter().position(|h| *h == "bert_r").unwrap();
+    for row in text.lines().skip(1) {
+        assert_eq!(row.split(',').nth(column), Some(""), "{row}");
+    }
+
+    let table = medcap(&base);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("left out of means") && text.contains("bert_r 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn score_reproduces_bert_scores_batches_on_request() {
+    // The pair at layer 6 of MiniLM, inside the 105 pairs of the
+    // fixture: bert-score gives F1 0.270777 alone and 0.273339 at its default
+    // batch size of 64 (data-fixtures/metrics/bertscore_edges.json).
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data-fixtures/metrics/bertscore_edges.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let batches = &fixture["batches"];
+    let lines = |key: &str| -> String {
+        batches[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{}\n", v.as_str().unwrap()))
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let refs = write(dir.path(), "r.txt", lines("refs").as_bytes());
+    let hyps = write(dir.path(), "h.txt", lines("cands").as_bytes());
+    let first_f1 = |extra: &[&str]| -> f64 {
+        let args = [
+            &[
+                "score",
+                "--refs",
+                &refs,
+                "--hyps",
+                &hyps,
+                "--format",
+                "jsonl",
+                "--device",
+                "cpu",
+                "--bertscore-layer",
+                "6",
+                "--no-findings",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = medcap(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let first: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap())
+                .unwrap();
+        first["bert_f1"].as_f64().unwrap()
+    };
+    assert!((first_f1(&[]) - 0.270777).abs() < 1e-5);
+    assert!((first_f1(&["--bertscore-batch-size", "64"]) - 0.273339).abs() < 1e-5);
+    assert!((first_f1(&["--bertscore-batch-size", "1"]) - 0.270777).abs() < 1e-5);
+    let zero = medcap(&[
+        "score",
+        "--refs",
+        &refs,
+        "--hyps",
+        &hyps,
+        "--bertscore-batch-size",
+        "0",
+    ]);
+    assert!(!zero.status.success());
 }

@@ -17,10 +17,23 @@
 //! Conventions, as bert-score 0.3.13:
 //! - `[CLS]`/`[SEP]` get weight 0 but stay candidates in every max;
 //! - a text that is only `[CLS][SEP]` (empty) scores P = R = F = 0;
-//! - with several references, P, R and F are each the max over references;
+//! - a side whose weights sum to zero (with idf, every token of it occurs in
+//!   every reference) is NaN, the other side keeps its value, and F is 0;
+//! - with several references, P, R and F are each the max over references,
+//!   NaN if any of them is NaN (`torch.max`);
 //! - idf: `ln((M+1)/(df+1))` over the M references (as listed, one per
 //!   candidate-reference pair), `ln(M+1)` for unseen tokens, 0 for specials;
-//! - texts beyond 512 tokens are truncated to 510 word pieces.
+//! - texts beyond the tokenizer's `model_max_length` are truncated (see
+//!   `medcap_model::text_encoder`).
+//!
+//! One departure, by default: bert-score pads the pairs of a batch to the
+//! longest text and multiplies the similarity matrix by the padding mask
+//! before taking maxima, so a padded position offers a similarity of 0.
+//! When all real similarities of a token are negative (short or unrelated
+//! texts, late layers), its score depends on which other pairs share its
+//! batch. medcap computes the batch-independent value, bert-score's with
+//! `batch_size=1`; [`BertScoreOptions::batch_size`] reproduces bert-score's
+//! batches exactly for a published number.
 //!
 //! ```
 //! use medcap_metrics::bertscore::{greedy_match, EmbeddedText};
@@ -30,11 +43,13 @@
 //!     ids: vec![101, 1, 2, 102],
 //!     special: vec![true, false, false, true],
 //!     vectors: vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0], vec![1.0, 0.0]],
+//!     truncated: false,
 //! };
 //! let reference = EmbeddedText {
 //!     ids: vec![101, 3, 102],
 //!     special: vec![true, false, true],
 //!     vectors: vec![vec![1.0, 0.0], vec![0.8, 0.6], vec![0.0, 1.0]],
+//!     truncated: false,
 //! };
 //! let s = greedy_match(&hyp, &reference, &|_| 1.0);
 //! assert!((s.precision - 0.98).abs() < 1e-6); // f32 similarities, as bert-score
@@ -55,9 +70,12 @@ pub struct EmbeddedText {
     pub special: Vec<bool>,
     /// One embedding per token (need not be normalized).
     pub vectors: Vec<Vec<f32>>,
+    /// Whether the text was cut at the encoder's length limit.
+    pub truncated: bool,
 }
 
-/// BERTScore precision, recall and F1 of one candidate.
+/// BERTScore precision, recall and F1 of one candidate. Precision or
+/// recall is NaN where its side has no weight (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct BertScoreValue {
     /// Precision.
@@ -144,13 +162,32 @@ pub fn greedy_match(
     reference: &EmbeddedText,
     weight: &dyn Fn(u32) -> f64,
 ) -> BertScoreValue {
-    match_prepared(&Prepared::new(hyp), &Prepared::new(reference), weight)
+    match_prepared(
+        &Prepared::new(hyp),
+        &Prepared::new(reference),
+        weight,
+        NO_PADDING,
+    )
 }
+
+/// Whether bert-score's batch padded the candidate and the reference of a
+/// pair (each was shorter than the longest of its side in the batch).
+#[derive(Debug, Clone, Copy)]
+struct Padded {
+    hyp: bool,
+    reference: bool,
+}
+
+const NO_PADDING: Padded = Padded {
+    hyp: false,
+    reference: false,
+};
 
 fn match_prepared(
     h: &Prepared<'_>,
     r: &Prepared<'_>,
     weight: &dyn Fn(u32) -> f64,
+    padded: Padded,
 ) -> BertScoreValue {
     let (hyp, reference) = (h.text, r.text);
     if hyp.ids.len() <= 2 || reference.ids.len() <= 2 {
@@ -158,9 +195,11 @@ fn match_prepared(
     }
     let (nh, nr) = (hyp.ids.len(), reference.ids.len());
     debug_assert!(nh == hyp.vectors.len() && nr == reference.vectors.len());
-    // Cosine similarities in f32, as bert-score's batched matrix product.
-    let mut row_max = vec![f32::NEG_INFINITY; nh];
-    let mut col_max = vec![f32::NEG_INFINITY; nr];
+    // Cosine similarities in f32, as bert-score's batched matrix product. A
+    // padded partner offers bert-score's masked similarity of 0 to every max.
+    let floor = |padded: bool| if padded { 0.0 } else { f32::NEG_INFINITY };
+    let mut row_max = vec![floor(padded.reference); nh];
+    let mut col_max = vec![floor(padded.hyp); nr];
     for (i, best_in_row) in row_max.iter_mut().enumerate() {
         let a = h.row(i);
         for (j, best_in_col) in col_max.iter_mut().enumerate() {
@@ -177,6 +216,7 @@ fn match_prepared(
             .map(|(id, s)| if *s { 0.0 } else { weight(*id) })
             .collect();
         let total: f64 = w.iter().sum();
+        // A zero total gives NaN weights, hence a NaN side, as bert-score.
         w.iter().map(|x| x / total).collect()
     };
     let (wh, wr) = (weights(hyp), weights(reference));
@@ -192,13 +232,6 @@ fn match_prepared(
         .sum();
     let f1 = 2.0 * precision * recall / (precision + recall);
     let f1 = if f1.is_nan() { 0.0 } else { f1 };
-    if precision.is_nan() || recall.is_nan() {
-        return BertScoreValue {
-            precision: 0.0,
-            recall: 0.0,
-            f1,
-        };
-    }
     BertScoreValue {
         precision,
         recall,
@@ -218,13 +251,56 @@ pub fn idf_weights(references: &[&EmbeddedText]) -> impl Fn(u32) -> f64 + use<> 
     move |id| ((m + 1.0) / (df.get(&id).copied().unwrap_or(0) as f64 + 1.0)).ln()
 }
 
-/// BERTScore of each candidate against its references (the max over them).
+/// How to compute BERTScore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BertScoreOptions {
+    /// idf weights from the references.
+    pub idf: bool,
+    /// `None` (default): the batch-independent value. `Some(n)`: bert-score's
+    /// value for its `batch_size=n`, padding zeros included (see the module
+    /// docs).
+    pub batch_size: Option<usize>,
+}
+
+/// BERTScore of a caption set, with what the user should know about it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BertScores {
+    /// One value per candidate, in input order.
+    pub values: Vec<BertScoreValue>,
+    /// Distinct texts (candidates and references) cut at the encoder's
+    /// length limit.
+    pub truncated_texts: usize,
+}
+
+/// BERTScore of each candidate against its references (the max over them),
+/// batch-independent; see [`bert_score_with`].
+///
+/// # Errors
+/// [`BertScoreError::Encoder`] when the encoder fails.
 pub fn bert_score<R: AsRef<str>>(
     embedder: &dyn TokenEmbedder,
     candidates: &[&str],
     references: &[Vec<R>],
     idf: bool,
 ) -> Result<Vec<BertScoreValue>, BertScoreError> {
+    let options = BertScoreOptions {
+        idf,
+        batch_size: None,
+    };
+    Ok(bert_score_with(embedder, candidates, references, &options)?.values)
+}
+
+/// BERTScore of each candidate against its references (`references[i]`
+/// for `candidates[i]`; P, R and F each the max over them), with `options`.
+///
+/// # Errors
+/// [`BertScoreError::Encoder`] when the encoder fails.
+pub fn bert_score_with<R: AsRef<str>>(
+    embedder: &dyn TokenEmbedder,
+    candidates: &[&str],
+    references: &[Vec<R>],
+    options: &BertScoreOptions,
+) -> Result<BertScores, BertScoreError> {
     // Each distinct text is embedded once (as bert-score does).
     let mut unique: Vec<&str> = Vec::new();
     let mut slot: HashMap<&str, usize> = HashMap::new();
@@ -237,39 +313,82 @@ pub fn bert_score<R: AsRef<str>>(
     let cand_index: Vec<usize> = candidates.iter().map(|c| position(c)).collect();
     let ref_index: Vec<Vec<usize>> = references
         .iter()
+        .take(candidates.len())
         .map(|refs| refs.iter().map(|r| position(r.as_ref())).collect())
         .collect();
     let embedded = embedder.embed(&unique)?;
     let prepared: Vec<Prepared<'_>> = embedded.par_iter().map(Prepared::new).collect();
     let all_refs: Vec<&EmbeddedText> = ref_index.iter().flatten().map(|&i| &embedded[i]).collect();
-    let weight: Box<dyn Fn(u32) -> f64 + Sync> = if idf {
+    let weight: Box<dyn Fn(u32) -> f64 + Sync> = if options.idf {
         Box::new(idf_weights(&all_refs))
     } else {
         Box::new(|_| 1.0)
     };
-    // Pairs are independent: spread them over rayon's threads.
-    Ok(cand_index
-        .par_iter()
+    // bert-score's pairs: each candidate repeated for each of its references.
+    let pairs: Vec<(usize, usize, usize)> = ref_index
+        .iter()
         .enumerate()
-        .map(|(c, &ci)| {
-            ref_index
-                .get(c)
-                .into_iter()
-                .flatten()
-                .map(|&ri| match_prepared(&prepared[ci], &prepared[ri], &*weight))
-                .fold(None, |best: Option<BertScoreValue>, s| {
-                    Some(match best {
-                        None => s,
-                        Some(b) => BertScoreValue {
-                            precision: b.precision.max(s.precision),
-                            recall: b.recall.max(s.recall),
-                            f1: b.f1.max(s.f1),
-                        },
-                    })
-                })
-                .unwrap_or_default()
+        .flat_map(|(c, refs)| {
+            let h = cand_index[c];
+            refs.iter().map(move |&r| (c, h, r))
         })
-        .collect())
+        .collect();
+    let padding = pair_padding(&pairs, &embedded, options.batch_size);
+    // Pairs are independent: spread them over rayon's threads.
+    let scores: Vec<BertScoreValue> = pairs
+        .par_iter()
+        .zip(&padding)
+        .map(|(&(_, h, r), &padded)| match_prepared(&prepared[h], &prepared[r], &*weight, padded))
+        .collect();
+    let mut values: Vec<Option<BertScoreValue>> = vec![None; candidates.len()];
+    for (&(c, _, _), s) in pairs.iter().zip(scores) {
+        values[c] = Some(match values[c] {
+            None => s,
+            Some(b) => BertScoreValue {
+                precision: nan_max(b.precision, s.precision),
+                recall: nan_max(b.recall, s.recall),
+                f1: nan_max(b.f1, s.f1),
+            },
+        });
+    }
+    Ok(BertScores {
+        values: values.into_iter().map(Option::unwrap_or_default).collect(),
+        truncated_texts: embedded.iter().filter(|e| e.truncated).count(),
+    })
+}
+
+/// `torch.max`'s rule: NaN if either is NaN.
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Which pairs bert-score's batches of `batch_size` pad, on each side: the
+/// pairs in order, `batch_size` at a time, each side padded to its longest
+/// text in the batch. No padding without a batch size.
+fn pair_padding(
+    pairs: &[(usize, usize, usize)],
+    embedded: &[EmbeddedText],
+    batch_size: Option<usize>,
+) -> Vec<Padded> {
+    let Some(size) = batch_size else {
+        return vec![NO_PADDING; pairs.len()];
+    };
+    let len = |i: usize| embedded[i].ids.len();
+    pairs
+        .chunks(size.max(1))
+        .flat_map(|batch| {
+            let longest_hyp = batch.iter().map(|p| len(p.1)).max().unwrap_or(0);
+            let longest_ref = batch.iter().map(|p| len(p.2)).max().unwrap_or(0);
+            batch.iter().map(move |p| Padded {
+                hyp: len(p.1) < longest_hyp,
+                reference: len(p.2) < longest_ref,
+            })
+        })
+        .collect()
 }
 
 /// A bert-score baseline: the expected P, R and F of unrelated sentences
@@ -437,6 +556,7 @@ mod encoder {
                     ids: e.ids,
                     special: e.special,
                     vectors: e.vectors,
+                    truncated: e.truncated,
                 })
                 .collect())
         }
@@ -473,6 +593,7 @@ mod tests {
             ids: (0..n as u32).collect(),
             special: (0..n).map(|i| i == 0 || i + 1 == n).collect(),
             vectors: (0..n).map(|i| vec![1.0, i as f32]).collect(),
+            truncated: false,
         };
         assert_eq!(
             greedy_match(&text(2), &text(4), &|_| 1.0),

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::bertscore::{Baseline, BertScoreError, BertScoreValue, TokenEmbedder, bert_score};
+use crate::bertscore::{
+    Baseline, BertScoreError, BertScoreOptions, BertScoreValue, TokenEmbedder, bert_score_with,
+};
 use crate::bleu::Bleu;
 use crate::cider::cider_d;
 use crate::findings::scores::{
@@ -109,6 +111,9 @@ pub struct ScoredCaptions {
     pub summary: BTreeMap<&'static str, Summary>,
     /// Labels and clinical-efficacy scores, when findings are on.
     pub findings: Option<Findings>,
+    /// With BERTScore: how many distinct texts were cut at the encoder's
+    /// length limit.
+    pub bertscore_truncated: Option<usize>,
 }
 
 /// The findings side of a scored caption set.
@@ -130,6 +135,9 @@ pub struct BertScoreSetup<'a> {
     pub idf: bool,
     /// Rescale with this baseline (bert-score's `rescale_with_baseline`).
     pub baseline: Option<Baseline>,
+    /// `None`: batch-independent values; `Some(n)`: bert-score's values at
+    /// its `batch_size=n` (see [`crate::bertscore`]).
+    pub batch_size: Option<usize>,
 }
 
 /// Each metric's per-caption values, by metric name.
@@ -170,16 +178,24 @@ pub fn score_captions_with_bertscore<H: AsRef<str>, R: AsRef<str>>(
 ) -> Result<ScoredCaptions, BertScoreError> {
     let n = hypotheses.len().min(references.len());
     let hyps: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
-    let mut scores = bert_score(bert.embedder, &hyps, &references[..n], bert.idf)?;
+    let options = BertScoreOptions {
+        idf: bert.idf,
+        batch_size: bert.batch_size,
+    };
+    let computed = bert_score_with(bert.embedder, &hyps, &references[..n], &options)?;
+    if computed.truncated_texts > 0 {
+        tracing::warn!(
+            texts = computed.truncated_texts,
+            "BERTScore: texts longer than the tokenizer's model_max_length were truncated, as bert-score truncates them"
+        );
+    }
+    let mut scores = computed.values;
     if let Some(baseline) = &bert.baseline {
         scores = scores.into_iter().map(|s| baseline.rescale(s)).collect();
     }
-    Ok(score_text_metrics(
-        hypotheses,
-        references,
-        metrics,
-        Some(&scores),
-    ))
+    let mut scored = score_text_metrics(hypotheses, references, metrics, Some(&scores));
+    scored.bertscore_truncated = Some(computed.truncated_texts);
+    Ok(scored)
 }
 
 fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
@@ -262,5 +278,6 @@ fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
         per_caption,
         summary,
         findings: findings.map(|(_, f)| f),
+        bertscore_truncated: None,
     }
 }

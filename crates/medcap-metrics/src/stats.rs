@@ -41,8 +41,11 @@ impl Default for Bootstrap {
 /// Mean, sample standard deviation and 95% percentile bootstrap interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Summary {
-    /// Number of scores.
+    /// Number of scores summarized.
     pub n: usize,
+    /// Scores left out because they are undefined (NaN): BLEU where nltk's
+    /// smoothing is undefined, a BERTScore side without weight.
+    pub left_out: usize,
     /// Arithmetic mean.
     pub mean: f64,
     /// Sample standard deviation (n - 1 in the denominator; 0 for n < 2).
@@ -110,6 +113,7 @@ pub fn summarize(scores: &[f64], bootstrap: &Bootstrap) -> Summary {
     };
     Summary {
         n: xs.len(),
+        left_out: scores.len() - xs.len(),
         mean: m,
         sd: sample_sd(&xs),
         ci95,

@@ -7,19 +7,10 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{assert_no_mismatch, golden};
+use common::{assert_no_mismatch, golden, model_dir, token_ids};
 use medcap_metrics::bertscore::{BertScorer, DEFAULT_LAYER, bert_score};
 use medcap_model::tch::Device;
 use medcap_model::text_encoder::BertTextEncoder;
-
-fn model_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("MEDCAP_MINILM_DIR")
-            .expect("MEDCAP_MINILM_DIR is set by `cargo xtask setup`"),
-    )
-}
 
 fn bertscore_golden() -> serde_json::Value {
     let path = concat!(
@@ -35,12 +26,7 @@ fn word_pieces_match_the_slow_bert_tokenizer() {
     let encoder = BertTextEncoder::from_dir(&model_dir(), DEFAULT_LAYER, Device::Cpu).unwrap();
     let mut failures = Vec::new();
     for (text, want) in g["tokens"].as_object().unwrap() {
-        let want: Vec<u32> = want
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
+        let want = token_ids(want);
         let got = encoder.tokenize(text).unwrap();
         if got != want {
             failures.push(format!("{text:?}: {got:?} vs {want:?}"));

@@ -2,11 +2,16 @@
 //! (`config.json`, `model.safetensors`, `tokenizer.json`): what BERTScore
 //! needs from a model.
 //!
-//! Tokenization follows transformers' `tokenizer.encode(text.strip(),
-//! add_special_tokens=True, max_length=512, truncation=True)`: `[CLS]`, at
-//! most 510 word pieces, `[SEP]`. Longer texts are truncated, as
-//! bert-score does; the tokenizer file's own padding and truncation settings
-//! are ignored.
+//! Tokenization follows bert-score's call of transformers,
+//! `tokenizer.encode(text.strip(), add_special_tokens=True,
+//! max_length=tokenizer.model_max_length, truncation=True)`: `[CLS]`, at most
+//! `max_len - 2` word pieces, `[SEP]`. `max_len` is the `model_max_length`
+//! that `tokenizer_config.json` declares (512 for BERT checkpoints, less for
+//! some), capped at the model's `max_position_embeddings`; without a
+//! declaration it is the model's positions (transformers would not truncate
+//! at all and the model would fail on a longer text). Longer texts are
+//! truncated and flagged; the tokenizer file's own padding and truncation
+//! settings are ignored.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +30,8 @@ pub struct EncodedSentence {
     pub special: Vec<bool>,
     /// Hidden states, one row of `dim` values per token.
     pub vectors: Vec<Vec<f32>>,
+    /// Whether word pieces were cut off at the length limit.
+    pub truncated: bool,
 }
 
 /// A BERT encoder and its tokenizer, returning one layer's hidden states.
@@ -100,7 +107,7 @@ impl BertTextEncoder {
             context: format!("loading {}", weights.display()),
             source,
         })?;
-        let max_len = config.max_position_embeddings.clamp(2, 512) as usize;
+        let max_len = max_len(dir, config.max_position_embeddings)?;
         Ok(Self {
             tokenizer,
             tokenizer_path,
@@ -114,14 +121,24 @@ impl BertTextEncoder {
         })
     }
 
+    /// The most tokens of one text, specials included (see the module docs).
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
     /// The ids of `[CLS]` and `[SEP]`.
     pub fn special_ids(&self) -> (u32, u32) {
         (self.cls, self.sep)
     }
 
     /// Token ids of one text: `[CLS]`, the word pieces of the stripped text
-    /// (at most 510), `[SEP]`.
+    /// (at most [`Self::max_len`] - 2), `[SEP]`.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.tokenize_flagged(text).map(|(ids, _)| ids)
+    }
+
+    /// [`Self::tokenize`] and whether word pieces were cut off.
+    fn tokenize_flagged(&self, text: &str) -> Result<(Vec<u32>, bool), ModelError> {
         let stripped =
             text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
         let encoding =
@@ -137,7 +154,7 @@ impl BertTextEncoder {
         ids.push(self.cls);
         ids.extend_from_slice(&pieces[..keep]);
         ids.push(self.sep);
-        Ok(ids)
+        Ok((ids, keep < pieces.len()))
     }
 
     /// Encodes texts in batches of `batch_size`, longest first (as bert-score
@@ -147,10 +164,12 @@ impl BertTextEncoder {
         texts: &[&str],
         batch_size: usize,
     ) -> Result<Vec<EncodedSentence>, ModelError> {
-        let ids: Vec<Vec<u32>> = texts
+        let (ids, truncated): (Vec<Vec<u32>>, Vec<bool>) = texts
             .iter()
-            .map(|t| self.tokenize(t))
-            .collect::<Result<_, _>>()?;
+            .map(|t| self.tokenize_flagged(t))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out: Vec<Option<EncodedSentence>> = vec![None; ids.len()];
@@ -198,9 +217,35 @@ impl BertTextEncoder {
                     ids: ids[i].clone(),
                     special,
                     vectors,
+                    truncated: truncated[i],
                 });
             }
         }
         Ok(out.into_iter().flatten().collect())
     }
+}
+
+/// The length limit: `model_max_length` of `dir/tokenizer_config.json` when
+/// it declares a usable one, capped at the model's positions.
+fn max_len(dir: &Path, positions: i64) -> Result<usize, ModelError> {
+    let positions = positions.max(2) as usize;
+    let path = dir.join("tokenizer_config.json");
+    let declared = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| ModelError::Config {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+            // transformers writes 1e30 ("no limit") for tokenizers without one.
+            value
+                .get("model_max_length")
+                .and_then(serde_json::Value::as_f64)
+                .filter(|v| v.is_finite() && *v >= 2.0 && *v < positions as f64)
+                .map(|v| v as usize)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => return Err(ModelError::Io { path, source }),
+    };
+    Ok(declared.unwrap_or(positions))
 }

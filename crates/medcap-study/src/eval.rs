@@ -118,6 +118,7 @@ pub fn score_rows(rows: &[CaptionRow], scorer: &BertScorer) -> Result<ScoredCapt
             embedder: scorer,
             idf: false,
             baseline: None,
+            batch_size: None,
         },
     )
     .map_err(|e| StudyError::Metrics(e.to_string()))
