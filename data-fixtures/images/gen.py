@@ -7,7 +7,7 @@ What it makes (under data-fixtures/images/, see README.md there):
 * inputs/      the encoded files: JPEGs written by Pillow (4:2:0, 4:2:2, 4:4:4, progressive, optimised
                Huffman tables, restart markers, greyscale, CMYK, an EXIF orientation tag, odd and
                one-pixel sizes), JPEGs written by libjpeg-turbo through imagecodecs for what Pillow
-               cannot write (4:1:1, 4:4:0, YCCK, RGB colour space), PNGs in every mode Pillow reads
+               cannot write (4:1:1, 4:4:0, YCCK, RGB colour space, lossless), PNGs in every mode Pillow reads
                (1, L, LA, P with and without transparency, RGB, RGBA, 16-bit greyscale, 16-bit RGB,
                RGBA and grey+alpha, 2-bit greyscale, an animated PNG), two truncated files;
 * expected/    `Image.open(input).convert("RGB")` of each readable input, as an 8-bit RGB PNG
@@ -128,6 +128,8 @@ def jpeg_inputs():
     out["jpeg_ycck_libjpeg"] = imagecodecs.jpeg8_encode(cmyk_raw, level=90, colorspace="CMYK", outcolorspace="YCCK")
     out["jpeg_cmyk_libjpeg"] = imagecodecs.jpeg8_encode(cmyk_raw, level=90, colorspace="CMYK", outcolorspace="CMYK")
     out["jpeg_rgb_colourspace_libjpeg"] = imagecodecs.jpeg8_encode(rgb, level=85, colorspace="RGB", outcolorspace="RGB")
+    # Lossless JPEG (SOF3): Pillow 13 reads it, medcap refuses it (see README.md).
+    out["jpeg_rgb_lossless_libjpeg"] = imagecodecs.jpeg8_encode(rgb, lossless=True)
     return out
 
 

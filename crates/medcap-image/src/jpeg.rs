@@ -58,13 +58,22 @@ pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
 fn guarded<T>(run: impl FnOnce() -> Result<T, DecodeError>) -> Result<T, DecodeError> {
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(result) => result,
-        Err(payload) => Err(DecodeError::Corrupt(
-            payload
+        Err(payload) => {
+            let message = payload
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "libjpeg failed".to_owned()),
-        )),
+                .unwrap_or_else(|| "libjpeg failed".to_owned());
+            Err(if message.contains("Unsupported JPEG process") {
+                // SOF3 (lossless) and the hierarchical processes: libjpeg-turbo
+                // 3 (Pillow's) reads lossless files, this decoder does not.
+                DecodeError::Unsupported(format!(
+                    "{message} (lossless or hierarchical JPEG; convert it to PNG first)"
+                ))
+            } else {
+                DecodeError::Corrupt(message)
+            })
+        }
     }
 }
 

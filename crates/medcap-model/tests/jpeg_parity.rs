@@ -44,6 +44,9 @@ fn tiny_models_on_jpeg_files_equal_transformers_on_pillow_pixels() {
         let Some(expected) = record.get("tiny").and_then(|t| t.get("greedy_ids")) else {
             continue;
         };
+        if name.contains("lossless") {
+            continue; // refused by medcap-image (its tests check the error)
+        }
         let image = RgbImage::open(&fixtures.join(record["file"].as_str().unwrap())).unwrap();
         let caption = captioner
             .caption(std::slice::from_ref(&image), None, &config)
