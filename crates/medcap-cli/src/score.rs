@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
-use medcap_metrics::bertscore::{Baseline, BertScorer};
+use medcap_metrics::bertscore::{Baseline, BertScorer, baseline_file, choose_model};
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use medcap_metrics::caption_scores::{
     BertScoreSetup, Metrics, ScoredCaptions, score_captions, score_captions_with_bertscore,
@@ -63,9 +63,19 @@ pub struct ScoreArgs {
     /// `cargo xtask setup` installs (MEDCAP_MINILM_DIR).
     #[arg(long, value_name = "DIR")]
     bertscore_model: Option<PathBuf>,
-    /// Hidden layer whose embeddings BERTScore matches (default 5 of MiniLM's 6).
-    #[arg(long, default_value_t = medcap_metrics::bertscore::DEFAULT_LAYER)]
-    bertscore_layer: usize,
+    /// Hidden layer whose embeddings BERTScore matches. Default: bert-score's layer for the
+    /// model (its table, e.g. roberta-large 17, roberta-base 10, bert-base-uncased 9), 5 for
+    /// the default MiniLM.
+    #[arg(long, value_name = "N")]
+    bertscore_layer: Option<usize>,
+    /// bert-score's name of the model in --bertscore-model (e.g. roberta-large): selects its
+    /// default layer and, with --bertscore-rescale, its baseline. Default: the directory's name.
+    #[arg(long, value_name = "NAME")]
+    bertscore_model_type: Option<String>,
+    /// Rescale with bert-score's own baseline for the model and layer (English), as its
+    /// rescale_with_baseline=True (the files `cargo xtask setup` installs).
+    #[arg(long, conflicts_with = "bertscore_baseline")]
+    bertscore_rescale: bool,
     /// idf-weight BERTScore tokens, from the references.
     #[arg(long)]
     bertscore_idf: bool,
@@ -78,7 +88,7 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     bertscore_batch_size: Option<u64>,
     /// Skip BERTScore (no model needed).
-    #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf", "bertscore_baseline", "bertscore_batch_size"])]
+    #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf", "bertscore_baseline", "bertscore_batch_size", "bertscore_layer", "bertscore_model_type", "bertscore_rescale"])]
     no_bertscore: bool,
     /// Skip the findings (clinical-efficacy) scores, which are on by default.
     #[arg(long)]
@@ -89,16 +99,6 @@ pub struct ScoreArgs {
     /// Where BERTScore's encoder runs: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-}
-
-/// The BERTScore model directory: the flag, else the environment, else the
-/// location `cargo xtask setup` recorded when this binary was built.
-fn bertscore_dir(args: &ScoreArgs) -> Result<PathBuf> {
-    if let Some(dir) = &args.bertscore_model {
-        return Ok(dir.clone());
-    }
-    medcap_metrics::bertscore::default_model_dir()
-        .map_err(|e| anyhow::anyhow!("{e}; or pass --no-bertscore to score without it"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -268,26 +268,44 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     let scorer = if args.no_bertscore {
         None
     } else {
-        let dir = bertscore_dir(args)?;
+        let choice = choose_model(
+            args.bertscore_model.as_deref(),
+            args.bertscore_model_type.as_deref(),
+            args.bertscore_layer,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}; or pass --no-bertscore to score without it"))?;
         let device: DeviceChoice = args.device.parse()?;
-        let scorer = BertScorer::from_dir(&dir, args.bertscore_layer, device.resolve()?)
-            .with_context(|| format!("cannot load the BERTScore model {}", dir.display()))?;
-        Some(scorer)
+        let scorer = BertScorer::from_dir(&choice.dir, choice.layer, device.resolve()?)
+            .with_context(|| format!("cannot load the BERTScore model {}", choice.dir.display()))?;
+        Some((scorer, choice))
     };
-    let baseline = match &args.bertscore_baseline {
-        Some(path) => {
+    let baseline_path = match (&args.bertscore_baseline, &scorer) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some((_, choice))) if args.bertscore_rescale => {
+            let name = choice.name.with_context(|| {
+                format!(
+                    "--bertscore-rescale needs bert-score's name for {} (--bertscore-model-type)",
+                    choice.dir.display()
+                )
+            })?;
+            Some(baseline_file(name, "en")?)
+        }
+        _ => None,
+    };
+    let baseline = match (&baseline_path, &scorer) {
+        (Some(path), Some((_, choice))) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             Some(
-                Baseline::from_csv(&text, args.bertscore_layer)
+                Baseline::from_csv(&text, choice.layer)
                     .with_context(|| format!("{}", path.display()))?,
             )
         }
-        None => None,
+        _ => None,
     };
     let score = |hyps: &[String]| -> Result<ScoredCaptions> {
         Ok(match &scorer {
-            Some(s) => score_captions_with_bertscore(
+            Some((s, _)) => score_captions_with_bertscore(
                 hyps,
                 &refs,
                 &metrics,

@@ -1,7 +1,7 @@
 //! The `medcap` binary: exit codes, messages and outputs of its commands.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn medcap(args: &[&str]) -> Output {
@@ -445,4 +445,163 @@ fn score_reproduces_bert_scores_batches_on_request() {
         "0",
     ]);
     assert!(!zero.status.success());
+}
+
+/// The RoBERTa fixture of `data-fixtures/roberta` (made by `gen.py` there):
+/// its directory, and its single-reference pairs with bert-score's values.
+fn roberta_fixture() -> (PathBuf, Vec<(String, String, serde_json::Value)>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/roberta");
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let pairs = golden["cands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(golden["refs"].as_array().unwrap())
+        .enumerate()
+        // One reference, and no line breaks: the pairs go into line files.
+        .filter(|(_, (c, r))| {
+            let one_line = |v: &serde_json::Value| !v.as_str().unwrap().contains(['\n', '\r']);
+            r.as_array().unwrap().len() == 1 && one_line(c) && one_line(&r[0])
+        })
+        .map(|(i, (c, r))| {
+            let want = serde_json::json!({
+                "plain": golden["plain"][i],
+                "rescaled": golden["rescaled"][i],
+            });
+            (
+                c.as_str().unwrap().to_owned(),
+                r[0].as_str().unwrap().to_owned(),
+                want,
+            )
+        })
+        .take(60)
+        .collect();
+    (dir, pairs)
+}
+
+/// `medcap score` of two line files with a RoBERTa directory, JSONL, no findings.
+fn roberta_score_args<'a>(refs: &'a str, hyps: &'a str, model: &'a Path) -> Vec<&'a str> {
+    vec![
+        "score",
+        "--refs",
+        refs,
+        "--hyps",
+        hyps,
+        "--format",
+        "jsonl",
+        "--device",
+        "cpu",
+        "--no-findings",
+        "--bertscore-model",
+        model.to_str().unwrap(),
+    ]
+}
+
+#[test]
+fn score_with_a_roberta_directory_equals_bert_score() {
+    let (fixture, pairs) = roberta_fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let join = |f: &dyn Fn(&(String, String, serde_json::Value)) -> &str| -> String {
+        pairs.iter().map(|p| format!("{}\n", f(p))).collect()
+    };
+    let hyps = write(dir.path(), "h.txt", join(&|p| p.0.as_str()).as_bytes());
+    let refs = write(dir.path(), "r.txt", join(&|p| p.1.as_str()).as_bytes());
+    let model = fixture.join("tiny-roberta");
+    let baseline = fixture.join("baseline.tsv");
+    let base = roberta_score_args(&refs, &hyps, &model);
+    let run = |extra: &[&str]| {
+        let args = [
+            &base[..],
+            &["--bertscore-layer", "2", "--bertscore-batch-size", "64"][..],
+            extra,
+        ]
+        .concat();
+        json_lines(&medcap(&args))
+    };
+    for (extra, key) in [
+        (vec![], "plain"),
+        (
+            vec!["--bertscore-baseline", baseline.to_str().unwrap()],
+            "rescaled",
+        ),
+    ] {
+        let lines = run(&extra);
+        for (line, (_, _, want)) in lines.iter().zip(&pairs) {
+            for (name, i) in [("bert_p", 0), ("bert_r", 1), ("bert_f1", 2)] {
+                let (got, want) = (line[name].as_f64().unwrap(), want[key][i].as_f64().unwrap());
+                assert!((got - want).abs() < 1e-6, "{key} {name}: {got} vs {want}");
+            }
+        }
+    }
+}
+
+#[test]
+fn score_takes_bert_scores_default_layer_and_baseline_by_model_name() {
+    let (fixture, _) = roberta_fixture();
+    let model = fixture.join("tiny-roberta");
+    let dir = tempfile::tempdir().unwrap();
+    let hyps = write(
+        dir.path(),
+        "h.txt",
+        b"left pleural effusion\nnormal heart size\n",
+    );
+    let refs = write(
+        dir.path(),
+        "r.txt",
+        b"small left effusion\nthe heart is normal\n",
+    );
+    let base = roberta_score_args(&refs, &hyps, &model);
+    // A directory whose name is not in bert-score's table needs a name or a layer.
+    let out = medcap(&base);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--bertscore-model-type"),
+        "{stderr}"
+    );
+    // roberta-base's row: layer 10, which this 3-layer model does not have.
+    let out = medcap(&[&base[..], &["--bertscore-model-type", "roberta-base"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("layer 10"),
+        "{stderr}"
+    );
+    let out = medcap(&[&base[..], &["--bertscore-model-type", "gpt-7"]].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("gpt-7") && stderr.contains("roberta-large"),
+        "{stderr}"
+    );
+    // --bertscore-rescale picks bert-score's own roberta-base file, row 2.
+    let raw = json_lines(&medcap(&[&base[..], &["--bertscore-layer", "2"]].concat()));
+    let rescaled = json_lines(&medcap(
+        &[
+            &base[..],
+            &[
+                "--bertscore-layer",
+                "2",
+                "--bertscore-model-type",
+                "roberta-base",
+                "--bertscore-rescale",
+            ],
+        ]
+        .concat(),
+    ));
+    let baselines = std::env::var("MEDCAP_BERTSCORE_BASELINES")
+        .expect("MEDCAP_BERTSCORE_BASELINES is set by `cargo xtask setup`");
+    let table = std::fs::read_to_string(Path::new(&baselines).join("en/roberta-base.tsv")).unwrap();
+    let row: Vec<f64> = table
+        .lines()
+        .find(|l| l.starts_with("2,"))
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for (r, s) in raw[..2].iter().zip(&rescaled[..2]) {
+        for (name, b) in [("bert_p", row[0]), ("bert_r", row[1]), ("bert_f1", row[2])] {
+            let want = (r[name].as_f64().unwrap() - b) / (1.0 - b);
+            assert!((s[name].as_f64().unwrap() - want).abs() < 1e-12, "{name}");
+        }
+    }
 }

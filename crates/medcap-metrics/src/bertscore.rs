@@ -463,13 +463,182 @@ pub enum BaselineError {
     NoLayer(usize),
 }
 
+/// bert-score 0.3.13's default layer per model name (its `model2layers`,
+/// tuned on WMT16), for the models whose family medcap runs: BERT and
+/// RoBERTa with absolute positions. Names as bert-score spells them.
+pub const DEFAULT_LAYERS: [(&str, usize); 25] = [
+    ("bert-base-uncased", 9),
+    ("bert-large-uncased", 18),
+    ("bert-base-cased-finetuned-mrpc", 9),
+    ("bert-base-multilingual-cased", 9),
+    ("bert-base-chinese", 8),
+    ("roberta-base", 10),
+    ("roberta-large", 17),
+    ("roberta-large-mnli", 19),
+    ("roberta-base-openai-detector", 7),
+    ("roberta-large-openai-detector", 15),
+    ("distilroberta-base", 5),
+    ("allenai/scibert_scivocab_uncased", 8),
+    ("allenai/scibert_scivocab_cased", 9),
+    ("nfliu/scibert_basevocab_uncased", 9),
+    ("SpanBERT/spanbert-base-cased", 8),
+    ("SpanBERT/spanbert-large-cased", 17),
+    ("princeton-nlp/unsup-simcse-bert-base-uncased", 10),
+    ("princeton-nlp/unsup-simcse-bert-large-uncased", 18),
+    ("princeton-nlp/unsup-simcse-roberta-base", 8),
+    ("princeton-nlp/unsup-simcse-roberta-large", 13),
+    ("princeton-nlp/sup-simcse-bert-base-uncased", 10),
+    ("princeton-nlp/sup-simcse-bert-large-uncased", 18),
+    ("princeton-nlp/sup-simcse-roberta-base", 10),
+    ("princeton-nlp/sup-simcse-roberta-large", 16),
+    ("dbmdz/bert-base-turkish-cased", 10),
+];
+
+/// The row of [`DEFAULT_LAYERS`] for `name`: bert-score's spelling
+/// (`roberta-large`, `allenai/scibert_scivocab_uncased`), or the last part
+/// of it, which is what a downloaded directory is usually called
+/// (`scibert_scivocab_uncased`). Returns bert-score's name and its layer.
+pub fn default_layer(name: &str) -> Option<(&'static str, usize)> {
+    DEFAULT_LAYERS
+        .iter()
+        .copied()
+        .find(|(known, _)| *known == name || known.rsplit('/').next() == Some(name))
+}
+
+/// The BERTScore model to load: its directory, bert-score's name for it
+/// (when known) and the layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelChoice {
+    /// The Hugging Face directory.
+    pub dir: std::path::PathBuf,
+    /// bert-score's name of the model ([`DEFAULT_LAYERS`]), which also
+    /// names its baseline file; `None` for the default MiniLM or an unknown
+    /// model.
+    pub name: Option<&'static str>,
+    /// The hidden layer whose embeddings are matched.
+    pub layer: usize,
+}
+
+/// Why no BERTScore model or layer could be chosen.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ModelChoiceError {
+    /// No directory given and none installed.
+    #[error(transparent)]
+    NoModel(#[from] DefaultModelError),
+    /// A model name bert-score's table does not have.
+    #[error(
+        "`{0}` is not in bert-score's model table for the families medcap runs (BERT, \
+         RoBERTa); pass --bertscore-layer N, or one of: {names}",
+        names = DEFAULT_LAYERS.map(|(n, _)| n).join(", ")
+    )]
+    UnknownName(String),
+    /// A directory whose layer cannot be inferred.
+    #[error(
+        "no default layer for {0}: name the model with --bertscore-model-type (bert-score's \
+         names, e.g. roberta-large) or pass --bertscore-layer N"
+    )]
+    NoLayer(std::path::PathBuf),
+}
+
+/// Chooses the model and layer as bert-score does when only a model is
+/// named: `dir` (default: [`default_model_dir`], all-MiniLM-L6-v2 at
+/// [`DEFAULT_LAYER_MINILM`]); its name from `name`, else from the
+/// directory's own name; the layer from `layer`, else bert-score's table.
+///
+/// # Errors
+/// [`ModelChoiceError`]: no model installed, a name outside the table, or
+/// a directory with no known layer and none given.
+pub fn choose_model(
+    dir: Option<&std::path::Path>,
+    name: Option<&str>,
+    layer: Option<usize>,
+) -> Result<ModelChoice, ModelChoiceError> {
+    let known = match name {
+        Some(n) => Some(default_layer(n).ok_or_else(|| ModelChoiceError::UnknownName(n.into()))?),
+        None => dir
+            .and_then(|d| d.file_name())
+            .and_then(|n| default_layer(&n.to_string_lossy())),
+    };
+    let Some(dir) = dir else {
+        let dir = default_model_dir()?;
+        return Ok(ModelChoice {
+            dir,
+            name: known.map(|(n, _)| n),
+            layer: layer
+                .or(known.map(|(_, l)| l))
+                .unwrap_or(DEFAULT_LAYER_MINILM),
+        });
+    };
+    let layer = match (layer, known) {
+        (Some(l), _) => l,
+        (None, Some((_, l))) => l,
+        (None, None) => return Err(ModelChoiceError::NoLayer(dir.to_owned())),
+    };
+    Ok(ModelChoice {
+        dir: dir.to_owned(),
+        name: known.map(|(n, _)| n),
+        layer,
+    })
+}
+
+/// The layer used for the default all-MiniLM-L6-v2 (see the module docs).
+pub const DEFAULT_LAYER_MINILM: usize = 5;
+
+/// No bert-score baseline file for a model.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{reason}")]
+pub struct BaselineNotFound {
+    /// What was looked for.
+    pub reason: String,
+}
+
+/// The environment variable that names bert-score's `rescale_baseline`
+/// directory (the one `cargo xtask setup` installs with the bert-score wheel).
+pub const BASELINES_DIR_ENV: &str = "MEDCAP_BERTSCORE_BASELINES";
+
+/// bert-score's baseline file for `model` (bert-score's name, see
+/// [`default_layer`]) and `lang`, as `rescale_with_baseline=True` picks it:
+/// `rescale_baseline/{lang}/{model}.tsv` under `MEDCAP_BERTSCORE_BASELINES`,
+/// else under the directory `cargo xtask setup` recorded at build time.
+///
+/// # Errors
+/// [`BaselineNotFound`] naming what was looked for.
+pub fn baseline_file(model: &str, lang: &str) -> Result<std::path::PathBuf, BaselineNotFound> {
+    let dir = match std::env::var_os(BASELINES_DIR_ENV).filter(|v| !v.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => match option_env!("MEDCAP_BERTSCORE_BASELINES") {
+            Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+            _ => {
+                return Err(BaselineNotFound {
+                    reason: format!(
+                        "no bert-score baselines: {BASELINES_DIR_ENV} is not set and this build \
+                         recorded none (run `cargo xtask setup`, or pass --bertscore-baseline FILE)"
+                    ),
+                });
+            }
+        },
+    };
+    let file = dir.join(lang).join(format!("{model}.tsv"));
+    if file.is_file() {
+        Ok(file)
+    } else {
+        Err(BaselineNotFound {
+            reason: format!(
+                "bert-score has no baseline for `{model}` in `{lang}` ({} does not exist; \
+                 pass --bertscore-baseline FILE)",
+                file.display()
+            ),
+        })
+    }
+}
+
 /// The environment variable that names the default BERTScore model directory.
 pub const MODEL_DIR_ENV: &str = "MEDCAP_MINILM_DIR";
 
 /// Why no default BERTScore model was found.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "no BERTScore model: {reason}. Pass a BERT-family model directory (--bertscore-model DIR, \
+    "no BERTScore model: {reason}. Pass a BERT or RoBERTa model directory (--bertscore-model DIR, \
      or bertscore_model in a study configuration), set {MODEL_DIR_ENV}=DIR, or run \
      `cargo xtask setup` in the medcap checkout to install all-MiniLM-L6-v2"
 )]
@@ -522,7 +691,7 @@ mod encoder {
     use super::{BertScoreError, EmbeddedText, TokenEmbedder};
 
     /// The layer used for all-MiniLM-L6-v2 (see the module documentation).
-    pub const DEFAULT_LAYER: usize = 5;
+    pub const DEFAULT_LAYER: usize = super::DEFAULT_LAYER_MINILM;
 
     /// BERTScore's encoder: medcap-model's BERT on a checkpoint directory.
     pub struct BertScorer {
@@ -569,6 +738,37 @@ pub use encoder::{BertScorer, DEFAULT_LAYER};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bert_scores_table_gives_default_layers_by_name_or_directory_name() {
+        assert_eq!(default_layer("roberta-large"), Some(("roberta-large", 17)));
+        assert_eq!(default_layer("roberta-base"), Some(("roberta-base", 10)));
+        assert_eq!(
+            default_layer("bert-base-uncased"),
+            Some(("bert-base-uncased", 9))
+        );
+        assert_eq!(
+            default_layer("scibert_scivocab_uncased"),
+            Some(("allenai/scibert_scivocab_uncased", 8))
+        );
+        assert_eq!(default_layer("deberta-xlarge-mnli"), None);
+        let dir = std::path::Path::new("/models/roberta-large");
+        let choice = choose_model(Some(dir), None, None).unwrap();
+        assert_eq!((choice.name, choice.layer), (Some("roberta-large"), 17));
+        let choice = choose_model(Some(dir), None, Some(12)).unwrap();
+        assert_eq!(choice.layer, 12);
+        let other = std::path::Path::new("/models/my-encoder");
+        assert_eq!(
+            choose_model(Some(other), None, None),
+            Err(ModelChoiceError::NoLayer(other.to_owned()))
+        );
+        let named = choose_model(Some(other), Some("roberta-base"), None).unwrap();
+        assert_eq!((named.name, named.layer), (Some("roberta-base"), 10));
+        assert!(matches!(
+            choose_model(Some(other), Some("gpt-7"), None),
+            Err(ModelChoiceError::UnknownName(_))
+        ));
+    }
 
     #[test]
     fn rescaling_matches_the_spec_example() {

@@ -1,6 +1,13 @@
-//! Contextual token embeddings from a BERT-family checkpoint directory
-//! (`config.json`, `model.safetensors`, `tokenizer.json`): what BERTScore
-//! needs from a model.
+//! Contextual token embeddings from a BERT or RoBERTa checkpoint directory
+//! (`config.json`, `model.safetensors`, `tokenizer.json`, or for RoBERTa
+//! `vocab.json` + `merges.txt`): what BERTScore needs from a model. The
+//! family comes from `config.json`'s `model_type`; weights are found with or
+//! without the `bert.` / `roberta.` prefix that masked-LM checkpoints (the
+//! Hub's bert-base-uncased, roberta-large) put before the encoder's keys.
+//!
+//! RoBERTa follows bert-score's call for it too: the stripped text with a
+//! space before it (`add_prefix_space=True`), `<s>` and `</s>` as the
+//! special tokens, byte-level BPE from `tokenizers`.
 //!
 //! Tokenization follows bert-score's call of transformers,
 //! `tokenizer.encode(text.strip(), add_special_tokens=True,
@@ -26,7 +33,7 @@ use crate::error::ModelError;
 pub struct EncodedSentence {
     /// Token ids, special tokens included.
     pub ids: Vec<u32>,
-    /// Which tokens are `[CLS]` or `[SEP]`.
+    /// Which tokens are `[CLS]` or `[SEP]` (`<s>`, `</s>` for RoBERTa).
     pub special: Vec<bool>,
     /// Hidden states, one row of `dim` values per token.
     pub vectors: Vec<Vec<f32>>,
@@ -34,7 +41,11 @@ pub struct EncodedSentence {
     pub truncated: bool,
 }
 
-/// A BERT encoder and its tokenizer, returning one layer's hidden states.
+/// The model families this encoder runs, by `config.json`'s `model_type`.
+pub const SUPPORTED_MODEL_TYPES: [&str; 2] = ["bert", "roberta"];
+
+/// A BERT or RoBERTa encoder and its tokenizer, returning one layer's
+/// hidden states.
 pub struct BertTextEncoder {
     tokenizer: Tokenizer,
     tokenizer_path: PathBuf,
@@ -44,7 +55,10 @@ pub struct BertTextEncoder {
     layer: usize,
     cls: u32,
     sep: u32,
+    pad: i64,
     max_len: usize,
+    /// RoBERTa: a space goes before the text, as bert-score asks.
+    prefix_space: bool,
 }
 
 fn special_id(tokenizer: &Tokenizer, path: &Path, token: &str) -> Result<u32, ModelError> {
@@ -78,36 +92,75 @@ impl BertTextEncoder {
                 ),
             });
         }
+        if !SUPPORTED_MODEL_TYPES.contains(&config.model_type.as_str()) {
+            return Err(ModelError::Config {
+                path: config_path,
+                reason: format!(
+                    "model_type `{}` is not supported (supported: {})",
+                    config.model_type,
+                    SUPPORTED_MODEL_TYPES.join(", ")
+                ),
+            });
+        }
+        if config.position_embedding_type != "absolute" {
+            return Err(ModelError::Config {
+                path: config_path,
+                reason: format!(
+                    "position_embedding_type `{}` is not supported (only absolute)",
+                    config.position_embedding_type
+                ),
+            });
+        }
         if layer > config.num_hidden_layers {
             return Err(ModelError::NoSuchLayer {
                 layer,
                 available: config.num_hidden_layers,
             });
         }
-        let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|e| ModelError::Tokenizer {
-                path: tokenizer_path.clone(),
-                reason: e.to_string(),
-            })?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| ModelError::Tokenizer {
-                path: tokenizer_path.clone(),
-                reason: e.to_string(),
-            })?;
-        let cls = special_id(&tokenizer, &tokenizer_path, "[CLS]")?;
-        let sep = special_id(&tokenizer, &tokenizer_path, "[SEP]")?;
+        let roberta = config.roberta_positions();
+        let (tokenizer, tokenizer_path) = load_tokenizer(dir, roberta)?;
+        let (cls_token, sep_token) = if roberta {
+            ("<s>", "</s>")
+        } else {
+            ("[CLS]", "[SEP]")
+        };
+        let cls = special_id(&tokenizer, &tokenizer_path, cls_token)?;
+        let sep = special_id(&tokenizer, &tokenizer_path, sep_token)?;
 
-        let mut vars = nn::VarStore::new(device);
-        let model = BertModel::new(&vars.root(), &config, None);
-        let weights = dir.join("model.safetensors");
-        vars.load(&weights).map_err(|source| ModelError::Torch {
-            context: format!("loading {}", weights.display()),
-            source,
-        })?;
-        let max_len = max_len(dir, config.max_position_embeddings)?;
+        let vars = nn::VarStore::new(device);
+        let prefix = weight_prefix(dir, &config.model_type)?;
+        let root = match &prefix {
+            Some(p) => vars.root() / p.as_str(),
+            None => vars.root(),
+        };
+        let model = BertModel::new(&root, &config, None);
+        // Heads and the pooler of the checkpoint are not part of the encoder.
+        let encoder_key = |key: &str| {
+            let rest = match &prefix {
+                Some(p) => key
+                    .strip_prefix(p.as_str())
+                    .and_then(|k| k.strip_prefix('.')),
+                None => Some(key),
+            };
+            rest.is_some_and(|k| k.starts_with("embeddings.") || k.starts_with("encoder."))
+        };
+        let mut ignored = Vec::new();
+        for file in crate::checkpoint::weight_files(dir)? {
+            ignored.extend(
+                crate::checkpoint::stored_keys(&file)?
+                    .into_iter()
+                    .filter(|k| !encoder_key(k)),
+            );
+        }
+        crate::checkpoint::load(
+            &vars,
+            dir,
+            &crate::checkpoint::KeyRules {
+                ignored,
+                ..Default::default()
+            },
+        )?;
+        let max_len = max_len(dir, config.max_input_len())?;
         Ok(Self {
             tokenizer,
             tokenizer_path,
@@ -117,7 +170,9 @@ impl BertTextEncoder {
             layer,
             cls,
             sep,
+            pad: config.pad_token_id,
             max_len,
+            prefix_space: roberta,
         })
     }
 
@@ -141,13 +196,21 @@ impl BertTextEncoder {
     fn tokenize_flagged(&self, text: &str) -> Result<(Vec<u32>, bool), ModelError> {
         let stripped =
             text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c));
-        let encoding =
-            self.tokenizer
-                .encode(stripped, false)
-                .map_err(|e| ModelError::Tokenizer {
-                    path: self.tokenizer_path.clone(),
-                    reason: e.to_string(),
-                })?;
+        // bert-score gives an empty text no prefix space: only the specials.
+        let spaced;
+        let input = if self.prefix_space && !stripped.is_empty() {
+            spaced = format!(" {stripped}");
+            spaced.as_str()
+        } else {
+            stripped
+        };
+        let encoding = self
+            .tokenizer
+            .encode(input, false)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
         let pieces = encoding.get_ids();
         let keep = pieces.len().min(self.max_len - 2);
         let mut ids = Vec::with_capacity(keep + 2);
@@ -176,7 +239,7 @@ impl BertTextEncoder {
         let _guard = tch::no_grad_guard();
         for chunk in order.chunks(batch_size.max(1)) {
             let longest = chunk.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
-            let mut input = vec![0i64; chunk.len() * longest];
+            let mut input = vec![self.pad; chunk.len() * longest];
             let mut mask = vec![0i64; chunk.len() * longest];
             for (row, &i) in chunk.iter().enumerate() {
                 for (col, &id) in ids[i].iter().enumerate() {
@@ -223,6 +286,67 @@ impl BertTextEncoder {
         }
         Ok(out.into_iter().flatten().collect())
     }
+}
+
+/// The tokenizer: `tokenizer.json`, else (RoBERTa) `vocab.json` and
+/// `merges.txt` as byte-level BPE; its own padding and truncation off.
+fn load_tokenizer(dir: &Path, roberta: bool) -> Result<(Tokenizer, PathBuf), ModelError> {
+    let json = dir.join("tokenizer.json");
+    let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
+    let (mut tokenizer, path) = if json.is_file() || !roberta || !vocab.is_file() {
+        let tokenizer = Tokenizer::from_file(&json).map_err(|e| ModelError::Tokenizer {
+            path: json.clone(),
+            reason: e.to_string(),
+        })?;
+        (tokenizer, json)
+    } else {
+        let bpe = tokenizers::models::bpe::BPE::from_file(
+            &vocab.to_string_lossy(),
+            &merges.to_string_lossy(),
+        )
+        .build()
+        .map_err(|e| ModelError::Tokenizer {
+            path: vocab.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut tokenizer = Tokenizer::new(bpe);
+        // GPT-2's byte-level rules, as RobertaTokenizer applies them.
+        let byte_level = tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true);
+        tokenizer.with_pre_tokenizer(Some(byte_level));
+        tokenizer.with_decoder(Some(byte_level));
+        let specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+            .map(|t| tokenizers::AddedToken::from(t, true));
+        tokenizer
+            .add_special_tokens(specials)
+            .map_err(|e| ModelError::Tokenizer {
+                path: vocab.clone(),
+                reason: e.to_string(),
+            })?;
+        (tokenizer, vocab)
+    };
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| ModelError::Tokenizer {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    Ok((tokenizer, path))
+}
+
+/// The key prefix before the encoder's weights: `bert` / `roberta` in a
+/// masked-LM checkpoint, none in a bare encoder's.
+fn weight_prefix(dir: &Path, model_type: &str) -> Result<Option<String>, ModelError> {
+    let files = crate::checkpoint::weight_files(dir)?;
+    let mut keys = Vec::new();
+    for file in &files {
+        keys.extend(crate::checkpoint::stored_keys(file)?);
+    }
+    let prefixed = format!("{model_type}.embeddings.");
+    Ok(keys
+        .iter()
+        .any(|k| k.starts_with(&prefixed))
+        .then(|| model_type.to_owned()))
 }
 
 /// The length limit: `model_max_length` of `dir/tokenizer_config.json` when

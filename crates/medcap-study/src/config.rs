@@ -101,10 +101,15 @@ pub struct StudyConfig {
     pub num_beams: usize,
     /// Images per captioning batch.
     pub caption_batch: usize,
-    /// BERTScore encoder directory (default: the MiniLM that setup installs).
+    /// BERTScore encoder directory, BERT or RoBERTa (default: the MiniLM that
+    /// setup installs). The study: roberta-large.
     pub bertscore_model: Option<PathBuf>,
-    /// BERTScore layer.
-    pub bertscore_layer: usize,
+    /// bert-score's name of that model (e.g. `roberta-large`), for its
+    /// default layer; default: the directory's name.
+    pub bertscore_model_type: Option<String>,
+    /// BERTScore layer (default: bert-score's for the model, 5 for the
+    /// MiniLM; the study: 17 of roberta-large).
+    pub bertscore_layer: Option<usize>,
     /// Test figures shown in the HTML report.
     pub report_sample: usize,
     /// Bootstrap resamples for confidence intervals and paired tests.
@@ -144,7 +149,8 @@ impl Default for StudyConfig {
             num_beams: 1,
             caption_batch: 32,
             bertscore_model: None,
-            bertscore_layer: 5,
+            bertscore_model_type: None,
+            bertscore_layer: None,
             report_sample: 60,
             bootstrap: 1_000,
             seed: 2023,

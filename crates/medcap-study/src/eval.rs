@@ -2,9 +2,11 @@
 //! for every model) and their scores with every metric of medcap-metrics.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use medcap_metrics::bertscore::BertScorer;
+use medcap_metrics::bertscore::{BertScorer, ModelChoice, choose_model};
+
+use crate::config::StudyConfig;
 use medcap_metrics::caption_scores::{
     BertScoreSetup, Metrics, ScoredCaptions, score_captions_with_bertscore,
 };
@@ -124,14 +126,15 @@ pub fn score_rows(rows: &[CaptionRow], scorer: &BertScorer) -> Result<ScoredCapt
     .map_err(|e| StudyError::Metrics(e.to_string()))
 }
 
-/// The BERTScore model: the configured one, else medcap-metrics' default
-/// lookup (`MEDCAP_MINILM_DIR`, else what `cargo xtask setup` installed).
-pub fn bertscore_dir(configured: Option<&Path>) -> Result<PathBuf, StudyError> {
-    match configured {
-        Some(dir) => Ok(dir.to_owned()),
-        None => medcap_metrics::bertscore::default_model_dir()
-            .map_err(|e| StudyError::Config(e.to_string())),
-    }
+/// The BERTScore model and layer of a study configuration, chosen as
+/// `medcap score` chooses them ([`medcap_metrics::bertscore::choose_model`]).
+pub fn bertscore_choice(config: &StudyConfig) -> Result<ModelChoice, StudyError> {
+    choose_model(
+        config.bertscore_model.as_deref(),
+        config.bertscore_model_type.as_deref(),
+        config.bertscore_layer,
+    )
+    .map_err(|e| StudyError::Config(e.to_string()))
 }
 
 /// Each caption (its `labels` from scoring) against its figure's true

@@ -274,7 +274,10 @@ impl<'a> Study<'a> {
             c.seed,
         )?;
         let init = self.out.join("models/base-init");
-        let tokenizer = eval::bertscore_dir(c.bertscore_model.as_deref())?;
+        // BLIP's word pieces are bert-base-uncased's, which the MiniLM that
+        // setup installs carries (whatever model BERTScore uses).
+        let tokenizer = medcap_metrics::bertscore::default_model_dir()
+            .map_err(|e| StudyError::Config(e.to_string()))?;
         // The vocabulary: what the base and the fine-tuned models are trained
         // on (scenes, FT-2's training figures, which include FT-1's, and the
         // validation figures); test captions are left out, so that nothing of
@@ -391,9 +394,9 @@ impl<'a> Study<'a> {
     fn evaluate(&self, prepared: &Path, models: &[PathBuf; 3]) -> Result<PathBuf, StudyError> {
         let test = eval::read_split(&prepared.join("test.csv"))?;
         let eval_dir = self.out.join("eval");
-        let bert = eval::bertscore_dir(self.config.bertscore_model.as_deref())?;
+        let bert = eval::bertscore_choice(&self.config)?;
         // One encoder for the three models' captions.
-        let scorer = BertScorer::from_dir(&bert, self.config.bertscore_layer, self.device)
+        let scorer = BertScorer::from_dir(&bert.dir, bert.layer, self.device)
             .map_err(|e| StudyError::Metrics(e.to_string()))?;
         // On the embedded synthetic data the figures' true findings are known.
         let truth = match &self.config.medicat {

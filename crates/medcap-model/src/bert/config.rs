@@ -1,13 +1,23 @@
-//! `config.json` of a BERT-family checkpoint, field for field.
+//! `config.json` of a BERT-family checkpoint (BERT, RoBERTa), field for field.
 
 use serde::Deserialize;
 
-/// The fields of a Hugging Face `BertConfig` that the forward pass needs.
+/// The fields of a Hugging Face `BertConfig` or `RobertaConfig` that the
+/// forward pass needs.
 ///
 /// BLIP's text side is the same network without token-type embeddings and
 /// with cross-attention; [`crate::blip::BlipTextConfig`] converts to this.
+/// RoBERTa is the same network with other position ids (see
+/// [`crate::bert::BertEmbeddings`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct BertConfig {
+    /// `bert` or `roberta` (transformers' `model_type`); absent means `bert`.
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    /// Only `absolute` position embeddings are supported (transformers'
+    /// default; relative-key BERTs are refused).
+    #[serde(default = "default_position_type")]
+    pub position_embedding_type: String,
     /// Vocabulary size.
     pub vocab_size: i64,
     /// Width of every hidden state.
@@ -38,6 +48,31 @@ pub struct BertConfig {
     /// Dropout on attention probabilities (training only).
     #[serde(default = "default_dropout")]
     pub attention_probs_dropout_prob: f64,
+}
+
+fn default_model_type() -> String {
+    "bert".into()
+}
+
+fn default_position_type() -> String {
+    "absolute".into()
+}
+
+impl BertConfig {
+    /// Whether positions follow RoBERTa's rule (counted from the padding id).
+    pub fn roberta_positions(&self) -> bool {
+        self.model_type == "roberta"
+    }
+
+    /// The longest input the position table allows: RoBERTa spends
+    /// `pad_token_id + 1` rows before its first position.
+    pub fn max_input_len(&self) -> i64 {
+        if self.roberta_positions() {
+            self.max_position_embeddings - self.pad_token_id - 1
+        } else {
+            self.max_position_embeddings
+        }
+    }
 }
 
 fn default_act() -> String {

@@ -149,6 +149,8 @@ impl BlipTextConfig {
     /// The same network as a [`BertConfig`] (BLIP has no token types).
     pub fn bert_config(&self) -> BertConfig {
         BertConfig {
+            model_type: "bert".into(),
+            position_embedding_type: "absolute".into(),
             vocab_size: self.vocab_size,
             hidden_size: self.hidden_size,
             num_hidden_layers: self.num_hidden_layers,
