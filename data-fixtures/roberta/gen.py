@@ -20,11 +20,18 @@ the same code path and a tiny geometry:
 The pairs: the 300 caption pairs of ../metrics/golden.json (empty texts, punctuation, non-ASCII
 among them) and pairs written here that run past the 40-token limit.
 
+`--large DIR` instead writes (not committed; about 1.4 GB) a random RoBERTa with roberta-large's
+exact geometry (24 layers, width 1024, 16 heads, feed-forward 4096, 514 positions, vocabulary
+50265 of which the local tokenizer uses the first rows, model_max_length 512) and DIR/golden.json
+with bert-score's P/R/F at layer 17 on the first 64 pairs and the long ones. `cargo xtask parity
+--roberta-large` runs it and medcap's ignored test against it.
+
 Scratch environment (not needed by CI): torch 2.11.0 of the project's .venv plus transformers
 4.57.1 and bert-score 0.3.13 (see ../metrics/gen_bertscore_edges.py), e.g.
 
     PYTHONPATH=/tmp/bspkgs:/tmp/tfpkgs .venv/bin/python data-fixtures/roberta/gen.py
 """
+import argparse
 import json
 import math
 import os
@@ -88,20 +95,25 @@ def reinit_(model, seed):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
 
 
-def build(model_dir):
+TINY = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64)
+LARGE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+             vocab_size=50265)
+
+
+def build(model_dir, geometry=TINY, max_len=MAX_LEN):
     shutil.rmtree(model_dir, ignore_errors=True)
     os.makedirs(model_dir)
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(corpus(), vocab_size=600, min_frequency=2, special_tokens=SPECIALS)
     bpe.save_model(model_dir)  # vocab.json, merges.txt
     slow = RobertaTokenizer(os.path.join(model_dir, "vocab.json"), os.path.join(model_dir, "merges.txt"),
-                            model_max_length=MAX_LEN)
+                            model_max_length=max_len)
     slow.save_pretrained(model_dir)
     fast = RobertaTokenizerFast.from_pretrained(model_dir)
     fast.save_pretrained(model_dir)  # adds tokenizer.json
-    config = RobertaConfig(vocab_size=len(slow), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                           intermediate_size=64, max_position_embeddings=MAX_LEN + 2, type_vocab_size=1,
-                           pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5)
+    geometry = {"vocab_size": len(slow), **geometry}
+    config = RobertaConfig(max_position_embeddings=max_len + 2, type_vocab_size=1, pad_token_id=1,
+                           bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5, **geometry)
     torch.manual_seed(7)
     model = RobertaForMaskedLM(config)
     reinit_(model, 7)
@@ -116,8 +128,33 @@ def triples(p, r, f):
     return [[None if math.isnan(x) else x for x in row] for row in zip(p.tolist(), r.tolist(), f.tolist())]
 
 
+def large(out_dir):
+    """roberta-large's geometry, random weights, bert-score at its layer 17."""
+    model_dir = os.path.join(out_dir, "model")
+    build(model_dir, LARGE, max_len=512)
+    with open(os.path.join(HERE, "..", "metrics", "golden.json"), encoding="utf-8") as f:
+        pairs = json.load(f)["pairs"][:64]
+    cands = [p["hyp"] for p in pairs]
+    refs = [p["refs"] for p in pairs]
+    more_c, more_r = long_pairs()
+    cands += more_c
+    refs += more_r
+    p, r, f = bert_score.score(cands, refs, model_type=model_dir, num_layers=17, device="cpu", batch_size=64)
+    out = {"versions": {"bert_score": bert_score.__version__, "transformers": transformers.__version__,
+                        "torch": torch.__version__}, "layer": 17, "batch_size": 64, "cands": cands,
+           "refs": refs, "plain": triples(p, r, f)}
+    with open(os.path.join(out_dir, "golden.json"), "w", encoding="utf-8") as fh:
+        json.dump(out, fh, ensure_ascii=False)
+
+
 def main():
     torch.set_num_threads(2)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large", metavar="DIR")
+    args = parser.parse_args()
+    if args.large:
+        large(args.large)
+        return
     model_dir = os.path.join(HERE, "tiny-roberta")
     build(model_dir)
     baseline = os.path.join(HERE, "baseline.tsv")

@@ -57,7 +57,9 @@ Tasks:
               train also compares one BLIP-base training step with PyTorch's
   parity      rerun medcap-model's parity tests against the committed transformers fixtures;
               --base also builds a full-size random blip-image-captioning-base checkpoint
-              with transformers (installed into .venv) and checks it the same way
+              with transformers (installed into .venv) and checks it the same way;
+              --roberta-large builds a random RoBERTa of roberta-large's geometry and
+              compares medcap's BERTScore with bert-score's at layer 17
 ";
 
 const TASKS: [&str; 6] = ["setup", "doctor", "test", "reproduce", "bench", "parity"];
@@ -193,6 +195,17 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     if !packages.is_empty() {
         let mut cmd = cargo(ws, &env);
         cmd.args(["bench", "--all-features"]);
+        // BERTScore with RoBERTa at roberta-large's size, when `cargo xtask
+        // parity --roberta-large` has made the model.
+        let roberta = ws.root.join("target/roberta-large-parity/model");
+        if roberta.join("model.safetensors").is_file() {
+            cmd.env("MEDCAP_BENCH_ROBERTA_DIR", &roberta);
+        } else if packages.contains(&"medcap-metrics") {
+            println!(
+                "(no RoBERTa BERTScore row: run `cargo xtask parity --roberta-large` first to make \
+                 the roberta-large-size model)"
+            );
+        }
         for p in packages {
             cmd.args(["--package", p]);
         }
@@ -232,10 +245,11 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
 fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
     let root = ws.root.as_path();
     let env = setup::run(root)?;
-    let base = match args.first().map(String::as_str) {
-        None => false,
-        Some("--base") => true,
-        Some(other) => bail!("unknown parity option `{other}` (only --base)"),
+    let (base, roberta_large) = match args.first().map(String::as_str) {
+        None => (false, false),
+        Some("--base") => (true, false),
+        Some("--roberta-large") => (false, true),
+        Some(other) => bail!("unknown parity option `{other}` (--base or --roberta-large)"),
     };
     run_step(
         "cargo test -p medcap-model --test blip_parity --test preprocess_parity",
@@ -277,6 +291,37 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
                     "base_configuration_matches",
                 ])
                 .env("MEDCAP_BLIP_BASE_DIR", &dir),
+        )?;
+    }
+    if roberta_large {
+        let python = setup::bertscore_python(root)?;
+        let dir = root.join("target/roberta-large-parity");
+        if !dir.join("golden.json").is_file() {
+            run_step(
+                "roberta/gen.py --large (transformers builds the model, bert-score scores with it)",
+                Command::new(&python)
+                    .arg(root.join("data-fixtures/roberta/gen.py"))
+                    .arg("--large")
+                    .arg(&dir),
+            )?;
+        }
+        run_step(
+            "roberta-large-size BERTScore parity (release build)",
+            cargo(ws, &env)
+                .args([
+                    "test",
+                    "--release",
+                    "--package",
+                    "medcap-metrics",
+                    "--features",
+                    "bertscore",
+                    "--test",
+                    "roberta_parity",
+                    "--",
+                    "--ignored",
+                    "roberta_large_geometry_matches",
+                ])
+                .env("MEDCAP_ROBERTA_LARGE_DIR", &dir),
         )?;
     }
     Ok(())

@@ -500,6 +500,23 @@ pub fn reference_python(root: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
+/// [`reference_python`] plus what bert-score's Python needs to run (setup
+/// installs its wheel without dependencies, for the baselines only).
+pub fn bertscore_python(root: &Path) -> Result<PathBuf> {
+    let python = reference_python(root)?;
+    let probe = Command::new(&python)
+        .args(["-c", "import bert_score, pandas, matplotlib"])
+        .output()
+        .context("cannot run the project environment's python")?;
+    if !probe.status.success() {
+        pip_install(
+            &root.join(VENV),
+            &["pandas", "matplotlib", BERT_SCORE_PACKAGE],
+        )?;
+    }
+    Ok(python)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,10 @@
 //!
 //! BERTScore (all-MiniLM-L6-v2, layer 5, CPU) is included with the
 //! `bertscore` feature when `MEDCAP_MINILM_DIR` is set, against bert-score
-//! when the Python also has it (and torch).
+//! when the Python also has it (and torch); and a RoBERTa of roberta-large's
+//! geometry at layer 17 (random weights: `cargo xtask parity
+//! --roberta-large` makes it) when `MEDCAP_BENCH_ROBERTA_DIR` names it, on
+//! the first `MEDCAP_BENCH_ROBERTA_PAIRS` pairs (default 500).
 //!
 //! BLEU and ROUGE: three rounds that alternate the two sides (five Rust runs
 //! and one Python run per round), each side's fastest reported; BERTScore:
@@ -86,20 +89,26 @@ if len(sys.argv) == 2:
     timed("rouge", lambda: [sc.score(r, h) for h, r in pairs])
 else:
     import bert_score
+    n = int(sys.argv[4])
     t = time.perf_counter()
-    bert_score.score([h for h, _ in pairs], [r for _, r in pairs], model_type=sys.argv[2], num_layers=5,
-                     batch_size=64, device="cpu")
+    bert_score.score([h for h, _ in pairs[:n]], [r for _, r in pairs[:n]], model_type=sys.argv[2],
+                     num_layers=int(sys.argv[3]), batch_size=64, device="cpu")
     print("bertscore", time.perf_counter() - t)
 "#;
 
 /// One timed run of sacrebleu, nltk and rouge-score on `pairs.txt` in
-/// `dir`, or with `bertscore` set, of bert-score alone.
-fn python_times(dir: &std::path::Path, bertscore: bool) -> Option<Vec<(String, f64)>> {
+/// `dir`, or with `bertscore` set, of bert-score alone with that model.
+fn python_times(
+    dir: &std::path::Path,
+    bertscore: Option<&BertModel>,
+) -> Option<Vec<(String, f64)>> {
     let python = std::env::var("MEDCAP_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let mut cmd = Command::new(&python);
     cmd.arg("-c").arg(PYTHON).arg(dir.join("pairs.txt"));
-    if bertscore && let Some(dir) = bertscore_model() {
-        cmd.arg(dir);
+    if let Some(model) = bertscore {
+        cmd.arg(&model.dir)
+            .arg(model.layer.to_string())
+            .arg(model.pairs.to_string());
     }
     let out = cmd.output().ok()?;
     if !out.status.success() {
@@ -119,27 +128,67 @@ fn python_times(dir: &std::path::Path, bertscore: bool) -> Option<Vec<(String, f
     )
 }
 
-fn bertscore_model() -> Option<String> {
-    std::env::var("MEDCAP_MINILM_DIR").ok()
+/// A BERTScore model of the benchmark.
+struct BertModel {
+    label: &'static str,
+    dir: String,
+    layer: usize,
+    /// Pairs scored (the first of the set).
+    pairs: usize,
+}
+
+/// The MiniLM that setup installs, and the roberta-large-size RoBERTa when
+/// one is named.
+fn bertscore_models(n: usize) -> Vec<BertModel> {
+    let mut models = Vec::new();
+    if let Ok(dir) = std::env::var("MEDCAP_MINILM_DIR") {
+        models.push(BertModel {
+            label: "bertscore (all-MiniLM-L6-v2, layer 5)",
+            dir,
+            layer: 5,
+            pairs: n,
+        });
+    }
+    if let Ok(dir) = std::env::var("MEDCAP_BENCH_ROBERTA_DIR") {
+        let pairs = std::env::var("MEDCAP_BENCH_ROBERTA_PAIRS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500);
+        models.push(BertModel {
+            label: "bertscore (RoBERTa, roberta-large geometry, layer 17)",
+            dir,
+            layer: 17,
+            pairs: pairs.min(n),
+        });
+    }
+    models
 }
 
 #[cfg(feature = "bertscore")]
-fn time_bertscore(pairs: &[(String, String)]) -> Option<f64> {
-    use medcap_metrics::bertscore::{BertScorer, DEFAULT_LAYER, bert_score};
-    let dir = bertscore_model()?;
+fn time_bertscore(pairs: &[(String, String)], model: &BertModel) -> Option<f64> {
+    use medcap_metrics::bertscore::{BertScoreOptions, BertScorer, bert_score_with};
+    let pairs = &pairs[..model.pairs];
     let hyps: Vec<&str> = pairs.iter().map(|(h, _)| h.as_str()).collect();
     let refs: Vec<Vec<&str>> = pairs.iter().map(|(_, r)| vec![r.as_str()]).collect();
-    // Loading counts, as it does inside `bert_score.score` on the Python side.
+    // Loading counts, as it does inside `bert_score.score` on the Python side;
+    // bert-score's batches, as on that side.
+    let options = BertScoreOptions {
+        idf: false,
+        batch_size: Some(64),
+    };
     Some(time(|| {
-        let scorer =
-            BertScorer::from_dir(dir.as_ref(), DEFAULT_LAYER, medcap_model::tch::Device::Cpu)
-                .unwrap();
-        bert_score(&scorer, &hyps, &refs, false).unwrap();
+        let scorer = BertScorer::from_dir(
+            model.dir.as_ref(),
+            model.layer,
+            medcap_model::tch::Device::Cpu,
+        )
+        .unwrap();
+        bert_score_with(&scorer, &hyps, &refs, &options).unwrap();
     }))
 }
 
 #[cfg(not(feature = "bertscore"))]
-fn time_bertscore(_: &[(String, String)]) -> Option<f64> {
+fn time_bertscore(_: &[(String, String)], _: &BertModel) -> Option<f64> {
     None
 }
 
@@ -193,7 +242,7 @@ fn main() {
         for (best, t) in rust.iter_mut().zip(times) {
             *best = best.min(t);
         }
-        let Some(got) = python_times(dir.path(), false) else {
+        let Some(got) = python_times(dir.path(), None) else {
             break;
         };
         python = Some(match python {
@@ -208,27 +257,33 @@ fn main() {
         });
         println!("(round {} of {ROUNDS} done)", round + 1);
     }
-    let mut rows: Vec<(&str, f64)> = names.into_iter().zip(rust).collect();
-    // BERTScore takes tens of seconds a run: two alternating rounds.
-    let mut bert = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..2 {
-        let Some(secs) = time_bertscore(&pairs) else {
-            break;
-        };
-        bert.0 = bert.0.min(secs);
-        if python.is_some()
-            && let Some(b) = python_times(dir.path(), true)
-        {
-            let secs = b.iter().find(|(k, _)| k == "bertscore").map(|(_, t)| *t);
-            bert.1 = bert.1.min(secs.unwrap_or(f64::INFINITY));
+    let mut rows: Vec<(&str, usize, f64)> = names
+        .into_iter()
+        .zip(rust)
+        .map(|(k, t)| (k, n, t))
+        .collect();
+    // BERTScore takes tens of seconds a run: two alternating rounds per model.
+    for model in bertscore_models(n) {
+        let mut bert = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..2 {
+            let Some(secs) = time_bertscore(&pairs, &model) else {
+                break;
+            };
+            bert.0 = bert.0.min(secs);
+            if python.is_some()
+                && let Some(b) = python_times(dir.path(), Some(&model))
+            {
+                let secs = b.iter().find(|(k, _)| k == "bertscore").map(|(_, t)| *t);
+                bert.1 = bert.1.min(secs.unwrap_or(f64::INFINITY));
+            }
         }
-    }
-    if bert.0.is_finite() {
-        rows.push(("bertscore", bert.0));
-        if let Some(p) = &mut python
-            && bert.1.is_finite()
-        {
-            p.push(("bertscore".into(), bert.1));
+        if bert.0.is_finite() {
+            rows.push((model.label, model.pairs, bert.0));
+            if let Some(p) = &mut python
+                && bert.1.is_finite()
+            {
+                p.push((model.label.into(), bert.1));
+            }
         }
     }
     println!("(checksum {sink:.3})");
@@ -236,7 +291,7 @@ fn main() {
         "| metric ({n} pairs; BLEU/ROUGE one thread, BERTScore libtorch threads) | medcap pairs/s | Python pairs/s | ratio |"
     );
     println!("|---|---|---|---|");
-    for (name, secs) in rows {
+    for (name, count, secs) in rows {
         let key = if name == "study BLEU (13a)" { "" } else { name };
         let py = python
             .as_ref()
@@ -244,11 +299,11 @@ fn main() {
         match py {
             Some(p) => println!(
                 "| {name} | {:.0} | {:.0} | {:.1}x |",
-                n as f64 / secs,
-                n as f64 / p,
+                count as f64 / secs,
+                count as f64 / p,
                 p / secs
             ),
-            None => println!("| {name} | {:.0} | - | - |", n as f64 / secs),
+            None => println!("| {name} | {:.0} | - | - |", count as f64 / secs),
         }
     }
 }

@@ -152,3 +152,47 @@ fn an_unsupported_model_type_names_the_supported_ones() {
         "{err}"
     );
 }
+
+/// roberta-large's exact geometry (24 layers, width 1024, layer 17), random
+/// weights, which `cargo xtask parity --roberta-large` makes with
+/// transformers (`gen.py --large`, about 1.4 GB under `target/`) and points
+/// `MEDCAP_ROBERTA_LARGE_DIR` at.
+#[test]
+#[ignore = "needs the roberta-large-size model that `cargo xtask parity --roberta-large` makes"]
+fn roberta_large_geometry_matches() {
+    let dir = PathBuf::from(
+        std::env::var("MEDCAP_ROBERTA_LARGE_DIR")
+            .expect("MEDCAP_ROBERTA_LARGE_DIR names the directory gen.py --large wrote"),
+    );
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let cands = strings(&g["cands"]);
+    let refs: Vec<Vec<String>> = g["refs"].as_array().unwrap().iter().map(strings).collect();
+    let cand_refs: Vec<&str> = cands.iter().map(String::as_str).collect();
+    let scorer = BertScorer::from_dir(&dir.join("model"), layer(&g), Device::Cpu).unwrap();
+    let scores = bert_score_with(
+        &scorer,
+        &cand_refs,
+        &refs,
+        &BertScoreOptions {
+            idf: false,
+            batch_size: Some(g["batch_size"].as_u64().unwrap() as usize),
+        },
+    )
+    .unwrap();
+    let mut failures = Vec::new();
+    compare(
+        "roberta-large geometry",
+        &scores.values,
+        &g["plain"],
+        &mut failures,
+    );
+    assert_no_mismatch(&failures);
+}
