@@ -11,9 +11,10 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use medcap_dataset::filter::{FigureSelector, KeywordRule, StudyRule};
+use medcap_dataset::formats::{ReleaseFormat, TableColumns};
 use medcap_dataset::image_check::ImageLimits;
 use medcap_dataset::prepare::{PrepareOptions, PrepareSummary, outputs, prepare};
 use medcap_dataset::split::SplitPlan;
@@ -68,9 +69,32 @@ struct SynthArgs {
 
 #[derive(Debug, Args)]
 struct PrepareArgs {
-    /// The MedICaT release directory, or the directory that contains `release/`.
+    /// The MedICaT release directory, or the directory that contains `release/`
+    /// (the same as `--format medicat --input DIR`).
+    #[arg(long, conflicts_with_all = ["input", "format"], required_unless_present = "input")]
+    medicat: Option<PathBuf>,
+    /// The data set: a directory (MedICaT, ROCO, ROCOv2, PMC-OA) or, for
+    /// `--format table`, a CSV/TSV/JSONL file.
     #[arg(long)]
-    medicat: PathBuf,
+    input: Option<PathBuf>,
+    /// The data set's format; default: detected from the directory's layout.
+    #[arg(long, value_enum)]
+    format: Option<FormatName>,
+    /// For `--format table`: which columns hold what,
+    /// `image=COL,caption=COL,group=COL[,license=COL][,id=COL]`.
+    #[arg(long, value_name = "SPEC")]
+    columns: Option<String>,
+    /// Keep only figures under these licences (comma-separated, any spelling:
+    /// `CC BY,CC BY-NC` or `cc-by,cc-by-nc`).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    licence: Vec<String>,
+    /// Keep the data set's published split (ROCO, ROCOv2, PMC-OA): its test and
+    /// validation figures become test and val, its training figures FT-1 and FT-2.
+    #[arg(long)]
+    published_split: bool,
+    /// ROCO: also read the non-radiology figures.
+    #[arg(long)]
+    non_radiology: bool,
     /// Output directory for the CSVs, splits and summary.
     #[arg(long)]
     out: PathBuf,
@@ -193,8 +217,58 @@ fn selector(args: &PrepareArgs) -> Result<Box<dyn FigureSelector>> {
     ))
 }
 
+/// `--format`'s values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatName {
+    Medicat,
+    Roco,
+    Rocov2,
+    PmcOa,
+    Table,
+}
+
+fn release_format(args: &PrepareArgs) -> Result<Option<ReleaseFormat>> {
+    if args.medicat.is_some() {
+        return Ok(Some(ReleaseFormat::Medicat));
+    }
+    if args.columns.is_some() && !matches!(args.format, Some(FormatName::Table)) {
+        bail!("--columns applies to --format table only");
+    }
+    Ok(match args.format {
+        None => None,
+        Some(FormatName::Medicat) => Some(ReleaseFormat::Medicat),
+        Some(FormatName::Roco) => Some(ReleaseFormat::Roco {
+            non_radiology: args.non_radiology,
+        }),
+        Some(FormatName::Rocov2) => Some(ReleaseFormat::Rocov2),
+        Some(FormatName::PmcOa) => Some(ReleaseFormat::PmcOa),
+        Some(FormatName::Table) => {
+            let spec = args
+                .columns
+                .as_deref()
+                .context("--format table needs --columns image=COL,caption=COL,group=COL")?;
+            Some(ReleaseFormat::Table(TableColumns::parse(spec)?))
+        }
+    })
+}
+
 fn prepare_command(args: PrepareArgs) -> Result<()> {
+    let mut format = release_format(&args)?;
+    let input = match (&args.medicat, &args.input) {
+        (Some(dir), _) | (None, Some(dir)) => dir.clone(),
+        (None, None) => bail!("name the data set with --input DIR (or --medicat DIR)"),
+    };
+    if format.is_none() && args.non_radiology {
+        // Detected as ROCO, with the non-radiology figures asked for.
+        format = Some(ReleaseFormat::detect(&input)?);
+        if let Some(ReleaseFormat::Roco { non_radiology }) = &mut format {
+            *non_radiology = true;
+        }
+    }
     let options = PrepareOptions {
+        format,
+        licences: (!args.licence.is_empty()).then(|| args.licence.clone()),
+        published_split: args.published_split,
         selector: selector(&args)?,
         plan: SplitPlan {
             test: args.test,
@@ -209,12 +283,8 @@ fn prepare_command(args: PrepareArgs) -> Result<()> {
         path_tree: None,
     };
     let bars = progress::Bars::new();
-    let summary = prepare(&args.medicat, &args.out, &options, &bars).with_context(|| {
-        format!(
-            "cannot prepare the MedICaT release at {}",
-            args.medicat.display()
-        )
-    })?;
+    let summary = prepare(&input, &args.out, &options, &bars)
+        .with_context(|| format!("cannot prepare the data set at {}", input.display()))?;
     print_summary(&summary);
     println!(
         "outputs in {} ({}, split CSVs, {})",
@@ -226,10 +296,16 @@ fn prepare_command(args: PrepareArgs) -> Result<()> {
 }
 
 fn print_summary(s: &PrepareSummary) {
-    println!("read {} lines of {}", s.lines, s.jsonl.display());
+    println!(
+        "read {} records of {} ({})",
+        s.lines,
+        s.jsonl.display(),
+        s.format
+    );
     println!("  malformed lines:         {}", s.malformed);
     println!("  duplicate records:       {}", s.duplicates);
     println!("  no caption:              {}", s.empty_caption);
+    println!("  other licence:           {}", s.licence_excluded);
     println!("  excluded:                {}", s.excluded);
     println!("  no keyword:              {}", s.no_keyword);
     println!(

@@ -481,3 +481,111 @@ fn synth_and_prepare_with_relative_paths_write_paths_that_move_with_them() {
         );
     }
 }
+
+/// README's `prepare` lines for ROCO (detected), a licence filter and a
+/// table, typed in a directory that holds the data sets, with relative
+/// paths. The ROCO release has its published layout; its images and the
+/// table's are copies of the image fixtures.
+#[test]
+fn prepare_reads_roco_and_a_table_as_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cwd = tmp.path();
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/images");
+    for (split, first) in [("train", 1), ("test", 5)] {
+        let dir = cwd.join("roco-dataset/data").join(split).join("radiology");
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        let (mut captions, mut licences, mut links) = (
+            String::new(),
+            String::from("ROCO_ID,PMC_ID,CC\n"),
+            String::new(),
+        );
+        for i in first..first + 4 {
+            let id = format!("ROCO_{i:05}");
+            captions.push_str(&format!("{id}\t Frontal chest radiograph number {i}.\n"));
+            let licence = if i % 2 == 0 { "CC BY-NC-ND" } else { "CC BY" };
+            licences.push_str(&format!("{id},PMC{i}_f.jpg,{licence}\n"));
+            links.push_str(&format!("{id}\twget ftp://x/PMC{i}.tar.gz\tf.jpg\n"));
+            std::fs::copy(
+                images.join("inputs/jpeg_rgb_420_q90.jpg"),
+                dir.join("images").join(format!("{id}.jpg")),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("captions.txt"), captions).unwrap();
+        std::fs::write(dir.join("licences.txt"), licences).unwrap();
+        std::fs::write(dir.join("dlinks.txt"), links).unwrap();
+    }
+    std::fs::create_dir_all(cwd.join("img")).unwrap();
+    let mut table = String::from("file,text,paper\n");
+    for i in 0..5 {
+        std::fs::copy(
+            images.join("expected/png_rgb.png"),
+            cwd.join(format!("img/{i}.png")),
+        )
+        .unwrap();
+        table.push_str(&format!("img/{i}.png,Chest X-ray {i},paper{}\n", i / 2));
+    }
+    std::fs::write(cwd.join("figures.csv"), table).unwrap();
+
+    let summary = |out: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(cwd.join(out).join("summary.json")).unwrap())
+            .unwrap()
+    };
+    let out = medcap_clean(
+        cwd,
+        &[
+            "prepare",
+            "--input",
+            "roco-dataset",
+            "--out",
+            "prepared-roco",
+        ],
+    );
+    assert_ok("medcap prepare --input roco-dataset", &out);
+    let s = summary("prepared-roco");
+    assert_eq!(
+        (s["format"].as_str(), s["usable"].as_u64()),
+        (Some("roco"), Some(8))
+    );
+    let out = medcap_clean(
+        cwd,
+        &[
+            "prepare",
+            "--input",
+            "roco-dataset",
+            "--licence",
+            "CC BY,CC BY-NC",
+            "--out",
+            "prepared-cc",
+        ],
+    );
+    assert_ok("medcap prepare --licence", &out);
+    let s = summary("prepared-cc");
+    assert_eq!(
+        (s["licence_excluded"].as_u64(), s["usable"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let out = medcap_clean(
+        cwd,
+        &[
+            "prepare",
+            "--format",
+            "table",
+            "--input",
+            "figures.csv",
+            "--columns",
+            "image=file,caption=text,group=paper",
+            "--out",
+            "prepared-table",
+        ],
+    );
+    assert_ok("medcap prepare --format table", &out);
+    assert_eq!(summary("prepared-table")["usable"].as_u64(), Some(5));
+    // A directory of no known layout: the error says what was looked for.
+    let out = medcap_clean(cwd, &["prepare", "--input", "img", "--out", "x"]);
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("ROCO") && stderr.contains("--format table"),
+        "{stderr}"
+    );
+}

@@ -22,6 +22,15 @@ pub enum DatasetError {
         /// The file name that was looked for.
         expected: &'static str,
     },
+    /// The input does not have a data set's layout, or a table's columns
+    /// are not usable.
+    #[error("{}: {reason}", path.display())]
+    Layout {
+        /// The input directory or file.
+        path: PathBuf,
+        /// What was expected and what was found.
+        reason: String,
+    },
     /// A malformed line in `--strict` mode.
     #[error("{}: line {line}: {reason} (strict mode stops at the first malformed line)", path.display())]
     MalformedLine {

@@ -96,6 +96,46 @@ pub fn image_path(
     }
 }
 
+/// `root/relative`, provided `relative` (a name from a release file, `/`
+/// separated) has only plain components: no `..`, not absolute, no
+/// backslash or NUL. Touches no file.
+pub fn confined_path(root: &Path, relative: &str) -> Result<PathBuf, ImageProblem> {
+    let path = Path::new(relative);
+    let plain = !relative.is_empty()
+        && !relative.contains(['\\', '\0'])
+        && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if plain {
+        Ok(root.join(path))
+    } else {
+        Err(ImageProblem::OutsideRoot(format!(
+            "`{relative}` is not a relative path inside the release"
+        )))
+    }
+}
+
+/// An image path on disk: it must exist and, when `root` is given (canonical),
+/// stay inside it once symlinks are followed.
+pub fn resolve_path(path: &Path, root: Option<&Path>) -> Result<PathBuf, ImageProblem> {
+    match (std::fs::canonicalize(path), root) {
+        (Ok(real), Some(root)) if !real.starts_with(root) => {
+            Err(ImageProblem::OutsideRoot(format!(
+                "{} resolves to {}, outside {}",
+                path.display(),
+                real.display(),
+                root.display()
+            )))
+        }
+        (Ok(_), _) => Ok(path.to_owned()),
+        (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => Err(ImageProblem::Missing(
+            format!("{} does not exist", path.display()),
+        )),
+        (Err(e), _) => Err(ImageProblem::Undecodable(format!(
+            "{}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// Resolves [`image_path`] on disk: the file must exist and, symlinks
 /// followed, stay inside `figures_dir`, which must already be canonical
 /// (see [`std::fs::canonicalize`]).
@@ -104,24 +144,10 @@ pub fn resolve_image(
     pdf_hash: &str,
     fig_uri: &str,
 ) -> Result<PathBuf, ImageProblem> {
-    let path = image_path(figures_dir, pdf_hash, fig_uri)?;
-    match std::fs::canonicalize(&path) {
-        Ok(real) if real.starts_with(figures_dir) => Ok(path),
-        Ok(real) => Err(ImageProblem::OutsideRoot(format!(
-            "{} resolves to {}, outside {}",
-            path.display(),
-            real.display(),
-            figures_dir.display()
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ImageProblem::Missing(format!(
-            "{} does not exist",
-            path.display()
-        ))),
-        Err(e) => Err(ImageProblem::Undecodable(format!(
-            "{}: {e}",
-            path.display()
-        ))),
-    }
+    resolve_path(
+        &image_path(figures_dir, pdf_hash, fig_uri)?,
+        Some(figures_dir),
+    )
 }
 
 /// Checks that the file decodes fully, with the decoder the models use

@@ -1,5 +1,7 @@
-//! From a MedICaT release to clean, validated, leak-free caption splits.
+//! From a data set release (MedICaT, ROCO, ROCOv2, PMC-OA or any table) to
+//! clean, validated, leak-free caption splits.
 //!
+//! - [`formats`] reads each release format into the same figure records.
 //! - [`reader`] streams the figure JSONL into typed [`record::FigureRecord`]s,
 //!   reporting malformed lines by number.
 //! - [`filter`] selects figures by caption ([`filter::KeywordRule`], or the
@@ -30,6 +32,7 @@
 pub mod clean;
 pub mod error;
 pub mod filter;
+pub mod formats;
 pub mod image_check;
 pub mod layout;
 mod output;

@@ -1,15 +1,15 @@
-//! The prepare pipeline: a MedICaT release in, clean validated splits out.
+//! The prepare pipeline: a release in (MedICaT, ROCO, ROCOv2, PMC-OA or a
+//! table, see [`crate::formats`]), clean validated splits out.
 //!
-//! Stages: stream and parse the JSONL (in parallel batches) → pick the
-//! caption → select (chest filter) → clean the caption → check the image
-//! (in parallel) → split by paper → write the CSVs, a problem report and a
-//! JSON summary. A bad record is reported and skipped; only unusable input
+//! Stages: read the records (MedICaT's JSONL streamed in parallel batches)
+//! → licence filter → select (chest filter) → clean the caption → check the
+//! image (in parallel) → split by source paper (or keep the published split)
+//! → write the CSVs, a problem report and a JSON summary. A bad record is reported and skipped; only unusable input
 //! (no JSONL, unreadable root) or `strict` mode stops the run. Every output
 //! file is written atomically, and nothing under the input root is modified.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -18,12 +18,11 @@ use serde::{Deserialize, Serialize};
 use crate::clean::clean_caption;
 use crate::error::DatasetError;
 use crate::filter::{FigureSelector, KeywordRule, Selection};
-use crate::image_check::{ImageLimits, ImageProblem, check_image, image_path, resolve_image};
-use crate::layout;
+use crate::formats::{PublishedSplit, ReleaseFormat, SourceFigure, normalize_licence};
+pub use crate::formats::{ReleaseLayout, locate_release};
+use crate::image_check::{ImageLimits, ImageProblem, check_image, resolve_path};
 use crate::output::{write_atomic, write_csv, write_json_atomic};
 use crate::paths::PathWriter;
-use crate::reader::{JsonlBatches, MalformedLine};
-use crate::record::FigureRecord;
 use crate::split::{Split, SplitPlan, assign_splits};
 use crate::split_csv::write_split_csv;
 
@@ -46,6 +45,15 @@ impl Progress for NoProgress {}
 
 /// How to prepare.
 pub struct PrepareOptions {
+    /// The release's format; `None`: detected from its layout
+    /// ([`ReleaseFormat::detect`]).
+    pub format: Option<ReleaseFormat>,
+    /// Keep only figures under one of these licences (compared as
+    /// [`normalize_licence`] spells them: `cc-by` is `CC BY`); `None`: all.
+    pub licences: Option<Vec<String>>,
+    /// Keep the data set's published split (test → test, validation → val,
+    /// train → FT-1/FT-2 grouped by paper) instead of regrouping everything.
+    pub published_split: bool,
     /// Which figures to keep.
     pub selector: Box<dyn FigureSelector>,
     /// Split sizes.
@@ -68,6 +76,9 @@ pub struct PrepareOptions {
 impl Default for PrepareOptions {
     fn default() -> Self {
         Self {
+            format: None,
+            licences: None,
+            published_split: false,
             selector: Box::new(KeywordRule::chest()),
             plan: SplitPlan::default(),
             seed: 0,
@@ -79,46 +90,19 @@ impl Default for PrepareOptions {
     }
 }
 
-/// Where a MedICaT release's files are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleaseLayout {
-    /// The figure JSONL.
-    pub jsonl: PathBuf,
-    /// The figures directory.
-    pub figures_dir: PathBuf,
-}
-
-/// Finds the release in `root`: either `root` is the `release/` directory
-/// itself or it contains one.
-pub fn locate_release(root: &Path) -> Result<ReleaseLayout, DatasetError> {
-    std::fs::read_dir(root).map_err(DatasetError::io(root))?;
-    for dir in [root.to_owned(), root.join(layout::RELEASE_DIR)] {
-        let jsonl = dir.join(layout::JSONL_NAME);
-        if jsonl.is_file() {
-            return Ok(ReleaseLayout {
-                jsonl,
-                figures_dir: dir.join(layout::FIGURES_DIR),
-            });
-        }
-    }
-    Err(DatasetError::NoJsonl {
-        root: root.to_owned(),
-        expected: layout::JSONL_NAME,
-    })
-}
-
 /// One row of `figures.csv`: every record that parsed, kept or not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FigureRow {
-    /// `{pdf_hash}_{fig_uri}`.
+    /// The figure's id (MedICaT: `{pdf_hash}_{fig_uri}`; ROCO: `ROCO_00001`).
     pub id: String,
-    /// Source paper.
+    /// Grouping key, the source paper (MedICaT's `pdf_hash`; the PMC
+    /// article id for ROCO and PMC-OA); the column keeps MedICaT's name.
     pub pdf_hash: String,
-    /// 1-based line in the JSONL.
+    /// 1-based line (record) in the file that holds it.
     pub line: u64,
     /// Path of the image, relative to `figures.csv` (see [`crate::paths`]).
     pub image_path: String,
-    /// Caption as in the release (`s2_caption`, else `s2orc_caption`).
+    /// Caption as in the release (MedICaT: `s2_caption`, else `s2orc_caption`).
     pub raw_caption: String,
     /// Cleaned caption; empty when the figure was dropped before cleanup.
     pub caption: String,
@@ -135,7 +119,7 @@ pub use crate::split_csv::SplitRow;
 /// A record-level problem, one line of `problems.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
-    /// 1-based line in the JSONL.
+    /// 1-based line (record) in the file that holds it.
     pub line: u64,
     /// The figure, when the line parsed.
     pub id: Option<String>,
@@ -176,8 +160,11 @@ pub struct SplitCount {
 /// Counts of every step, written to `summary.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PrepareSummary {
-    /// The JSONL read.
+    /// The file (MedICaT's JSONL, a table) or directory read.
     pub jsonl: PathBuf,
+    /// The release format (`medicat`, `roco`, `rocov2`, `pmc-oa`, `table`).
+    #[serde(default)]
+    pub format: String,
     /// The selection rule.
     pub selector: String,
     /// The split seed.
@@ -188,8 +175,11 @@ pub struct PrepareSummary {
     pub malformed: u64,
     /// Records whose id appeared on an earlier line.
     pub duplicates: u64,
-    /// Records with neither caption.
+    /// Records with no caption.
     pub empty_caption: u64,
+    /// Records whose licence is not among those asked for.
+    #[serde(default)]
+    pub licence_excluded: u64,
     /// Records set aside by an exclusion term.
     pub excluded: u64,
     /// Records without a keyword.
@@ -237,30 +227,36 @@ const DROP_EMPTY_CAPTION: &str = "empty_caption";
 const DROP_EXCLUDED: &str = "excluded";
 const DROP_NO_KEYWORD: &str = "no_keyword";
 const DROP_EMPTY_AFTER_CLEANUP: &str = "empty_after_cleanup";
+const DROP_LICENCE: &str = "licence";
 
 fn judge(
-    record: &FigureRecord,
-    line: u64,
+    figure: &SourceFigure,
     selector: &dyn FigureSelector,
-    figures_dir: &Path,
+    licences: Option<&[String]>,
 ) -> (FigureRow, Verdict) {
-    let raw = record.caption().unwrap_or_default().to_owned();
+    let raw = figure.caption.trim().to_owned();
     let mut row = FigureRow {
-        id: record.id(),
-        pdf_hash: record.pdf_hash.clone(),
-        line,
+        id: figure.id.clone(),
+        pdf_hash: figure.group.clone(),
+        line: figure.line,
         image_path: String::new(),
         raw_caption: raw.clone(),
         caption: String::new(),
         split: String::new(),
         dropped: String::new(),
-        license: record.license().unwrap_or_default().to_owned(),
+        license: figure.license.clone(),
     };
-    if let Ok(path) = image_path(figures_dir, &record.pdf_hash, &record.fig_uri) {
+    if let Ok(path) = &figure.image {
         row.image_path = path.display().to_string();
     }
     if raw.is_empty() {
         return (row, Verdict::Dropped(DROP_EMPTY_CAPTION));
+    }
+    if let Some(allowed) = licences
+        && !allowed.contains(&normalize_licence(&figure.license))
+    {
+        row.dropped = format!("{DROP_LICENCE}:{}", figure.license);
+        return (row, Verdict::Dropped(DROP_LICENCE));
     }
     match selector.select(&raw) {
         Selection::Keep => {}
@@ -280,47 +276,62 @@ fn judge(
 /// Runs the pipeline on the release in `input`, writing into `out`.
 ///
 /// Returns the summary that is also written to `out/summary.json`.
+///
+/// # Errors
+/// [`DatasetError`] when the input has no known layout, cannot be read, or
+/// (in `strict` mode) has a malformed record; outputs cannot be written.
 pub fn prepare(
     input: &Path,
     out: &Path,
     options: &PrepareOptions,
     progress: &dyn Progress,
 ) -> Result<PrepareSummary, DatasetError> {
-    let release = locate_release(input)?;
-    // Canonical, so that symlinks out of it can be recognised; a missing
-    // figures directory is not fatal: every image is then reported missing.
-    let figures_dir =
-        std::fs::canonicalize(&release.figures_dir).unwrap_or(release.figures_dir.clone());
+    let format = match &options.format {
+        Some(format) => format.clone(),
+        None => ReleaseFormat::detect(input)?,
+    };
+    let source = format.open(input)?;
+    let licences: Option<Vec<String>> = options
+        .licences
+        .as_ref()
+        .map(|l| l.iter().map(|x| normalize_licence(x)).collect());
     let mut summary = PrepareSummary {
-        jsonl: release.jsonl.clone(),
+        jsonl: source.main_file.clone(),
+        format: format.name().into(),
         selector: options.selector.describe(),
         seed: options.seed,
         ..PrepareSummary::default()
     };
     let mut rows: Vec<FigureRow> = Vec::new();
+    // Per row: its image (or why its name was refused) and published split.
+    let mut images: Vec<Result<PathBuf, ImageProblem>> = Vec::new();
+    let mut published: Vec<Option<PublishedSplit>> = Vec::new();
     let mut candidates: Vec<usize> = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
 
-    let file = File::open(&release.jsonl).map_err(DatasetError::io(&release.jsonl))?;
     progress.begin("reading records", None);
-    for batch in JsonlBatches::new(BufReader::with_capacity(1 << 20, file), 8_192) {
-        let batch = batch.map_err(DatasetError::io(&release.jsonl))?;
+    for batch in source.batches {
+        let batch = batch?;
         summary.lines += batch.len() as u64;
-        let judged: Vec<Result<(FigureRow, Verdict), MalformedLine>> = batch
+        let judged: Vec<_> = batch
             .into_par_iter()
-            .map(|(line, parsed)| {
-                parsed.map(|r| judge(&r, line, options.selector.as_ref(), &figures_dir))
+            .map(|(_, parsed)| {
+                parsed.map(|figure| {
+                    let (row, verdict) =
+                        judge(&figure, options.selector.as_ref(), licences.as_deref());
+                    (row, verdict, figure.image, figure.published)
+                })
             })
             .collect();
         progress.advance(judged.len() as u64);
         for item in judged {
-            let (mut row, verdict) = match item {
+            let (mut row, verdict, image, split) = match item {
                 Ok(judged) => judged,
                 Err(bad) => {
                     if options.strict {
                         return Err(DatasetError::MalformedLine {
-                            path: release.jsonl.clone(),
+                            path: source.main_file.clone(),
                             line: bad.line,
                             reason: bad.reason,
                         });
@@ -342,33 +353,35 @@ pub fn prepare(
                     line: row.line,
                     id: Some(row.id.clone()),
                     kind: DROP_DUPLICATE.into(),
-                    detail: "the same pdf_hash and fig_uri appeared on an earlier line".into(),
+                    detail: "the same figure id appeared on an earlier line".into(),
                 });
                 row.dropped = DROP_DUPLICATE.into();
-                rows.push(row);
-                continue;
-            }
-            match verdict {
-                Verdict::Candidate => {
-                    summary.selected += 1;
-                    candidates.push(rows.len());
-                }
-                Verdict::Dropped(reason) => {
-                    match reason {
-                        DROP_EMPTY_CAPTION => summary.empty_caption += 1,
-                        DROP_EXCLUDED => summary.excluded += 1,
-                        DROP_NO_KEYWORD => summary.no_keyword += 1,
-                        _ => {
-                            summary.selected += 1;
-                            summary.empty_after_cleanup += 1;
-                        }
+            } else {
+                match verdict {
+                    Verdict::Candidate => {
+                        summary.selected += 1;
+                        candidates.push(rows.len());
                     }
-                    if row.dropped.is_empty() {
-                        row.dropped = reason.into();
+                    Verdict::Dropped(reason) => {
+                        match reason {
+                            DROP_EMPTY_CAPTION => summary.empty_caption += 1,
+                            DROP_LICENCE => summary.licence_excluded += 1,
+                            DROP_EXCLUDED => summary.excluded += 1,
+                            DROP_NO_KEYWORD => summary.no_keyword += 1,
+                            _ => {
+                                summary.selected += 1;
+                                summary.empty_after_cleanup += 1;
+                            }
+                        }
+                        if row.dropped.is_empty() {
+                            row.dropped = reason.into();
+                        }
                     }
                 }
             }
             rows.push(row);
+            images.push(image);
+            published.push(split);
         }
     }
     progress.end();
@@ -376,18 +389,18 @@ pub fn prepare(
     // Images: only for figures that survived selection and cleanup.
     summary.images.checked = options.check_images;
     progress.begin("checking images", Some(candidates.len() as u64));
+    let root = source.image_root.as_deref();
     let outcomes: Vec<Result<(), ImageProblem>> = candidates
         .par_iter()
         .map(|&i| {
-            let row = &rows[i];
-            let (pdf_hash, rest) = row.id.split_at(row.pdf_hash.len());
-            let fig_uri = rest.strip_prefix('_').unwrap_or(rest);
-            let outcome = if options.check_images {
-                resolve_image(&figures_dir, pdf_hash, fig_uri)
-                    .and_then(|p| check_image(&p, options.limits).map(|_| ()))
-            } else {
-                image_path(&figures_dir, pdf_hash, fig_uri).map(|_| ())
-            };
+            let outcome = images[i].clone().and_then(|path| {
+                if options.check_images {
+                    resolve_path(&path, root)
+                        .and_then(|p| check_image(&p, options.limits).map(|_| ()))
+                } else {
+                    Ok(())
+                }
+            });
             progress.advance(1);
             outcome
         })
@@ -422,8 +435,12 @@ pub fn prepare(
     }
     summary.usable = usable.len() as u64;
 
-    let keys: Vec<&str> = usable.iter().map(|&i| rows[i].pdf_hash.as_str()).collect();
-    let splits = assign_splits(&keys, &options.plan, options.seed);
+    let splits = if options.published_split {
+        published_splits(&rows, &usable, &published, &options.plan, options.seed)
+    } else {
+        let keys: Vec<&str> = usable.iter().map(|&i| rows[i].pdf_hash.as_str()).collect();
+        assign_splits(&keys, &options.plan, options.seed)
+    };
     for (&i, split) in usable.iter().zip(&splits) {
         rows[i].split = split.name().into();
     }
@@ -452,6 +469,42 @@ pub fn prepare(
         .into();
     write_outputs(out, &rows, &problems, &written)?;
     Ok(summary)
+}
+
+/// The published split kept: published test and validation figures are the
+/// test and validation splits, and the published training figures are
+/// grouped by paper into FT-1, FT-2's extra figures and unused, as the plan
+/// asks. Figures without a published split are not used.
+fn published_splits(
+    rows: &[FigureRow],
+    usable: &[usize],
+    published: &[Option<PublishedSplit>],
+    plan: &SplitPlan,
+    seed: u64,
+) -> Vec<Split> {
+    let train: Vec<usize> = usable
+        .iter()
+        .copied()
+        .filter(|&i| published[i] == Some(PublishedSplit::Train))
+        .collect();
+    let keys: Vec<&str> = train.iter().map(|&i| rows[i].pdf_hash.as_str()).collect();
+    let train_plan = SplitPlan {
+        test: 0,
+        val: 0,
+        ..*plan
+    };
+    let assigned = assign_splits(&keys, &train_plan, seed);
+    let mut by_row: std::collections::HashMap<usize, Split> =
+        train.into_iter().zip(assigned).collect();
+    usable
+        .iter()
+        .map(|i| match published[*i] {
+            Some(PublishedSplit::Test) => Split::Test,
+            Some(PublishedSplit::Validation) => Split::Val,
+            Some(PublishedSplit::Train) => by_row.remove(i).unwrap_or(Split::Unused),
+            None => Split::Unused,
+        })
+        .collect()
 }
 
 fn count_splits(rows: &[FigureRow], plan: &SplitPlan) -> BTreeMap<String, SplitCount> {

@@ -30,6 +30,16 @@ pub type ParsedLine = (u64, Result<FigureRecord, MalformedLine>);
 
 /// Parses one JSONL line. Blank lines are not records and return `None`.
 pub fn parse_line(line_number: u64, bytes: &[u8]) -> Option<Result<FigureRecord, MalformedLine>> {
+    parse_line_as(line_number, bytes, "a figure record")
+}
+
+/// Parses one JSONL line as any `T` (`what` names it in the error). Blank
+/// lines return `None`; invalid UTF-8 and JSON are reported by line number.
+pub fn parse_line_as<T: serde::de::DeserializeOwned>(
+    line_number: u64,
+    bytes: &[u8],
+    what: &str,
+) -> Option<Result<T, MalformedLine>> {
     let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -47,9 +57,9 @@ pub fn parse_line(line_number: u64, bytes: &[u8]) -> Option<Result<FigureRecord,
             e.valid_up_to()
         ))));
     }
-    Some(serde_json::from_slice::<FigureRecord>(bytes).map_err(|e| {
+    Some(serde_json::from_slice::<T>(bytes).map_err(|e| {
         let reason = match e.classify() {
-            serde_json::error::Category::Data => format!("not a figure record: {e}"),
+            serde_json::error::Category::Data => format!("not {what}: {e}"),
             _ => format!("invalid JSON: {e}"),
         };
         malformed(reason)

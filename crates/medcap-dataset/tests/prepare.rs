@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use medcap_dataset::DatasetError;
 use medcap_dataset::filter::StudyRule;
+use medcap_dataset::formats::ReleaseFormat;
 use medcap_dataset::layout::{FIGURES_DIR, JSONL_NAME};
 use medcap_dataset::prepare::{
     FigureRow, NoProgress, PrepareOptions, PrepareSummary, SplitRow, prepare,
@@ -343,6 +344,18 @@ fn unusable_input_is_an_error_naming_the_path() {
         &NoProgress,
     )
     .unwrap_err();
+    // Detection names what it looked for.
+    assert!(matches!(err, DatasetError::Layout { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&dir.path().display().to_string()) && text.contains("ROCO"),
+        "{text}"
+    );
+    let medicat = PrepareOptions {
+        format: Some(ReleaseFormat::Medicat),
+        ..PrepareOptions::default()
+    };
+    let err = prepare(dir.path(), &dir.path().join("out"), &medicat, &NoProgress).unwrap_err();
     assert!(matches!(err, DatasetError::NoJsonl { .. }));
     assert!(err.to_string().contains(&dir.path().display().to_string()));
     let err = prepare(

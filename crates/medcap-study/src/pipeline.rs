@@ -244,6 +244,9 @@ impl<'a> Study<'a> {
             check_images: true,
             limits: ImageLimits::default(),
             path_tree: Some(self.out.clone()),
+            // The study's data is MedICaT's format (the release or the synthetic one).
+            format: Some(medcap_dataset::formats::ReleaseFormat::Medicat),
+            ..PrepareOptions::default()
         };
         prepare(&release, &prepared, &options, &NoProgress)?;
         for split in ["test.csv", "ft1.csv", "ft2.csv"] {

@@ -1,0 +1,359 @@
+//! Each release format on a small release written here in that format's
+//! exact layout (synthetic images, captions written for the test), through
+//! `prepare`: detection, the records it yields, the grouping key, the
+//! licence, the published split, and each format's own malformed input.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use medcap_dataset::formats::{ReleaseFormat, TableColumns};
+use medcap_dataset::prepare::{FigureRow, NoProgress, PrepareOptions, PrepareSummary, prepare};
+use medcap_dataset::split::SplitPlan;
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A 32x32 picture, JPEG or PNG by extension.
+fn image(path: &Path, shade: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::RgbImage::from_fn(32, 32, |x, y| {
+        image::Rgb([shade, (x * 8) as u8, (y * 8) as u8])
+    })
+    .save(path)
+    .unwrap();
+}
+
+fn plan() -> SplitPlan {
+    SplitPlan {
+        test: 2,
+        val: 1,
+        ft1: 2,
+        ft2_extra: 1,
+    }
+}
+
+fn run(input: &Path, out: &Path, options: PrepareOptions) -> (PrepareSummary, Vec<FigureRow>) {
+    let summary = prepare(input, out, &options, &NoProgress).unwrap();
+    let mut reader = csv::Reader::from_path(out.join("figures.csv")).unwrap();
+    let rows = reader.deserialize().map(Result::unwrap).collect();
+    (summary, rows)
+}
+
+fn options(format: Option<ReleaseFormat>) -> PrepareOptions {
+    PrepareOptions {
+        format,
+        plan: plan(),
+        seed: 3,
+        ..PrepareOptions::default()
+    }
+}
+
+fn row<'a>(rows: &'a [FigureRow], id: &str) -> &'a FigureRow {
+    rows.iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no row {id}"))
+}
+
+/// ROCO's repository: data/{train,validation,test}/{radiology,non-radiology}/.
+fn roco(root: &Path) {
+    let figures: [(&str, &str, &str, u32, &str); 8] = [
+        // split, category, id, PMC article, licence
+        ("train", "radiology", "ROCO_00001", 101, "CC BY"),
+        ("train", "radiology", "ROCO_00002", 101, "CC BY-NC"),
+        ("train", "radiology", "ROCO_00003", 102, "CC BY"),
+        ("train", "radiology", "ROCO_00004", 103, "CC BY-NC-ND"),
+        ("validation", "radiology", "ROCO_00005", 104, "CC BY"),
+        ("test", "radiology", "ROCO_00006", 105, "CC BY"),
+        ("test", "radiology", "ROCO_00007", 106, "CC BY"),
+        ("test", "non-radiology", "ROCO_00008", 107, "CC BY"),
+    ];
+    for (split, category, id, pmc, licence) in figures {
+        let dir = root.join("data").join(split).join(category);
+        let append = |name: &str, line: String| {
+            let path = dir.join(name);
+            let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+            text.push_str(&line);
+            write(&path, &text);
+        };
+        if !dir.join("licences.txt").exists() {
+            append("licences.txt", "ROCO_ID,PMC_ID,CC\n".into());
+        }
+        append(
+            "captions.txt",
+            format!("{id}\t Chest radiograph {id} showing a small effusion (arrow).\n"),
+        );
+        append("keywords.txt", format!("{id}\t\tchest\tradiograph\n"));
+        append(
+            "dlinks.txt",
+            format!(
+                "{id}\twget -r ftp://ftp.ncbi.nlm.nih.gov/pub/pmc/oa_package/00/00/PMC{pmc}.tar.gz -P /path/to/Dir\tfig-{id}.jpg\n"
+            ),
+        );
+        // ROCO_00003's licence row is missing: its article comes from dlinks.txt.
+        if id != "ROCO_00003" {
+            append(
+                "licences.txt",
+                format!("{id},PMC{pmc}_fig-{id}.jpg,{licence}\n"),
+            );
+        }
+        // ROCO_00004's image was never fetched.
+        if id != "ROCO_00004" {
+            image(&dir.join("images").join(format!("{id}.jpg")), 40);
+        }
+    }
+    // Malformed lines: no tab, and an id that is a path.
+    let captions = root.join("data/train/radiology/captions.txt");
+    let mut text = std::fs::read_to_string(&captions).unwrap();
+    text.push_str("ROCO_00009 a chest line without a tab\n../../etc/passwd\tchest\n");
+    write(&captions, &text);
+}
+
+#[test]
+fn roco_is_read_with_articles_licences_and_its_published_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("roco-dataset");
+    roco(&root);
+    assert_eq!(
+        ReleaseFormat::detect(&root).unwrap(),
+        ReleaseFormat::Roco {
+            non_radiology: false
+        }
+    );
+    let (summary, rows) = run(&root, &tmp.path().join("out"), options(None));
+    assert_eq!(summary.format, "roco");
+    // 7 radiology figures and 2 malformed lines; non-radiology left out.
+    assert_eq!(summary.lines, 9);
+    assert_eq!(summary.malformed, 2);
+    assert_eq!(summary.images.missing, 1);
+    assert_eq!(summary.usable, 6);
+    assert!(rows.iter().all(|r| r.id != "ROCO_00008"));
+    let first = row(&rows, "ROCO_00001");
+    assert_eq!(first.pdf_hash, "PMC101");
+    assert_eq!(first.license, "CC BY");
+    assert_eq!(
+        first.raw_caption,
+        "Chest radiograph ROCO_00001 showing a small effusion (arrow)."
+    );
+    assert!(!first.caption.contains("(arrow)"), "{}", first.caption);
+    assert_eq!(row(&rows, "ROCO_00003").pdf_hash, "PMC102");
+    assert_eq!(row(&rows, "ROCO_00004").dropped, "image_missing");
+    // The two figures of article PMC101 land in the same split.
+    assert_eq!(
+        row(&rows, "ROCO_00001").split,
+        row(&rows, "ROCO_00002").split
+    );
+    let problems = std::fs::read_to_string(tmp.path().join("out/problems.jsonl")).unwrap();
+    assert!(
+        problems.contains("no tab") && problems.contains("is not a ROCO figure id"),
+        "{problems}"
+    );
+
+    // The published split kept, and the non-radiology figures read too.
+    let (summary, rows) = run(
+        &root,
+        &tmp.path().join("published"),
+        PrepareOptions {
+            published_split: true,
+            ..options(Some(ReleaseFormat::Roco {
+                non_radiology: true,
+            }))
+        },
+    );
+    assert_eq!(summary.lines, 10);
+    for (id, split) in [
+        ("ROCO_00005", "val"),
+        ("ROCO_00006", "test"),
+        ("ROCO_00007", "test"),
+        ("ROCO_00008", "test"),
+    ] {
+        assert_eq!(row(&rows, id).split, split, "{id}");
+    }
+    for id in ["ROCO_00001", "ROCO_00002", "ROCO_00003"] {
+        assert!(
+            ["ft1", "ft2_extra", "unused"].contains(&row(&rows, id).split.as_str()),
+            "{id}: {}",
+            row(&rows, id).split
+        );
+    }
+
+    // Only CC BY: the CC BY-NC and CC BY-NC-ND figures are dropped and
+    // counted, and so is the one whose licence is not recorded.
+    let (summary, rows) = run(
+        &root,
+        &tmp.path().join("ccby"),
+        PrepareOptions {
+            licences: Some(vec!["cc-by".into()]),
+            ..options(None)
+        },
+    );
+    assert_eq!(summary.licence_excluded, 3);
+    assert_eq!(row(&rows, "ROCO_00003").dropped, "licence:");
+    assert_eq!(row(&rows, "ROCO_00002").dropped, "licence:CC BY-NC");
+}
+
+#[test]
+fn rocov2_csvs_are_read_per_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("rocov2");
+    let mut ids = Vec::new();
+    for (split, n) in [("train", 4), ("valid", 1), ("test", 2)] {
+        let mut csv = String::from("ID,Caption\n");
+        for i in 0..n {
+            let id = format!("ROCOv2_2023_{split}_{i:06}");
+            csv.push_str(&format!(
+                "{id},\"Chest X-ray, PA view: {split} figure {i}\"\n"
+            ));
+            image(&root.join(split).join(format!("{id}.jpg")), 60);
+            ids.push(id);
+        }
+        if split == "train" {
+            // A row whose id is a path, and one without a caption.
+            csv.push_str("../escape,Chest CT\nROCOv2_2023_train_000099,\n");
+        }
+        write(&root.join(format!("{split}_captions.csv")), &csv);
+        write(&root.join(format!("{split}_concepts.csv")), "ID,CUIs\n");
+    }
+    assert_eq!(ReleaseFormat::detect(&root).unwrap(), ReleaseFormat::Rocov2);
+    let (summary, rows) = run(
+        &root,
+        &tmp.path().join("out"),
+        PrepareOptions {
+            published_split: true,
+            ..options(None)
+        },
+    );
+    assert_eq!(summary.format, "rocov2");
+    assert_eq!(summary.malformed, 1);
+    assert_eq!(summary.empty_caption, 1);
+    assert_eq!(summary.usable, 7);
+    let test = row(&rows, "ROCOv2_2023_test_000001");
+    assert_eq!(
+        (test.split.as_str(), test.pdf_hash.as_str()),
+        ("test", test.id.as_str())
+    );
+    assert_eq!(row(&rows, "ROCOv2_2023_valid_000000").split, "val");
+    assert!(ids.iter().all(|id| rows.iter().any(|r| &r.id == id)));
+}
+
+#[test]
+fn pmc_oa_jsonl_is_grouped_by_article() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("pmc-oa");
+    let mut jsonl = String::new();
+    for (i, pmcid) in [
+        (0, "PMC11"),
+        (1, "PMC11"),
+        (2, "PMC12"),
+        (3, "PMC13"),
+        (4, "PMC14"),
+        (5, "PMC15"),
+    ] {
+        let image_name = format!("{pmcid}_fig{i}.jpg");
+        jsonl.push_str(&format!(
+            "{{\"image\": \"{image_name}\", \"caption\": \"Chest CT, axial slice {i}.\", \"pmcid\": \"{pmcid}\"}}\n"
+        ));
+        image(&root.join("images").join(&image_name), 90);
+    }
+    // No pmcid: the article comes from the image name.
+    jsonl.push_str("{\"image\": \"PMC16_fig9.jpg\", \"caption\": \"Chest film.\"}\n");
+    image(&root.join("images/PMC16_fig9.jpg"), 90);
+    // Cut JSON, a blank line, a field missing; then a line that is not UTF-8.
+    jsonl.push_str("{\"image\": \"broken\n\n{\"caption\": \"chest, but no image field\"}\n");
+    write(&root.join("pmc_oa.jsonl"), &jsonl);
+    let mut bytes = std::fs::read(root.join("pmc_oa.jsonl")).unwrap();
+    bytes.extend_from_slice(b"{\"image\": \"x\xC3.jpg\", \"caption\": \"chest\"}\n");
+    std::fs::write(root.join("pmc_oa.jsonl"), bytes).unwrap();
+    assert_eq!(ReleaseFormat::detect(&root).unwrap(), ReleaseFormat::PmcOa);
+    let (summary, rows) = run(&root, &tmp.path().join("out"), options(None));
+    assert_eq!(summary.format, "pmc-oa");
+    assert_eq!(summary.malformed, 3);
+    assert_eq!(summary.usable, 7);
+    assert_eq!(row(&rows, "PMC16_fig9.jpg").pdf_hash, "PMC16");
+    assert_eq!(
+        row(&rows, "PMC11_fig0.jpg").split,
+        row(&rows, "PMC11_fig1.jpg").split
+    );
+}
+
+#[test]
+fn a_table_names_its_columns_and_its_images_are_the_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mine");
+    let absolute = tmp.path().join("elsewhere/abs.png");
+    image(&absolute, 10);
+    let mut csv = String::from("file,text,paper,cc\n");
+    for i in 0..6 {
+        image(&dir.join(format!("img/{i}.png")), 20);
+        csv.push_str(&format!(
+            "img/{i}.png,\"Chest radiograph {i}, PA\",paper{},CC BY\n",
+            i / 2
+        ));
+    }
+    csv.push_str(&format!(
+        "{},Chest film,paper9,CC BY-NC\n",
+        absolute.display()
+    ));
+    csv.push_str("img/missing.png,Chest film,paper10,CC BY\n");
+    csv.push_str(",Chest film without an image,paper11,CC BY\n");
+    write(&dir.join("figures.csv"), &csv);
+    let columns = TableColumns::parse("image=file,caption=text,group=paper,license=cc").unwrap();
+    let (summary, rows) = run(
+        &dir.join("figures.csv"),
+        &tmp.path().join("out"),
+        options(Some(ReleaseFormat::Table(columns.clone()))),
+    );
+    assert_eq!(summary.format, "table");
+    assert_eq!(summary.malformed, 1);
+    assert_eq!(summary.images.missing, 1);
+    assert_eq!(summary.usable, 7);
+    assert_eq!(row(&rows, "img/0.png").split, row(&rows, "img/1.png").split);
+    assert_eq!(
+        row(&rows, &absolute.display().to_string()).license,
+        "CC BY-NC"
+    );
+
+    // JSONL with the same columns.
+    let jsonl: String = (0..6)
+        .map(|i| format!("{{\"file\": \"img/{i}.png\", \"text\": \"Chest film {i}\", \"paper\": \"p{i}\", \"cc\": null}}\n"))
+        .collect();
+    write(&dir.join("figures.jsonl"), &jsonl);
+    let (summary, _) = run(
+        &dir.join("figures.jsonl"),
+        &tmp.path().join("out-jsonl"),
+        options(Some(ReleaseFormat::Table(columns))),
+    );
+    assert_eq!(summary.usable, 6);
+
+    // A column the table does not have is named with the header.
+    let wrong = TableColumns::parse("image=path,caption=text,group=paper").unwrap();
+    let err = prepare(
+        &dir.join("figures.csv"),
+        &tmp.path().join("out-wrong"),
+        &options(Some(ReleaseFormat::Table(wrong))),
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`path`") && err.contains("file, text, paper, cc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_ambiguous_directory_names_the_formats_it_looks_like() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root: PathBuf = tmp.path().join("both");
+    roco(&root);
+    write(
+        &root.join("extra.jsonl"),
+        "{\"image\": \"a.jpg\", \"caption\": \"chest\"}\n",
+    );
+    let err = ReleaseFormat::detect(&root).unwrap_err().to_string();
+    assert!(
+        err.contains("roco and pmc-oa") && err.contains("--format"),
+        "{err}"
+    );
+}
