@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout)]
 
 mod artifact;
+mod realdata;
 mod seeds;
 mod setup;
 mod tidy;
@@ -60,9 +61,20 @@ Tasks:
               with transformers (installed into .venv) and checks it the same way;
               --roberta-large builds a random RoBERTa of roberta-large's geometry and
               compares medcap's BERTScore with bert-score's at layer 17
+  realdata    caption cleanup and the chest selection on real captions: the ROCO test
+              radiology captions in ../shared/data/roco-test-radiology (or DIR); writes
+              target/realdata/report.md (counts, damaged captions, words removed, samples)
 ";
 
-const TASKS: [&str; 6] = ["setup", "doctor", "test", "reproduce", "bench", "parity"];
+const TASKS: [&str; 7] = [
+    "setup",
+    "doctor",
+    "test",
+    "reproduce",
+    "bench",
+    "parity",
+    "realdata",
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -90,6 +102,7 @@ fn main() -> Result<()> {
         "reproduce" => reproduce(&ws, rest),
         "bench" => bench(&ws, rest),
         "parity" => parity(&ws, rest),
+        "realdata" => realdata::run(&ws, rest),
         other => bail!("unknown task `{other}`\n\n{HELP}"),
     }
 }

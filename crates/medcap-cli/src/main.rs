@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use medcap_dataset::filter::{FigureSelector, KeywordRule, StudyRule};
+use medcap_dataset::filter::{FigureSelector, KeepAll, KeywordRule, StudyRule};
 use medcap_dataset::formats::{ReleaseFormat, TableColumns};
 use medcap_dataset::image_check::ImageLimits;
 use medcap_dataset::prepare::{PrepareOptions, PrepareSummary, outputs, prepare};
@@ -107,6 +107,13 @@ struct PrepareArgs {
     /// Use the study's own rule instead: case-sensitive `Chest`, `Brain` set aside first.
     #[arg(long, conflicts_with_all = ["keywords", "excludes"])]
     study_rule: bool,
+    /// Keep every figure (no selection): data already selected, or a whole data set measured.
+    #[arg(long, conflicts_with_all = ["keywords", "excludes", "study_rule"])]
+    all_figures: bool,
+    /// Also write cleanup_audit.jsonl: each caption cleanup changed, the words it removed, and
+    /// those no removal rule accounts for.
+    #[arg(long)]
+    cleanup_audit: bool,
     /// Seed of the paper-grouped split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -206,6 +213,9 @@ fn selector(args: &PrepareArgs) -> Result<Box<dyn FigureSelector>> {
     if args.study_rule {
         return Ok(Box::new(StudyRule));
     }
+    if args.all_figures {
+        return Ok(Box::new(KeepAll));
+    }
     let include: Vec<&str> = if args.keywords.is_empty() {
         vec!["chest"]
     } else {
@@ -269,6 +279,7 @@ fn prepare_command(args: PrepareArgs) -> Result<()> {
         format,
         licences: (!args.licence.is_empty()).then(|| args.licence.clone()),
         published_split: args.published_split,
+        cleanup_audit: args.cleanup_audit,
         selector: selector(&args)?,
         plan: SplitPlan {
             test: args.test,
@@ -313,6 +324,10 @@ fn print_summary(s: &PrepareSummary) {
         s.selected, s.selector
     );
     println!("  empty after cleanup:     {}", s.empty_after_cleanup);
+    println!(
+        "  captions cleaned:        {} changed, {} lost a word no rule accounts for",
+        s.cleanup_changed, s.cleanup_unexpected
+    );
     let i = &s.images;
     if i.checked {
         println!(

@@ -160,6 +160,21 @@ impl FigureSelector for StudyRule {
     }
 }
 
+/// Keeps every figure: for data that is already selected, and for
+/// measuring cleanup on a whole data set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepAll;
+
+impl FigureSelector for KeepAll {
+    fn select(&self, _caption: &str) -> Selection {
+        Selection::Keep
+    }
+
+    fn describe(&self) -> String {
+        "every figure (no selection)".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

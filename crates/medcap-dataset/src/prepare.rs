@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::clean::clean_caption;
+use crate::clean::{CleanupAudit, audit_caption};
 use crate::error::DatasetError;
 use crate::filter::{FigureSelector, KeywordRule, Selection};
 use crate::formats::{PublishedSplit, ReleaseFormat, SourceFigure, normalize_licence};
@@ -51,6 +51,9 @@ pub struct PrepareOptions {
     /// Keep only figures under one of these licences (compared as
     /// [`normalize_licence`] spells them: `cc-by` is `CC BY`); `None`: all.
     pub licences: Option<Vec<String>>,
+    /// Write `cleanup_audit.jsonl`: every caption cleanup changed, with the
+    /// words it removed and those no removal rule accounts for.
+    pub cleanup_audit: bool,
     /// Keep the data set's published split (test → test, validation → val,
     /// train → FT-1/FT-2 grouped by paper) instead of regrouping everything.
     pub published_split: bool,
@@ -79,6 +82,7 @@ impl Default for PrepareOptions {
             format: None,
             licences: None,
             published_split: false,
+            cleanup_audit: false,
             selector: Box::new(KeywordRule::chest()),
             plan: SplitPlan::default(),
             seed: 0,
@@ -127,6 +131,17 @@ pub struct Problem {
     pub kind: String,
     /// What exactly is wrong.
     pub detail: String,
+}
+
+/// One line of `cleanup_audit.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct AuditRow {
+    id: String,
+    line: u64,
+    raw: String,
+    cleaned: String,
+    removed: Vec<String>,
+    unexpected: Vec<String>,
 }
 
 /// Image outcomes.
@@ -188,6 +203,13 @@ pub struct PrepareSummary {
     pub selected: u64,
     /// Selected records whose caption was nothing but labels and markers.
     pub empty_after_cleanup: u64,
+    /// Selected captions that cleanup changed.
+    #[serde(default)]
+    pub cleanup_changed: u64,
+    /// Of those, captions that lost a word no removal rule accounts for
+    /// (see [`crate::clean::audit_caption`]; listed in `cleanup_audit.jsonl`).
+    #[serde(default)]
+    pub cleanup_unexpected: u64,
     /// Image outcomes of the remaining records.
     pub images: ImageCounts,
     /// Records usable for training and evaluation.
@@ -204,6 +226,8 @@ pub mod outputs {
     pub const PROBLEMS: &str = "problems.jsonl";
     /// Counts of every step.
     pub const SUMMARY: &str = "summary.json";
+    /// With [`super::PrepareOptions::cleanup_audit`]: every caption cleanup changed.
+    pub const CLEANUP_AUDIT: &str = "cleanup_audit.jsonl";
     /// The split CSVs: test, validation, FT-1 and FT-2 (FT-1 plus its extra figures).
     pub const SPLITS: [(&str, &[crate::split::Split]); 4] = [
         ("test.csv", &[crate::split::Split::Test]),
@@ -216,10 +240,11 @@ pub mod outputs {
     ];
 }
 
-/// What happened to a record before the image stage.
+/// What happened to a record before the image stage, with cleanup's audit
+/// once the caption was cleaned.
 enum Verdict {
-    Candidate,
-    Dropped(&'static str),
+    Candidate(Option<CleanupAudit>),
+    Dropped(&'static str, Option<CleanupAudit>),
 }
 
 const DROP_DUPLICATE: &str = "duplicate";
@@ -250,27 +275,28 @@ fn judge(
         row.image_path = path.display().to_string();
     }
     if raw.is_empty() {
-        return (row, Verdict::Dropped(DROP_EMPTY_CAPTION));
+        return (row, Verdict::Dropped(DROP_EMPTY_CAPTION, None));
     }
     if let Some(allowed) = licences
         && !allowed.contains(&normalize_licence(&figure.license))
     {
         row.dropped = format!("{DROP_LICENCE}:{}", figure.license);
-        return (row, Verdict::Dropped(DROP_LICENCE));
+        return (row, Verdict::Dropped(DROP_LICENCE, None));
     }
     match selector.select(&raw) {
         Selection::Keep => {}
         Selection::Excluded(term) => {
             row.dropped = format!("{DROP_EXCLUDED}:{term}");
-            return (row, Verdict::Dropped(DROP_EXCLUDED));
+            return (row, Verdict::Dropped(DROP_EXCLUDED, None));
         }
-        Selection::NoKeyword => return (row, Verdict::Dropped(DROP_NO_KEYWORD)),
+        Selection::NoKeyword => return (row, Verdict::Dropped(DROP_NO_KEYWORD, None)),
     }
-    row.caption = clean_caption(&raw);
+    let (cleaned, audit) = audit_caption(&raw);
+    row.caption = cleaned;
     if row.caption.is_empty() {
-        return (row, Verdict::Dropped(DROP_EMPTY_AFTER_CLEANUP));
+        return (row, Verdict::Dropped(DROP_EMPTY_AFTER_CLEANUP, Some(audit)));
     }
-    (row, Verdict::Candidate)
+    (row, Verdict::Candidate(Some(audit)))
 }
 
 /// Runs the pipeline on the release in `input`, writing into `out`.
@@ -309,6 +335,7 @@ pub fn prepare(
     let mut candidates: Vec<usize> = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
+    let mut audits: Vec<AuditRow> = Vec::new();
 
     progress.begin("reading records", None);
     for batch in source.batches {
@@ -357,12 +384,31 @@ pub fn prepare(
                 });
                 row.dropped = DROP_DUPLICATE.into();
             } else {
+                let audit = match &verdict {
+                    Verdict::Candidate(a) | Verdict::Dropped(_, a) => a.as_ref(),
+                };
+                if let Some(audit) =
+                    audit.filter(|a| !a.removed.is_empty() || row.caption != row.raw_caption)
+                {
+                    summary.cleanup_changed += 1;
+                    summary.cleanup_unexpected += u64::from(!audit.unexpected.is_empty());
+                    if options.cleanup_audit {
+                        audits.push(AuditRow {
+                            id: row.id.clone(),
+                            line: row.line,
+                            raw: row.raw_caption.clone(),
+                            cleaned: row.caption.clone(),
+                            removed: audit.removed.clone(),
+                            unexpected: audit.unexpected.clone(),
+                        });
+                    }
+                }
                 match verdict {
-                    Verdict::Candidate => {
+                    Verdict::Candidate(_) => {
                         summary.selected += 1;
                         candidates.push(rows.len());
                     }
-                    Verdict::Dropped(reason) => {
+                    Verdict::Dropped(reason, _) => {
                         match reason {
                             DROP_EMPTY_CAPTION => summary.empty_caption += 1,
                             DROP_LICENCE => summary.licence_excluded += 1,
@@ -467,6 +513,19 @@ pub fn prepare(
         .store(&summary.jsonl)
         .map_err(DatasetError::io(out))?
         .into();
+    if options.cleanup_audit {
+        let path = out.join(outputs::CLEANUP_AUDIT);
+        write_atomic(&path, |w| {
+            for a in &audits {
+                let line = serde_json::to_string(a).map_err(|source| DatasetError::Json {
+                    path: path.clone(),
+                    source,
+                })?;
+                writeln!(w, "{line}").map_err(DatasetError::io(&path))?;
+            }
+            Ok(())
+        })?;
+    }
     write_outputs(out, &rows, &problems, &written)?;
     Ok(summary)
 }
