@@ -55,7 +55,9 @@ Tasks:
               10,000 pairs against the Python packages (MEDCAP_BENCH_PYTHON, if it has them)
               options: dataset | metrics | caption | train | all (default: dataset and metrics);
               caption installs transformers into .venv and compares BLIP-base generation;
-              train also compares one BLIP-base training step with PyTorch's
+              train also compares one BLIP-base training step with PyTorch's;
+              metrics --real [DIR] scores real captions (ROCO's captions.txt, default the
+              shared ROCO test captions), each against another of the same modality
   parity      rerun medcap-model's parity tests against the committed transformers fixtures;
               --base also builds a full-size random blip-image-captioning-base checkpoint
               with transformers (installed into .venv) and checks it the same way;
@@ -196,7 +198,29 @@ fn default_run(ws: &Workspace, env: &setup::Environment) -> Result<()> {
 
 fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     let env = setup::run(&ws.root)?;
-    let which = args.first().map_or("default", String::as_str);
+    let which = args
+        .first()
+        .filter(|a| !a.starts_with("--"))
+        .map_or("default", String::as_str);
+    // `--real [DIR]`: the metrics on real captions (a ROCO directory with
+    // captions.txt; default the shared ROCO test captions).
+    let real = match args.iter().position(|a| a == "--real") {
+        Some(i) => {
+            let dir = match args.get(i + 1).filter(|a| !a.starts_with("--")) {
+                Some(d) => ws.cwd.join(d),
+                None => ws.root.join("../shared/data/roco-test-radiology"),
+            };
+            let captions = dir.join("captions.txt");
+            if !captions.is_file() {
+                bail!(
+                    "{} does not exist: --real needs ROCO captions",
+                    captions.display()
+                );
+            }
+            Some(captions)
+        }
+        None => None,
+    };
     let (packages, caption): (&[&str], bool) = match which {
         "default" => (&["medcap-dataset", "medcap-metrics"], false),
         "dataset" => (&["medcap-dataset"], false),
@@ -208,6 +232,9 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     if !packages.is_empty() {
         let mut cmd = cargo(ws, &env);
         cmd.args(["bench", "--all-features"]);
+        if let Some(captions) = &real {
+            cmd.env("MEDCAP_BENCH_CAPTIONS", captions);
+        }
         // BERTScore with RoBERTa at roberta-large's size, when `cargo xtask
         // parity --roberta-large` has made the model.
         let roberta = ws.root.join("target/roberta-large-parity/model");

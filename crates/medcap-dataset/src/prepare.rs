@@ -226,6 +226,9 @@ pub mod outputs {
     pub const PROBLEMS: &str = "problems.jsonl";
     /// Counts of every step.
     pub const SUMMARY: &str = "summary.json";
+    /// Images a release stores inside its files (ROCOv2's parquet copy),
+    /// written out for the split CSVs to point at.
+    pub const EXTRACTED_IMAGES: &str = "images";
     /// With [`super::PrepareOptions::cleanup_audit`]: every caption cleanup changed.
     pub const CLEANUP_AUDIT: &str = "cleanup_audit.jsonl";
     /// The split CSVs: test, validation, FT-1 and FT-2 (FT-1 plus its extra figures).
@@ -316,7 +319,8 @@ pub fn prepare(
         Some(format) => format.clone(),
         None => ReleaseFormat::detect(input)?,
     };
-    let source = format.open(input)?;
+    // Images stored inside the release's files go under the output.
+    let source = format.open(input, &out.join(outputs::EXTRACTED_IMAGES))?;
     let licences: Option<Vec<String>> = options
         .licences
         .as_ref()
@@ -494,7 +498,11 @@ pub fn prepare(
     problems.sort_by_key(|p| p.line);
 
     std::fs::create_dir_all(out).map_err(DatasetError::io(out))?;
-    let mut writer = PathWriter::new(out).map_err(DatasetError::io(out))?;
+    // Images written under the output (extracted from a release's files)
+    // move with it: stored relative.
+    let mut writer = PathWriter::new(out)
+        .and_then(|w| w.within(out))
+        .map_err(DatasetError::io(out))?;
     if let Some(tree) = &options.path_tree {
         writer = writer.within(tree).map_err(DatasetError::io(tree))?;
     }

@@ -357,3 +357,137 @@ fn an_ambiguous_directory_names_the_formats_it_looks_like() {
         "{err}"
     );
 }
+
+/// A Hugging Face-style parquet file: `image` {bytes, path}, `image_id`,
+/// `caption`, written with the parquet crate's Arrow writer (snappy, as
+/// Hugging Face writes).
+/// One parquet row: image id, caption, image bytes (each may be missing).
+type ParquetRow<'a> = (Option<&'a str>, Option<&'a str>, Option<Vec<u8>>);
+
+fn parquet_file(path: &Path, rows: &[ParquetRow<'_>]) {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, BinaryArray, RecordBatch, StringArray, StructArray};
+    use arrow_schema::{DataType, Field, Fields};
+
+    let bytes = BinaryArray::from_iter(rows.iter().map(|r| r.2.as_deref()));
+    let paths = StringArray::from_iter(rows.iter().map(|r| r.0.map(|id| format!("{id}.jpg"))));
+    let fields = Fields::from(vec![
+        Field::new("bytes", DataType::Binary, true),
+        Field::new("path", DataType::Utf8, true),
+    ]);
+    let image = StructArray::new(
+        fields,
+        vec![Arc::new(bytes) as ArrayRef, Arc::new(paths) as ArrayRef],
+        None,
+    );
+    let ids = StringArray::from_iter(rows.iter().map(|r| r.0));
+    let captions = StringArray::from_iter(rows.iter().map(|r| r.1));
+    let batch = RecordBatch::try_from_iter([
+        ("image", Arc::new(image) as ArrayRef),
+        ("image_id", Arc::new(ids) as ArrayRef),
+        ("caption", Arc::new(captions) as ArrayRef),
+    ])
+    .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batch.schema(),
+        Some(props),
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn jpeg_bytes(shade: u8) -> Vec<u8> {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("x.jpg");
+    image(&path, shade);
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn rocov2_parquet_images_are_written_under_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("rocov2-hf");
+    let jpeg = jpeg_bytes(70);
+    let mut train = Vec::new();
+    let ids: Vec<String> = (0..4)
+        .map(|i| format!("ROCOv2_2023_train_{i:06}"))
+        .collect();
+    for id in &ids {
+        train.push((
+            Some(id.as_str()),
+            Some("Chest X-ray, frontal view."),
+            Some(jpeg.clone()),
+        ));
+    }
+    // No image bytes, bytes that are not an image, no id.
+    train.push((Some("ROCOv2_2023_train_000090"), Some("Chest CT."), None));
+    train.push((
+        Some("ROCOv2_2023_train_000091"),
+        Some("Chest CT."),
+        Some(b"not an image".to_vec()),
+    ));
+    train.push((None, Some("Chest CT."), Some(jpeg.clone())));
+    parquet_file(&root.join("data/train-00000-of-00001.parquet"), &train);
+    parquet_file(
+        &root.join("data/validation-00000-of-00001.parquet"),
+        &[(
+            Some("ROCOv2_2023_valid_000001"),
+            Some("Chest radiograph."),
+            Some(jpeg.clone()),
+        )],
+    );
+    parquet_file(
+        &root.join("data/test-00000-of-00001.parquet"),
+        &[(
+            Some("ROCOv2_2023_test_000001"),
+            Some("Chest film, AP."),
+            Some(jpeg.clone()),
+        )],
+    );
+    let before: Vec<_> = walk(&root);
+    assert_eq!(ReleaseFormat::detect(&root).unwrap(), ReleaseFormat::Rocov2);
+    let out = tmp.path().join("out");
+    let (summary, rows) = run(
+        &root,
+        &out,
+        PrepareOptions {
+            published_split: true,
+            ..options(None)
+        },
+    );
+    assert_eq!(summary.malformed, 1);
+    assert_eq!(summary.images.missing, 1);
+    assert_eq!(summary.images.undecodable, 1);
+    assert_eq!(summary.usable, 6);
+    let test = row(&rows, "ROCOv2_2023_test_000001");
+    assert_eq!(test.split, "test");
+    // Stored relative to figures.csv, inside the output, and equal to the parquet's bytes.
+    assert_eq!(test.image_path, "images/test/ROCOv2_2023_test_000001.jpg");
+    assert_eq!(std::fs::read(out.join(&test.image_path)).unwrap(), jpeg);
+    // The input is untouched.
+    assert_eq!(walk(&root), before);
+    // A rerun into the same output finds the same images.
+    let (again, _) = run(&root, &out, options(Some(ReleaseFormat::Rocov2)));
+    assert_eq!(again.usable, 6);
+}
+
+fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walk(&entry.path()));
+        } else {
+            out.push((entry.path(), entry.metadata().unwrap().len()));
+        }
+    }
+    out.sort();
+    out
+}

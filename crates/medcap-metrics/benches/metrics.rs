@@ -15,6 +15,10 @@
 //! two alternating rounds of one run each (model loading included on both
 //! sides, as `bert_score.score` loads its model on every call).
 //!
+//! With `MEDCAP_BENCH_CAPTIONS` naming a ROCO `captions.txt`, the pairs are
+//! real captions, each against the next caption of the same imaging
+//! modality (`cargo xtask bench metrics --real`).
+//!
 //! `cargo bench -p medcap-metrics --features bertscore` (or `cargo xtask bench`).
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
@@ -50,6 +54,51 @@ const FINDINGS: [&str; 8] = [
     "ground-glass opacities in both lungs",
     "no acute abnormality",
 ];
+
+/// The imaging modality a real caption names, for pairing captions of the
+/// same kind (a CT caption against another CT caption).
+fn modality(caption: &str) -> &'static str {
+    let lower = caption.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    if has(&["mri", "magnetic resonance", "t1", "t2", "flair"]) {
+        "mr"
+    } else if has(&["ct ", "ct,", "ct.", "computed tomography", "hrct"]) {
+        "ct"
+    } else if has(&["ultraso", "sonogra", "echocardio", "doppler"]) {
+        "us"
+    } else if has(&["angiogra"]) {
+        "angio"
+    } else if has(&["pet", "scintigra", "spect"]) {
+        "nuclear"
+    } else if has(&["radiograph", "x-ray", "x ray", "cxr", "film"]) {
+        "radiograph"
+    } else {
+        "other"
+    }
+}
+
+/// Real captions (`MEDCAP_BENCH_CAPTIONS`: a ROCO `captions.txt`, `id<TAB>
+/// caption` per line), each paired with the next caption of its modality.
+fn real_pairs(path: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let captions: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split_once('\t').map(|(_, c)| c.trim().to_owned()))
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut by_modality: std::collections::BTreeMap<&str, Vec<&String>> = Default::default();
+    for c in &captions {
+        by_modality.entry(modality(c)).or_default().push(c);
+    }
+    let mut pairs = Vec::new();
+    for group in by_modality.values() {
+        for (i, c) in group.iter().enumerate() {
+            let partner = group[(i + 1) % group.len()];
+            pairs.push(((*c).clone(), partner.clone()));
+        }
+    }
+    pairs
+}
 
 fn caption(rng: &mut SplitMix64) -> String {
     let k = 1 + rng.below(3);
@@ -200,10 +249,20 @@ const ROUNDS: usize = 3;
 
 fn main() {
     let mut rng = SplitMix64::new(42);
-    let n = pair_count();
-    let pairs: Vec<(String, String)> = (0..n)
-        .map(|_| (caption(&mut rng), caption(&mut rng)))
-        .collect();
+    let pairs: Vec<(String, String)> = match std::env::var("MEDCAP_BENCH_CAPTIONS") {
+        Ok(path) => {
+            let pairs = real_pairs(&path);
+            println!(
+                "(real captions: {} pairs of the same modality from {path})",
+                pairs.len()
+            );
+            pairs
+        }
+        Err(_) => (0..pair_count())
+            .map(|_| (caption(&mut rng), caption(&mut rng)))
+            .collect(),
+    };
+    let n = pairs.len();
     let mut sink = 0.0;
     let study = Bleu::default();
     let sacre = Bleu::sacrebleu_sentence();

@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | [`ReleaseFormat::Medicat`] | `release/s2_full_figures_...jsonl` + `release/figures/` | `pdf_hash` (the paper) | `oa_info.oa.license` |
 //! | [`ReleaseFormat::Roco`] | `data/{train,validation,test}/{radiology,non-radiology}/` with `captions.txt`, `licences.txt`, `dlinks.txt`, `images/` | the PMC article id | `licences.txt` |
-//! | [`ReleaseFormat::Rocov2`] | `{split}_captions.csv` (+ `{split}_concepts.csv`), images in `{split}/` | a PMC id column when there is one, else the image | a licence column when there is one |
+//! | [`ReleaseFormat::Rocov2`] | `{split}_captions.csv` (+ `{split}_concepts.csv`), images in `{split}/`; or the Hugging Face copy's `data/{split}-*.parquet` with the images inside | a PMC id column when there is one, else the image | a licence column when there is one |
 //! | [`ReleaseFormat::PmcOa`] | a JSONL of `image`, `caption`, `pmcid`, images in `images/` | `pmcid` | none |
 //! | [`ReleaseFormat::Table`] | any CSV, TSV or JSONL with named columns | the `group` column | an optional column |
 //!
@@ -15,6 +15,7 @@
 //! files, relative to the table or absolute.
 
 mod medicat;
+mod parquet;
 mod pmc_oa;
 mod roco;
 mod rocov2;
@@ -117,16 +118,19 @@ impl ReleaseFormat {
         }
     }
 
-    /// Opens `input` as this format.
+    /// Opens `input` as this format. A format that stores its images
+    /// inside its files (ROCOv2's parquet copy) writes them under
+    /// `extract_to`; no format writes anywhere else, and none writes under
+    /// `input`.
     ///
     /// # Errors
     /// [`DatasetError::Layout`] when `input` does not have the format's
     /// layout (naming what was expected); I/O errors.
-    pub fn open(&self, input: &Path) -> Result<Source, DatasetError> {
+    pub fn open(&self, input: &Path, extract_to: &Path) -> Result<Source, DatasetError> {
         match self {
             Self::Medicat => medicat::open(input),
             Self::Roco { non_radiology } => roco::open(input, *non_radiology),
-            Self::Rocov2 => rocov2::open(input),
+            Self::Rocov2 => rocov2::open(input, extract_to),
             Self::PmcOa => pmc_oa::open(input),
             Self::Table(columns) => table::open(input, columns),
         }

@@ -7,8 +7,14 @@
 //! `pmcid` or `PMCID` is used as the grouping key when present, and each
 //! image is otherwise its own group (so its splits cannot be grouped by
 //! paper: the summary's papers then count images). A `License`/`licence`/
-//! `CC` column is carried when present. The Hugging Face parquet copy is not
-//! read yet.
+//! `CC` column is carried when present.
+//!
+//! The Hugging Face copy (`data/{train,validation,test}-NNNNN-of-NNNNN.parquet`,
+//! columns `image` = {`bytes`, `path`}, `image_id`, `caption`) stores the
+//! images inside the parquet files; they are read with the `parquet` crate
+//! and written, once, under the output's `images/` directory, which the
+//! split CSVs then point into (the input is never modified). Snappy and
+//! uncompressed files are read; another codec is an error naming it.
 
 use std::path::{Path, PathBuf};
 
@@ -34,8 +40,28 @@ fn caption_files(input: &Path) -> Vec<(PathBuf, Option<PublishedSplit>)> {
     files
 }
 
+/// The `*.parquet` files under `input` or `input/data`, with their split
+/// (the file name's part before the first `-`).
+fn parquet_files(input: &Path) -> Vec<(PathBuf, Option<PublishedSplit>)> {
+    let mut files = Vec::new();
+    for dir in [input.to_owned(), input.join("data")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = name.strip_suffix(".parquet") {
+                let split = stem.split('-').next().and_then(PublishedSplit::from_name);
+                files.push((e.path(), split));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 pub(super) fn looks_like(input: &Path) -> bool {
-    !caption_files(input).is_empty()
+    !caption_files(input).is_empty() || !parquet_files(input).is_empty()
 }
 
 /// The directory (relative to the input) holding a split's images.
@@ -59,13 +85,17 @@ fn column(headers: &csv::StringRecord, names: &[&str]) -> Option<usize> {
         .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
 }
 
-pub(super) fn open(input: &Path) -> Result<Source, DatasetError> {
+pub(super) fn open(input: &Path, extract_to: &Path) -> Result<Source, DatasetError> {
     let files = caption_files(input);
     if files.is_empty() {
+        let parquet = parquet_files(input);
+        if !parquet.is_empty() {
+            return super::parquet::open(input, &parquet, extract_to);
+        }
         return Err(DatasetError::Layout {
             path: input.to_owned(),
             reason: "no ROCOv2 caption file: expected train_captions.csv, valid_captions.csv or \
-                     test_captions.csv"
+                     test_captions.csv, or the Hugging Face copy's data/*.parquet"
                 .into(),
         });
     }
