@@ -268,11 +268,17 @@ fn prepare_command(args: PrepareArgs) -> Result<()> {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => bail!("name the data set with --input DIR (or --medicat DIR)"),
     };
-    if format.is_none() && args.non_radiology {
+    if args.non_radiology {
         // Detected as ROCO, with the non-radiology figures asked for.
-        format = Some(ReleaseFormat::detect(&input)?);
-        if let Some(ReleaseFormat::Roco { non_radiology }) = &mut format {
-            *non_radiology = true;
+        if format.is_none() {
+            format = Some(ReleaseFormat::detect(&input)?);
+        }
+        match &mut format {
+            Some(ReleaseFormat::Roco { non_radiology }) => *non_radiology = true,
+            other => bail!(
+                "--non-radiology applies to ROCO only, not to {}",
+                other.as_ref().map_or("this data set", ReleaseFormat::name)
+            ),
         }
     }
     let options = PrepareOptions {

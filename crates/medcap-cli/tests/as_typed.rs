@@ -547,6 +547,44 @@ fn prepare_reads_roco_and_a_table_as_typed() {
         (s["format"].as_str(), s["usable"].as_u64()),
         (Some("roco"), Some(8))
     );
+    // README's line with the published split and the non-radiology figures.
+    let out = medcap_clean(
+        cwd,
+        &[
+            "prepare",
+            "--input",
+            "roco-dataset",
+            "--published-split",
+            "--non-radiology",
+            "--out",
+            "prepared-roco-all",
+        ],
+    );
+    assert_ok("medcap prepare --published-split --non-radiology", &out);
+    let s = summary("prepared-roco-all");
+    assert_eq!(s["splits"]["test"]["figures"].as_u64(), Some(4), "{s}");
+    assert_eq!(s["splits"]["val"]["figures"].as_u64(), Some(0), "{s}");
+    // --non-radiology on a table is refused, naming the format.
+    let out = medcap_clean(
+        cwd,
+        &[
+            "prepare",
+            "--format",
+            "table",
+            "--input",
+            "figures.csv",
+            "--columns",
+            "image=file,caption=text,group=paper",
+            "--non-radiology",
+            "--out",
+            "x",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("ROCO only, not to table"),
+        "{stderr}"
+    );
     let out = medcap_clean(
         cwd,
         &[

@@ -485,6 +485,20 @@ pub fn prepare(
     }
     summary.usable = usable.len() as u64;
 
+    // A format without a published split would put every figure in
+    // `unused`: say so instead.
+    if options.published_split
+        && !usable.is_empty()
+        && usable.iter().all(|&i| published[i].is_none())
+    {
+        return Err(DatasetError::Layout {
+            path: input.to_owned(),
+            reason: format!(
+                "--published-split: this {} release records no published split",
+                format.name()
+            ),
+        });
+    }
     let splits = if options.published_split {
         published_splits(&rows, &usable, &published, &options.plan, options.seed)
     } else {

@@ -326,6 +326,22 @@ fn a_table_names_its_columns_and_its_images_are_the_users() {
     );
     assert_eq!(summary.usable, 6);
 
+    // A table has no published split: asking for it is an error, not a set of empty splits.
+    let err = prepare(
+        &dir.join("figures.csv"),
+        &tmp.path().join("out-published"),
+        &PrepareOptions {
+            published_split: true,
+            ..options(Some(ReleaseFormat::Table(
+                TableColumns::parse("image=file,caption=text,group=paper").unwrap(),
+            )))
+        },
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("records no published split"), "{err}");
+
     // A column the table does not have is named with the header.
     let wrong = TableColumns::parse("image=path,caption=text,group=paper").unwrap();
     let err = prepare(

@@ -128,7 +128,13 @@ impl BertTextEncoder {
         let sep = special_id(&tokenizer, &tokenizer_path, sep_token)?;
 
         let vars = nn::VarStore::new(device);
-        let prefix = weight_prefix(dir, &config.model_type)?;
+        // The checkpoint's key list (headers only), read once: it says the
+        // prefix and which keys are heads.
+        let mut keys = Vec::new();
+        for file in crate::checkpoint::weight_files(dir)? {
+            keys.extend(crate::checkpoint::stored_keys(&file)?);
+        }
+        let prefix = weight_prefix(&keys, &config.model_type);
         let root = match &prefix {
             Some(p) => vars.root() / p.as_str(),
             None => vars.root(),
@@ -144,14 +150,7 @@ impl BertTextEncoder {
             };
             rest.is_some_and(|k| k.starts_with("embeddings.") || k.starts_with("encoder."))
         };
-        let mut ignored = Vec::new();
-        for file in crate::checkpoint::weight_files(dir)? {
-            ignored.extend(
-                crate::checkpoint::stored_keys(&file)?
-                    .into_iter()
-                    .filter(|k| !encoder_key(k)),
-            );
-        }
+        let ignored: Vec<String> = keys.into_iter().filter(|k| !encoder_key(k)).collect();
         crate::checkpoint::load(
             &vars,
             dir,
@@ -336,17 +335,11 @@ fn load_tokenizer(dir: &Path, roberta: bool) -> Result<(Tokenizer, PathBuf), Mod
 
 /// The key prefix before the encoder's weights: `bert` / `roberta` in a
 /// masked-LM checkpoint, none in a bare encoder's.
-fn weight_prefix(dir: &Path, model_type: &str) -> Result<Option<String>, ModelError> {
-    let files = crate::checkpoint::weight_files(dir)?;
-    let mut keys = Vec::new();
-    for file in &files {
-        keys.extend(crate::checkpoint::stored_keys(file)?);
-    }
+fn weight_prefix(keys: &[String], model_type: &str) -> Option<String> {
     let prefixed = format!("{model_type}.embeddings.");
-    Ok(keys
-        .iter()
+    keys.iter()
         .any(|k| k.starts_with(&prefixed))
-        .then(|| model_type.to_owned()))
+        .then(|| model_type.to_owned())
 }
 
 /// The length limit: `model_max_length` of `dir/tokenizer_config.json` when
