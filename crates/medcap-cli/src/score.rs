@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -11,11 +12,11 @@ use clap::{Args, ValueEnum};
 use medcap_metrics::bertscore::{Baseline, BertScorer, baseline_file, choose_model};
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use medcap_metrics::caption_scores::{
-    BertScoreSetup, Metrics, ScoredCaptions, score_captions, score_captions_with_bertscore,
+    BertScoreSetup, CaptionFindings, CaptionScorer, Findings, Metrics, ScoreColumns, ScoredChunk,
 };
 use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, UncertainPolicy};
 use medcap_metrics::rouge::{Rouge, RougeTokenizer};
-use medcap_metrics::stats::{Bootstrap, compare_paired};
+use medcap_metrics::stats::{Bootstrap, Summary};
 use medcap_model::device::DeviceChoice;
 
 #[derive(Debug, Args)]
@@ -158,90 +159,268 @@ fn bleu(choice: BleuChoice, smoothing: Option<&str>) -> Result<Bleu> {
     })
 }
 
-/// Lines of a caption file: `\n` or `\r\n` separated, a final newline
-/// optional, every line a caption (empty lines are empty captions).
-fn read_lines(path: &Path) -> Result<Vec<String>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1;
-        anyhow::anyhow!("{}: line {line} is not valid UTF-8", path.display())
-    })?;
-    let body = text.strip_suffix('\n').unwrap_or(&text);
-    if text.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(body
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_owned())
-        .collect())
+/// A caption file read line by line: `\n` or `\r\n` separated, a final
+/// newline optional, every line a caption (empty lines are empty captions).
+struct Lines {
+    reader: std::io::BufReader<std::fs::File>,
+    path: PathBuf,
+    line: usize,
+    buf: Vec<u8>,
 }
 
-fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}: no header row", path.display()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim() == name)
-            .with_context(|| {
-                format!(
-                    "{}: no `{name}` column (columns: {})",
-                    path.display(),
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                )
-            })
-    };
-    let (r, c) = (column("reference")?, column("candidate")?);
-    let (mut hyps, mut refs) = (Vec::new(), Vec::new());
-    for (i, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
-        hyps.push(record.get(c).unwrap_or_default().to_owned());
-        refs.push(vec![record.get(r).unwrap_or_default().to_owned()]);
+impl Lines {
+    fn open(path: &Path) -> Result<Self> {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(Self {
+            reader: std::io::BufReader::with_capacity(1 << 16, file),
+            path: path.to_owned(),
+            line: 0,
+            buf: Vec::new(),
+        })
     }
-    Ok((hyps, refs))
+
+    fn next_line(&mut self) -> Result<Option<String>> {
+        use std::io::BufRead;
+        self.buf.clear();
+        let read = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        if read == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        let mut line = self.buf.as_slice();
+        line = line.strip_suffix(b"\n").unwrap_or(line);
+        line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = std::str::from_utf8(line).with_context(|| {
+            format!("{}: line {} is not valid UTF-8", self.path.display(), self.line)
+        })?;
+        Ok(Some(text.to_owned()))
+    }
+
+    /// Number of lines of `path` (one cheap pass).
+    fn count(path: &Path) -> Result<usize> {
+        let mut lines = Self::open(path)?;
+        let mut n = 0;
+        while lines.next_line()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
-fn inputs(args: &ScoreArgs) -> Result<(Vec<String>, Vec<Vec<String>>)> {
-    if let Some(csv) = &args.csv {
-        return read_csv(csv);
+/// Where the captions come from: line files or one CSV file. Read twice:
+/// once for the references alone (corpus statistics), once for scoring.
+enum Source<'a> {
+    Lines {
+        hyps: &'a Path,
+        refs: &'a [PathBuf],
+        compare: Option<&'a Path>,
+    },
+    Csv(&'a Path),
+}
+
+/// One caption: hypothesis, references and the second system's hypothesis.
+type Item = (String, Vec<String>, Option<String>);
+
+/// A pass over a [`Source`].
+enum Reader {
+    Lines {
+        hyps: Lines,
+        refs: Vec<Lines>,
+        compare: Option<Lines>,
+    },
+    Csv {
+        records: csv::StringRecordsIntoIter<std::fs::File>,
+        path: PathBuf,
+        reference: usize,
+        candidate: usize,
+        row: usize,
+    },
+}
+
+impl Source<'_> {
+    /// Checks that the files line up (one reference per hypothesis, line
+    /// by line), naming the one that does not.
+    fn check(&self) -> Result<()> {
+        let Source::Lines {
+            hyps,
+            refs,
+            compare,
+        } = self
+        else {
+            return Ok(());
+        };
+        let n = Lines::count(hyps)?;
+        for path in *refs {
+            let lines = Lines::count(path)?;
+            ensure!(
+                lines == n,
+                "{} has {lines} lines but {} has {n}: one reference per hypothesis, line by line",
+                path.display(),
+                hyps.display(),
+            );
+        }
+        if let Some(path) = compare {
+            let lines = Lines::count(path)?;
+            ensure!(
+                lines == n,
+                "{} has {lines} lines but the hypotheses have {n}",
+                path.display()
+            );
+        }
+        Ok(())
     }
-    let hyps_path = args
-        .hyps
-        .as_ref()
-        .context("--hyps is required without --csv")?;
-    let hyps = read_lines(hyps_path)?;
-    let mut refs: Vec<Vec<String>> = vec![Vec::new(); hyps.len()];
-    for path in &args.refs {
-        let lines = read_lines(path)?;
-        ensure!(
-            lines.len() == hyps.len(),
-            "{} has {} lines but {} has {}: one reference per hypothesis, line by line",
-            path.display(),
-            lines.len(),
-            hyps_path.display(),
-            hyps.len()
-        );
-        for (slot, line) in refs.iter_mut().zip(lines) {
-            slot.push(line);
+
+    fn open(&self) -> Result<Reader> {
+        Ok(match self {
+            Source::Lines {
+                hyps,
+                refs,
+                compare,
+            } => Reader::Lines {
+                hyps: Lines::open(hyps)?,
+                refs: refs.iter().map(|p| Lines::open(p)).collect::<Result<_>>()?,
+                compare: compare.map(Lines::open).transpose()?,
+            },
+            Source::Csv(path) => {
+                let mut reader = csv::Reader::from_path(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let headers = reader
+                    .headers()
+                    .with_context(|| format!("{}: no header row", path.display()))?
+                    .clone();
+                let column = |name: &str| {
+                    headers
+                        .iter()
+                        .position(|h| h.trim() == name)
+                        .with_context(|| {
+                            format!(
+                                "{}: no `{name}` column (columns: {})",
+                                path.display(),
+                                headers.iter().collect::<Vec<_>>().join(", ")
+                            )
+                        })
+                };
+                Reader::Csv {
+                    reference: column("reference")?,
+                    candidate: column("candidate")?,
+                    records: reader.into_records(),
+                    path: path.to_path_buf(),
+                    row: 1,
+                }
+            }
+        })
+    }
+}
+
+impl Reader {
+    fn next_item(&mut self) -> Result<Option<Item>> {
+        match self {
+            Reader::Lines {
+                hyps,
+                refs,
+                compare,
+            } => {
+                let Some(hyp) = hyps.next_line()? else {
+                    return Ok(None);
+                };
+                let mut references = Vec::with_capacity(refs.len());
+                for r in refs.iter_mut() {
+                    // Line counts were checked first; a file that shrank since is an error.
+                    let line = r.next_line()?.with_context(|| {
+                        format!("{} ended before {}", r.path.display(), hyps.path.display())
+                    })?;
+                    references.push(line);
+                }
+                let other = match compare {
+                    Some(c) => Some(c.next_line()?.with_context(|| {
+                        format!("{} ended before {}", c.path.display(), hyps.path.display())
+                    })?),
+                    None => None,
+                };
+                Ok(Some((hyp, references, other)))
+            }
+            Reader::Csv {
+                records,
+                path,
+                reference,
+                candidate,
+                row,
+            } => {
+                let Some(record) = records.next() else {
+                    return Ok(None);
+                };
+                *row += 1;
+                let record = record.with_context(|| format!("{}: row {row}", path.display()))?;
+                let field = |i: usize| record.get(i).unwrap_or_default().to_owned();
+                Ok(Some((field(*candidate), vec![field(*reference)], None)))
+            }
         }
     }
-    Ok((hyps, refs))
+
+    /// Up to `size` captions.
+    fn next_chunk(&mut self, size: usize) -> Result<Vec<Item>> {
+        let mut chunk = Vec::with_capacity(size);
+        while chunk.len() < size {
+            match self.next_item()? {
+                Some(item) => chunk.push(item),
+                None => break,
+            }
+        }
+        Ok(chunk)
+    }
 }
 
 fn json_number(v: f64) -> serde_json::Value {
     serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
+/// Captions scored per chunk: large enough to keep both cores busy, small
+/// enough that a chunk's texts and n-gram tables stay a few megabytes.
+const CHUNK: usize = 8192;
+
+/// What one scored system leaves for the summaries.
+#[derive(Default)]
+struct Scored {
+    columns: ScoreColumns,
+    findings: Vec<CaptionFindings>,
+    bertscore_truncated: Option<usize>,
+}
+
+impl Scored {
+    fn add(&mut self, chunk: ScoredChunk) {
+        self.columns.extend(&chunk.scores);
+        if let Some(t) = chunk.bertscore_truncated {
+            *self.bertscore_truncated.get_or_insert(0) += t;
+        }
+        // The summaries need the labels only; the mentions were written with the rows.
+        self.findings
+            .extend(chunk.findings.into_iter().flatten().map(|mut f| {
+                f.hypothesis.mentions = Vec::new();
+                f.reference.mentions = Vec::new();
+                f
+            }));
+    }
+
+    fn captions(&self) -> usize {
+        self.columns.columns.first().map_or(0, |(_, v)| v.len())
+    }
+}
+
 pub fn run(args: &ScoreArgs) -> Result<()> {
-    let (hyps, refs) = inputs(args)?;
+    let source = match (&args.csv, &args.hyps) {
+        (Some(csv), _) => Source::Csv(csv),
+        (None, Some(hyps)) => Source::Lines {
+            hyps,
+            refs: &args.refs,
+            compare: args.compare.as_deref(),
+        },
+        (None, None) => bail!("--hyps is required without --csv"),
+    };
+    source.check()?;
     let metrics = Metrics {
         bleu: bleu(args.bleu_impl, args.bleu_smoothing.as_deref())?,
         rouge: Rouge {
@@ -265,23 +444,71 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             with_side: false,
         }),
     };
-    let scorer = if args.no_bertscore {
-        None
-    } else {
-        let choice = choose_model(
-            args.bertscore_model.as_deref(),
-            args.bertscore_model_type.as_deref(),
-            args.bertscore_layer,
-        )
-        .map_err(|e| anyhow::anyhow!("{e}; or pass --no-bertscore to score without it"))?;
-        let device: DeviceChoice = args.device.parse()?;
-        let scorer = BertScorer::from_dir(&choice.dir, choice.layer, device.resolve()?)
-            .with_context(|| format!("cannot load the BERTScore model {}", choice.dir.display()))?;
-        Some((scorer, choice))
+    let bert = bert_scorer(args)?;
+    let mut scorer = CaptionScorer::new(metrics);
+    if let Some((embedder, baseline)) = &bert {
+        scorer = scorer.with_bertscore(BertScoreSetup {
+            embedder,
+            idf: args.bertscore_idf,
+            baseline: *baseline,
+            batch_size: args.bertscore_batch_size.map(|n| n as usize),
+        });
+    }
+    // First pass: the references alone, for CIDEr-D's document frequencies
+    // (and BERTScore's idf).
+    let mut reader = source.open()?;
+    while let Some((_, refs, _)) = reader.next_item()? {
+        scorer
+            .add_references(&refs)
+            .context("BERTScore's tokenizer failed")?;
+    }
+    // bert-score's batches restart at each chunk: keep chunks whole batches.
+    let chunk_size = match args.bertscore_batch_size {
+        Some(b) if bert.is_some() => CHUNK.div_ceil(b as usize) * b as usize,
+        _ => CHUNK,
     };
-    let baseline_path = match (&args.bertscore_baseline, &scorer) {
-        (Some(path), _) => Some(path.clone()),
-        (None, Some((_, choice))) if args.bertscore_rescale => {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = score_stream(args, &source, &scorer, chunk_size, &mut out)
+        .and_then(|(a, b)| {
+            let summary = match args.format {
+                Format::Jsonl => jsonl_summary(&a, b.as_ref(), &metrics),
+                Format::Csv => String::new(),
+                Format::Table => table(&a, b.as_ref(), &metrics),
+            };
+            out.write_all(summary.as_bytes())?;
+            out.flush()?;
+            Ok(())
+        });
+    match written {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether writing stopped because the reader went away (`medcap score | head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// The BERTScore encoder and baseline the arguments ask for.
+fn bert_scorer(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<Baseline>)>> {
+    if args.no_bertscore {
+        return Ok(None);
+    }
+    let choice = choose_model(
+        args.bertscore_model.as_deref(),
+        args.bertscore_model_type.as_deref(),
+        args.bertscore_layer,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}; or pass --no-bertscore to score without it"))?;
+    let device: DeviceChoice = args.device.parse()?;
+    let scorer = BertScorer::from_dir(&choice.dir, choice.layer, device.resolve()?)
+        .with_context(|| format!("cannot load the BERTScore model {}", choice.dir.display()))?;
+    let baseline_path = match &args.bertscore_baseline {
+        Some(path) => Some(path.clone()),
+        None if args.bertscore_rescale => {
             let name = choice.name.with_context(|| {
                 format!(
                     "--bertscore-rescale needs bert-score's name for {} (--bertscore-model-type)",
@@ -290,10 +517,10 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             })?;
             Some(baseline_file(name, "en")?)
         }
-        _ => None,
+        None => None,
     };
-    let baseline = match (&baseline_path, &scorer) {
-        (Some(path), Some((_, choice))) => {
+    let baseline = match &baseline_path {
+        Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             Some(
@@ -301,138 +528,142 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
                     .with_context(|| format!("{}", path.display()))?,
             )
         }
-        _ => None,
-    };
-    let score = |hyps: &[String]| -> Result<ScoredCaptions> {
-        Ok(match &scorer {
-            Some((s, _)) => score_captions_with_bertscore(
-                hyps,
-                &refs,
-                &metrics,
-                &BertScoreSetup {
-                    embedder: s,
-                    idf: args.bertscore_idf,
-                    baseline,
-                    batch_size: args.bertscore_batch_size.map(|n| n as usize),
-                },
-            )
-            .context("BERTScore failed")?,
-            None => score_captions(hyps, &refs, &metrics),
-        })
-    };
-    let scored = score(&hyps)?;
-    let comparison = match &args.compare {
-        Some(path) => {
-            let other = read_lines(path)?;
-            ensure!(
-                other.len() == hyps.len(),
-                "{} has {} lines but the hypotheses have {}",
-                path.display(),
-                other.len(),
-                hyps.len()
-            );
-            Some((path.clone(), score(&other)?))
-        }
         None => None,
     };
-    let out = match args.format {
-        Format::Jsonl => jsonl(&scored, comparison.as_ref(), &metrics.bootstrap),
-        Format::Csv => csv_rows(&scored),
-        Format::Table => table(&scored, comparison.as_ref(), &metrics.bootstrap),
-    };
-    print!("{out}");
-    Ok(())
+    Ok(Some((scorer, baseline)))
 }
 
-fn jsonl(
-    scored: &ScoredCaptions,
-    comparison: Option<&(PathBuf, ScoredCaptions)>,
-    b: &Bootstrap,
-) -> String {
-    let mut out = String::new();
-    for (i, c) in scored.per_caption.iter().enumerate() {
+/// Second pass: scores chunk by chunk, writing each caption's row (JSONL,
+/// CSV) as its chunk is done, in input order; keeps what the summaries need.
+fn score_stream(
+    args: &ScoreArgs,
+    source: &Source<'_>,
+    scorer: &CaptionScorer<'_>,
+    chunk_size: usize,
+    out: &mut impl Write,
+) -> Result<(Scored, Option<(PathBuf, Scored)>)> {
+    let mut reader = source.open()?;
+    let mut a = Scored::default();
+    let mut b = args.compare.as_ref().map(|p| (p.clone(), Scored::default()));
+    let mut index = 0usize;
+    loop {
+        let chunk = reader.next_chunk(chunk_size)?;
+        if chunk.is_empty() {
+            break;
+        }
+        let hyps: Vec<&str> = chunk.iter().map(|c| c.0.as_str()).collect();
+        let refs: Vec<Vec<&str>> = chunk
+            .iter()
+            .map(|c| c.1.iter().map(String::as_str).collect())
+            .collect();
+        let scored = scorer
+            .score_chunk(&hyps, &refs)
+            .context("BERTScore failed")?;
+        let mut rows = String::new();
+        match args.format {
+            Format::Jsonl => jsonl_rows(&scored, &mut rows),
+            Format::Csv => csv_rows(&scored, index, &mut rows),
+            Format::Table => {}
+        }
+        out.write_all(rows.as_bytes())?;
+        index += scored.scores.len();
+        a.add(scored);
+        if let Some((_, b)) = &mut b {
+            let other: Vec<&str> = chunk
+                .iter()
+                .map(|c| c.2.as_deref().unwrap_or_default())
+                .collect();
+            b.add(
+                scorer
+                    .score_chunk(&other, &refs)
+                    .context("BERTScore failed")?,
+            );
+        }
+    }
+    if index == 0 && matches!(args.format, Format::Csv) {
+        out.write_all(b"index,\n")?;
+    }
+    Ok((a, b))
+}
+
+/// One JSON object per caption: its scores and, with findings, its labels.
+fn jsonl_rows(scored: &ScoredChunk, out: &mut String) {
+    for (i, c) in scored.scores.iter().enumerate() {
         let mut obj: serde_json::Map<String, serde_json::Value> = c
             .named()
             .iter()
             .map(|(k, v)| ((*k).to_owned(), json_number(*v)))
             .collect();
-        if let Some(f) = &scored.findings {
+        if let Some(f) = scored.findings.as_ref().and_then(|f| f.get(i)) {
             obj.insert(
                 "findings".into(),
-                serde_json::json!({"hypothesis": f.hypotheses[i], "reference": f.references[i]}),
+                serde_json::json!({"hypothesis": f.hypothesis, "reference": f.reference}),
             );
         }
         let _ = writeln!(out, "{}", serde_json::Value::Object(obj));
     }
-    let summary: BTreeMap<&str, serde_json::Value> = scored
-        .summary
-        .iter()
+}
+
+/// The last JSONL line: summaries, clinical efficacy, the comparison.
+fn jsonl_summary(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -> String {
+    let summary: BTreeMap<&str, serde_json::Value> = a
+        .columns
+        .summarize(&metrics.bootstrap)
+        .into_iter()
         .map(|(k, s)| {
-            (*k, serde_json::json!({"mean": json_number(s.mean), "sd": json_number(s.sd), "ci95": [json_number(s.ci95.0), json_number(s.ci95.1)], "n": s.n, "left_out": s.left_out}))
+            (k, serde_json::json!({"mean": json_number(s.mean), "sd": json_number(s.sd), "ci95": [json_number(s.ci95.0), json_number(s.ci95.1)], "n": s.n, "left_out": s.left_out}))
         })
         .collect();
     let mut last = serde_json::json!({ "summary": summary });
-    if let Some(truncated) = scored.bertscore_truncated {
+    if let Some(truncated) = a.bertscore_truncated {
         last["bertscore_truncated_texts"] = serde_json::json!(truncated);
     }
-    if let Some(f) = &scored.findings {
-        last["clinical_efficacy"] = serde_json::json!(f.efficacy);
+    if let Some(options) = metrics.findings {
+        let findings = Findings::from_captions(a.findings.clone(), options);
+        last["clinical_efficacy"] = serde_json::json!(findings.efficacy);
     }
-    if let Some((path, other)) = comparison {
-        let cmp: BTreeMap<&str, serde_json::Value> = paired(scored, other, b)
+    if let Some((path, other)) = b {
+        let cmp: BTreeMap<&str, serde_json::Value> = a
+            .columns
+            .compare(&other.columns, &metrics.bootstrap)
             .into_iter()
             .map(|(k, c)| (k, serde_json::json!({"mean_difference": json_number(c.mean_difference), "ci95": [json_number(c.ci95.0), json_number(c.ci95.1)], "p_value": json_number(c.p_value)})))
             .collect();
         last["comparison"] =
             serde_json::json!({ "system_b": path.display().to_string(), "b_minus_a": cmp });
     }
-    let _ = writeln!(out, "{last}");
-    out
+    format!("{last}\n")
 }
 
-fn paired(
-    a: &ScoredCaptions,
-    b: &ScoredCaptions,
-    bootstrap: &Bootstrap,
-) -> Vec<(&'static str, medcap_metrics::stats::PairedComparison)> {
-    let other = b.columns();
-    a.columns()
-        .into_iter()
-        .filter_map(|(name, xa)| Some((name, compare_paired(&xa, other.get(name)?, bootstrap))))
-        .collect()
-}
-
-fn csv_rows(scored: &ScoredCaptions) -> String {
-    let names: Vec<&str> = scored
-        .per_caption
-        .first()
-        .map(|c| c.named().iter().map(|(k, _)| *k).collect())
-        .unwrap_or_default();
-    let mut out = format!("index,{}\n", names.join(","));
-    for (i, c) in scored.per_caption.iter().enumerate() {
-        let values: Vec<String> = c
-            .named()
-            .iter()
-            .map(|(_, v)| {
-                if v.is_nan() {
-                    String::new()
-                } else {
-                    v.to_string()
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{i},{}", values.join(","));
+/// CSV rows from caption number `first` on, with the header before the first.
+fn csv_rows(scored: &ScoredChunk, first: usize, out: &mut String) {
+    if first == 0
+        && let Some(c) = scored.scores.first()
+    {
+        let names: Vec<&str> = c.named().iter().map(|(k, _)| *k).collect();
+        let _ = writeln!(out, "index,{}", names.join(","));
     }
-    out
+    for (i, c) in scored.scores.iter().enumerate() {
+        let _ = write!(out, "{}", first + i);
+        for (_, v) in c.named() {
+            if v.is_nan() {
+                out.push(',');
+            } else {
+                let _ = write!(out, ",{v}");
+            }
+        }
+        out.push('\n');
+    }
 }
 
 /// The study's Table 1 layout: one row per system, mean (s.d.) per metric,
 /// with the 95% interval underneath.
-fn table(
-    scored: &ScoredCaptions,
-    comparison: Option<&(PathBuf, ScoredCaptions)>,
-    b: &Bootstrap,
-) -> String {
+fn table(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -> String {
+    if a.captions() == 0 {
+        return "no captions to score\n".into();
+    }
+    let bootstrap = &metrics.bootstrap;
+    let summary_a = a.columns.summarize(bootstrap);
     // The study's Table 1 order: BLEU, BERT-F1, ROUGE-1, ROUGE-2, ROUGE-L; then the rest.
     let all: [(&str, &str); 8] = [
         ("bleu", "BLEU"),
@@ -446,36 +677,33 @@ fn table(
     ];
     let columns: Vec<(&str, &str)> = all
         .into_iter()
-        .filter(|(k, _)| scored.summary.contains_key(k))
+        .filter(|(k, _)| summary_a.contains_key(k))
         .collect();
     let mut out = format!("{:<12}", "system");
     for (_, title) in &columns {
         let _ = write!(out, "{title:>22}");
     }
     out.push('\n');
-    let mut row = |name: &str, s: &ScoredCaptions| {
+    let mut row = |name: &str, summary: &BTreeMap<&'static str, Summary>| {
         let _ = write!(out, "{name:<12}");
         for (key, _) in &columns {
-            let m = &s.summary[key];
+            let m = &summary[key];
             let _ = write!(out, "{:>22}", format!("{:.6} ({:.6})", m.mean, m.sd));
         }
         let _ = write!(out, "\n{:<12}", "  95% CI");
         for (key, _) in &columns {
-            let m = &s.summary[key];
+            let m = &summary[key];
             let _ = write!(out, "{:>22}", format!("[{:.4}, {:.4}]", m.ci95.0, m.ci95.1));
         }
         out.push('\n');
     };
-    if scored.per_caption.is_empty() {
-        return "no captions to score\n".into();
-    }
-    row("A", scored);
-    if let Some((_, other)) = comparison {
-        row("B", other);
+    row("A", &summary_a);
+    if let Some((_, other)) = b {
+        row("B", &other.columns.summarize(bootstrap));
         let _ = write!(out, "{:<12}", "B - A");
-        let diffs = paired(scored, other, b);
+        let diffs = a.columns.compare(&other.columns, bootstrap);
         for (key, _) in &columns {
-            if let Some((_, c)) = diffs.iter().find(|(name, _)| name == key) {
+            if let Some(c) = diffs.get(key) {
                 let _ = write!(
                     out,
                     "{:>22}",
@@ -488,11 +716,10 @@ fn table(
     let _ = writeln!(
         out,
         "n = {} captions; mean (sample s.d.); 95% CI: percentile bootstrap, {} resamples",
-        scored.per_caption.len(),
-        b.resamples
+        a.captions(),
+        bootstrap.resamples
     );
-    let left_out: Vec<String> = scored
-        .summary
+    let left_out: Vec<String> = summary_a
         .iter()
         .filter(|(_, s)| s.left_out > 0)
         .map(|(k, s)| format!("{k} {}", s.left_out))
@@ -504,14 +731,15 @@ fn table(
             left_out.join(", ")
         );
     }
-    if let Some(t) = scored.bertscore_truncated.filter(|t| *t > 0) {
+    if let Some(t) = a.bertscore_truncated.filter(|t| *t > 0) {
         let _ = writeln!(
             out,
             "BERTScore: {t} texts truncated at the tokenizer's model_max_length"
         );
     }
-    if let Some(f) = &scored.findings {
-        out.push_str(&efficacy_table(&f.efficacy));
+    if let Some(options) = metrics.findings {
+        let findings = Findings::from_captions(a.findings.clone(), options);
+        out.push_str(&efficacy_table(&findings.efficacy));
     }
     out
 }

@@ -57,7 +57,7 @@
 //! assert!((s.f1 - 0.969897).abs() < 1e-6);
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rayon::prelude::*;
 
@@ -98,6 +98,13 @@ pub enum BertScoreError {
 pub trait TokenEmbedder {
     /// Embeds every text, in input order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError>;
+
+    /// Token ids of every text, specials included, as [`Self::embed`] gives
+    /// them: what idf weights need. The default embeds; an encoder with a
+    /// tokenizer at hand should only tokenize.
+    fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, BertScoreError> {
+        Ok(self.embed(texts)?.into_iter().map(|e| e.ids).collect())
+    }
 }
 
 /// Unit-length copies of the token vectors, flattened row-major.
@@ -241,14 +248,43 @@ fn match_prepared(
 
 /// idf weights over references, as bert-score's `get_idf_dict`.
 pub fn idf_weights(references: &[&EmbeddedText]) -> impl Fn(u32) -> f64 + use<> {
-    let m = references.len() as f64;
-    let mut df: HashMap<u32, usize> = HashMap::new();
+    let mut idf = IdfWeights::default();
     for r in references {
-        for id in r.ids.iter().collect::<HashSet<_>>() {
-            *df.entry(*id).or_insert(0) += 1;
-        }
+        idf.add_reference(&r.ids);
     }
-    move |id| ((m + 1.0) / (df.get(&id).copied().unwrap_or(0) as f64 + 1.0)).ln()
+    move |id| idf.weight(id)
+}
+
+/// bert-score's idf dictionary, built one reference at a time (so that a
+/// corpus can be counted before it is scored in chunks):
+/// `ln((M+1)/(df+1))` over the M references added, `ln(M+1)` for a token
+/// no reference has.
+#[derive(Debug, Clone, Default)]
+pub struct IdfWeights {
+    df: HashMap<u32, u32>,
+    references: u64,
+    /// Scratch: the distinct ids of the reference being added.
+    seen: Vec<u32>,
+}
+
+impl IdfWeights {
+    /// Counts the token ids of one reference (each distinct id once).
+    pub fn add_reference(&mut self, ids: &[u32]) {
+        self.seen.clear();
+        self.seen.extend_from_slice(ids);
+        self.seen.sort_unstable();
+        self.seen.dedup();
+        for &id in &self.seen {
+            *self.df.entry(id).or_insert(0) += 1;
+        }
+        self.references += 1;
+    }
+
+    /// The weight of token `id`.
+    pub fn weight(&self, id: u32) -> f64 {
+        let m = self.references as f64;
+        ((m + 1.0) / (f64::from(self.df.get(&id).copied().unwrap_or(0)) + 1.0)).ln()
+    }
 }
 
 /// How to compute BERTScore.
@@ -301,6 +337,39 @@ pub fn bert_score_with<R: AsRef<str>>(
     references: &[Vec<R>],
     options: &BertScoreOptions,
 ) -> Result<BertScores, BertScoreError> {
+    let idf = if options.idf {
+        let mut idf = IdfWeights::default();
+        let texts: Vec<&str> = references
+            .iter()
+            .take(candidates.len())
+            .flatten()
+            .map(AsRef::as_ref)
+            .collect();
+        for ids in embedder.token_ids(&texts)? {
+            idf.add_reference(&ids);
+        }
+        Some(idf)
+    } else {
+        None
+    };
+    bert_score_chunk(embedder, candidates, references, idf.as_ref(), options.batch_size)
+}
+
+/// [`bert_score_with`] with idf weights given (`None`: every token weighs
+/// 1), counted over a whole corpus of which these candidates may be one
+/// chunk. With `batch_size`, bert-score's batches are counted from the
+/// chunk's first pair: a chunk whose pair count is a multiple of the batch
+/// size leaves the next chunk's values exact.
+///
+/// # Errors
+/// [`BertScoreError::Encoder`] when the encoder fails.
+pub fn bert_score_chunk<R: AsRef<str>>(
+    embedder: &dyn TokenEmbedder,
+    candidates: &[&str],
+    references: &[Vec<R>],
+    idf: Option<&IdfWeights>,
+    batch_size: Option<usize>,
+) -> Result<BertScores, BertScoreError> {
     // Each distinct text is embedded once (as bert-score does).
     let mut unique: Vec<&str> = Vec::new();
     let mut slot: HashMap<&str, usize> = HashMap::new();
@@ -318,11 +387,9 @@ pub fn bert_score_with<R: AsRef<str>>(
         .collect();
     let embedded = embedder.embed(&unique)?;
     let prepared: Vec<Prepared<'_>> = embedded.par_iter().map(Prepared::new).collect();
-    let all_refs: Vec<&EmbeddedText> = ref_index.iter().flatten().map(|&i| &embedded[i]).collect();
-    let weight: Box<dyn Fn(u32) -> f64 + Sync> = if options.idf {
-        Box::new(idf_weights(&all_refs))
-    } else {
-        Box::new(|_| 1.0)
+    let weight: Box<dyn Fn(u32) -> f64 + Sync> = match idf {
+        Some(idf) => Box::new(|id| idf.weight(id)),
+        None => Box::new(|_| 1.0),
     };
     // bert-score's pairs: each candidate repeated for each of its references.
     let pairs: Vec<(usize, usize, usize)> = ref_index
@@ -333,7 +400,7 @@ pub fn bert_score_with<R: AsRef<str>>(
             refs.iter().map(move |&r| (c, h, r))
         })
         .collect();
-    let padding = pair_padding(&pairs, &embedded, options.batch_size);
+    let padding = pair_padding(&pairs, &embedded, batch_size);
     // Pairs are independent: spread them over rayon's threads.
     let scores: Vec<BertScoreValue> = pairs
         .par_iter()
@@ -714,6 +781,14 @@ mod encoder {
     }
 
     impl TokenEmbedder for BertScorer {
+        fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, BertScoreError> {
+            texts
+                .iter()
+                .map(|t| self.encoder.tokenize(t))
+                .collect::<Result<_, _>>()
+                .map_err(|e| BertScoreError::Encoder(Box::new(e)))
+        }
+
         fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError> {
             let encoded = self
                 .encoder

@@ -16,16 +16,18 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::bertscore::{
-    Baseline, BertScoreError, BertScoreOptions, BertScoreValue, TokenEmbedder, bert_score_with,
+    Baseline, BertScoreError, BertScoreValue, IdfWeights, TokenEmbedder, bert_score_chunk,
 };
 use crate::bleu::Bleu;
-use crate::cider::cider_d;
+use crate::cider::DocumentFrequencies;
 use crate::findings::scores::{
     ClinicalEfficacy, FindingsOptions, best_reference, clinical_efficacy,
 };
 use crate::findings::{Labeller, Labels};
 use crate::rouge::Rouge;
-use crate::stats::{Bootstrap, Summary, summarize};
+use crate::stats::{
+    Bootstrap, PairedComparison, Summary, compare_paired_columns, summarize_columns,
+};
 
 /// Which conventions to score with.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,7 +129,9 @@ pub struct Findings {
     pub efficacy: ClinicalEfficacy,
 }
 
-/// BERTScore settings for [`score_captions_with_bertscore`].
+/// BERTScore settings for [`score_captions_with_bertscore`] and
+/// [`CaptionScorer::with_bertscore`].
+#[derive(Clone, Copy)]
 pub struct BertScoreSetup<'a> {
     /// The encoder.
     pub embedder: &'a dyn TokenEmbedder,
@@ -142,13 +146,9 @@ pub struct BertScoreSetup<'a> {
 
 /// Each metric's per-caption values, by metric name.
 fn columns(per_caption: &[CaptionScores]) -> BTreeMap<&'static str, Vec<f64>> {
-    let mut columns: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
-    for caption in per_caption {
-        for (name, value) in caption.named() {
-            columns.entry(name).or_default().push(value);
-        }
-    }
-    columns
+    let mut columns = ScoreColumns::default();
+    columns.extend(per_caption);
+    columns.columns.into_iter().collect()
 }
 
 impl ScoredCaptions {
@@ -158,126 +158,347 @@ impl ScoredCaptions {
     }
 }
 
+/// Per-caption values of every metric, in input order: all that the
+/// summaries need of a scored set, 8 bytes per caption and metric.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoreColumns {
+    /// Metric name and its values, in [`CaptionScores::named`] order.
+    pub columns: Vec<(&'static str, Vec<f64>)>,
+}
+
+impl ScoreColumns {
+    /// Appends the values of `scores`, caption by caption.
+    pub fn extend<'s>(&mut self, scores: impl IntoIterator<Item = &'s CaptionScores>) {
+        for caption in scores {
+            for (k, (name, value)) in caption.named().into_iter().enumerate() {
+                match self.columns.get_mut(k) {
+                    Some((n, values)) if *n == name => values.push(value),
+                    _ => match self.columns.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, values)) => values.push(value),
+                        None => self.columns.push((name, vec![value])),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The values of metric `name`.
+    pub fn get(&self, name: &str) -> Option<&[f64]> {
+        self.columns
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Mean, s.d. and interval of every metric, from one set of resamples
+    /// ([`crate::stats::summarize_columns`]).
+    pub fn summarize(&self, bootstrap: &Bootstrap) -> BTreeMap<&'static str, Summary> {
+        let values: Vec<&[f64]> = self.columns.iter().map(|(_, v)| v.as_slice()).collect();
+        self.columns
+            .iter()
+            .map(|(name, _)| *name)
+            .zip(summarize_columns(&values, bootstrap))
+            .collect()
+    }
+
+    /// Paired comparisons of `other` (system B) against these scores
+    /// (system A), for every metric both have, from one set of resamples.
+    pub fn compare(
+        &self,
+        other: &ScoreColumns,
+        bootstrap: &Bootstrap,
+    ) -> BTreeMap<&'static str, PairedComparison> {
+        let shared: Vec<(&'static str, &[f64], &[f64])> = self
+            .columns
+            .iter()
+            .filter_map(|(name, a)| Some((*name, a.as_slice(), other.get(name)?)))
+            .collect();
+        let a: Vec<&[f64]> = shared.iter().map(|s| s.1).collect();
+        let b: Vec<&[f64]> = shared.iter().map(|s| s.2).collect();
+        shared
+            .iter()
+            .map(|s| s.0)
+            .zip(compare_paired_columns(&a, &b, bootstrap))
+            .collect()
+    }
+}
+
+/// The findings of one caption: its labels and those of its best-matching
+/// reference.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaptionFindings {
+    /// Labels of the hypothesis.
+    pub hypothesis: Labels,
+    /// Labels of the reference with the highest findings F1.
+    pub reference: Labels,
+}
+
+/// One chunk of scored captions, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredChunk {
+    /// Scores of each caption.
+    pub scores: Vec<CaptionScores>,
+    /// Findings of each caption, when findings are on.
+    pub findings: Option<Vec<CaptionFindings>>,
+    /// With BERTScore: distinct texts of the chunk cut at the encoder's
+    /// length limit.
+    pub bertscore_truncated: Option<usize>,
+}
+
+/// Scores captions chunk by chunk against corpus statistics counted first
+/// over every reference: CIDEr-D's document frequencies and, with idf,
+/// BERTScore's weights. The streaming form of [`score_captions`], which is
+/// this scorer run on one chunk; memory beyond those statistics is one
+/// chunk's.
+///
+/// ```
+/// use medcap_metrics::caption_scores::{CaptionScorer, Metrics, ScoreColumns};
+///
+/// let refs = vec![vec!["small left pleural effusion"], vec!["normal chest radiograph"]];
+/// let mut scorer = CaptionScorer::new(Metrics::default());
+/// for r in &refs {
+///     scorer.add_references(r)?;
+/// }
+/// let mut columns = ScoreColumns::default();
+/// for (hyps, refs) in [(&["left pleural effusion"][..], &refs[..1]), (&["normal chest radiograph"][..], &refs[1..])] {
+///     columns.extend(&scorer.score_chunk(hyps, refs)?.scores);
+/// }
+/// assert!(columns.summarize(&Default::default())["rouge1"].mean > 0.8);
+/// # Ok::<(), medcap_metrics::bertscore::BertScoreError>(())
+/// ```
+pub struct CaptionScorer<'a> {
+    metrics: Metrics,
+    cider: DocumentFrequencies,
+    bert: Option<(BertScoreSetup<'a>, Option<IdfWeights>)>,
+}
+
+impl<'a> CaptionScorer<'a> {
+    /// A scorer of the text metrics (and findings) in `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        Self {
+            metrics,
+            cider: DocumentFrequencies::new(),
+            bert: None,
+        }
+    }
+
+    /// Adds BERTScore; call before [`Self::add_references`].
+    pub fn with_bertscore(mut self, setup: BertScoreSetup<'a>) -> Self {
+        let idf = setup.idf.then(IdfWeights::default);
+        self.bert = Some((setup, idf));
+        self
+    }
+
+    /// The conventions this scorer uses.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Counts the references of one caption into the corpus statistics.
+    /// Every caption to be scored must be added, once, before scoring.
+    ///
+    /// # Errors
+    /// [`BertScoreError::Encoder`] when idf weights need the tokenizer and it fails.
+    pub fn add_references<R: AsRef<str>>(&mut self, references: &[R]) -> Result<(), BertScoreError> {
+        self.add_text_references(references);
+        if let Some((setup, Some(idf))) = &mut self.bert {
+            let texts: Vec<&str> = references.iter().map(AsRef::as_ref).collect();
+            for ids in setup.embedder.token_ids(&texts)? {
+                idf.add_reference(&ids);
+            }
+        }
+        Ok(())
+    }
+
+    /// The part of [`Self::add_references`] that cannot fail.
+    fn add_text_references<R: AsRef<str>>(&mut self, references: &[R]) {
+        let tokens: Vec<Vec<String>> = references
+            .iter()
+            .map(|r| self.metrics.bleu.tokenize(r.as_ref()))
+            .collect();
+        self.cider.add_image(&tokens);
+    }
+
+    /// Scores `hypotheses[i]` against `references[i]` (the slices must have
+    /// the same length; the shorter one decides otherwise), in parallel.
+    ///
+    /// # Errors
+    /// [`BertScoreError::Encoder`] when BERTScore's encoder fails.
+    pub fn score_chunk<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
+        &self,
+        hypotheses: &[H],
+        references: &[Vec<R>],
+    ) -> Result<ScoredChunk, BertScoreError> {
+        let Some((setup, idf)) = &self.bert else {
+            return Ok(self.score_text_chunk(hypotheses, references, None));
+        };
+        let n = hypotheses.len().min(references.len());
+        let hyps: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
+        let computed = bert_score_chunk(
+            setup.embedder,
+            &hyps,
+            &references[..n],
+            idf.as_ref(),
+            setup.batch_size,
+        )?;
+        if computed.truncated_texts > 0 {
+            tracing::warn!(
+                texts = computed.truncated_texts,
+                "BERTScore: texts longer than the tokenizer's model_max_length were truncated, as bert-score truncates them"
+            );
+        }
+        let values: Vec<BertScoreValue> = match &setup.baseline {
+            Some(b) => computed.values.into_iter().map(|s| b.rescale(s)).collect(),
+            None => computed.values,
+        };
+        let mut chunk = self.score_text_chunk(hypotheses, references, Some(&values));
+        chunk.bertscore_truncated = Some(computed.truncated_texts);
+        Ok(chunk)
+    }
+
+    /// The text metrics and findings of a chunk, with BERTScore values given.
+    fn score_text_chunk<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
+        &self,
+        hypotheses: &[H],
+        references: &[Vec<R>],
+        bert: Option<&[BertScoreValue]>,
+    ) -> ScoredChunk {
+        use rayon::prelude::*;
+        let n = hypotheses.len().min(references.len());
+        let (metrics, cider) = (&self.metrics, &self.cider);
+        let scored: Vec<(CaptionScores, Option<CaptionFindings>)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                score_one(
+                    metrics,
+                    cider,
+                    hypotheses[i].as_ref(),
+                    &references[i],
+                    bert.and_then(|b| b.get(i).copied()),
+                )
+            })
+            .collect();
+        let (scores, findings): (Vec<CaptionScores>, Vec<Option<CaptionFindings>>) =
+            scored.into_iter().unzip();
+        ScoredChunk {
+            scores,
+            findings: metrics
+                .findings
+                .map(|_| findings.into_iter().flatten().collect()),
+            bertscore_truncated: None,
+        }
+    }
+}
+
+/// Every metric of one caption.
+fn score_one<R: AsRef<str>>(
+    m: &Metrics,
+    cider: &DocumentFrequencies,
+    hypothesis: &str,
+    references: &[R],
+    bert: Option<BertScoreValue>,
+) -> (CaptionScores, Option<CaptionFindings>) {
+    let h = m.bleu.tokenize(hypothesis);
+    let refs: Vec<Vec<String>> = references
+        .iter()
+        .map(|r| m.bleu.tokenize(r.as_ref()))
+        .collect();
+    let refs_text: Vec<&str> = references.iter().map(AsRef::as_ref).collect();
+    let rouge = m.rouge.score_multi(&refs_text, hypothesis);
+    let findings = m.findings.map(|options| {
+        let labeller = Labeller::built_in();
+        let hypothesis = labeller.label(hypothesis);
+        let mut candidates: Vec<Labels> = refs_text.iter().map(|r| labeller.label(r)).collect();
+        let (reference, f1) = match best_reference(&hypothesis, &candidates, options) {
+            Some((best, f1)) => (candidates.swap_remove(best), f1),
+            None => (Labels::default(), 0.0),
+        };
+        (
+            CaptionFindings {
+                hypothesis,
+                reference,
+            },
+            f1,
+        )
+    });
+    let scores = CaptionScores {
+        bleu: m.bleu.sentence_tokens(&h, &refs),
+        rouge1: rouge.rouge1.fmeasure,
+        rouge2: rouge.rouge2.fmeasure,
+        rouge_l: rouge.rouge_l.fmeasure,
+        rouge_lsum: rouge.rouge_lsum.fmeasure,
+        cider_d: cider.score(&h, &refs),
+        bert,
+        findings_f1: findings.as_ref().map(|(_, f1)| *f1),
+    };
+    (scores, findings.map(|(f, _)| f))
+}
+
 /// Scores each hypothesis against its references. `references[i]` holds the
 /// references of `hypotheses[i]`; the slices must have the same length (the
 /// shorter one decides otherwise).
-pub fn score_captions<H: AsRef<str>, R: AsRef<str>>(
+pub fn score_captions<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
     hypotheses: &[H],
     references: &[Vec<R>],
     metrics: &Metrics,
 ) -> ScoredCaptions {
-    score_text_metrics(hypotheses, references, metrics, None)
+    let mut scorer = CaptionScorer::new(*metrics);
+    let n = hypotheses.len().min(references.len());
+    for r in &references[..n] {
+        scorer.add_text_references(r);
+    }
+    let chunk = scorer.score_text_chunk(hypotheses, references, None);
+    scored_captions(chunk, metrics)
 }
 
 /// [`score_captions`] plus BERTScore from `bert`'s encoder.
-pub fn score_captions_with_bertscore<H: AsRef<str>, R: AsRef<str>>(
+///
+/// # Errors
+/// [`BertScoreError::Encoder`] when BERTScore's encoder fails.
+pub fn score_captions_with_bertscore<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
     hypotheses: &[H],
     references: &[Vec<R>],
     metrics: &Metrics,
     bert: &BertScoreSetup<'_>,
 ) -> Result<ScoredCaptions, BertScoreError> {
+    let mut scorer = CaptionScorer::new(*metrics).with_bertscore(*bert);
     let n = hypotheses.len().min(references.len());
-    let hyps: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
-    let options = BertScoreOptions {
-        idf: bert.idf,
-        batch_size: bert.batch_size,
-    };
-    let computed = bert_score_with(bert.embedder, &hyps, &references[..n], &options)?;
-    if computed.truncated_texts > 0 {
-        tracing::warn!(
-            texts = computed.truncated_texts,
-            "BERTScore: texts longer than the tokenizer's model_max_length were truncated, as bert-score truncates them"
-        );
+    for r in &references[..n] {
+        scorer.add_references(r)?;
     }
-    let mut scores = computed.values;
-    if let Some(baseline) = &bert.baseline {
-        scores = scores.into_iter().map(|s| baseline.rescale(s)).collect();
-    }
-    let mut scored = score_text_metrics(hypotheses, references, metrics, Some(&scores));
-    scored.bertscore_truncated = Some(computed.truncated_texts);
-    Ok(scored)
+    let chunk = scorer.score_chunk(hypotheses, references)?;
+    Ok(scored_captions(chunk, metrics))
 }
 
-fn score_text_metrics<H: AsRef<str>, R: AsRef<str>>(
-    hypotheses: &[H],
-    references: &[Vec<R>],
-    metrics: &Metrics,
-    bert: Option<&[BertScoreValue]>,
-) -> ScoredCaptions {
-    let n = hypotheses.len().min(references.len());
-    let bleu_tokens: Vec<(Vec<String>, Vec<Vec<String>>)> = (0..n)
-        .map(|i| {
-            (
-                metrics.bleu.tokenize(hypotheses[i].as_ref()),
-                references[i]
-                    .iter()
-                    .map(|r| metrics.bleu.tokenize(r.as_ref()))
-                    .collect(),
-            )
-        })
-        .collect();
-    let cider = cider_d(&bleu_tokens);
-    let findings = metrics.findings.map(|options| {
-        let labeller = Labeller::built_in();
-        let texts: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
-        let hyps = labeller.label_all(&texts);
-        // Each caption's best-matching reference, by findings F1.
-        let mut f1s = Vec::with_capacity(n);
-        let refs: Vec<Labels> = (0..n)
-            .map(|i| {
-                let mut candidates: Vec<Labels> = references[i]
-                    .iter()
-                    .map(|r| labeller.label(r.as_ref()))
-                    .collect();
-                match best_reference(&hyps[i], &candidates, options) {
-                    Some((best, f1)) => {
-                        f1s.push(f1);
-                        candidates.swap_remove(best)
-                    }
-                    None => {
-                        f1s.push(0.0);
-                        Labels::default()
-                    }
-                }
-            })
-            .collect();
-        let efficacy = clinical_efficacy(&hyps, &refs.iter().collect::<Vec<_>>(), options);
-        (
-            f1s,
-            Findings {
-                hypotheses: hyps,
-                references: refs,
-                efficacy,
-            },
-        )
-    });
-    let per_caption: Vec<CaptionScores> = (0..n)
-        .map(|i| {
-            let (h, refs) = &bleu_tokens[i];
-            let refs_text: Vec<&str> = references[i].iter().map(AsRef::as_ref).collect();
-            let rouge = metrics
-                .rouge
-                .score_multi(&refs_text, hypotheses[i].as_ref());
-            CaptionScores {
-                bleu: metrics.bleu.sentence_tokens(h, refs),
-                rouge1: rouge.rouge1.fmeasure,
-                rouge2: rouge.rouge2.fmeasure,
-                rouge_l: rouge.rouge_l.fmeasure,
-                rouge_lsum: rouge.rouge_lsum.fmeasure,
-                cider_d: cider.per_image[i],
-                bert: bert.and_then(|b| b.get(i).copied()),
-                findings_f1: findings.as_ref().map(|(f1s, _)| f1s[i]),
-            }
-        })
-        .collect();
-    let summary = columns(&per_caption)
-        .into_iter()
-        .map(|(name, values)| (name, summarize(&values, &metrics.bootstrap)))
-        .collect();
+/// Summaries and clinical efficacy of a whole set scored as one chunk.
+fn scored_captions(chunk: ScoredChunk, metrics: &Metrics) -> ScoredCaptions {
+    let mut columns = ScoreColumns::default();
+    columns.extend(&chunk.scores);
+    let summary = columns.summarize(&metrics.bootstrap);
+    let findings = match (chunk.findings, metrics.findings) {
+        (Some(f), Some(options)) => Some(Findings::from_captions(f, options)),
+        _ => None,
+    };
     ScoredCaptions {
-        per_caption,
+        per_caption: chunk.scores,
         summary,
-        findings: findings.map(|(_, f)| f),
-        bertscore_truncated: None,
+        findings,
+        bertscore_truncated: chunk.bertscore_truncated,
+    }
+}
+
+impl Findings {
+    /// The labels of every caption and the clinical efficacy over them.
+    pub fn from_captions(captions: Vec<CaptionFindings>, options: FindingsOptions) -> Self {
+        let (hypotheses, references): (Vec<Labels>, Vec<Labels>) = captions
+            .into_iter()
+            .map(|f| (f.hypothesis, f.reference))
+            .unzip();
+        let efficacy = clinical_efficacy(&hypotheses, &references.iter().collect::<Vec<_>>(), options);
+        Self {
+            hypotheses,
+            references,
+            efficacy,
+        }
     }
 }

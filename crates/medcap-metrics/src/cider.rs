@@ -25,7 +25,7 @@
 //! assert!((scores.corpus - 3.87801).abs() < 1e-5);
 //! ```
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 const N: usize = 4;
 const SIGMA: f64 = 6.0;
@@ -39,113 +39,254 @@ pub struct CiderScores {
     pub per_image: Vec<f64>,
 }
 
-type Counts<'a> = HashMap<&'a [&'a str], u32>;
-
-fn counts<'a>(tokens: &'a [&'a str]) -> Counts<'a> {
-    let mut c = HashMap::new();
-    for n in 1..=N {
-        if tokens.len() >= n {
-            for g in tokens.windows(n) {
-                *c.entry(g).or_insert(0) += 1;
-            }
-        }
-    }
-    c
+/// CIDEr-D's corpus statistics: how many images' references contain each
+/// n-gram (orders 1 to 4), and how many images there are. Built in one pass
+/// over the references ([`DocumentFrequencies::add_image`]), then used to
+/// score any number of hypotheses ([`DocumentFrequencies::score`]).
+///
+/// Words and n-grams are interned: a word gets an id once, an n-gram of
+/// order n > 1 is the pair (id of its first n-1 words, id of its last word),
+/// so nothing is hashed as a string after the word lookup. Memory grows with
+/// the references' distinct n-grams, not with the number of images.
+#[derive(Debug, Default)]
+pub struct DocumentFrequencies {
+    /// Word → id of its unigram.
+    words: FxHashMap<Box<str>, u32>,
+    /// (prefix n-gram id, last word's unigram id) → n-gram id.
+    grams: FxHashMap<(u32, u32), u32>,
+    /// Document frequency per n-gram id.
+    df: Vec<u32>,
+    images: u64,
+    /// Scratch: the n-grams of the image being added.
+    seen: Vec<u32>,
 }
 
-struct Vector<'a> {
-    weights: [HashMap<&'a [&'a str], f64>; N],
+/// Keys of n-grams absent from the corpus tables have this bit set.
+const UNSEEN: u64 = 1 << 63;
+
+/// One text's n-grams: (order index 0..4, key, term frequency), sorted.
+type GramCounts = Vec<(u8, u64, u32)>;
+
+/// Keys for the words and n-grams of one comparison that the corpus has
+/// never seen (a hypothesis's new words): equal n-grams get equal keys.
+#[derive(Default)]
+struct Unseen<'t> {
+    words: FxHashMap<&'t str, u64>,
+    grams: FxHashMap<(u64, u64), u64>,
+}
+
+impl Unseen<'_> {
+    fn next(&self) -> u64 {
+        UNSEEN | (self.words.len() + self.grams.len()) as u64
+    }
+}
+
+impl DocumentFrequencies {
+    /// Empty statistics (no image yet).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of images added.
+    pub fn images(&self) -> u64 {
+        self.images
+    }
+
+    /// Number of distinct n-grams in the references so far.
+    pub fn distinct_ngrams(&self) -> usize {
+        self.df.len()
+    }
+
+    fn new_id(&mut self) -> u32 {
+        self.df.push(0);
+        (self.df.len() - 1) as u32
+    }
+
+    fn intern_word(&mut self, word: &str) -> u32 {
+        if let Some(&id) = self.words.get(word) {
+            return id;
+        }
+        let id = self.new_id();
+        self.words.insert(word.into(), id);
+        id
+    }
+
+    fn intern_gram(&mut self, prefix: u32, word: u32) -> u32 {
+        if let Some(&id) = self.grams.get(&(prefix, word)) {
+            return id;
+        }
+        let id = self.new_id();
+        self.grams.insert((prefix, word), id);
+        id
+    }
+
+    /// Counts the references of one image (pycocoevalcap's `cook_refs`
+    /// then `compute_doc_freq`): each n-gram once per image however many
+    /// references contain it.
+    pub fn add_image<S: AsRef<str>>(&mut self, references: &[Vec<S>]) {
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
+        let mut ids = Vec::new();
+        for tokens in references {
+            ids.clear();
+            ids.extend(tokens.iter().map(|t| self.intern_word(t.as_ref())));
+            for i in 0..ids.len() {
+                let mut gram = ids[i];
+                seen.push(gram);
+                for &word in ids.iter().skip(i + 1).take(N - 1) {
+                    gram = self.intern_gram(gram, word);
+                    seen.push(gram);
+                }
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        for &g in &seen {
+            self.df[g as usize] += 1;
+        }
+        self.seen = seen;
+        self.images += 1;
+    }
+
+    /// A text's n-grams of orders 1 to 4, counted: each keyed by its id
+    /// where the corpus knows it, else by a key from `unseen`.
+    fn gram_counts<'t, S: AsRef<str>>(&self, tokens: &'t [S], unseen: &mut Unseen<'t>) -> GramCounts {
+        let keys: Vec<u64> = tokens
+            .iter()
+            .map(|t| {
+                let word = t.as_ref();
+                match self.words.get(word) {
+                    Some(&id) => u64::from(id),
+                    None => {
+                        let next = unseen.next();
+                        *unseen.words.entry(word).or_insert(next)
+                    }
+                }
+            })
+            .collect();
+        let mut grams: Vec<(u8, u64)> = Vec::with_capacity(keys.len() * N);
+        for i in 0..keys.len() {
+            let mut gram = keys[i];
+            grams.push((0, gram));
+            for (order, &word) in (1u8..).zip(keys.iter().skip(i + 1).take(N - 1)) {
+                let known = (gram & UNSEEN == 0 && word & UNSEEN == 0)
+                    .then(|| self.grams.get(&(gram as u32, word as u32)))
+                    .flatten();
+                gram = match known {
+                    Some(&id) => u64::from(id),
+                    None => {
+                        let next = unseen.next();
+                        *unseen.grams.entry((gram, word)).or_insert(next)
+                    }
+                };
+                grams.push((order, gram));
+            }
+        }
+        grams.sort_unstable();
+        let mut counts: GramCounts = Vec::with_capacity(grams.len());
+        for (order, key) in grams {
+            match counts.last_mut() {
+                Some(last) if last.0 == order && last.1 == key => last.2 += 1,
+                _ => counts.push((order, key, 1)),
+            }
+        }
+        counts
+    }
+
+    /// pycocoevalcap's `counts2vec`: tf-idf weights in the order of `counts`,
+    /// per-order norms and the "length" (the number of bigrams).
+    fn vector(&self, counts: &GramCounts) -> Vector {
+        let log_images = (self.images.max(1) as f64).ln();
+        let mut v = Vector {
+            weights: Vec::with_capacity(counts.len()),
+            norms: [0.0; N],
+            length: 0.0,
+        };
+        for &(order, key, tf) in counts {
+            let df = if key & UNSEEN == 0 {
+                self.df[key as usize]
+            } else {
+                0
+            };
+            let w = f64::from(tf) * (log_images - f64::from(df.max(1)).ln());
+            v.weights.push(w);
+            v.norms[usize::from(order)] += w * w;
+            if order == 1 {
+                v.length += f64::from(tf);
+            }
+        }
+        for x in &mut v.norms {
+            *x = x.sqrt();
+        }
+        v
+    }
+
+    /// CIDEr-D of one hypothesis against its references, with these corpus
+    /// statistics (0 without references).
+    pub fn score<S: AsRef<str>, R: AsRef<str>>(&self, hypothesis: &[S], references: &[Vec<R>]) -> f64 {
+        if references.is_empty() {
+            return 0.0;
+        }
+        let mut unseen = Unseen::default();
+        let hyp = self.gram_counts(hypothesis, &mut unseen);
+        let hv = self.vector(&hyp);
+        let mut total = 0.0;
+        for r in references {
+            let counts = self.gram_counts(r, &mut unseen);
+            let rv = self.vector(&counts);
+            total += similarity((&hyp, &hv), (&counts, &rv)).iter().sum::<f64>();
+        }
+        total / N as f64 / references.len() as f64 * 10.0
+    }
+}
+
+struct Vector {
+    /// One weight per entry of the text's [`GramCounts`].
+    weights: Vec<f64>,
     norms: [f64; N],
     /// pycocoevalcap's "length": the number of bigrams.
     length: f64,
 }
 
-fn to_vector<'a>(c: &Counts<'a>, df: &HashMap<&[&str], u32>, ref_len: f64) -> Vector<'a> {
-    let mut v = Vector {
-        weights: Default::default(),
-        norms: [0.0; N],
-        length: 0.0,
-    };
-    for (gram, &tf) in c {
-        let n = gram.len() - 1;
-        let idf = ref_len - f64::from(df.get(gram).copied().unwrap_or(0).max(1)).ln();
-        let w = f64::from(tf) * idf;
-        v.weights[n].insert(gram, w);
-        v.norms[n] += w * w;
-        if n == 1 {
-            v.length += f64::from(tf);
-        }
-    }
-    for x in &mut v.norms {
-        *x = x.sqrt();
-    }
-    v
-}
-
-fn similarity(h: &Vector<'_>, r: &Vector<'_>) -> [f64; N] {
-    let delta = h.length - r.length;
+/// pycocoevalcap's `sim`: per order, Σ over the hypothesis's n-grams of
+/// min(w_h, w_r) · w_r, over the product of norms, times the length
+/// penalty. Both gram lists are sorted, so one merge finds the shared ones.
+fn similarity(h: (&GramCounts, &Vector), r: (&GramCounts, &Vector)) -> [f64; N] {
+    let delta = h.1.length - r.1.length;
     let penalty = (-(delta * delta) / (2.0 * SIGMA * SIGMA)).exp();
-    std::array::from_fn(|n| {
-        let mut val: f64 = h.weights[n]
-            .iter()
-            .map(|(g, &wh)| {
-                let wr = r.weights[n].get(g).copied().unwrap_or(0.0);
-                wh.min(wr) * wr
-            })
-            .sum();
-        if h.norms[n] != 0.0 && r.norms[n] != 0.0 {
-            val /= h.norms[n] * r.norms[n];
+    let mut val = [0.0; N];
+    let (mut i, mut j) = (0, 0);
+    while i < h.0.len() && j < r.0.len() {
+        let (a, b) = ((h.0[i].0, h.0[i].1), (r.0[j].0, r.0[j].1));
+        match a.cmp(&b) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                let (wh, wr) = (h.1.weights[i], r.1.weights[j]);
+                val[usize::from(a.0)] += wh.min(wr) * wr;
+                i += 1;
+                j += 1;
+            }
         }
-        val * penalty
+    }
+    std::array::from_fn(|n| {
+        let mut v = val[n];
+        if h.1.norms[n] != 0.0 && r.1.norms[n] != 0.0 {
+            v /= h.1.norms[n] * r.1.norms[n];
+        }
+        v * penalty
     })
 }
 
-/// CIDEr-D of (hypothesis tokens, reference token lists) pairs, one per image.
-pub fn cider_d<S: AsRef<str>>(pairs: &[(Vec<S>, Vec<Vec<S>>)]) -> CiderScores {
-    let borrowed: Vec<(Vec<&str>, Vec<Vec<&str>>)> = pairs
-        .iter()
-        .map(|(h, refs)| {
-            (
-                h.iter().map(AsRef::as_ref).collect(),
-                refs.iter()
-                    .map(|r| r.iter().map(AsRef::as_ref).collect())
-                    .collect(),
-            )
-        })
-        .collect();
-    let hyp_counts: Vec<Counts<'_>> = borrowed.iter().map(|(h, _)| counts(h)).collect();
-    let ref_counts: Vec<Vec<Counts<'_>>> = borrowed
-        .iter()
-        .map(|(_, refs)| refs.iter().map(|r| counts(r)).collect())
-        .collect();
-    let mut df: HashMap<&[&str], u32> = HashMap::new();
-    for refs in &ref_counts {
-        let mut seen: Vec<&[&str]> = refs.iter().flat_map(|c| c.keys().copied()).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        for g in seen {
-            *df.entry(g).or_insert(0) += 1;
-        }
+/// CIDEr-D of (hypothesis tokens, reference token lists) pairs, one per
+/// image, with document frequencies from these pairs' references.
+pub fn cider_d<S: AsRef<str> + Sync>(pairs: &[(Vec<S>, Vec<Vec<S>>)]) -> CiderScores {
+    use rayon::prelude::*;
+    let mut df = DocumentFrequencies::new();
+    for (_, refs) in pairs {
+        df.add_image(refs);
     }
-    let ref_len = (pairs.len().max(1) as f64).ln();
-    let per_image: Vec<f64> = hyp_counts
-        .iter()
-        .zip(&ref_counts)
-        .map(|(h, refs)| {
-            if refs.is_empty() {
-                return 0.0;
-            }
-            let hv = to_vector(h, &df, ref_len);
-            let mut total = [0.0; N];
-            for r in refs {
-                let rv = to_vector(r, &df, ref_len);
-                for (t, s) in total.iter_mut().zip(similarity(&hv, &rv)) {
-                    *t += s;
-                }
-            }
-            total.iter().sum::<f64>() / N as f64 / refs.len() as f64 * 10.0
-        })
-        .collect();
+    let per_image: Vec<f64> = pairs.par_iter().map(|(h, refs)| df.score(h, refs)).collect();
     let corpus = if per_image.is_empty() {
         0.0
     } else {
@@ -162,5 +303,22 @@ mod tests {
     fn a_single_image_corpus_scores_zero() {
         let s = cider_d(&[(vec!["a", "b"], vec![vec!["a", "b"]])]);
         assert_eq!(s.corpus, 0.0);
+    }
+
+    #[test]
+    fn unseen_ngrams_count_in_the_norm_and_repeat_as_one() {
+        // "x y x y": the unseen bigram "x y" twice, "y x" once; the reference
+        // shares none of the hypothesis's words.
+        let mut df = DocumentFrequencies::new();
+        df.add_image(&[vec!["a", "b"]]);
+        df.add_image(&[vec!["a", "c"]]);
+        let mut unseen = Unseen::default();
+        let counts = df.gram_counts(&["x", "y", "x", "y"], &mut unseen);
+        let bigrams: Vec<u32> = counts.iter().filter(|c| c.0 == 1).map(|c| c.2).collect();
+        assert_eq!(bigrams.iter().sum::<u32>(), 3);
+        assert_eq!(bigrams.len(), 2);
+        assert_eq!(df.score(&["x", "y"], &[vec!["a", "b"]]), 0.0);
+        assert!(df.score(&["a", "b"], &[vec!["a", "b"]]) > 0.0);
+        assert_eq!(df.distinct_ngrams(), 5);
     }
 }

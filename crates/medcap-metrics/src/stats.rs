@@ -92,72 +92,230 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-fn bootstrap_means(xs: &[f64], b: &Bootstrap) -> Vec<f64> {
-    let mut rng = SplitMix64::new(b.seed);
-    let mut means: Vec<f64> = (0..b.resamples)
-        .map(|_| (0..xs.len()).map(|_| xs[rng.below(xs.len())]).sum::<f64>() / xs.len() as f64)
-        .collect();
+/// The 2.5th and 97.5th percentiles of resampled means (NaN means, from
+/// resamples that drew no defined score, are left out).
+fn interval(mut means: Vec<f64>) -> (f64, f64) {
+    means.retain(|m| !m.is_nan());
     means.sort_by(f64::total_cmp);
-    means
+    (percentile(&means, 0.025), percentile(&means, 0.975))
 }
 
-/// Summarizes per-item scores. NaN scores (an undefined metric) are left out.
-pub fn summarize(scores: &[f64], bootstrap: &Bootstrap) -> Summary {
-    let xs: Vec<f64> = scores.iter().copied().filter(|x| !x.is_nan()).collect();
-    let m = mean(&xs);
-    let ci95 = if xs.is_empty() {
-        (0.0, 0.0)
-    } else {
-        let means = bootstrap_means(&xs, bootstrap);
-        (percentile(&means, 0.025), percentile(&means, 0.975))
-    };
-    Summary {
-        n: xs.len(),
-        left_out: scores.len() - xs.len(),
-        mean: m,
-        sd: sample_sd(&xs),
-        ci95,
+/// Per-item scores of several metrics, row-major (`width` values per item),
+/// so that one resampled item reads one contiguous row.
+struct Rows<'a> {
+    values: &'a [f64],
+    width: usize,
+}
+
+impl Rows<'_> {
+    fn items(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
     }
+}
+
+/// How a resample draws from the items.
+#[derive(Clone, Copy)]
+enum Draw {
+    /// n items with replacement (the bootstrap).
+    Items,
+    /// Every item once, its sign flipped with probability 1/2 (the paired
+    /// permutation test).
+    Signs,
+}
+
+/// Stream of the permutation test's signs, apart from the bootstrap's.
+const SIGN_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Means of each column over `b.resamples` resamples: `result[metric][r]`.
+/// Resample `r` draws from its own generator (`SplitMix64::for_item`), so
+/// results do not depend on the number of threads, and every metric sees
+/// the same drawn items. NaN values are left out of a resample's mean.
+///
+/// Nothing is allocated per resample: each writes its row of one
+/// preallocated matrix, counting in a per-thread buffer.
+fn resampled_means(rows: &Rows<'_>, b: &Bootstrap, draw: Draw) -> Vec<Vec<f64>> {
+    use rayon::prelude::*;
+    let (n, width) = (rows.items(), rows.width);
+    let mut matrix = vec![0.0; b.resamples * width];
+    if n == 0 || width == 0 {
+        return vec![vec![f64::NAN; b.resamples]; width];
+    }
+    matrix
+        .par_chunks_mut(width)
+        .enumerate()
+        .for_each_init(
+            || vec![0u64; width],
+            |counts, (r, sums)| {
+                counts.fill(0);
+                let mut add = |row: &[f64], negate: bool| {
+                    for ((sum, count), &x) in sums.iter_mut().zip(counts.iter_mut()).zip(row) {
+                        if !x.is_nan() {
+                            *sum += if negate { -x } else { x };
+                            *count += 1;
+                        }
+                    }
+                };
+                match draw {
+                    Draw::Items => {
+                        let mut rng = SplitMix64::for_item(b.seed, r as u64);
+                        for _ in 0..n {
+                            let i = rng.below(n);
+                            add(&rows.values[i * width..(i + 1) * width], false);
+                        }
+                    }
+                    Draw::Signs => {
+                        let mut rng = SplitMix64::for_item(b.seed ^ SIGN_STREAM, r as u64);
+                        let mut bits = 0u64;
+                        for (i, row) in rows.values.chunks_exact(width).enumerate() {
+                            if i % 64 == 0 {
+                                bits = rng.next_u64();
+                            }
+                            add(row, bits & 1 == 1);
+                            bits >>= 1;
+                        }
+                    }
+                }
+                for (sum, &count) in sums.iter_mut().zip(counts.iter()) {
+                    *sum = if count == 0 {
+                        f64::NAN
+                    } else {
+                        *sum / count as f64
+                    };
+                }
+            },
+        );
+    (0..width)
+        .map(|k| matrix.iter().skip(k).step_by(width).copied().collect())
+        .collect()
+}
+
+/// The columns side by side, row-major.
+fn interleave(columns: &[&[f64]]) -> Vec<f64> {
+    let n = columns.iter().map(|c| c.len()).min().unwrap_or(0);
+    (0..n)
+        .flat_map(|i| columns.iter().map(move |c| c[i]))
+        .collect()
+}
+
+/// Summarizes per-item scores. NaN scores (an undefined metric) are left
+/// out of the mean, the s.d. and each resample's mean.
+pub fn summarize(scores: &[f64], bootstrap: &Bootstrap) -> Summary {
+    summarize_columns(&[scores], bootstrap)
+        .pop()
+        .unwrap_or(Summary {
+            n: 0,
+            left_out: 0,
+            mean: 0.0,
+            sd: 0.0,
+            ci95: (0.0, 0.0),
+        })
+}
+
+/// [`summarize`] for several metrics of the same items at once (columns of
+/// equal length; the shortest decides otherwise). Every resample draws one
+/// set of items for all metrics, so the intervals of different metrics come
+/// from the same resamples, and the cost is one pass per resample, not one
+/// per metric.
+pub fn summarize_columns(columns: &[&[f64]], bootstrap: &Bootstrap) -> Vec<Summary> {
+    let values = interleave(columns);
+    let rows = Rows {
+        values: &values,
+        width: columns.len(),
+    };
+    let means = resampled_means(&rows, bootstrap, Draw::Items);
+    columns
+        .iter()
+        .zip(means)
+        .map(|(column, means)| {
+            let xs: Vec<f64> = column[..rows.items()]
+                .iter()
+                .copied()
+                .filter(|x| !x.is_nan())
+                .collect();
+            Summary {
+                n: xs.len(),
+                left_out: rows.items() - xs.len(),
+                mean: mean(&xs),
+                sd: sample_sd(&xs),
+                ci95: if xs.is_empty() {
+                    (0.0, 0.0)
+                } else {
+                    interval(means)
+                },
+            }
+        })
+        .collect()
 }
 
 /// Compares system `b` with system `a` item by item. The slices must have
 /// the same length (the same references in the same order); pairs where
 /// either score is NaN are left out.
 pub fn compare_paired(a: &[f64], b: &[f64], bootstrap: &Bootstrap) -> PairedComparison {
-    let diffs: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| !x.is_nan() && !y.is_nan())
-        .map(|(x, y)| y - x)
-        .collect();
-    let observed = mean(&diffs);
-    if diffs.is_empty() {
-        return PairedComparison {
+    compare_paired_columns(&[a], &[b], bootstrap)
+        .pop()
+        .unwrap_or(PairedComparison {
             mean_difference: 0.0,
             ci95: (0.0, 0.0),
             p_value: 1.0,
-        };
-    }
-    let means = bootstrap_means(&diffs, bootstrap);
-    let ci95 = (percentile(&means, 0.025), percentile(&means, 0.975));
-    let mut rng = SplitMix64::new(bootstrap.seed ^ 0x9E37_79B9_7F4A_7C15);
-    let mut extreme = 0usize;
-    for _ in 0..bootstrap.resamples {
-        let permuted: f64 = diffs
-            .iter()
-            .map(|d| if rng.chance(0.5) { -d } else { *d })
-            .sum::<f64>()
-            / diffs.len() as f64;
-        if permuted.abs() >= observed.abs() - 1e-15 {
-            extreme += 1;
-        }
-    }
-    let p_value = (extreme + 1) as f64 / (bootstrap.resamples + 1) as f64;
-    PairedComparison {
-        mean_difference: observed,
-        ci95,
-        p_value,
-    }
+        })
+}
+
+/// [`compare_paired`] for several metrics at once: `a[k]` and `b[k]` are
+/// metric k's columns of the two systems. Resamples and sign flips are
+/// shared by all metrics, as in [`summarize_columns`].
+pub fn compare_paired_columns(
+    a: &[&[f64]],
+    b: &[&[f64]],
+    bootstrap: &Bootstrap,
+) -> Vec<PairedComparison> {
+    let diffs: Vec<Vec<f64>> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            x.iter()
+                .zip(*y)
+                .map(|(x, y)| {
+                    if x.is_nan() || y.is_nan() {
+                        f64::NAN
+                    } else {
+                        y - x
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let columns: Vec<&[f64]> = diffs.iter().map(Vec::as_slice).collect();
+    let values = interleave(&columns);
+    let rows = Rows {
+        values: &values,
+        width: columns.len(),
+    };
+    let boot = resampled_means(&rows, bootstrap, Draw::Items);
+    let flips = resampled_means(&rows, bootstrap, Draw::Signs);
+    columns
+        .iter()
+        .zip(boot.into_iter().zip(flips))
+        .map(|(column, (means, permuted))| {
+            let defined: Vec<f64> = column.iter().copied().filter(|x| !x.is_nan()).collect();
+            if defined.is_empty() {
+                return PairedComparison {
+                    mean_difference: 0.0,
+                    ci95: (0.0, 0.0),
+                    p_value: 1.0,
+                };
+            }
+            let observed = mean(&defined);
+            let extreme = permuted
+                .iter()
+                .filter(|m| m.abs() >= observed.abs() - 1e-15)
+                .count();
+            PairedComparison {
+                mean_difference: observed,
+                ci95: interval(means),
+                p_value: (extreme + 1) as f64 / (bootstrap.resamples + 1) as f64,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -193,6 +351,50 @@ mod tests {
         let shuffled: Vec<f64> = (0..300).map(|i| ((i * 53) % 100) as f64 / 100.0).collect();
         let c = compare_paired(&a, &shuffled, &Bootstrap::default());
         assert!(c.p_value > 0.05, "{c:?}");
+    }
+
+    #[test]
+    fn columns_share_resamples_and_match_one_at_a_time() {
+        let a: Vec<f64> = (0..97).map(|i| ((i * 31) % 17) as f64 / 17.0).collect();
+        let b: Vec<f64> = a.iter().map(|x| 2.0 * x + 1.0).collect();
+        let boot = Bootstrap::default();
+        let both = summarize_columns(&[&a, &b], &boot);
+        assert_eq!(both[0], summarize(&a, &boot));
+        assert_eq!(both[1], summarize(&b, &boot));
+        // The same items in every resample: b's interval is a's, transformed.
+        let (lo, hi) = both[0].ci95;
+        assert!((both[1].ci95.0 - (2.0 * lo + 1.0)).abs() < 1e-12);
+        assert!((both[1].ci95.1 - (2.0 * hi + 1.0)).abs() < 1e-12);
+        let paired = compare_paired_columns(&[&a, &b], &[&b, &a], &boot);
+        assert_eq!(paired[0], compare_paired(&a, &b, &boot));
+        assert!((paired[0].mean_difference + paired[1].mean_difference).abs() < 1e-12);
+        assert_eq!(paired[0].p_value, paired[1].p_value);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let xs: Vec<f64> = (0..500).map(|i| ((i * 7919) % 101) as f64).collect();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let b = Bootstrap::default();
+        assert_eq!(
+            one.install(|| summarize(&xs, &b)),
+            three.install(|| summarize(&xs, &b))
+        );
+        let ys: Vec<f64> = xs.iter().rev().copied().collect();
+        assert_eq!(
+            one.install(|| compare_paired(&xs, &ys, &b)),
+            three.install(|| compare_paired(&xs, &ys, &b))
+        );
+    }
+
+    #[test]
+    fn an_empty_or_undefined_column_gives_a_zero_interval() {
+        let b = Bootstrap::default();
+        assert_eq!(summarize(&[], &b).ci95, (0.0, 0.0));
+        let s = summarize(&[f64::NAN, f64::NAN], &b);
+        assert_eq!((s.n, s.left_out, s.ci95), (0, 2, (0.0, 0.0)));
+        assert_eq!(compare_paired(&[f64::NAN], &[1.0], &b).p_value, 1.0);
     }
 
     #[test]
