@@ -353,8 +353,6 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
                     "--release",
                     "--package",
                     "medcap-metrics",
-                    "--features",
-                    "bertscore",
                     "--test",
                     "roberta_parity",
                     "--",

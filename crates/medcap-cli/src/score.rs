@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
-use medcap_metrics::bertscore::{Baseline, BertScorer, baseline_file, choose_model};
+use medcap_metrics::bertscore::{Baseline, baseline_file, choose_model};
+use medcap_model::bertscore::BertScorer;
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use medcap_metrics::caption_scores::{
     BertScoreSetup, CaptionFindings, CaptionScorer, Findings, Metrics, ScoreColumns, ScoredChunk,

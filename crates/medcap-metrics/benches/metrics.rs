@@ -213,9 +213,9 @@ fn bertscore_models(n: usize) -> Vec<BertModel> {
     models
 }
 
-#[cfg(feature = "bertscore")]
 fn time_bertscore(pairs: &[(String, String)], model: &BertModel) -> Option<f64> {
-    use medcap_metrics::bertscore::{BertScoreOptions, BertScorer, bert_score_with};
+    use medcap_metrics::bertscore::{BertScoreOptions, bert_score_with};
+    use medcap_model::bertscore::BertScorer;
     let pairs = &pairs[..model.pairs];
     let hyps: Vec<&str> = pairs.iter().map(|(h, _)| h.as_str()).collect();
     let refs: Vec<Vec<&str>> = pairs.iter().map(|(_, r)| vec![r.as_str()]).collect();
@@ -236,10 +236,6 @@ fn time_bertscore(pairs: &[(String, String)], model: &BertModel) -> Option<f64> 
     }))
 }
 
-#[cfg(not(feature = "bertscore"))]
-fn time_bertscore(_: &[(String, String)], _: &BertModel) -> Option<f64> {
-    None
-}
 
 /// Rounds of the BLEU/ROUGE comparison. Rust and Python runs alternate, and
 /// each side keeps its fastest: this shared machine's speed drifts by up to

@@ -3,10 +3,10 @@
 //! references, and its conventions for special tokens, empty texts and
 //! multiple references.
 //!
-//! The matching is plain Rust and always available; embeddings come from a
-//! [`TokenEmbedder`]. With the `bertscore` feature, medcap-model's BERT
-//! encoder implements it ([`BertScorer`]), loading any BERT-family
-//! checkpoint directory. The default model is the all-MiniLM-L6-v2 directory
+//! The matching is plain Rust; embeddings come from a [`TokenEmbedder`].
+//! medcap-model's `bertscore::BertScorer` implements it on its BERT-family
+//! encoder, loading any BERT or RoBERTa checkpoint directory; this crate
+//! never links libtorch. The default model is the all-MiniLM-L6-v2 directory
 //! that `cargo xtask setup` installs, at layer 5 of its 6: bert-score has no
 //! tuned layer for it, and 5 is what bert-score's own table picks for the
 //! other 6-layer distilled BERT (distilbert-base-uncased), keeping the last
@@ -748,67 +748,6 @@ pub fn default_model_dir() -> Result<std::path::PathBuf, DefaultModelError> {
     }
 }
 
-#[cfg(feature = "bertscore")]
-mod encoder {
-    use std::path::Path;
-
-    use medcap_model::tch::Device;
-    use medcap_model::text_encoder::BertTextEncoder;
-
-    use super::{BertScoreError, EmbeddedText, TokenEmbedder};
-
-    /// The layer used for all-MiniLM-L6-v2 (see the module documentation).
-    pub const DEFAULT_LAYER: usize = super::DEFAULT_LAYER_MINILM;
-
-    /// BERTScore's encoder: medcap-model's BERT on a checkpoint directory.
-    pub struct BertScorer {
-        encoder: BertTextEncoder,
-        /// Texts per forward pass.
-        pub batch_size: usize,
-    }
-
-    impl BertScorer {
-        /// Loads `dir` (config.json, model.safetensors, tokenizer.json) to
-        /// use the hidden states after `layer` layers, on `device`.
-        pub fn from_dir(dir: &Path, layer: usize, device: Device) -> Result<Self, BertScoreError> {
-            let encoder = BertTextEncoder::from_dir(dir, layer, device)
-                .map_err(|e| BertScoreError::Encoder(Box::new(e)))?;
-            Ok(Self {
-                encoder,
-                batch_size: 64,
-            })
-        }
-    }
-
-    impl TokenEmbedder for BertScorer {
-        fn token_ids(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, BertScoreError> {
-            texts
-                .iter()
-                .map(|t| self.encoder.tokenize(t))
-                .collect::<Result<_, _>>()
-                .map_err(|e| BertScoreError::Encoder(Box::new(e)))
-        }
-
-        fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError> {
-            let encoded = self
-                .encoder
-                .encode(texts, self.batch_size)
-                .map_err(|e| BertScoreError::Encoder(Box::new(e)))?;
-            Ok(encoded
-                .into_iter()
-                .map(|e| EmbeddedText {
-                    ids: e.ids,
-                    special: e.special,
-                    vectors: e.vectors,
-                    truncated: e.truncated,
-                })
-                .collect())
-        }
-    }
-}
-
-#[cfg(feature = "bertscore")]
-pub use encoder::{BertScorer, DEFAULT_LAYER};
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! Caption metrics that match the reference Python implementations.
 //!
-//! - [`bertscore`]: BERTScore's matching, idf and conventions; the encoder behind the
-//!   `bertscore` feature (medcap-model's BERT).
+//! - [`bertscore`]: BERTScore's matching, idf and conventions; the encoder is
+//!   any [`bertscore::TokenEmbedder`] (medcap-model's `bertscore::BertScorer`).
 //! - [`bleu`]: BLEU in the study's convention (Hugging Face evaluate /
 //!   tensorflow/nmt, per caption), sacrebleu's and nltk's, with every
 //!   smoothing method of each.
@@ -17,8 +17,9 @@
 //!
 //! Scores are on the 0–1 scale.
 //!
-//! Architecture invariant: without the `bertscore` feature this crate does
-//! not depend on `tch` or libtorch.
+//! Architecture invariant: this crate does not depend on `tch` or libtorch,
+//! so that text metrics load no libtorch (the `medcap` front end runs
+//! `medcap score --no-bertscore` without it).
 //!
 //! ```
 //! use medcap_metrics::bleu::{Bleu, NltkSmoothing};
@@ -43,6 +44,3 @@ pub mod repetition;
 pub mod rouge;
 pub mod stats;
 pub mod tokenize;
-
-/// Whether this build can compute BERTScore (the `bertscore` feature).
-pub const HAS_BERTSCORE: bool = cfg!(feature = "bertscore");

@@ -5,7 +5,6 @@
 //! 0; the tokenizer's declared `model_max_length` truncates; bert-score's
 //! batch padding is reproduced at each batch size, and the default is its
 //! batch-size-1 value. Within 1e-6.
-#![cfg(feature = "bertscore")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -13,7 +12,8 @@ mod common;
 use std::path::Path;
 
 use common::{assert_no_mismatch, model_dir, token_ids};
-use medcap_metrics::bertscore::{BertScoreOptions, BertScoreValue, BertScorer, bert_score_with};
+use medcap_metrics::bertscore::{BertScoreOptions, BertScoreValue, bert_score_with};
+use medcap_model::bertscore::BertScorer;
 use medcap_model::tch::Device;
 use medcap_model::text_encoder::BertTextEncoder;
 use serde_json::Value;

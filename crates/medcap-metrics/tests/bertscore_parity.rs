@@ -2,13 +2,13 @@
 //! 2.11.0) on the 300 caption pairs of golden.json, with the all-MiniLM-L6-v2
 //! model that `cargo xtask setup` installs (`MEDCAP_MINILM_DIR`), layer 5:
 //! `data-fixtures/metrics/bertscore_golden.json`, made by `gen_bertscore.py`.
-#![cfg(feature = "bertscore")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 
 use common::{assert_no_mismatch, golden, model_dir, token_ids};
-use medcap_metrics::bertscore::{BertScorer, DEFAULT_LAYER, bert_score};
+use medcap_metrics::bertscore::bert_score;
+use medcap_model::bertscore::{BertScorer, DEFAULT_LAYER};
 use medcap_model::tch::Device;
 use medcap_model::text_encoder::BertTextEncoder;
 

@@ -3,7 +3,6 @@
 //! (`data-fixtures/roberta`, made by `gen.py` there), on 306 caption pairs
 //! (empty texts, punctuation, non-ASCII, texts past the 40-token limit):
 //! token ids exactly, P/R/F plain, with idf and rescaled to 1e-6.
-#![cfg(feature = "bertscore")]
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -12,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_no_mismatch, token_ids};
 use medcap_metrics::bertscore::{
-    Baseline, BertScoreOptions, BertScoreValue, BertScorer, bert_score_with,
+    Baseline, BertScoreOptions, BertScoreValue, bert_score_with,
 };
+use medcap_model::bertscore::BertScorer;
 use medcap_model::tch::Device;
 use medcap_model::text_encoder::BertTextEncoder;
 use serde_json::Value;

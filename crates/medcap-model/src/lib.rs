@@ -1,14 +1,12 @@
 //! BLIP image captioning on libtorch, through `tch`.
 //!
-//! This crate is the only place in medcap where tensors live. It will hold
-//! BLIP's ViT vision encoder, its BERT text encoder and causal text decoder,
-//! with module paths equal to the Hugging Face checkpoint keys, and the BERT
-//! layer that medcap-metrics reuses as BERTScore's encoder.
-//!
-//! Today it provides the device layer (where tensors run, what libtorch can
-//! see), the BERT encoder ([`bert`]) with checkpoint-equal module paths, and
-//! [`text_encoder`], contextual token embeddings from a local Hugging Face
-//! directory (what BERTScore needs).
+//! This crate is the only place in medcap where tensors live: BLIP's ViT
+//! vision encoder, its BERT text encoder and causal text decoder ([`blip`]),
+//! with module paths equal to the Hugging Face checkpoint keys; generation
+//! ([`generate`]); the device layer (where tensors run, what libtorch can
+//! see); the BERT-family encoder ([`bert`], [`text_encoder`]) and, on it,
+//! BERTScore's encoder ([`bertscore::BertScorer`], medcap-metrics'
+//! `TokenEmbedder`).
 //!
 //! ```
 //! use medcap_model::device::{DeviceChoice, runtime_info};
@@ -21,6 +19,7 @@
 //! ```
 
 pub mod bert;
+pub mod bertscore;
 pub mod blip;
 pub mod checkpoint;
 pub mod device;

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use medcap_metrics::bertscore::{BertScorer, ModelChoice, choose_model};
+use medcap_metrics::bertscore::{ModelChoice, choose_model};
+use medcap_model::bertscore::BertScorer;
 
 use crate::config::StudyConfig;
 use medcap_metrics::caption_scores::{
