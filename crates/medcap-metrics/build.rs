@@ -1,4 +1,5 @@
-//! Links libtorch into this package's tests when the `bertscore` feature is on.
+//! Run path of libtorch for this package's tests and benchmarks, which use
+//! medcap-model's BERTScore encoder (the library itself links no libtorch).
 fn main() {
-    medcap_build::link_libtorch();
+    medcap_build::link_libtorch_in_tests();
 }

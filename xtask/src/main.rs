@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout)]
 
 mod artifact;
+mod bench_score;
 mod realdata;
 mod seeds;
 mod setup;
@@ -57,7 +58,12 @@ Tasks:
               caption installs transformers into .venv and compares BLIP-base generation;
               train also compares one BLIP-base training step with PyTorch's;
               metrics --real [DIR] scores real captions (ROCO's captions.txt, default the
-              shared ROCO test captions), each against another of the same modality
+              shared ROCO test captions), each against another of the same modality;
+              score [--captions FILE] [--quick]: the whole `medcap score` process on 10,000
+              and 105,000 real-caption pairs (1 and 5 references; BERTScore on 10,000)
+              against the Python packages doing the same work, with each side's peak
+              memory; installs sacrebleu, rouge-score and pycocoevalcap into .venv and
+              writes target/bench-score/report.md
   parity      rerun medcap-model's parity tests against the committed transformers fixtures;
               --base also builds a full-size random blip-image-captioning-base checkpoint
               with transformers (installed into .venv) and checks it the same way;
@@ -198,6 +204,12 @@ fn default_run(ws: &Workspace, env: &setup::Environment) -> Result<()> {
 
 fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     let env = setup::run(&ws.root)?;
+    if args.first().map(String::as_str) == Some("score") {
+        let options = bench_score::options(&args[1..], &ws.cwd, &ws.root)?;
+        let python = setup::metrics_python(&ws.root)?;
+        let medcap = build_medcap(ws, &env)?;
+        return bench_score::run(&ws.root, &medcap, &python, &env.minilm, &options);
+    }
     let which = args
         .first()
         .filter(|a| !a.starts_with("--"))
@@ -227,7 +239,9 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
         "metrics" => (&["medcap-metrics"], false),
         "caption" | "train" => (&[], true),
         "all" => (&["medcap-dataset", "medcap-metrics"], true),
-        other => bail!("unknown benchmark `{other}` (dataset, metrics, caption, train or all)"),
+        other => {
+            bail!("unknown benchmark `{other}` (dataset, metrics, caption, train, score or all)")
+        }
     };
     if !packages.is_empty() {
         let mut cmd = cargo(ws, &env);

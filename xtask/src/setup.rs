@@ -517,6 +517,30 @@ pub fn bertscore_python(root: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
+/// [`bertscore_python`] plus the packages `cargo xtask bench score` runs
+/// against: sacrebleu, rouge-score (with nltk) and pycocoevalcap's CIDEr-D
+/// (without its dependencies: only its numpy CIDEr code runs), at the
+/// versions the metric fixtures were made with.
+pub fn metrics_python(root: &Path) -> Result<PathBuf> {
+    let python = bertscore_python(root)?;
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import sacrebleu, rouge_score, nltk, pycocoevalcap.cider.cider",
+        ])
+        .output()
+        .context("cannot run the project environment's python")?;
+    if !probe.status.success() {
+        let venv = root.join(VENV);
+        pip_install(
+            &venv,
+            &["nltk==3.10.4", "sacrebleu==2.6.0", "rouge-score==0.1.2"],
+        )?;
+        pip_install(&venv, &["--no-deps", "pycocoevalcap==1.2"])?;
+    }
+    Ok(python)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,33 @@ const LIB_DIR_VARS: [&str; 2] = ["DEP_TCH_LIBTORCH_LIB", "DEP_MEDCAP_MODEL_LIBTO
 /// dependency on medcap-model or torch-sys) link libtorch, so it is safe to
 /// call from a package whose libtorch use is behind a cargo feature.
 pub fn link_libtorch() {
+    link(None);
+}
+
+/// [`link_libtorch`] for a package whose binaries are not all meant to
+/// load libtorch: `libtorch_cuda` is forced only into `bins` (and the
+/// package's tests), so that its other binaries keep no libtorch at all
+/// when their code references none (the `medcap` front end).
+pub fn link_libtorch_in(bins: &[&str]) {
+    link(Some(bins));
+}
+
+/// For a package that never links libtorch itself but whose tests and
+/// benchmarks use medcap-model (a dev-dependency, whose `links` metadata
+/// cargo does not hand to this build script): the run path of libtorch's
+/// `lib`, from the `LIBTORCH` that `cargo xtask setup` records, written into
+/// those test and benchmark binaries only.
+pub fn link_libtorch_in_tests() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let Ok(torch) = std::env::var("LIBTORCH") else {
+        return;
+    };
+    let dir = Path::new(&torch).join("lib");
+    println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{}", dir.display());
+    println!("cargo:rustc-link-arg-benches=-Wl,-rpath,{}", dir.display());
+}
+
+fn link(bins: Option<&[&str]>) {
     for var in LIB_DIR_VARS {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -46,6 +73,15 @@ pub fn link_libtorch() {
     println!("cargo:libtorch_lib={dir}");
     println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
     if Path::new(&dir).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+        let cuda = "-Wl,--no-as-needed,-ltorch_cuda,--as-needed";
+        match bins {
+            None => println!("cargo:rustc-link-arg={cuda}"),
+            Some(bins) => {
+                for bin in bins {
+                    println!("cargo:rustc-link-arg-bin={bin}={cuda}");
+                }
+                println!("cargo:rustc-link-arg-tests={cuda}");
+            }
+        }
     }
 }

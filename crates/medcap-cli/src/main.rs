@@ -1,24 +1,27 @@
-//! The `medcap` command: glue between the medcap crates and the user.
+//! `medcap-torch`: the `medcap` commands that run libtorch (caption, itm,
+//! train, reproduce, info, score with BERTScore), and every other command
+//! too, under one parser. Users type `medcap`: its front end (`front.rs`)
+//! runs the libtorch-free commands itself and replaces itself with this
+//! binary for the rest, so that scoring text metrics, preparing data and
+//! labelling findings never load libtorch (hundreds of megabytes and, from
+//! a cold disk, a long wait).
 #![allow(clippy::print_stdout)]
 
 mod caption;
+mod data;
 mod label;
+mod logging;
 mod progress;
 mod reproduce;
 mod score;
+mod score_bert;
 mod train;
+mod train_progress;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
-use medcap_dataset::filter::{FigureSelector, KeepAll, KeywordRule, StudyRule};
-use medcap_dataset::formats::{ReleaseFormat, TableColumns};
-use medcap_dataset::image_check::ImageLimits;
-use medcap_dataset::prepare::{PrepareOptions, PrepareSummary, outputs, prepare};
-use medcap_dataset::split::SplitPlan;
-use medcap_dataset::synth::{SynthConfig, generate};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 use medcap_model::device::runtime_info;
 
 /// Fine-tune and evaluate BLIP image captioning on medical figures.
@@ -32,9 +35,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate a synthetic MedICaT-format data set (figures, JSONL, ground truth).
-    Synth(SynthArgs),
+    Synth(data::SynthArgs),
     /// Turn a MedICaT release into clean, validated, paper-grouped splits.
-    Prepare(PrepareArgs),
+    Prepare(data::PrepareArgs),
     /// Score hypothesis captions against references: BLEU, ROUGE, CIDEr-D, with statistics.
     Score(score::ScoreArgs),
     /// Caption images with a BLIP checkpoint (greedy, beam search or sampling).
@@ -51,94 +54,8 @@ enum Command {
     Info,
 }
 
-#[derive(Debug, Args)]
-struct SynthArgs {
-    /// Directory to create the data set in (it will hold `release/`).
-    #[arg(long)]
-    out: PathBuf,
-    /// Number of figures.
-    #[arg(long, default_value_t = 1_000)]
-    n: usize,
-    /// Seed; the same seed and count give the same data set.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Fraction of figures that are not chest radiographs.
-    #[arg(long, default_value_t = 0.2)]
-    non_chest_share: f64,
-}
-
-#[derive(Debug, Args)]
-struct PrepareArgs {
-    /// The MedICaT release directory, or the directory that contains `release/`
-    /// (the same as `--format medicat --input DIR`).
-    #[arg(long, conflicts_with_all = ["input", "format"], required_unless_present = "input")]
-    medicat: Option<PathBuf>,
-    /// The data set: a directory (MedICaT, ROCO, ROCOv2, PMC-OA) or, for
-    /// `--format table`, a CSV/TSV/JSONL file.
-    #[arg(long)]
-    input: Option<PathBuf>,
-    /// The data set's format; default: detected from the directory's layout.
-    #[arg(long, value_enum)]
-    format: Option<FormatName>,
-    /// For `--format table`: which columns hold what,
-    /// `image=COL,caption=COL,group=COL[,license=COL][,id=COL]`.
-    #[arg(long, value_name = "SPEC")]
-    columns: Option<String>,
-    /// Keep only figures under these licences (comma-separated, any spelling:
-    /// `CC BY,CC BY-NC` or `cc-by,cc-by-nc`).
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    licence: Vec<String>,
-    /// Keep the data set's published split (ROCO, ROCOv2, PMC-OA): its test and
-    /// validation figures become test and val, its training figures FT-1 and FT-2.
-    #[arg(long)]
-    published_split: bool,
-    /// ROCO: also read the non-radiology figures.
-    #[arg(long)]
-    non_radiology: bool,
-    /// Output directory for the CSVs, splits and summary.
-    #[arg(long)]
-    out: PathBuf,
-    /// Keep captions with this whole word, any case (repeatable; default: chest).
-    #[arg(long = "keyword", value_name = "WORD")]
-    keywords: Vec<String>,
-    /// Drop captions with this whole word, any case (repeatable).
-    #[arg(long = "exclude", value_name = "WORD")]
-    excludes: Vec<String>,
-    /// Use the study's own rule instead: case-sensitive `Chest`, `Brain` set aside first.
-    #[arg(long, conflicts_with_all = ["keywords", "excludes"])]
-    study_rule: bool,
-    /// Keep every figure (no selection): data already selected, or a whole data set measured.
-    #[arg(long, conflicts_with_all = ["keywords", "excludes", "study_rule"])]
-    all_figures: bool,
-    /// Also write cleanup_audit.jsonl: each caption cleanup changed, the words it removed, and
-    /// those no removal rule accounts for.
-    #[arg(long)]
-    cleanup_audit: bool,
-    /// Seed of the paper-grouped split.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Stop at the first malformed JSONL line instead of reporting and skipping it.
-    #[arg(long)]
-    strict: bool,
-    /// Do not open images; only check that their names stay inside the release.
-    #[arg(long)]
-    skip_image_check: bool,
-    /// Test figures.
-    #[arg(long, default_value_t = SplitPlan::default().test)]
-    test: usize,
-    /// Validation figures.
-    #[arg(long, default_value_t = SplitPlan::default().val)]
-    val: usize,
-    /// FT-1 training figures.
-    #[arg(long, default_value_t = SplitPlan::default().ft1)]
-    ft1: usize,
-    /// Figures FT-2 adds to FT-1's.
-    #[arg(long, default_value_t = SplitPlan::default().ft2_extra)]
-    ft2_extra: usize,
-}
-
 fn main() -> ExitCode {
-    init_logging();
+    logging::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -148,23 +65,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MEDCAP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        // Colour codes only on a terminal: CI logs and files stay plain.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Synth(args) => synth(args),
-        Command::Prepare(args) => prepare_command(args),
-        Command::Score(args) => score::run(&args),
+        Command::Synth(args) => data::synth(args),
+        Command::Prepare(args) => data::prepare_command(args),
+        Command::Score(args) => {
+            let bert = score_bert::bertscore_encoder(&args)?;
+            score::run(&args, bert.as_ref().map(|(e, b)| (e as _, *b)))
+        }
         Command::Label(args) => label::run(&args),
         Command::Caption(args) => caption::caption(&args),
         Command::Itm(args) => caption::itm(&args),
@@ -179,176 +87,5 @@ fn run(cli: Cli) -> Result<()> {
             println!("CPU threads:    {}", info.cpu_threads);
             Ok(())
         }
-    }
-}
-
-fn synth(args: SynthArgs) -> Result<()> {
-    anyhow::ensure!(
-        (0.0..=1.0).contains(&args.non_chest_share),
-        "--non-chest-share {} is not a fraction between 0 and 1",
-        args.non_chest_share
-    );
-    let config = SynthConfig {
-        figures: args.n,
-        seed: args.seed,
-        non_chest_share: args.non_chest_share,
-    };
-    let summary = generate(&args.out, &config).with_context(|| {
-        format!(
-            "cannot generate a synthetic data set in {}",
-            args.out.display()
-        )
-    })?;
-    println!(
-        "{} figures ({} chest radiographs) from {} papers in {}",
-        summary.figures,
-        summary.chest_radiographs,
-        summary.papers,
-        summary.release_dir.display()
-    );
-    Ok(())
-}
-
-fn selector(args: &PrepareArgs) -> Result<Box<dyn FigureSelector>> {
-    if args.study_rule {
-        return Ok(Box::new(StudyRule));
-    }
-    if args.all_figures {
-        return Ok(Box::new(KeepAll));
-    }
-    let include: Vec<&str> = if args.keywords.is_empty() {
-        vec!["chest"]
-    } else {
-        args.keywords.iter().map(String::as_str).collect()
-    };
-    let exclude: Vec<&str> = args.excludes.iter().map(String::as_str).collect();
-    Ok(Box::new(
-        KeywordRule::new(&include, &exclude).context("invalid --keyword or --exclude")?,
-    ))
-}
-
-/// `--format`'s values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum FormatName {
-    Medicat,
-    Roco,
-    Rocov2,
-    PmcOa,
-    Table,
-}
-
-fn release_format(args: &PrepareArgs) -> Result<Option<ReleaseFormat>> {
-    if args.medicat.is_some() {
-        return Ok(Some(ReleaseFormat::Medicat));
-    }
-    if args.columns.is_some() && !matches!(args.format, Some(FormatName::Table)) {
-        bail!("--columns applies to --format table only");
-    }
-    Ok(match args.format {
-        None => None,
-        Some(FormatName::Medicat) => Some(ReleaseFormat::Medicat),
-        Some(FormatName::Roco) => Some(ReleaseFormat::Roco {
-            non_radiology: args.non_radiology,
-        }),
-        Some(FormatName::Rocov2) => Some(ReleaseFormat::Rocov2),
-        Some(FormatName::PmcOa) => Some(ReleaseFormat::PmcOa),
-        Some(FormatName::Table) => {
-            let spec = args
-                .columns
-                .as_deref()
-                .context("--format table needs --columns image=COL,caption=COL,group=COL")?;
-            Some(ReleaseFormat::Table(TableColumns::parse(spec)?))
-        }
-    })
-}
-
-fn prepare_command(args: PrepareArgs) -> Result<()> {
-    let mut format = release_format(&args)?;
-    let input = match (&args.medicat, &args.input) {
-        (Some(dir), _) | (None, Some(dir)) => dir.clone(),
-        (None, None) => bail!("name the data set with --input DIR (or --medicat DIR)"),
-    };
-    if args.non_radiology {
-        // Detected as ROCO, with the non-radiology figures asked for.
-        if format.is_none() {
-            format = Some(ReleaseFormat::detect(&input)?);
-        }
-        match &mut format {
-            Some(ReleaseFormat::Roco { non_radiology }) => *non_radiology = true,
-            other => bail!(
-                "--non-radiology applies to ROCO only, not to {}",
-                other.as_ref().map_or("this data set", ReleaseFormat::name)
-            ),
-        }
-    }
-    let options = PrepareOptions {
-        format,
-        licences: (!args.licence.is_empty()).then(|| args.licence.clone()),
-        published_split: args.published_split,
-        cleanup_audit: args.cleanup_audit,
-        selector: selector(&args)?,
-        plan: SplitPlan {
-            test: args.test,
-            val: args.val,
-            ft1: args.ft1,
-            ft2_extra: args.ft2_extra,
-        },
-        seed: args.seed,
-        strict: args.strict,
-        check_images: !args.skip_image_check,
-        limits: ImageLimits::default(),
-        path_tree: None,
-    };
-    let bars = progress::Bars::new();
-    let summary = prepare(&input, &args.out, &options, &bars)
-        .with_context(|| format!("cannot prepare the data set at {}", input.display()))?;
-    print_summary(&summary);
-    println!(
-        "outputs in {} ({}, split CSVs, {})",
-        args.out.display(),
-        outputs::FIGURES,
-        outputs::SUMMARY
-    );
-    Ok(())
-}
-
-fn print_summary(s: &PrepareSummary) {
-    println!(
-        "read {} records of {} ({})",
-        s.lines,
-        s.jsonl.display(),
-        s.format
-    );
-    println!("  malformed lines:         {}", s.malformed);
-    println!("  duplicate records:       {}", s.duplicates);
-    println!("  no caption:              {}", s.empty_caption);
-    println!("  other licence:           {}", s.licence_excluded);
-    println!("  excluded:                {}", s.excluded);
-    println!("  no keyword:              {}", s.no_keyword);
-    println!(
-        "  selected:                {}  ({})",
-        s.selected, s.selector
-    );
-    println!("  empty after cleanup:     {}", s.empty_after_cleanup);
-    println!(
-        "  captions cleaned:        {} changed, {} lost a word no rule accounts for",
-        s.cleanup_changed, s.cleanup_unexpected
-    );
-    let i = &s.images;
-    if i.checked {
-        println!(
-            "  images: ok {}, missing {}, outside root {}, undecodable {}, bad dimensions {}",
-            i.ok, i.missing, i.outside_root, i.undecodable, i.bad_dimensions
-        );
-    } else {
-        println!("  images: not checked; outside root {}", i.outside_root);
-    }
-    println!("  usable figures:          {}", s.usable);
-    for (name, c) in &s.splits {
-        let requested = c.requested.map(|r| format!(" of {r}")).unwrap_or_default();
-        println!(
-            "  split {name:<10} {:>6}{requested} figures from {} papers",
-            c.figures, c.papers
-        );
     }
 }

@@ -11,7 +11,7 @@ use medcap_model::device::DeviceChoice;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::Study;
 
-use crate::progress::TrainBar;
+use crate::train_progress::TrainBar;
 
 #[derive(Debug, Args)]
 pub struct ReproduceArgs {

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
-use medcap_metrics::bertscore::{Baseline, baseline_file, choose_model};
-use medcap_model::bertscore::BertScorer;
+use medcap_metrics::bertscore::{Baseline, TokenEmbedder};
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use medcap_metrics::caption_scores::{
     BertScoreSetup, CaptionFindings, CaptionScorer, Findings, Metrics, ScoreColumns, ScoredChunk,
@@ -18,13 +17,12 @@ use medcap_metrics::caption_scores::{
 use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, UncertainPolicy};
 use medcap_metrics::rouge::{Rouge, RougeTokenizer};
 use medcap_metrics::stats::{Bootstrap, Summary};
-use medcap_model::device::DeviceChoice;
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     /// Reference captions, one per line (repeat for several references per caption).
     #[arg(long = "refs", value_name = "FILE", required_unless_present = "csv")]
-    refs: Vec<PathBuf>,
+    pub(crate) refs: Vec<PathBuf>,
     /// Hypothesis captions, one per line; an empty line is an empty caption.
     #[arg(
         long,
@@ -32,86 +30,86 @@ pub struct ScoreArgs {
         required_unless_present = "csv",
         conflicts_with = "csv"
     )]
-    hyps: Option<PathBuf>,
+    pub(crate) hyps: Option<PathBuf>,
     /// A CSV file with `reference` and `candidate` columns, instead of --refs/--hyps.
     #[arg(long, value_name = "FILE", conflicts_with = "refs")]
-    csv: Option<PathBuf>,
+    pub(crate) csv: Option<PathBuf>,
     /// A second system's hypotheses: adds a paired comparison (bootstrap interval, permutation p-value).
     #[arg(long, value_name = "FILE")]
-    compare: Option<PathBuf>,
+    pub(crate) compare: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    pub(crate) format: Format,
     /// BLEU convention: the study's (HF evaluate / tensorflow-nmt), sacrebleu or nltk.
     #[arg(long, value_enum, default_value_t = BleuChoice::Study)]
-    bleu_impl: BleuChoice,
+    pub(crate) bleu_impl: BleuChoice,
     /// BLEU smoothing: none|add-one (study), none|floor|add-k|exp (sacrebleu), method0..method7 (nltk).
     #[arg(long)]
-    bleu_smoothing: Option<String>,
+    pub(crate) bleu_smoothing: Option<String>,
     /// Porter-stem ROUGE tokens (rouge-score's use_stemmer).
     #[arg(long)]
-    rouge_stemmer: bool,
+    pub(crate) rouge_stemmer: bool,
     /// Keep non-ASCII letters in ROUGE tokens (rouge-score deletes them).
     #[arg(long)]
-    rouge_unicode: bool,
+    pub(crate) rouge_unicode: bool,
     /// Bootstrap resamples for the 95% intervals.
     #[arg(long, default_value_t = 1_000)]
-    bootstrap: usize,
+    pub(crate) bootstrap: usize,
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// BERTScore model: a BERT-family Hugging Face directory (config.json,
     /// model.safetensors, tokenizer.json). Default: the all-MiniLM-L6-v2 that
     /// `cargo xtask setup` installs (MEDCAP_MINILM_DIR).
     #[arg(long, value_name = "DIR")]
-    bertscore_model: Option<PathBuf>,
+    pub(crate) bertscore_model: Option<PathBuf>,
     /// Hidden layer whose embeddings BERTScore matches. Default: bert-score's layer for the
     /// model (its table, e.g. roberta-large 17, roberta-base 10, bert-base-uncased 9), 5 for
     /// the default MiniLM.
     #[arg(long, value_name = "N")]
-    bertscore_layer: Option<usize>,
+    pub(crate) bertscore_layer: Option<usize>,
     /// bert-score's name of the model in --bertscore-model (e.g. roberta-large): selects its
     /// default layer and, with --bertscore-rescale, its baseline. Default: the directory's name.
     #[arg(long, value_name = "NAME")]
-    bertscore_model_type: Option<String>,
+    pub(crate) bertscore_model_type: Option<String>,
     /// Rescale with bert-score's own baseline for the model and layer (English), as its
     /// rescale_with_baseline=True (the files `cargo xtask setup` installs).
     #[arg(long, conflicts_with = "bertscore_baseline")]
-    bertscore_rescale: bool,
+    pub(crate) bertscore_rescale: bool,
     /// idf-weight BERTScore tokens, from the references.
     #[arg(long)]
-    bertscore_idf: bool,
+    pub(crate) bertscore_idf: bool,
     /// Rescale BERTScore with a bert-score baseline file (CSV `LAYER,P,R,F`; the row of --bertscore-layer).
     #[arg(long, value_name = "FILE")]
-    bertscore_baseline: Option<PathBuf>,
+    pub(crate) bertscore_baseline: Option<PathBuf>,
     /// Reproduce bert-score's value at its `batch_size=N` exactly (its batches pad texts,
     /// and a padded position offers a similarity of 0): for matching a published number.
     /// Default: the batch-independent value, bert-score's at batch size 1.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    bertscore_batch_size: Option<u64>,
+    pub(crate) bertscore_batch_size: Option<u64>,
     /// Skip BERTScore (no model needed).
     #[arg(long, conflicts_with_all = ["bertscore_model", "bertscore_idf", "bertscore_baseline", "bertscore_batch_size", "bertscore_layer", "bertscore_model_type", "bertscore_rescale"])]
-    no_bertscore: bool,
+    pub(crate) no_bertscore: bool,
     /// Skip the findings (clinical-efficacy) scores, which are on by default.
     #[arg(long)]
-    no_findings: bool,
+    pub(crate) no_findings: bool,
     /// Count uncertain findings as present (default: positive findings only).
     #[arg(long, conflicts_with = "no_findings")]
-    findings_uncertain_positive: bool,
+    pub(crate) findings_uncertain_positive: bool,
     /// Where BERTScore's encoder runs: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
-    device: String,
+    pub(crate) device: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Jsonl,
     Csv,
     Table,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum BleuChoice {
+pub(crate) enum BleuChoice {
     Study,
     Sacrebleu,
     Nltk,
@@ -196,7 +194,11 @@ impl Lines {
         line = line.strip_suffix(b"\n").unwrap_or(line);
         line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = std::str::from_utf8(line).with_context(|| {
-            format!("{}: line {} is not valid UTF-8", self.path.display(), self.line)
+            format!(
+                "{}: line {} is not valid UTF-8",
+                self.path.display(),
+                self.line
+            )
         })?;
         Ok(Some(text.to_owned()))
     }
@@ -411,7 +413,9 @@ impl Scored {
     }
 }
 
-pub fn run(args: &ScoreArgs) -> Result<()> {
+/// `medcap score`: BERTScore from `bert` (the encoder and its baseline)
+/// when given; the caller loads it (libtorch lives in `medcap-torch` only).
+pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)>) -> Result<()> {
     let source = match (&args.csv, &args.hyps) {
         (Some(csv), _) => Source::Csv(csv),
         (None, Some(hyps)) => Source::Lines {
@@ -445,13 +449,12 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
             with_side: false,
         }),
     };
-    let bert = bert_scorer(args)?;
     let mut scorer = CaptionScorer::new(metrics);
-    if let Some((embedder, baseline)) = &bert {
+    if let Some((embedder, baseline)) = bert {
         scorer = scorer.with_bertscore(BertScoreSetup {
             embedder,
             idf: args.bertscore_idf,
-            baseline: *baseline,
+            baseline,
             batch_size: args.bertscore_batch_size.map(|n| n as usize),
         });
     }
@@ -470,17 +473,16 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let written = score_stream(args, &source, &scorer, chunk_size, &mut out)
-        .and_then(|(a, b)| {
-            let summary = match args.format {
-                Format::Jsonl => jsonl_summary(&a, b.as_ref(), &metrics),
-                Format::Csv => String::new(),
-                Format::Table => table(&a, b.as_ref(), &metrics),
-            };
-            out.write_all(summary.as_bytes())?;
-            out.flush()?;
-            Ok(())
-        });
+    let written = score_stream(args, &source, &scorer, chunk_size, &mut out).and_then(|(a, b)| {
+        let summary = match args.format {
+            Format::Jsonl => jsonl_summary(&a, b.as_ref(), &metrics),
+            Format::Csv => String::new(),
+            Format::Table => table(&a, b.as_ref(), &metrics),
+        };
+        out.write_all(summary.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    });
     match written {
         Err(e) if is_broken_pipe(&e) => Ok(()),
         other => other,
@@ -491,47 +493,6 @@ pub fn run(args: &ScoreArgs) -> Result<()> {
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.downcast_ref::<std::io::Error>()
         .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-}
-
-/// The BERTScore encoder and baseline the arguments ask for.
-fn bert_scorer(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<Baseline>)>> {
-    if args.no_bertscore {
-        return Ok(None);
-    }
-    let choice = choose_model(
-        args.bertscore_model.as_deref(),
-        args.bertscore_model_type.as_deref(),
-        args.bertscore_layer,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}; or pass --no-bertscore to score without it"))?;
-    let device: DeviceChoice = args.device.parse()?;
-    let scorer = BertScorer::from_dir(&choice.dir, choice.layer, device.resolve()?)
-        .with_context(|| format!("cannot load the BERTScore model {}", choice.dir.display()))?;
-    let baseline_path = match &args.bertscore_baseline {
-        Some(path) => Some(path.clone()),
-        None if args.bertscore_rescale => {
-            let name = choice.name.with_context(|| {
-                format!(
-                    "--bertscore-rescale needs bert-score's name for {} (--bertscore-model-type)",
-                    choice.dir.display()
-                )
-            })?;
-            Some(baseline_file(name, "en")?)
-        }
-        None => None,
-    };
-    let baseline = match &baseline_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Some(
-                Baseline::from_csv(&text, choice.layer)
-                    .with_context(|| format!("{}", path.display()))?,
-            )
-        }
-        None => None,
-    };
-    Ok(Some((scorer, baseline)))
 }
 
 /// Second pass: scores chunk by chunk, writing each caption's row (JSONL,
@@ -545,7 +506,10 @@ fn score_stream(
 ) -> Result<(Scored, Option<(PathBuf, Scored)>)> {
     let mut reader = source.open()?;
     let mut a = Scored::default();
-    let mut b = args.compare.as_ref().map(|p| (p.clone(), Scored::default()));
+    let mut b = args
+        .compare
+        .as_ref()
+        .map(|p| (p.clone(), Scored::default()));
     let mut index = 0usize;
     loop {
         let chunk = reader.next_chunk(chunk_size)?;

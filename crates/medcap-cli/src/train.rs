@@ -12,7 +12,7 @@ use medcap_model::device::DeviceChoice;
 use medcap_train::config::TrainConfig;
 use medcap_train::trainer::{Outcome, Trainer};
 
-use crate::progress::TrainBar;
+use crate::train_progress::TrainBar;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {

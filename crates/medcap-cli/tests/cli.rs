@@ -605,3 +605,51 @@ fn score_takes_bert_scores_default_layer_and_baseline_by_model_name() {
         }
     }
 }
+
+/// The `medcap` front end links no libtorch (so `medcap score --no-bertscore`,
+/// `prepare`, `synth` and `label` never load it), while `medcap-torch`, which
+/// it runs for the other commands, does; and those commands answer through
+/// the front end as before.
+#[test]
+fn the_front_end_loads_no_libtorch_and_forwards_the_rest() {
+    let needs_libtorch = |path: &str| {
+        let bytes = std::fs::read(path).unwrap();
+        bytes.windows(15).any(|w| w == b"libtorch_cpu.so")
+    };
+    assert!(!needs_libtorch(env!("CARGO_BIN_EXE_medcap")));
+    assert!(needs_libtorch(env!("CARGO_BIN_EXE_medcap-torch")));
+    // Full help (medcap-torch's parser) through the front end, under the name users type.
+    let help = medcap(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("caption") && text.contains("score") && text.contains("Usage: medcap"));
+    let info = medcap(&["info"]);
+    assert!(info.status.success());
+    assert!(String::from_utf8_lossy(&info.stdout).contains("libtorch:       2.11.0"));
+    // A mistake in a forwarded command is medcap-torch's clap error, exit code 2.
+    let wrong = medcap(&["caption", "--no-such-flag"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("--no-such-flag"));
+}
+
+/// `medcap score ... | head` stops quietly: a closed pipe is not an error.
+#[test]
+fn score_into_a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..50_000).map(|i| format!("left pleural effusion {i}\n")).collect();
+    let file = dir.path().join("c.txt");
+    std::fs::write(&file, lines).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medcap"))
+        .args(["score", "--refs", path(&file), "--hyps", path(&file)])
+        .args(["--no-bertscore", "--no-findings", "--format", "jsonl"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}

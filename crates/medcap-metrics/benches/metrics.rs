@@ -236,7 +236,6 @@ fn time_bertscore(pairs: &[(String, String)], model: &BertModel) -> Option<f64> 
     }))
 }
 
-
 /// Rounds of the BLEU/ROUGE comparison. Rust and Python runs alternate, and
 /// each side keeps its fastest: this shared machine's speed drifts by up to
 /// 2x within minutes, and alternating keeps a slow spell from landing on one

@@ -352,7 +352,13 @@ pub fn bert_score_with<R: AsRef<str>>(
     } else {
         None
     };
-    bert_score_chunk(embedder, candidates, references, idf.as_ref(), options.batch_size)
+    bert_score_chunk(
+        embedder,
+        candidates,
+        references,
+        idf.as_ref(),
+        options.batch_size,
+    )
 }
 
 /// [`bert_score_with`] with idf weights given (`None`: every token weighs
@@ -747,7 +753,6 @@ pub fn default_model_dir() -> Result<std::path::PathBuf, DefaultModelError> {
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {

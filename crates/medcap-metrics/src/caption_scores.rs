@@ -299,7 +299,10 @@ impl<'a> CaptionScorer<'a> {
     ///
     /// # Errors
     /// [`BertScoreError::Encoder`] when idf weights need the tokenizer and it fails.
-    pub fn add_references<R: AsRef<str>>(&mut self, references: &[R]) -> Result<(), BertScoreError> {
+    pub fn add_references<R: AsRef<str>>(
+        &mut self,
+        references: &[R],
+    ) -> Result<(), BertScoreError> {
         self.add_text_references(references);
         if let Some((setup, Some(idf))) = &mut self.bert {
             let texts: Vec<&str> = references.iter().map(AsRef::as_ref).collect();
@@ -312,11 +315,9 @@ impl<'a> CaptionScorer<'a> {
 
     /// The part of [`Self::add_references`] that cannot fail.
     fn add_text_references<R: AsRef<str>>(&mut self, references: &[R]) {
-        let tokens: Vec<Vec<String>> = references
-            .iter()
-            .map(|r| self.metrics.bleu.tokenize(r.as_ref()))
-            .collect();
-        self.cider.add_image(&tokens);
+        let bleu = self.metrics.bleu;
+        self.cider
+            .add_image_with(references, &|r, visit| bleu.each_token(r.as_ref(), visit));
     }
 
     /// Scores `hypotheses[i]` against `references[i]` (the slices must have
@@ -398,11 +399,6 @@ fn score_one<R: AsRef<str>>(
     references: &[R],
     bert: Option<BertScoreValue>,
 ) -> (CaptionScores, Option<CaptionFindings>) {
-    let h = m.bleu.tokenize(hypothesis);
-    let refs: Vec<Vec<String>> = references
-        .iter()
-        .map(|r| m.bleu.tokenize(r.as_ref()))
-        .collect();
     let refs_text: Vec<&str> = references.iter().map(AsRef::as_ref).collect();
     let rouge = m.rouge.score_multi(&refs_text, hypothesis);
     let findings = m.findings.map(|options| {
@@ -422,12 +418,14 @@ fn score_one<R: AsRef<str>>(
         )
     });
     let scores = CaptionScores {
-        bleu: m.bleu.sentence_tokens(&h, &refs),
+        bleu: m.bleu.sentence(hypothesis, &refs_text),
         rouge1: rouge.rouge1.fmeasure,
         rouge2: rouge.rouge2.fmeasure,
         rouge_l: rouge.rouge_l.fmeasure,
         rouge_lsum: rouge.rouge_lsum.fmeasure,
-        cider_d: cider.score(&h, &refs),
+        cider_d: cider.score_with(hypothesis, &refs_text, &|t, visit| {
+            m.bleu.each_token(t, visit);
+        }),
         bert,
         findings_f1: findings.as_ref().map(|(_, f1)| *f1),
     };
@@ -494,7 +492,8 @@ impl Findings {
             .into_iter()
             .map(|f| (f.hypothesis, f.reference))
             .unzip();
-        let efficacy = clinical_efficacy(&hypotheses, &references.iter().collect::<Vec<_>>(), options);
+        let efficacy =
+            clinical_efficacy(&hypotheses, &references.iter().collect::<Vec<_>>(), options);
         Self {
             hypotheses,
             references,

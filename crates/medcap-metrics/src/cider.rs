@@ -25,6 +25,8 @@
 //! assert!((scores.corpus - 3.87801).abs() < 1e-5);
 //! ```
 
+use std::sync::OnceLock;
+
 use rustc_hash::FxHashMap;
 
 const N: usize = 4;
@@ -57,29 +59,63 @@ pub struct DocumentFrequencies {
     /// Document frequency per n-gram id.
     df: Vec<u32>,
     images: u64,
-    /// Scratch: the n-grams of the image being added.
+    /// `ln(images) - ln(max(df, 1))` per n-gram id, computed at the first
+    /// score after the last image was added.
+    idf: OnceLock<Vec<f64>>,
+    /// Scratch: the n-grams of the image being added, and its word ids.
     seen: Vec<u32>,
+    ids: Vec<u32>,
 }
 
-/// Keys of n-grams absent from the corpus tables have this bit set.
-const UNSEEN: u64 = 1 << 63;
+/// A packed n-gram key: the order index (0..4) in the top bits, then a flag
+/// for n-grams the corpus has never seen, then the id.
+const ORDER_SHIFT: u32 = 60;
+const UNSEEN: u64 = 1 << 59;
+const ID_MASK: u64 = (1 << 59) - 1;
 
-/// One text's n-grams: (order index 0..4, key, term frequency), sorted.
-type GramCounts = Vec<(u8, u64, u32)>;
+/// One text's n-grams: (packed key, term frequency), sorted by key.
+type GramCounts = Vec<(u64, u32)>;
 
 /// Keys for the words and n-grams of one comparison that the corpus has
 /// never seen (a hypothesis's new words): equal n-grams get equal keys.
 #[derive(Default)]
-struct Unseen<'t> {
-    words: FxHashMap<&'t str, u64>,
+struct Unseen {
+    words: FxHashMap<Box<str>, u64>,
     grams: FxHashMap<(u64, u64), u64>,
 }
 
-impl Unseen<'_> {
+impl Unseen {
     fn next(&self) -> u64 {
         UNSEEN | (self.words.len() + self.grams.len()) as u64
     }
 }
+
+thread_local! {
+    static UNSEEN_TABLES: std::cell::RefCell<Unseen> = std::cell::RefCell::new(Unseen::default());
+}
+
+/// Runs `f` with empty unseen-key tables, reusing this thread's (their
+/// memory stays allocated between comparisons).
+fn with_unseen<R>(f: impl FnOnce(&mut Unseen) -> R) -> R {
+    UNSEEN_TABLES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut tables) => {
+            tables.words.clear();
+            tables.grams.clear();
+            if tables.grams.capacity() > 1 << 16 {
+                // Memory back after one very long text.
+                *tables = Unseen::default();
+            }
+            f(&mut tables)
+        }
+        Err(_) => f(&mut Unseen::default()),
+    })
+}
+
+/// A tokenizer: calls its second argument with each token of its first.
+pub(crate) type Tokenizer<'a, T> = dyn Fn(&T, &mut dyn FnMut(&str)) + 'a;
+
+/// One text's tokens: calls its argument with each.
+type EachToken<'a> = dyn FnMut(&mut dyn FnMut(&str)) + 'a;
 
 impl DocumentFrequencies {
     /// Empty statistics (no image yet).
@@ -120,16 +156,28 @@ impl DocumentFrequencies {
         id
     }
 
-    /// Counts the references of one image (pycocoevalcap's `cook_refs`
-    /// then `compute_doc_freq`): each n-gram once per image however many
-    /// references contain it.
+    /// Counts the references of one image, given as token lists
+    /// (pycocoevalcap's `cook_refs` then `compute_doc_freq`): each n-gram
+    /// once per image however many references contain it.
     pub fn add_image<S: AsRef<str>>(&mut self, references: &[Vec<S>]) {
+        self.add_image_with(
+            references,
+            &|tokens: &Vec<S>, visit: &mut dyn FnMut(&str)| {
+                tokens.iter().for_each(|t| visit(t.as_ref()));
+            },
+        );
+    }
+
+    /// [`Self::add_image`] with references as texts and the tokenizer that
+    /// splits them.
+    pub(crate) fn add_image_with<T>(&mut self, references: &[T], tokenize: &Tokenizer<'_, T>) {
+        self.idf.take();
         let mut seen = std::mem::take(&mut self.seen);
+        let mut ids = std::mem::take(&mut self.ids);
         seen.clear();
-        let mut ids = Vec::new();
-        for tokens in references {
+        for text in references {
             ids.clear();
-            ids.extend(tokens.iter().map(|t| self.intern_word(t.as_ref())));
+            tokenize(text, &mut |t| ids.push(self.intern_word(t)));
             for i in 0..ids.len() {
                 let mut gram = ids[i];
                 seen.push(gram);
@@ -144,31 +192,32 @@ impl DocumentFrequencies {
         for &g in &seen {
             self.df[g as usize] += 1;
         }
-        self.seen = seen;
+        (self.seen, self.ids) = (seen, ids);
         self.images += 1;
     }
 
     /// A text's n-grams of orders 1 to 4, counted: each keyed by its id
     /// where the corpus knows it, else by a key from `unseen`.
-    fn gram_counts<'t, S: AsRef<str>>(&self, tokens: &'t [S], unseen: &mut Unseen<'t>) -> GramCounts {
-        let keys: Vec<u64> = tokens
-            .iter()
-            .map(|t| {
-                let word = t.as_ref();
-                match self.words.get(word) {
-                    Some(&id) => u64::from(id),
+    fn gram_counts(&self, each_token: &mut EachToken<'_>, unseen: &mut Unseen) -> GramCounts {
+        let mut keys: Vec<u64> = Vec::with_capacity(32);
+        each_token(&mut |word| {
+            keys.push(match self.words.get(word) {
+                Some(&id) => u64::from(id),
+                None => match unseen.words.get(word) {
+                    Some(&k) => k,
                     None => {
                         let next = unseen.next();
-                        *unseen.words.entry(word).or_insert(next)
+                        unseen.words.insert(word.into(), next);
+                        next
                     }
-                }
-            })
-            .collect();
-        let mut grams: Vec<(u8, u64)> = Vec::with_capacity(keys.len() * N);
+                },
+            });
+        });
+        let mut grams: Vec<u64> = Vec::with_capacity(keys.len() * N);
         for i in 0..keys.len() {
             let mut gram = keys[i];
-            grams.push((0, gram));
-            for (order, &word) in (1u8..).zip(keys.iter().skip(i + 1).take(N - 1)) {
+            grams.push(gram);
+            for (order, &word) in (1u64..).zip(keys.iter().skip(i + 1).take(N - 1)) {
                 let known = (gram & UNSEEN == 0 && word & UNSEEN == 0)
                     .then(|| self.grams.get(&(gram as u32, word as u32)))
                     .flatten();
@@ -179,38 +228,50 @@ impl DocumentFrequencies {
                         *unseen.grams.entry((gram, word)).or_insert(next)
                     }
                 };
-                grams.push((order, gram));
+                grams.push((order << ORDER_SHIFT) | gram);
             }
         }
         grams.sort_unstable();
         let mut counts: GramCounts = Vec::with_capacity(grams.len());
-        for (order, key) in grams {
+        for key in grams {
             match counts.last_mut() {
-                Some(last) if last.0 == order && last.1 == key => last.2 += 1,
-                _ => counts.push((order, key, 1)),
+                Some(last) if last.0 == key => last.1 += 1,
+                _ => counts.push((key, 1)),
             }
         }
         counts
     }
 
+    fn idf(&self) -> &[f64] {
+        self.idf.get_or_init(|| {
+            let log_images = (self.images.max(1) as f64).ln();
+            self.df
+                .iter()
+                .map(|&df| log_images - f64::from(df.max(1)).ln())
+                .collect()
+        })
+    }
+
     /// pycocoevalcap's `counts2vec`: tf-idf weights in the order of `counts`,
     /// per-order norms and the "length" (the number of bigrams).
-    fn vector(&self, counts: &GramCounts) -> Vector {
-        let log_images = (self.images.max(1) as f64).ln();
+    fn vector(&self, idf: &[f64], counts: &GramCounts) -> Vector {
+        // An n-gram no reference has: df 0, counted as 1.
+        let unseen_idf = (self.images.max(1) as f64).ln();
         let mut v = Vector {
             weights: Vec::with_capacity(counts.len()),
             norms: [0.0; N],
             length: 0.0,
         };
-        for &(order, key, tf) in counts {
-            let df = if key & UNSEEN == 0 {
-                self.df[key as usize]
-            } else {
-                0
-            };
-            let w = f64::from(tf) * (log_images - f64::from(df.max(1)).ln());
+        for &(key, tf) in counts {
+            let order = (key >> ORDER_SHIFT) as usize;
+            let w = f64::from(tf)
+                * if key & UNSEEN == 0 {
+                    idf[(key & ID_MASK) as usize]
+                } else {
+                    unseen_idf
+                };
             v.weights.push(w);
-            v.norms[usize::from(order)] += w * w;
+            v.norms[order] += w * w;
             if order == 1 {
                 v.length += f64::from(tf);
             }
@@ -221,22 +282,60 @@ impl DocumentFrequencies {
         v
     }
 
-    /// CIDEr-D of one hypothesis against its references, with these corpus
-    /// statistics (0 without references).
-    pub fn score<S: AsRef<str>, R: AsRef<str>>(&self, hypothesis: &[S], references: &[Vec<R>]) -> f64 {
-        if references.is_empty() {
+    /// CIDEr-D of one hypothesis against its references, given as token
+    /// lists, with these corpus statistics (0 without references).
+    pub fn score<S: AsRef<str>, R: AsRef<str>>(
+        &self,
+        hypothesis: &[S],
+        references: &[Vec<R>],
+    ) -> f64 {
+        with_unseen(|unseen| {
+            let hyp = self.gram_counts(
+                &mut |visit| hypothesis.iter().for_each(|t| visit(t.as_ref())),
+                unseen,
+            );
+            let refs: Vec<GramCounts> = references
+                .iter()
+                .map(|r| {
+                    self.gram_counts(
+                        &mut |visit| r.iter().for_each(|t| visit(t.as_ref())),
+                        unseen,
+                    )
+                })
+                .collect();
+            self.score_counts(&hyp, &refs)
+        })
+    }
+
+    /// [`Self::score`] from texts and the tokenizer that splits them.
+    pub(crate) fn score_with(
+        &self,
+        hypothesis: &str,
+        references: &[&str],
+        tokenize: &Tokenizer<'_, str>,
+    ) -> f64 {
+        with_unseen(|unseen| {
+            let hyp = self.gram_counts(&mut |visit| tokenize(hypothesis, visit), unseen);
+            let refs: Vec<GramCounts> = references
+                .iter()
+                .map(|r| self.gram_counts(&mut |visit| tokenize(r, visit), unseen))
+                .collect();
+            self.score_counts(&hyp, &refs)
+        })
+    }
+
+    fn score_counts(&self, hyp: &GramCounts, refs: &[GramCounts]) -> f64 {
+        if refs.is_empty() {
             return 0.0;
         }
-        let mut unseen = Unseen::default();
-        let hyp = self.gram_counts(hypothesis, &mut unseen);
-        let hv = self.vector(&hyp);
+        let idf = self.idf();
+        let hv = self.vector(idf, hyp);
         let mut total = 0.0;
-        for r in references {
-            let counts = self.gram_counts(r, &mut unseen);
-            let rv = self.vector(&counts);
-            total += similarity((&hyp, &hv), (&counts, &rv)).iter().sum::<f64>();
+        for counts in refs {
+            let rv = self.vector(idf, counts);
+            total += similarity((hyp, &hv), (counts, &rv)).iter().sum::<f64>();
         }
-        total / N as f64 / references.len() as f64 * 10.0
+        total / N as f64 / refs.len() as f64 * 10.0
     }
 }
 
@@ -257,13 +356,13 @@ fn similarity(h: (&GramCounts, &Vector), r: (&GramCounts, &Vector)) -> [f64; N] 
     let mut val = [0.0; N];
     let (mut i, mut j) = (0, 0);
     while i < h.0.len() && j < r.0.len() {
-        let (a, b) = ((h.0[i].0, h.0[i].1), (r.0[j].0, r.0[j].1));
+        let (a, b) = (h.0[i].0, r.0[j].0);
         match a.cmp(&b) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
                 let (wh, wr) = (h.1.weights[i], r.1.weights[j]);
-                val[usize::from(a.0)] += wh.min(wr) * wr;
+                val[(a >> ORDER_SHIFT) as usize] += wh.min(wr) * wr;
                 i += 1;
                 j += 1;
             }
@@ -286,7 +385,10 @@ pub fn cider_d<S: AsRef<str> + Sync>(pairs: &[(Vec<S>, Vec<Vec<S>>)]) -> CiderSc
     for (_, refs) in pairs {
         df.add_image(refs);
     }
-    let per_image: Vec<f64> = pairs.par_iter().map(|(h, refs)| df.score(h, refs)).collect();
+    let per_image: Vec<f64> = pairs
+        .par_iter()
+        .map(|(h, refs)| df.score(h, refs))
+        .collect();
     let corpus = if per_image.is_empty() {
         0.0
     } else {
@@ -313,8 +415,15 @@ mod tests {
         df.add_image(&[vec!["a", "b"]]);
         df.add_image(&[vec!["a", "c"]]);
         let mut unseen = Unseen::default();
-        let counts = df.gram_counts(&["x", "y", "x", "y"], &mut unseen);
-        let bigrams: Vec<u32> = counts.iter().filter(|c| c.0 == 1).map(|c| c.2).collect();
+        let counts = df.gram_counts(
+            &mut |visit| ["x", "y", "x", "y"].into_iter().for_each(&mut *visit),
+            &mut unseen,
+        );
+        let bigrams: Vec<u32> = counts
+            .iter()
+            .filter(|c| c.0 >> ORDER_SHIFT == 1)
+            .map(|c| c.1)
+            .collect();
         assert_eq!(bigrams.iter().sum::<u32>(), 3);
         assert_eq!(bigrams.len(), 2);
         assert_eq!(df.score(&["x", "y"], &[vec!["a", "b"]]), 0.0);

@@ -140,41 +140,24 @@ fn resampled_means(rows: &Rows<'_>, b: &Bootstrap, draw: Draw) -> Vec<Vec<f64>> 
     if n == 0 || width == 0 {
         return vec![vec![f64::NAN; b.resamples]; width];
     }
-    matrix
-        .par_chunks_mut(width)
-        .enumerate()
-        .for_each_init(
-            || vec![0u64; width],
-            |counts, (r, sums)| {
-                counts.fill(0);
-                let mut add = |row: &[f64], negate: bool| {
-                    for ((sum, count), &x) in sums.iter_mut().zip(counts.iter_mut()).zip(row) {
-                        if !x.is_nan() {
-                            *sum += if negate { -x } else { x };
-                            *count += 1;
-                        }
-                    }
-                };
-                match draw {
-                    Draw::Items => {
-                        let mut rng = SplitMix64::for_item(b.seed, r as u64);
-                        for _ in 0..n {
-                            let i = rng.below(n);
-                            add(&rows.values[i * width..(i + 1) * width], false);
-                        }
-                    }
-                    Draw::Signs => {
-                        let mut rng = SplitMix64::for_item(b.seed ^ SIGN_STREAM, r as u64);
-                        let mut bits = 0u64;
-                        for (i, row) in rows.values.chunks_exact(width).enumerate() {
-                            if i % 64 == 0 {
-                                bits = rng.next_u64();
-                            }
-                            add(row, bits & 1 == 1);
-                            bits >>= 1;
-                        }
-                    }
+    // Scores are rarely undefined: without NaN, a resample is a plain sum
+    // per metric, with no count to keep.
+    let defined = !rows.values.iter().any(|x| x.is_nan());
+    matrix.par_chunks_mut(width).enumerate().for_each_init(
+        || vec![0u64; width],
+        |counts, (r, sums)| {
+            let mut rng = match draw {
+                Draw::Items => SplitMix64::for_item(b.seed, r as u64),
+                Draw::Signs => SplitMix64::for_item(b.seed ^ SIGN_STREAM, r as u64),
+            };
+            if defined {
+                resample_defined(rows, draw, &mut rng, sums);
+                for sum in sums.iter_mut() {
+                    *sum /= n as f64;
                 }
+            } else {
+                counts.fill(0);
+                resample_with_nan(rows, draw, &mut rng, sums, counts);
                 for (sum, &count) in sums.iter_mut().zip(counts.iter()) {
                     *sum = if count == 0 {
                         f64::NAN
@@ -182,11 +165,79 @@ fn resampled_means(rows: &Rows<'_>, b: &Bootstrap, draw: Draw) -> Vec<Vec<f64>> 
                         *sum / count as f64
                     };
                 }
-            },
-        );
+            }
+        },
+    );
     (0..width)
         .map(|k| matrix.iter().skip(k).step_by(width).copied().collect())
         .collect()
+}
+
+/// One resample's sums (`sums`, zeroed by the caller's fresh buffer) when
+/// no value is NaN.
+fn resample_defined(rows: &Rows<'_>, draw: Draw, rng: &mut SplitMix64, sums: &mut [f64]) {
+    let (n, width) = (rows.items(), rows.width);
+    match draw {
+        Draw::Items => {
+            for _ in 0..n {
+                let i = rng.below(n);
+                let row = &rows.values[i * width..(i + 1) * width];
+                for (sum, &x) in sums.iter_mut().zip(row) {
+                    *sum += x;
+                }
+            }
+        }
+        Draw::Signs => {
+            let mut bits = 0u64;
+            for (i, row) in rows.values.chunks_exact(width).enumerate() {
+                if i % 64 == 0 {
+                    bits = rng.next_u64();
+                }
+                let negate = bits & 1 == 1;
+                bits >>= 1;
+                for (sum, &x) in sums.iter_mut().zip(row) {
+                    *sum += if negate { -x } else { x };
+                }
+            }
+        }
+    }
+}
+
+/// One resample's sums and counts of defined values.
+fn resample_with_nan(
+    rows: &Rows<'_>,
+    draw: Draw,
+    rng: &mut SplitMix64,
+    sums: &mut [f64],
+    counts: &mut [u64],
+) {
+    let (n, width) = (rows.items(), rows.width);
+    let mut add = |row: &[f64], negate: bool| {
+        for ((sum, count), &x) in sums.iter_mut().zip(counts.iter_mut()).zip(row) {
+            if !x.is_nan() {
+                *sum += if negate { -x } else { x };
+                *count += 1;
+            }
+        }
+    };
+    match draw {
+        Draw::Items => {
+            for _ in 0..n {
+                let i = rng.below(n);
+                add(&rows.values[i * width..(i + 1) * width], false);
+            }
+        }
+        Draw::Signs => {
+            let mut bits = 0u64;
+            for (i, row) in rows.values.chunks_exact(width).enumerate() {
+                if i % 64 == 0 {
+                    bits = rng.next_u64();
+                }
+                add(row, bits & 1 == 1);
+                bits >>= 1;
+            }
+        }
+    }
 }
 
 /// The columns side by side, row-major.
@@ -374,8 +425,14 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let xs: Vec<f64> = (0..500).map(|i| ((i * 7919) % 101) as f64).collect();
-        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let three = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         let b = Bootstrap::default();
         assert_eq!(
             one.install(|| summarize(&xs, &b)),

@@ -10,9 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_no_mismatch, token_ids};
-use medcap_metrics::bertscore::{
-    Baseline, BertScoreOptions, BertScoreValue, bert_score_with,
-};
+use medcap_metrics::bertscore::{Baseline, BertScoreOptions, BertScoreValue, bert_score_with};
 use medcap_model::bertscore::BertScorer;
 use medcap_model::tch::Device;
 use medcap_model::text_encoder::BertTextEncoder;

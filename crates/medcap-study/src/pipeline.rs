@@ -14,8 +14,8 @@ use medcap_dataset::paths::{self, PathWriter};
 use medcap_dataset::prepare::{NoProgress, PrepareOptions, prepare};
 use medcap_dataset::split::SplitPlan;
 use medcap_dataset::synth::{SynthConfig, generate};
-use medcap_model::bertscore::BertScorer;
 use medcap_metrics::stats::Bootstrap;
+use medcap_model::bertscore::BertScorer;
 use medcap_model::generate::GenerationConfig;
 use medcap_train::config::{
     DataConfig, LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig,

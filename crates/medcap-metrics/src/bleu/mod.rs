@@ -125,7 +125,7 @@ impl Bleu {
     }
 
     /// Calls `visit` with each token of `text`, as [`Bleu::tokenize`] splits it.
-    fn each_token(&self, text: &str, visit: &mut dyn FnMut(&str)) {
+    pub(crate) fn each_token(&self, text: &str, visit: &mut dyn FnMut(&str)) {
         match self.implementation {
             BleuImpl::Sacrebleu {
                 lowercase: true, ..

@@ -1,0 +1,130 @@
+//! `medcap`, the command users type: a front end that runs the commands
+//! needing no libtorch itself (synth, prepare, label, and score without
+//! BERTScore) and replaces itself (`exec`) with `medcap-torch`, installed
+//! beside it, for the others. libtorch is linked only into `medcap-torch`,
+//! so `medcap score --no-bertscore` starts in milliseconds and its memory
+//! is its data's, not libtorch's several hundred megabytes.
+#![allow(clippy::print_stdout)]
+
+mod data;
+mod label;
+mod logging;
+mod progress;
+mod score;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+/// The commands the front end runs; anything else goes to `medcap-torch`,
+/// whose parser knows every command (and prints the full `--help`).
+#[derive(Debug, Parser)]
+#[command(name = "medcap", disable_help_subcommand = true)]
+struct Front {
+    #[command(subcommand)]
+    command: FrontCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum FrontCommand {
+    Synth(data::SynthArgs),
+    Prepare(data::PrepareArgs),
+    Score(score::ScoreArgs),
+    Label(label::LabelArgs),
+    /// Every other command, forwarded whole (from argv) to medcap-torch.
+    #[command(external_subcommand)]
+    Other(#[expect(dead_code, reason = "forwarded from argv, not from here")] Vec<OsString>),
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // Global flags (--help, --version) and no command at all: the full parser's answer.
+    let first = argv.get(1).and_then(|a| a.to_str());
+    if first.is_none_or(|a| a.starts_with('-')) {
+        return torch(&argv);
+    }
+    let command = match Front::try_parse_from(&argv) {
+        Ok(front) => front.command,
+        // `medcap score --help` and mistakes in the front end's commands.
+        Err(e) => e.exit(),
+    };
+    let result = match command {
+        FrontCommand::Score(args) if args.no_bertscore => {
+            logging::init();
+            score::run(&args, None)
+        }
+        FrontCommand::Score(_) | FrontCommand::Other(_) => return torch(&argv),
+        FrontCommand::Synth(args) => {
+            logging::init();
+            data::synth(args)
+        }
+        FrontCommand::Prepare(args) => {
+            logging::init();
+            data::prepare_command(args)
+        }
+        FrontCommand::Label(args) => {
+            logging::init();
+            label::run(&args)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `medcap-torch` with the same arguments, in this process's place.
+fn torch(argv: &[OsString]) -> ExitCode {
+    let err = match torch_path() {
+        Ok(path) => {
+            let mut command = std::process::Command::new(&path);
+            command.args(argv.iter().skip(1));
+            exec(command).with_context(|| {
+                format!(
+                    "cannot run {}: medcap runs its libtorch commands (caption, itm, train, \
+                     reproduce, info, score with BERTScore) in medcap-torch, which \
+                     `cargo install --path crates/medcap-cli` installs and \
+                     `cargo build -p medcap-cli` builds beside medcap",
+                    path.display()
+                )
+            })
+        }
+        Err(e) => Err(e),
+    };
+    match err {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `medcap-torch` beside this executable.
+fn torch_path() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the medcap executable's path")?;
+    Ok(exe.with_file_name(format!("medcap-torch{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Replaces this process (Unix); elsewhere waits for the child and passes
+/// its exit status on.
+#[cfg(unix)]
+fn exec(mut command: std::process::Command) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    // exec returns only on failure.
+    Err(command.exec().into())
+}
+
+#[cfg(not(unix))]
+fn exec(mut command: std::process::Command) -> Result<ExitCode> {
+    let status = command.status()?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
+}
