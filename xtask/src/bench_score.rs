@@ -219,7 +219,8 @@ pub fn run(
         ];
         theirs.extend(refs.iter().map(|r| path(r)));
         if case.bertscore {
-            ours.extend(["--device", "cpu", "--bertscore-model", &path(minilm)].map(String::from));
+            // The default model (the installed MiniLM at layer 5), as on the Python side.
+            ours.extend(["--device", "cpu"].map(String::from));
             theirs.extend(
                 ["--bertscore-model", &path(minilm), "--bertscore-layer", "5"].map(String::from),
             );
@@ -265,20 +266,23 @@ pub fn run(
             peak / 1024.0,
             py.max_rss_kib / 1024.0
         );
+        // Written after each case: a long run that stops keeps what it measured.
+        let report = dir.join("report.md");
+        let text = format!(
+            "# cargo xtask bench score\n\n\
+             The whole process: `medcap score --bleu-impl sacrebleu --no-findings --format jsonl` \
+             (sentence BLEU, ROUGE-1/2/L/Lsum, CIDEr-D, 1,000-resample bootstrap, per-caption \
+             rows) against xtask/bench/score_reference.py (sacrebleu, rouge-score, pycocoevalcap, \
+             numpy bootstrap; bert-score with the installed all-MiniLM-L6-v2 at layer 5 where \
+             BERTScore is on), on pairs made from {} ({} captions). Peak memory: each process's \
+             maximum resident set.\n\n{table}",
+            options.captions.display(),
+            captions.len()
+        );
+        std::fs::write(&report, text)
+            .with_context(|| format!("cannot write {}", report.display()))?;
     }
     let report = dir.join("report.md");
-    let text = format!(
-        "# cargo xtask bench score\n\n\
-         The whole process: `medcap score --bleu-impl sacrebleu --no-findings --format jsonl` \
-         (sentence BLEU, ROUGE-1/2/L/Lsum, CIDEr-D, 1,000-resample bootstrap, per-caption \
-         rows) against xtask/bench/score_reference.py (sacrebleu, rouge-score, pycocoevalcap, \
-         numpy bootstrap; bert-score with the installed all-MiniLM-L6-v2 at layer 5 where \
-         BERTScore is on), on pairs made from {} ({} captions). Peak memory: each process's \
-         maximum resident set.\n\n{table}",
-        options.captions.display(),
-        captions.len()
-    );
-    std::fs::write(&report, text).with_context(|| format!("cannot write {}", report.display()))?;
     println!("{table}\nreport: {}", report.display());
     Ok(())
 }

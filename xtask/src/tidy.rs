@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// Crates that must not link libtorch, with the cargo features they are checked with.
+/// Crates that must not link libtorch (their normal dependencies, all features).
 const LIBTORCH_FREE: [&str; 3] = ["medcap-dataset", "medcap-image", "medcap-metrics"];
 const LIBTORCH_CRATES: [&str; 2] = ["tch", "torch-sys"];
 /// Library crates, which must not use binary-only dependencies.

@@ -385,6 +385,11 @@ fn json_number(v: f64) -> serde_json::Value {
 /// enough that a chunk's texts and n-gram tables stay a few megabytes.
 const CHUNK: usize = 8192;
 
+/// Captions per chunk with BERTScore: memory is then the embeddings of the
+/// chunk's distinct texts (tokens x hidden size x 4 bytes each, about 60 KB
+/// for a caption with MiniLM), as bert-score holds those of the whole set.
+const BERTSCORE_CHUNK: usize = 32_768;
+
 /// What one scored system leaves for the summaries.
 #[derive(Default)]
 struct Scored {
@@ -466,10 +471,14 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
             .add_references(&refs)
             .context("BERTScore's tokenizer failed")?;
     }
-    // bert-score's batches restart at each chunk: keep chunks whole batches.
-    let chunk_size = match args.bertscore_batch_size {
-        Some(b) if bert.is_some() => CHUNK.div_ceil(b as usize) * b as usize,
-        _ => CHUNK,
+    // With BERTScore, chunks are larger: each distinct text of a chunk is
+    // embedded once (as bert-score embeds each of the whole set once), and
+    // texts repeated across chunks would be embedded again. bert-score's
+    // batches restart at each chunk: keep chunks whole batches.
+    let chunk_size = match (&bert, args.bertscore_batch_size) {
+        (None, _) => CHUNK,
+        (Some(_), None) => BERTSCORE_CHUNK,
+        (Some(_), Some(b)) => BERTSCORE_CHUNK.div_ceil(b as usize) * b as usize,
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());

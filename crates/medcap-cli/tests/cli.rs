@@ -636,7 +636,9 @@ fn the_front_end_loads_no_libtorch_and_forwards_the_rest() {
 #[test]
 fn score_into_a_closed_pipe_exits_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    let lines: String = (0..50_000).map(|i| format!("left pleural effusion {i}\n")).collect();
+    let lines: String = (0..50_000)
+        .map(|i| format!("left pleural effusion {i}\n"))
+        .collect();
     let file = dir.path().join("c.txt");
     std::fs::write(&file, lines).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_medcap"))
@@ -650,6 +652,14 @@ fn score_into_a_closed_pipe_exits_quietly() {
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

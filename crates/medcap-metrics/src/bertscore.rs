@@ -201,7 +201,7 @@ fn match_prepared(
         return BertScoreValue::default();
     }
     let (nh, nr) = (hyp.ids.len(), reference.ids.len());
-    debug_assert!(nh == hyp.vectors.len() && nr == reference.vectors.len());
+    debug_assert!(h.unit.len() == nh * h.dim && r.unit.len() == nr * r.dim);
     // Cosine similarities in f32, as bert-score's batched matrix product. A
     // padded partner offers bert-score's masked similarity of 0 to every max.
     let floor = |padded: bool| if padded { 0.0 } else { f32::NEG_INFINITY };
@@ -391,8 +391,23 @@ pub fn bert_score_chunk<R: AsRef<str>>(
         .take(candidates.len())
         .map(|refs| refs.iter().map(|r| position(r.as_ref())).collect())
         .collect();
-    let embedded = embedder.embed(&unique)?;
-    let prepared: Vec<Prepared<'_>> = embedded.par_iter().map(Prepared::new).collect();
+    // Normalized copies replace the embeddings text by text, so that the
+    // chunk holds each text's vectors once.
+    let (embedded, units): (Vec<EmbeddedText>, Vec<(Vec<f32>, usize)>) = embedder
+        .embed(&unique)?
+        .into_par_iter()
+        .map(|mut text| {
+            let dim = text.vectors.first().map_or(0, Vec::len);
+            let unit = normalized(&text.vectors);
+            text.vectors = Vec::new();
+            (text, (unit, dim))
+        })
+        .unzip();
+    let prepared: Vec<Prepared<'_>> = embedded
+        .iter()
+        .zip(units)
+        .map(|(text, (unit, dim))| Prepared { text, unit, dim })
+        .collect();
     let weight: Box<dyn Fn(u32) -> f64 + Sync> = match idf {
         Some(idf) => Box::new(|id| idf.weight(id)),
         None => Box::new(|_| 1.0),
