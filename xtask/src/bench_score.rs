@@ -247,7 +247,7 @@ pub fn run(
         let peak = first.max_rss_kib.max(second.max_rss_kib);
         let difference = max_mean_difference(&out_ours, &out_theirs)?;
         println!(
-            "    medcap {:.2} s ({:.0} MiB), Python {:.1} s ({:.0} MiB): {:.0}x; means differ by at most {difference:.1e}",
+            "    medcap {:.2} s ({:.0} MiB), Python {:.1} s ({:.0} MiB): {:.1}x; means differ by at most {difference:.1e}",
             best.seconds,
             peak / 1024.0,
             py.seconds,
@@ -256,7 +256,7 @@ pub fn run(
         );
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {:.2} | {:.1} | {:.0}x | {:.0} | {:.0} | {difference:.1e} |",
+            "| {} | {} | {} | {:.2} | {:.1} | {:.1}x | {:.0} | {:.0} | {difference:.1e} |",
             case.pairs,
             case.refs,
             if case.bertscore { "on" } else { "off" },

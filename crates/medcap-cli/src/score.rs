@@ -231,7 +231,8 @@ type Item = (String, Vec<String>, Option<String>);
 /// A pass over a [`Source`].
 enum Reader {
     Lines {
-        hyps: Lines,
+        /// `None` in the references-only pass.
+        hyps: Option<Lines>,
         refs: Vec<Lines>,
         compare: Option<Lines>,
     },
@@ -277,16 +278,22 @@ impl Source<'_> {
         Ok(())
     }
 
-    fn open(&self) -> Result<Reader> {
+    /// A pass over every caption; with `references_only`, over the
+    /// references alone (line files: the others are not read; the
+    /// hypotheses come back empty).
+    fn open(&self, references_only: bool) -> Result<Reader> {
         Ok(match self {
             Source::Lines {
                 hyps,
                 refs,
                 compare,
             } => Reader::Lines {
-                hyps: Lines::open(hyps)?,
+                hyps: (!references_only).then(|| Lines::open(hyps)).transpose()?,
                 refs: refs.iter().map(|p| Lines::open(p)).collect::<Result<_>>()?,
-                compare: compare.map(Lines::open).transpose()?,
+                compare: compare
+                    .filter(|_| !references_only)
+                    .map(Lines::open)
+                    .transpose()?,
             },
             Source::Csv(path) => {
                 let mut reader = csv::Reader::from_path(path)
@@ -327,20 +334,30 @@ impl Reader {
                 refs,
                 compare,
             } => {
-                let Some(hyp) = hyps.next_line()? else {
-                    return Ok(None);
+                let (hyp, first) = match hyps {
+                    Some(h) => match h.next_line()? {
+                        Some(line) => (line, &h.path),
+                        None => return Ok(None),
+                    },
+                    None => match refs.first() {
+                        Some(r) => (String::new(), &r.path),
+                        None => return Ok(None),
+                    },
                 };
+                let first = first.clone();
                 let mut references = Vec::with_capacity(refs.len());
-                for r in refs.iter_mut() {
-                    // Line counts were checked first; a file that shrank since is an error.
-                    let line = r.next_line()?.with_context(|| {
-                        format!("{} ended before {}", r.path.display(), hyps.path.display())
-                    })?;
-                    references.push(line);
+                for (k, r) in refs.iter_mut().enumerate() {
+                    match r.next_line()? {
+                        Some(line) => references.push(line),
+                        // The references-only pass ends with the first file.
+                        None if k == 0 && hyps.is_none() => return Ok(None),
+                        // Line counts were checked first; a file that shrank since is an error.
+                        None => bail!("{} ended before {}", r.path.display(), first.display()),
+                    }
                 }
                 let other = match compare {
                     Some(c) => Some(c.next_line()?.with_context(|| {
-                        format!("{} ended before {}", c.path.display(), hyps.path.display())
+                        format!("{} ended before {}", c.path.display(), first.display())
                     })?),
                     None => None,
                 };
@@ -465,12 +482,29 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
     }
     // First pass: the references alone, for CIDEr-D's document frequencies
     // (and BERTScore's idf).
-    let mut reader = source.open()?;
-    while let Some((_, refs, _)) = reader.next_item()? {
+    let started = std::time::Instant::now();
+    let mut reader = source.open(true)?;
+    let mut captions = 0usize;
+    loop {
+        let chunk: Vec<Vec<String>> = reader
+            .next_chunk(CHUNK)?
+            .into_iter()
+            .map(|(_, refs, _)| refs)
+            .collect();
+        if chunk.is_empty() {
+            break;
+        }
         scorer
-            .add_references(&refs)
+            .add_references_chunk(&chunk)
             .context("BERTScore's tokenizer failed")?;
+        captions += chunk.len();
     }
+    tracing::debug!(
+        captions,
+        seconds = started.elapsed().as_secs_f64(),
+        "corpus statistics counted"
+    );
+    let started = std::time::Instant::now();
     // With BERTScore, chunks are larger: each distinct text of a chunk is
     // embedded once (as bert-score embeds each of the whole set once), and
     // texts repeated across chunks would be embedded again. bert-score's
@@ -483,6 +517,7 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let written = score_stream(args, &source, &scorer, chunk_size, &mut out).and_then(|(a, b)| {
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "captions scored");
         let summary = match args.format {
             Format::Jsonl => jsonl_summary(&a, b.as_ref(), &metrics),
             Format::Csv => String::new(),
@@ -513,7 +548,7 @@ fn score_stream(
     chunk_size: usize,
     out: &mut impl Write,
 ) -> Result<(Scored, Option<(PathBuf, Scored)>)> {
-    let mut reader = source.open()?;
+    let mut reader = source.open(false)?;
     let mut a = Scored::default();
     let mut b = args
         .compare

@@ -663,3 +663,116 @@ fn score_into_a_closed_pipe_exits_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `medcap score` streams (a first pass over the references, then chunks of
+/// 8,192 captions): every row and every summary equal the in-memory
+/// library call on the whole set, across the chunk boundary, with two
+/// references per caption and findings on.
+#[test]
+fn streamed_scores_equal_the_library_on_the_whole_set() {
+    use medcap_metrics::caption_scores::{Metrics, score_captions};
+    let words = [
+        "left",
+        "right",
+        "pleural",
+        "effusion",
+        "small",
+        "large",
+        "chest",
+        "radiograph",
+        "shows",
+        "no",
+        "consolidation",
+        "cardiomegaly",
+        "opacity",
+        "lower",
+        "lobe",
+        "pneumothorax",
+    ];
+    let caption = |seed: usize| -> String {
+        let n = 3 + seed % 9;
+        (0..n)
+            .map(|k| words[(seed * 31 + k * 7 + k * k) % words.len()])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let n = 9_000;
+    let hyps: Vec<String> = (0..n).map(caption).collect();
+    let refs: Vec<Vec<String>> = (0..n)
+        .map(|i| vec![caption(i * 3 + 1), caption(i * 5 + 2)])
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, lines: Vec<&str>| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p
+    };
+    let h = write("h.txt", hyps.iter().map(String::as_str).collect());
+    let r0 = write("r0.txt", refs.iter().map(|r| r[0].as_str()).collect());
+    let r1 = write("r1.txt", refs.iter().map(|r| r[1].as_str()).collect());
+    let whole = score_captions(&hyps, &refs, &Metrics::default());
+    // Rows as CSV: Rust's shortest round-trip printing, parsed back exactly.
+    let run = |format: &str| {
+        let out = medcap(&[
+            "score",
+            "--hyps",
+            path(&h),
+            "--refs",
+            path(&r0),
+            "--refs",
+            path(&r1),
+            "--no-bertscore",
+            "--format",
+            format,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let csv = run("csv");
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let mut count = 0;
+    for (i, (row, want)) in rows.zip(&whole.per_caption).enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[0], i.to_string());
+        for (name, value) in want.named() {
+            let k = header.iter().position(|h| *h == name).unwrap();
+            assert_eq!(
+                cells[k].parse::<f64>().unwrap(),
+                value,
+                "caption {i}, {name}"
+            );
+        }
+        count += 1;
+    }
+    assert_eq!(count, n);
+    let jsonl = run("jsonl");
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), n + 1);
+    // serde_json parses floats to within an ulp.
+    let close = |got: &serde_json::Value, want: f64| {
+        let got = got.as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 4.0 * f64::EPSILON * want.abs(),
+            "{got} vs {want}"
+        );
+    };
+    let summary = &lines[n]["summary"];
+    for (name, want) in &whole.summary {
+        close(&summary[name]["mean"], want.mean);
+        close(&summary[name]["ci95"][0], want.ci95.0);
+        close(&summary[name]["ci95"][1], want.ci95.1);
+    }
+    let efficacy = whole.findings.unwrap().efficacy;
+    close(
+        &lines[n]["clinical_efficacy"]["micro_14"]["f1"],
+        efficacy.micro_14.f1,
+    );
+}

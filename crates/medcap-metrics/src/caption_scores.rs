@@ -313,6 +313,30 @@ impl<'a> CaptionScorer<'a> {
         Ok(())
     }
 
+    /// [`Self::add_references`] for many captions at once (`references[i]`
+    /// the references of one caption), counted in parallel where the corpus
+    /// statistics allow; the same result as one caption at a time.
+    ///
+    /// # Errors
+    /// [`BertScoreError::Encoder`] when idf weights need the tokenizer and it fails.
+    pub fn add_references_chunk<R: AsRef<str> + Sync>(
+        &mut self,
+        references: &[Vec<R>],
+    ) -> Result<(), BertScoreError> {
+        let bleu = self.metrics.bleu;
+        self.cider
+            .add_images_with(references, &|r, visit| bleu.each_token(r.as_ref(), visit));
+        if let Some((setup, Some(idf))) = &mut self.bert {
+            for refs in references {
+                let texts: Vec<&str> = refs.iter().map(AsRef::as_ref).collect();
+                for ids in setup.embedder.token_ids(&texts)? {
+                    idf.add_reference(&ids);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The part of [`Self::add_references`] that cannot fail.
     fn add_text_references<R: AsRef<str>>(&mut self, references: &[R]) {
         let bleu = self.metrics.bleu;

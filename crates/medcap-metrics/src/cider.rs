@@ -112,7 +112,7 @@ fn with_unseen<R>(f: impl FnOnce(&mut Unseen) -> R) -> R {
 }
 
 /// A tokenizer: calls its second argument with each token of its first.
-pub(crate) type Tokenizer<'a, T> = dyn Fn(&T, &mut dyn FnMut(&str)) + 'a;
+pub(crate) type Tokenizer<'a, T> = dyn Fn(&T, &mut dyn FnMut(&str)) + Sync + 'a;
 
 /// One text's tokens: calls its argument with each.
 type EachToken<'a> = dyn FnMut(&mut dyn FnMut(&str)) + 'a;
@@ -148,12 +148,12 @@ impl DocumentFrequencies {
     }
 
     fn intern_gram(&mut self, prefix: u32, word: u32) -> u32 {
-        if let Some(&id) = self.grams.get(&(prefix, word)) {
-            return id;
-        }
-        let id = self.new_id();
-        self.grams.insert((prefix, word), id);
-        id
+        // One probe whether the n-gram is new or not.
+        let df = &mut self.df;
+        *self.grams.entry((prefix, word)).or_insert_with(|| {
+            df.push(0);
+            (df.len() - 1) as u32
+        })
     }
 
     /// Counts the references of one image, given as token lists
@@ -194,6 +194,63 @@ impl DocumentFrequencies {
         }
         (self.seen, self.ids) = (seen, ids);
         self.images += 1;
+    }
+
+    /// [`Self::add_image_with`] for several images at once, with the same
+    /// result: the images whose words and n-grams the tables already hold
+    /// (most of them, once a corpus has been partly read) are looked up in
+    /// parallel; only the others are interned, one after the other, in order.
+    pub(crate) fn add_images_with<T: Sync>(
+        &mut self,
+        images: &[Vec<T>],
+        tokenize: &Tokenizer<'_, T>,
+    ) {
+        use rayon::prelude::*;
+        let known: Vec<Option<Vec<u32>>> = images
+            .par_iter()
+            .map(|references| self.known_ngrams(references, tokenize))
+            .collect();
+        for (references, known) in images.iter().zip(known) {
+            match known {
+                Some(grams) => {
+                    self.idf.take();
+                    for g in grams {
+                        self.df[g as usize] += 1;
+                    }
+                    self.images += 1;
+                }
+                None => self.add_image_with(references, tokenize),
+            }
+        }
+    }
+
+    /// The distinct n-gram ids of one image's references, sorted, when the
+    /// tables hold all of them; `None` when one is new.
+    fn known_ngrams<T>(&self, references: &[T], tokenize: &Tokenizer<'_, T>) -> Option<Vec<u32>> {
+        let mut grams = Vec::new();
+        let mut ids = Vec::new();
+        for text in references {
+            ids.clear();
+            let mut complete = true;
+            tokenize(text, &mut |t| match self.words.get(t) {
+                Some(&id) => ids.push(id),
+                None => complete = false,
+            });
+            if !complete {
+                return None;
+            }
+            for i in 0..ids.len() {
+                let mut gram = ids[i];
+                grams.push(gram);
+                for &word in ids.iter().skip(i + 1).take(N - 1) {
+                    gram = *self.grams.get(&(gram, word))?;
+                    grams.push(gram);
+                }
+            }
+        }
+        grams.sort_unstable();
+        grams.dedup();
+        Some(grams)
     }
 
     /// A text's n-grams of orders 1 to 4, counted: each keyed by its id
