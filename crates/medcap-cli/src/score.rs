@@ -12,9 +12,12 @@ use clap::{Args, ValueEnum};
 use medcap_metrics::bertscore::{Baseline, TokenEmbedder};
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use medcap_metrics::caption_scores::{
-    BertScoreSetup, CaptionFindings, CaptionScorer, Findings, Metrics, ScoreColumns, ScoredChunk,
+    BertScoreSetup, CaptionScorer, Metrics, ScoreColumns, ScoredChunk,
 };
-use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, UncertainPolicy};
+use medcap_metrics::findings::Labels;
+use medcap_metrics::findings::scores::{
+    ClinicalEfficacy, FindingsOptions, UncertainPolicy, clinical_efficacy,
+};
 use medcap_metrics::rouge::{Rouge, RougeTokenizer};
 use medcap_metrics::stats::{Bootstrap, Summary};
 
@@ -411,7 +414,9 @@ const BERTSCORE_CHUNK: usize = 32_768;
 #[derive(Default)]
 struct Scored {
     columns: ScoreColumns,
-    findings: Vec<CaptionFindings>,
+    /// Labels of each hypothesis and of its best-matching reference.
+    hypothesis_labels: Vec<Labels>,
+    reference_labels: Vec<Labels>,
     bertscore_truncated: Option<usize>,
 }
 
@@ -422,12 +427,17 @@ impl Scored {
             *self.bertscore_truncated.get_or_insert(0) += t;
         }
         // The summaries need the labels only; the mentions were written with the rows.
-        self.findings
-            .extend(chunk.findings.into_iter().flatten().map(|mut f| {
-                f.hypothesis.mentions = Vec::new();
-                f.reference.mentions = Vec::new();
-                f
-            }));
+        for mut f in chunk.findings.into_iter().flatten() {
+            f.hypothesis.mentions = Vec::new();
+            f.reference.mentions = Vec::new();
+            self.hypothesis_labels.push(f.hypothesis);
+            self.reference_labels.push(f.reference);
+        }
+    }
+
+    fn efficacy(&self, options: FindingsOptions) -> ClinicalEfficacy {
+        let references: Vec<&Labels> = self.reference_labels.iter().collect();
+        clinical_efficacy(&self.hypothesis_labels, &references, options)
     }
 
     fn captions(&self) -> usize {
@@ -628,8 +638,7 @@ fn jsonl_summary(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -
         last["bertscore_truncated_texts"] = serde_json::json!(truncated);
     }
     if let Some(options) = metrics.findings {
-        let findings = Findings::from_captions(a.findings.clone(), options);
-        last["clinical_efficacy"] = serde_json::json!(findings.efficacy);
+        last["clinical_efficacy"] = serde_json::json!(a.efficacy(options));
     }
     if let Some((path, other)) = b {
         let cmp: BTreeMap<&str, serde_json::Value> = a
@@ -747,8 +756,7 @@ fn table(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -> String
         );
     }
     if let Some(options) = metrics.findings {
-        let findings = Findings::from_captions(a.findings.clone(), options);
-        out.push_str(&efficacy_table(&findings.efficacy));
+        out.push_str(&efficacy_table(&a.efficacy(options)));
     }
     out
 }
