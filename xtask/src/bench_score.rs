@@ -286,3 +286,58 @@ pub fn run(
     println!("{table}\nreport: {}", report.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captions_are_taken_from_the_users_directory_and_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cwd, root) = (dir.path().join("here"), dir.path().join("checkout"));
+        std::fs::create_dir_all(&cwd).unwrap();
+        std::fs::write(cwd.join("mine.txt"), "a\n").unwrap();
+        let args = [
+            "--captions".to_owned(),
+            "mine.txt".to_owned(),
+            "--quick".to_owned(),
+        ];
+        let options = options(&args, &cwd, &root).unwrap();
+        assert_eq!(options.captions, cwd.join("mine.txt"));
+        assert!(options.quick);
+        // The default: the shared ROCO captions beside the checkout, absent here.
+        let err = options_error(&[], &cwd, &root);
+        assert!(
+            err.contains("roco-test-radiology/captions.txt does not exist"),
+            "{err}"
+        );
+        assert!(options_error(&["--sizes".to_owned()], &cwd, &root).contains("unknown option"));
+    }
+
+    fn options_error(args: &[String], cwd: &Path, root: &Path) -> String {
+        match options(args, cwd, root) {
+            Ok(_) => panic!("accepted {args:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn sets_pair_caption_i_with_caption_7i_plus_k_plus_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let captions: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
+        let (hyps, refs) = write_set(dir.path(), &captions, 13, 2).unwrap();
+        let lines = |p: &Path| -> Vec<String> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        };
+        let (h, r0, r1) = (lines(&hyps), lines(&refs[0]), lines(&refs[1]));
+        assert_eq!(h.len(), 13);
+        assert_eq!(
+            (h[12].as_str(), r0[12].as_str(), r1[12].as_str()),
+            ("c1", "c8", "c9")
+        );
+    }
+}

@@ -51,59 +51,41 @@ fn main() -> ExitCode {
         // `medcap score --help` and mistakes in the front end's commands.
         Err(e) => e.exit(),
     };
-    let result = match command {
-        FrontCommand::Score(args) if args.no_bertscore => {
-            logging::init();
-            score::run(&args, None)
-        }
-        FrontCommand::Score(_) | FrontCommand::Other(_) => return torch(&argv),
-        FrontCommand::Synth(args) => {
-            logging::init();
-            data::synth(args)
-        }
-        FrontCommand::Prepare(args) => {
-            logging::init();
-            data::prepare_command(args)
-        }
-        FrontCommand::Label(args) => {
-            logging::init();
-            label::run(&args)
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
+    match command {
+        FrontCommand::Score(args) if args.no_bertscore => here(|| score::run(&args, None)),
+        FrontCommand::Score(_) | FrontCommand::Other(_) => torch(&argv),
+        FrontCommand::Synth(args) => here(|| data::synth(args)),
+        FrontCommand::Prepare(args) => here(|| data::prepare_command(args)),
+        FrontCommand::Label(args) => here(|| label::run(&args)),
     }
+}
+
+/// Runs a command in this process.
+fn here(command: impl FnOnce() -> Result<()>) -> ExitCode {
+    logging::init();
+    logging::exit(command())
 }
 
 /// Runs `medcap-torch` with the same arguments, in this process's place.
 fn torch(argv: &[OsString]) -> ExitCode {
-    let err = match torch_path() {
-        Ok(path) => {
-            let mut command = std::process::Command::new(&path);
-            command.args(argv.iter().skip(1));
-            exec(command).with_context(|| {
-                format!(
-                    "cannot run {}: medcap runs its libtorch commands (caption, itm, train, \
-                     reproduce, info, score with BERTScore) in medcap-torch, which \
-                     `cargo install --path crates/medcap-cli` installs and \
-                     `cargo build -p medcap-cli` builds beside medcap",
-                    path.display()
-                )
-            })
-        }
-        Err(e) => Err(e),
+    let run = || -> Result<ExitCode> {
+        let path = torch_path()?;
+        let mut command = std::process::Command::new(&path);
+        command.args(argv.iter().skip(1));
+        exec(command).with_context(|| {
+            format!(
+                "cannot run {}: medcap runs its libtorch commands (caption, itm, train, \
+                 reproduce, info, score with BERTScore) in medcap-torch, which \
+                 `cargo install --path crates/medcap-cli` installs and \
+                 `cargo build -p medcap-cli` builds beside medcap",
+                path.display()
+            )
+        })
     };
-    match err {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run().unwrap_or_else(|err| {
+        eprintln!("error: {err:#}");
+        ExitCode::FAILURE
+    })
 }
 
 /// `medcap-torch` beside this executable.

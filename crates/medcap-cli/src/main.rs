@@ -56,13 +56,7 @@ enum Command {
 
 fn main() -> ExitCode {
     logging::init();
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    logging::exit(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -526,27 +526,17 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let written = score_stream(args, &source, &scorer, chunk_size, &mut out).and_then(|(a, b)| {
-        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "captions scored");
-        let summary = match args.format {
-            Format::Jsonl => jsonl_summary(&a, b.as_ref(), &metrics),
-            Format::Csv => String::new(),
-            Format::Table => table(&a, b.as_ref(), &metrics),
-        };
-        out.write_all(summary.as_bytes())?;
-        out.flush()?;
-        Ok(())
-    });
-    match written {
-        Err(e) if is_broken_pipe(&e) => Ok(()),
-        other => other,
-    }
-}
-
-/// Whether writing stopped because the reader went away (`medcap score | head`).
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<std::io::Error>()
-        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    // A reader that goes away (`| head`) ends the run quietly: `logging::exit`.
+    let (a, b) = score_stream(args, &source, &scorer, chunk_size, &mut out)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "captions scored");
+    let summary = match args.format {
+        Format::Jsonl => jsonl_summary(&a, b.as_ref(), &metrics),
+        Format::Csv => String::new(),
+        Format::Table => table(&a, b.as_ref(), &metrics),
+    };
+    out.write_all(summary.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Second pass: scores chunk by chunk, writing each caption's row (JSONL,

@@ -303,14 +303,10 @@ impl<'a> CaptionScorer<'a> {
         &mut self,
         references: &[R],
     ) -> Result<(), BertScoreError> {
-        self.add_text_references(references);
-        if let Some((setup, Some(idf))) = &mut self.bert {
-            let texts: Vec<&str> = references.iter().map(AsRef::as_ref).collect();
-            for ids in setup.embedder.token_ids(&texts)? {
-                idf.add_reference(&ids);
-            }
-        }
-        Ok(())
+        let bleu = self.metrics.bleu;
+        self.cider
+            .add_image_with(references, &|r, visit| bleu.each_token(r.as_ref(), visit));
+        self.count_idf(references)
     }
 
     /// [`Self::add_references`] for many captions at once (`references[i]`
@@ -323,25 +319,26 @@ impl<'a> CaptionScorer<'a> {
         &mut self,
         references: &[Vec<R>],
     ) -> Result<(), BertScoreError> {
+        self.count_text(references);
+        references.iter().try_for_each(|r| self.count_idf(r))
+    }
+
+    /// CIDEr-D's document frequencies of a chunk (the part that cannot fail).
+    fn count_text<R: AsRef<str> + Sync>(&mut self, references: &[Vec<R>]) {
         let bleu = self.metrics.bleu;
         self.cider
             .add_images_with(references, &|r, visit| bleu.each_token(r.as_ref(), visit));
+    }
+
+    /// BERTScore's idf counts of one caption's references, when idf is on.
+    fn count_idf<R: AsRef<str>>(&mut self, references: &[R]) -> Result<(), BertScoreError> {
         if let Some((setup, Some(idf))) = &mut self.bert {
-            for refs in references {
-                let texts: Vec<&str> = refs.iter().map(AsRef::as_ref).collect();
-                for ids in setup.embedder.token_ids(&texts)? {
-                    idf.add_reference(&ids);
-                }
+            let texts: Vec<&str> = references.iter().map(AsRef::as_ref).collect();
+            for ids in setup.embedder.token_ids(&texts)? {
+                idf.add_reference(&ids);
             }
         }
         Ok(())
-    }
-
-    /// The part of [`Self::add_references`] that cannot fail.
-    fn add_text_references<R: AsRef<str>>(&mut self, references: &[R]) {
-        let bleu = self.metrics.bleu;
-        self.cider
-            .add_image_with(references, &|r, visit| bleu.each_token(r.as_ref(), visit));
     }
 
     /// Scores `hypotheses[i]` against `references[i]` (the slices must have
@@ -466,9 +463,7 @@ pub fn score_captions<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
 ) -> ScoredCaptions {
     let mut scorer = CaptionScorer::new(*metrics);
     let n = hypotheses.len().min(references.len());
-    for r in &references[..n] {
-        scorer.add_text_references(r);
-    }
+    scorer.count_text(&references[..n]);
     let chunk = scorer.score_text_chunk(hypotheses, references, None);
     scored_captions(chunk, metrics)
 }
@@ -485,9 +480,7 @@ pub fn score_captions_with_bertscore<H: AsRef<str> + Sync, R: AsRef<str> + Sync>
 ) -> Result<ScoredCaptions, BertScoreError> {
     let mut scorer = CaptionScorer::new(*metrics).with_bertscore(*bert);
     let n = hypotheses.len().min(references.len());
-    for r in &references[..n] {
-        scorer.add_references(r)?;
-    }
+    scorer.add_references_chunk(&references[..n])?;
     let chunk = scorer.score_chunk(hypotheses, references)?;
     Ok(scored_captions(chunk, metrics))
 }

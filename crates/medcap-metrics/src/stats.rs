@@ -151,13 +151,24 @@ fn resampled_means(rows: &Rows<'_>, b: &Bootstrap, draw: Draw) -> Vec<Vec<f64>> 
                 Draw::Signs => SplitMix64::for_item(b.seed ^ SIGN_STREAM, r as u64),
             };
             if defined {
-                resample_defined(rows, draw, &mut rng, sums);
+                each_draw(rows, draw, &mut rng, |row, negate| {
+                    for (sum, &x) in sums.iter_mut().zip(row) {
+                        *sum += if negate { -x } else { x };
+                    }
+                });
                 for sum in sums.iter_mut() {
                     *sum /= n as f64;
                 }
             } else {
                 counts.fill(0);
-                resample_with_nan(rows, draw, &mut rng, sums, counts);
+                each_draw(rows, draw, &mut rng, |row, negate| {
+                    for ((sum, count), &x) in sums.iter_mut().zip(counts.iter_mut()).zip(row) {
+                        if !x.is_nan() {
+                            *sum += if negate { -x } else { x };
+                            *count += 1;
+                        }
+                    }
+                });
                 for (sum, &count) in sums.iter_mut().zip(counts.iter()) {
                     *sum = if count == 0 {
                         f64::NAN
@@ -173,58 +184,22 @@ fn resampled_means(rows: &Rows<'_>, b: &Bootstrap, draw: Draw) -> Vec<Vec<f64>> 
         .collect()
 }
 
-/// One resample's sums (`sums`, zeroed by the caller's fresh buffer) when
-/// no value is NaN.
-fn resample_defined(rows: &Rows<'_>, draw: Draw, rng: &mut SplitMix64, sums: &mut [f64]) {
-    let (n, width) = (rows.items(), rows.width);
-    match draw {
-        Draw::Items => {
-            for _ in 0..n {
-                let i = rng.below(n);
-                let row = &rows.values[i * width..(i + 1) * width];
-                for (sum, &x) in sums.iter_mut().zip(row) {
-                    *sum += x;
-                }
-            }
-        }
-        Draw::Signs => {
-            let mut bits = 0u64;
-            for (i, row) in rows.values.chunks_exact(width).enumerate() {
-                if i % 64 == 0 {
-                    bits = rng.next_u64();
-                }
-                let negate = bits & 1 == 1;
-                bits >>= 1;
-                for (sum, &x) in sums.iter_mut().zip(row) {
-                    *sum += if negate { -x } else { x };
-                }
-            }
-        }
-    }
-}
-
-/// One resample's sums and counts of defined values.
-fn resample_with_nan(
+/// Calls `visit(row, negate)` for each row one resample draws: `n` rows
+/// with replacement (bootstrap), or every row with a random sign (sign flip).
+/// Generic, so that each caller's accumulation is inlined into the loop.
+#[inline(always)]
+fn each_draw(
     rows: &Rows<'_>,
     draw: Draw,
     rng: &mut SplitMix64,
-    sums: &mut [f64],
-    counts: &mut [u64],
+    mut visit: impl FnMut(&[f64], bool),
 ) {
     let (n, width) = (rows.items(), rows.width);
-    let mut add = |row: &[f64], negate: bool| {
-        for ((sum, count), &x) in sums.iter_mut().zip(counts.iter_mut()).zip(row) {
-            if !x.is_nan() {
-                *sum += if negate { -x } else { x };
-                *count += 1;
-            }
-        }
-    };
     match draw {
         Draw::Items => {
             for _ in 0..n {
                 let i = rng.below(n);
-                add(&rows.values[i * width..(i + 1) * width], false);
+                visit(&rows.values[i * width..(i + 1) * width], false);
             }
         }
         Draw::Signs => {
@@ -233,7 +208,7 @@ fn resample_with_nan(
                 if i % 64 == 0 {
                     bits = rng.next_u64();
                 }
-                add(row, bits & 1 == 1);
+                visit(row, bits & 1 == 1);
                 bits >>= 1;
             }
         }
