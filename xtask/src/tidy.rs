@@ -7,12 +7,20 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 /// Crates that must not link libtorch (their normal dependencies, all features).
-const LIBTORCH_FREE: [&str; 3] = ["medcap-dataset", "medcap-image", "medcap-metrics"];
-const LIBTORCH_CRATES: [&str; 2] = ["tch", "torch-sys"];
-/// Library crates, which must not use binary-only dependencies.
-const LIBRARIES: [&str; 7] = [
+const LIBTORCH_FREE: [&str; 5] = [
     "medcap-dataset",
     "medcap-image",
+    "medcap-io",
+    "medcap-metrics",
+    "medcap-rng",
+];
+const LIBTORCH_CRATES: [&str; 2] = ["tch", "torch-sys"];
+/// Library crates, which must not use binary-only dependencies.
+const LIBRARIES: [&str; 9] = [
+    "medcap-dataset",
+    "medcap-image",
+    "medcap-io",
+    "medcap-rng",
     "medcap-model",
     "medcap-train",
     "medcap-metrics",

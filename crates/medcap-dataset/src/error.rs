@@ -95,3 +95,12 @@ impl DatasetError {
         move |source| Self::Io { path, source }
     }
 }
+
+impl From<medcap_io::IoError> for DatasetError {
+    fn from(e: medcap_io::IoError) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

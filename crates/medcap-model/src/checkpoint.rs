@@ -261,8 +261,9 @@ fn preview(keys: &[String]) -> String {
 }
 
 /// Writes every variable to `dir/model.safetensors` (fp32 on the CPU, keys
-/// sorted), atomically: a temporary file renamed into place, so a failed
-/// write leaves an earlier file intact.
+/// sorted), atomically ([`medcap_io::write_atomic_via`]: a temporary file,
+/// synced and renamed into place), so a failed write leaves an earlier file
+/// intact.
 pub fn save(vars: &nn::VarStore, dir: &Path) -> Result<(), ModelError> {
     let variables: BTreeMap<String, Tensor> = vars.variables().into_iter().collect();
     let tensors: Vec<(String, Tensor)> = variables
@@ -270,28 +271,10 @@ pub fn save(vars: &nn::VarStore, dir: &Path) -> Result<(), ModelError> {
         .map(|(name, t)| (name, t.detach().to_device(tch::Device::Cpu).contiguous()))
         .collect();
     let target = dir.join("model.safetensors");
-    let temporary = dir.join(".model.safetensors.partial");
-    Tensor::write_safetensors(&tensors, &temporary).map_err(|e| ModelError::Checkpoint {
-        path: temporary.clone(),
-        reason: format!("cannot write: {e}"),
-    })?;
-    std::fs::rename(&temporary, &target).map_err(|source| ModelError::Io {
-        path: target,
-        source,
-    })
-}
-
-/// Writes `contents` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), ModelError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.partial"));
-    std::fs::write(&temporary, contents)
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .map_err(|source| ModelError::Io {
-            path: path.to_owned(),
-            source,
+    medcap_io::write_atomic_via(&target, |temporary| {
+        Tensor::write_safetensors(&tensors, temporary).map_err(|e| ModelError::Checkpoint {
+            path: target.clone(),
+            reason: format!("cannot write: {e}"),
         })
+    })
 }

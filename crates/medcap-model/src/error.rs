@@ -21,6 +21,10 @@ pub enum ModelError {
         /// What is wrong.
         reason: String,
     },
+    /// A configuration file (`config.json`, `preprocessor_config.json`)
+    /// that is not valid JSON, not this configuration, or breaks its rules.
+    #[error(transparent)]
+    ConfigFile(#[from] medcap_io::config::ConfigError),
     /// The tokenizer cannot be loaded or fails on an input.
     #[error("tokenizer {}: {reason}", path.display())]
     Tokenizer {
@@ -90,4 +94,13 @@ pub enum ModelError {
         /// How many the model has.
         available: usize,
     },
+}
+
+impl From<medcap_io::IoError> for ModelError {
+    fn from(e: medcap_io::IoError) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }

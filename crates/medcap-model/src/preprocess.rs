@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use medcap_io::config::InvalidConfig;
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
@@ -91,19 +92,25 @@ pub struct ImageProcessor {
 
 impl ImageProcessor {
     /// Checks `config` (a supported filter, a positive size).
-    pub fn new(config: ImageProcessorConfig) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// The key that breaks a rule.
+    pub fn new(config: ImageProcessorConfig) -> Result<Self, InvalidConfig> {
         let filter = Filter::from_pillow_code(config.resample).ok_or_else(|| {
-            format!(
-                "resample {} is not supported (3: bicubic, 2: bilinear)",
-                config.resample
+            InvalidConfig::new(
+                "resample",
+                format!(
+                    "{} is not supported (3: bicubic, 2: bilinear)",
+                    config.resample
+                ),
             )
         })?;
         let (h, w) = size_of(config.size);
         if h <= 0 || w <= 0 {
-            return Err(format!("size {h}x{w} is not positive"));
+            return Err(InvalidConfig::new("size", format!("{h}x{w} is not positive")));
         }
         if config.image_std.contains(&0.0) {
-            return Err("image_std has a zero".into());
+            return Err(InvalidConfig::new("image_std", "has a zero"));
         }
         Ok(Self { config, filter })
     }
@@ -117,10 +124,7 @@ impl ImageProcessor {
                 path: path.clone(),
                 source,
             })?;
-            serde_json::from_str(&text).map_err(|e| ModelError::Config {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?
+            medcap_io::config::parse(&text, medcap_io::config::Format::Json, &path)?
         } else {
             ImageProcessorConfig {
                 size: SizeSpec::HeightWidth {
@@ -130,13 +134,17 @@ impl ImageProcessor {
                 ..Default::default()
             }
         };
-        Self::new(config).map_err(|reason| ModelError::Config { path, reason })
+        Self::new(config).map_err(|source| {
+            ModelError::ConfigFile(medcap_io::config::ConfigError::Invalid { path, source })
+        })
     }
 
     /// Writes `dir/preprocessor_config.json` (atomically).
     pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        let text = serde_json::to_string_pretty(&self.config).unwrap_or_default();
-        crate::checkpoint::write_atomic(&dir.join("preprocessor_config.json"), text.as_bytes())
+        Ok(medcap_io::write_json_atomic(
+            &dir.join("preprocessor_config.json"),
+            &self.config,
+        )?)
     }
 
     /// The settings.

@@ -208,7 +208,7 @@ impl BlipTokenizer {
                 path: from.clone(),
                 source,
             })?;
-            crate::checkpoint::write_atomic(&dir.join(name), &bytes)?;
+            medcap_io::write_atomic(&dir.join(name), &bytes)?;
         }
         Ok(())
     }
@@ -313,7 +313,7 @@ pub fn write_vocabulary_subset<'a>(
     })?;
     let vocab_txt = to.join("vocab.txt");
     let lines: String = order.iter().map(|t| format!("{t}\n")).collect();
-    crate::checkpoint::write_atomic(&vocab_txt, lines.as_bytes())?;
+    medcap_io::write_atomic(&vocab_txt, lines.as_bytes())?;
     let vocab_path = vocab_txt.to_string_lossy().into_owned();
     let model = WordPiece::from_file(&vocab_path)
         .unk_token(pieces.unk_token.clone())
@@ -346,7 +346,7 @@ pub fn write_vocabulary_subset<'a>(
         .map_err(|e| err(e.to_string()))?;
 
     let json = subset.to_string(true).map_err(|e| err(e.to_string()))?;
-    crate::checkpoint::write_atomic(&to.join("tokenizer.json"), json.as_bytes())?;
+    medcap_io::write_atomic(&to.join("tokenizer.json"), json.as_bytes())?;
     for name in ["tokenizer_config.json", "special_tokens_map.json"] {
         let file = from.join(name);
         if file.is_file() {
@@ -354,7 +354,7 @@ pub fn write_vocabulary_subset<'a>(
                 path: file.clone(),
                 source,
             })?;
-            crate::checkpoint::write_atomic(&to.join(name), &bytes)?;
+            medcap_io::write_atomic(&to.join(name), &bytes)?;
         }
     }
     Ok(VocabularySubset {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use medcap_train::config::{LossKind, OptimizerKind, Schedule};
 use serde::{Deserialize, Serialize};
 
+use medcap_io::config::{ConfigFile, InvalidConfig, resolve};
+
 use crate::error::StudyError;
 
 /// Training settings of one stage (the rest of the recipe is shared).
@@ -195,52 +197,68 @@ impl StudyConfig {
         }
     }
 
-    /// Reads TOML or JSON (by extension); relative paths are relative to the file.
+    /// Reads TOML or JSON (by extension) through medcap-io's configuration
+    /// loader; relative paths are relative to the file.
+    ///
+    /// # Errors
+    /// [`StudyError::Config`] naming the file: unreadable, not valid TOML
+    /// or JSON, an unknown key, or a rule of [`StudyConfig::check`] broken.
     pub fn from_file(path: &Path) -> Result<Self, StudyError> {
-        let text = std::fs::read_to_string(path).map_err(crate::error::io(path))?;
-        let mut config: Self = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text)
-                .map_err(|e| StudyError::Config(format!("{}: {e}", path.display())))?
-        } else {
-            toml::from_str(&text)
-                .map_err(|e| StudyError::Config(format!("{}: {e}", path.display())))?
-        };
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut config.medicat,
-            &mut config.base_model,
-            &mut config.bertscore_model,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
-        config.check()?;
-        Ok(config)
+        Ok(medcap_io::config::load(path)?)
     }
 
     /// Consistency rules.
-    pub fn check(&self) -> Result<(), StudyError> {
-        let fail = |m: String| Err(StudyError::Config(m));
-        if self.test < 2 || self.ft1 == 0 {
-            return fail("test must be at least 2 and ft1 at least 1".into());
+    ///
+    /// # Errors
+    /// The first rule broken, with its key.
+    pub fn check(&self) -> Result<(), InvalidConfig> {
+        if self.test < 2 {
+            return Err(InvalidConfig::new("test", "must be at least 2"));
+        }
+        if self.ft1 == 0 {
+            return Err(InvalidConfig::new("ft1", "must be at least 1"));
         }
         if self.base_model.is_none()
             && (self.patch_size <= 0
                 || self.image_size % self.patch_size != 0
                 || self.width % 4 != 0)
         {
-            return fail(format!(
-                "image_size ({}) must be a multiple of patch_size ({}) and width ({}) of 4",
-                self.image_size, self.patch_size, self.width
+            return Err(InvalidConfig::new(
+                "image_size",
+                format!(
+                    "({}) must be a multiple of patch_size ({}) and width ({}) of 4",
+                    self.image_size, self.patch_size, self.width
+                ),
             ));
         }
-        if self.max_new_tokens == 0 || self.num_beams == 0 || self.caption_batch == 0 {
-            return fail("max_new_tokens, num_beams and caption_batch must be at least 1".into());
+        for (key, value) in [
+            ("max_new_tokens", self.max_new_tokens),
+            ("num_beams", self.num_beams),
+            ("caption_batch", self.caption_batch),
+        ] {
+            if value == 0 {
+                return Err(InvalidConfig::new(key, "must be at least 1"));
+            }
         }
         Ok(())
+    }
+}
+
+impl ConfigFile for StudyConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.medicat,
+            &mut self.base_model,
+            &mut self.bertscore_model,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            resolve(p, base);
+        }
+    }
+
+    fn check(&self) -> Result<(), InvalidConfig> {
+        StudyConfig::check(self)
     }
 }

@@ -13,9 +13,10 @@ pub enum StudyError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The study configuration is not usable.
-    #[error("study config: {0}")]
-    Config(String),
+    /// The study configuration is not usable, or an output directory holds
+    /// a run started with another one.
+    #[error(transparent)]
+    Config(#[from] medcap_io::config::ConfigError),
     /// Data preparation failed.
     #[error(transparent)]
     Dataset(#[from] medcap_dataset::DatasetError),
@@ -25,9 +26,12 @@ pub enum StudyError {
     /// A training run failed.
     #[error(transparent)]
     Train(#[from] medcap_train::TrainError),
-    /// Scoring failed.
-    #[error("scoring: {0}")]
-    Metrics(String),
+    /// BERTScore's model cannot be chosen (none installed, no known layer).
+    #[error("BERTScore: {0}")]
+    BertScoreModel(#[from] medcap_metrics::bertscore::ModelChoiceError),
+    /// BERTScore's encoder cannot be loaded or fails.
+    #[error("BERTScore: {0}")]
+    BertScore(#[from] medcap_metrics::bertscore::BertScoreError),
     /// A stage's inputs are inconsistent (e.g. a CSV without its columns).
     #[error("{stage}: {reason}")]
     Stage {
@@ -45,5 +49,14 @@ pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Study
     move |source| StudyError::Io {
         path: path.to_owned(),
         source,
+    }
+}
+
+impl From<medcap_io::IoError> for StudyError {
+    fn from(e: medcap_io::IoError) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
     }
 }

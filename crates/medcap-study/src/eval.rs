@@ -124,7 +124,7 @@ pub fn score_rows(rows: &[CaptionRow], scorer: &BertScorer) -> Result<ScoredCapt
             batch_size: None,
         },
     )
-    .map_err(|e| StudyError::Metrics(e.to_string()))
+    .map_err(StudyError::from)
 }
 
 /// The BERTScore model and layer of a study configuration, chosen as
@@ -135,7 +135,7 @@ pub fn bertscore_choice(config: &StudyConfig) -> Result<ModelChoice, StudyError>
         config.bertscore_model_type.as_deref(),
         config.bertscore_layer,
     )
-    .map_err(|e| StudyError::Config(e.to_string()))
+    .map_err(StudyError::from)
 }
 
 /// Each caption (its `labels` from scoring) against its figure's true

@@ -31,8 +31,3 @@ pub mod targets;
 pub mod truth;
 
 pub use error::StudyError;
-
-/// `contents` to `path` through a temporary file and a rename (medcap-model's).
-pub(crate) fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<(), StudyError> {
-    Ok(medcap_model::checkpoint::write_atomic(path, contents)?)
-}

@@ -29,7 +29,7 @@ use crate::error::{StudyError, io};
 use crate::eval::{self, CaptionRow};
 use crate::report::{self, ModelResult, ReportData};
 use crate::truth::TruthScore;
-use crate::{scenes, small_model, truth, write_atomic};
+use crate::{scenes, small_model, truth};
 
 /// The stages, in order.
 pub const STAGES: [&str; 6] = ["data", "base", "ft1", "ft2", "eval", "report"];
@@ -74,7 +74,12 @@ impl<'a> Study<'a> {
         observer: &'a dyn Observer,
         stop: &'a AtomicBool,
     ) -> Result<Self, StudyError> {
-        config.check()?;
+        config
+            .check()
+            .map_err(|source| medcap_io::config::ConfigError::Invalid {
+                path: PathBuf::new(),
+                source,
+            })?;
         if fresh {
             for part in [
                 "data", "scenes", "models", "runs", "eval", "report", "stages",
@@ -87,23 +92,13 @@ impl<'a> Study<'a> {
         }
         std::fs::create_dir_all(out.join("stages")).map_err(io(out))?;
         let stored = stored_config(&config, out, out)?;
-        let text = serde_json::to_string_pretty(&stored).unwrap_or_default();
-        let saved = out.join("study-config.json");
+        // A stage already done was made with the configuration recorded
+        // then; continuing under another one would mix two runs.
         let started = out
             .join("stages")
             .read_dir()
             .is_ok_and(|mut d| d.next().is_some());
-        if let Ok(previous) = std::fs::read_to_string(&saved)
-            && previous != text
-            && started
-        {
-            return Err(StudyError::Config(format!(
-                "{} holds a run with another configuration ({}); use --fresh or another --out",
-                out.display(),
-                saved.display()
-            )));
-        }
-        write_atomic(&saved, text.as_bytes())?;
+        medcap_io::config::pin_run_config(&out.join("study-config.json"), &stored, started)?;
         Ok(Self {
             config,
             out: out.to_owned(),
@@ -152,12 +147,7 @@ impl<'a> Study<'a> {
             seconds = format!("{:.1}", record.seconds),
             "done"
         );
-        write_atomic(
-            &self.marker(name),
-            serde_json::to_string_pretty(&record)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
+        medcap_io::write_json_atomic(&self.marker(name), &record)?;
         Ok(output)
     }
 
@@ -182,9 +172,10 @@ impl<'a> Study<'a> {
         prepared: &Path,
     ) -> Result<PathBuf, StudyError> {
         if which != "ft1" && which != "ft2" {
-            return Err(StudyError::Config(format!(
-                "no fine-tuning stage `{which}` (ft1 or ft2)"
-            )));
+            return Err(StudyError::Stage {
+                stage: which,
+                reason: "no such fine-tuning stage (ft1 or ft2)".into(),
+            });
         }
         let train = prepared.join(format!("{which}.csv"));
         self.stage(which, || self.fine_tune(which, base, &train, prepared))
@@ -280,7 +271,7 @@ impl<'a> Study<'a> {
         // BLIP's word pieces are bert-base-uncased's, which the MiniLM that
         // setup installs carries (whatever model BERTScore uses).
         let tokenizer = medcap_metrics::bertscore::default_model_dir()
-            .map_err(|e| StudyError::Config(e.to_string()))?;
+            .map_err(medcap_metrics::bertscore::ModelChoiceError::from)?;
         // The vocabulary: what the base and the fine-tuned models are trained
         // on (scenes, FT-2's training figures, which include FT-1's, and the
         // validation figures); test captions are left out, so that nothing of
@@ -399,8 +390,7 @@ impl<'a> Study<'a> {
         let eval_dir = self.out.join("eval");
         let bert = eval::bertscore_choice(&self.config)?;
         // One encoder for the three models' captions.
-        let scorer = BertScorer::from_dir(&bert.dir, bert.layer, self.device)
-            .map_err(|e| StudyError::Metrics(e.to_string()))?;
+        let scorer = BertScorer::from_dir(&bert.dir, bert.layer, self.device)?;
         // On the embedded synthetic data the figures' true findings are known.
         let truth = match &self.config.medicat {
             None => Some(truth::read_truth(
@@ -443,7 +433,7 @@ impl<'a> Study<'a> {
                 lines += &line.to_string();
                 lines.push('\n');
             }
-            write_atomic(&dir.join("captions.jsonl"), lines.as_bytes())?;
+            medcap_io::write_atomic(&dir.join("captions.jsonl"), lines.as_bytes())?;
         }
         Ok(eval_dir)
     }

@@ -712,7 +712,7 @@ pub fn write_html(
          </script>\n</body></html>\n",
     );
     let path = dir.join("index.html");
-    crate::write_atomic(&path, html.as_bytes())?;
+    medcap_io::write_atomic(&path, html.as_bytes())?;
     Ok(path)
 }
 
@@ -761,10 +761,10 @@ pub fn write_report(
         md += "\n## Reproduction targets\n\n";
         md += &crate::targets::markdown(&data.targets);
     }
-    crate::write_atomic(&dir.join("table1.md"), md.as_bytes())?;
-    crate::write_atomic(&dir.join("table1.csv"), table_csv(&data, &names).as_bytes())?;
+    medcap_io::write_atomic(&dir.join("table1.md"), md.as_bytes())?;
+    medcap_io::write_atomic(&dir.join("table1.csv"), table_csv(&data, &names).as_bytes())?;
     let json = serde_json::to_string_pretty(&data).unwrap_or_default();
-    crate::write_atomic(&dir.join("report.json"), json.as_bytes())?;
+    medcap_io::write_atomic(&dir.join("report.json"), json.as_bytes())?;
     let per_caption: BTreeMap<&str, Vec<serde_json::Value>> = models
         .iter()
         .map(|m| {
@@ -778,9 +778,9 @@ pub fn write_report(
         })
         .collect();
     let per_caption = serde_json::to_string(&per_caption).unwrap_or_default();
-    crate::write_atomic(&dir.join("captions.json"), per_caption.as_bytes())?;
+    medcap_io::write_atomic(&dir.join("captions.json"), per_caption.as_bytes())?;
     let provenance_text = serde_json::to_string_pretty(provenance).unwrap_or_default();
-    crate::write_atomic(&dir.join("provenance.json"), provenance_text.as_bytes())?;
+    medcap_io::write_atomic(&dir.join("provenance.json"), provenance_text.as_bytes())?;
     write_html(dir, models, &data, sample, decoding, provenance)?;
     Ok(data)
 }

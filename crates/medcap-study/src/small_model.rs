@@ -100,7 +100,10 @@ pub fn create<'a>(
         },
         ..Default::default()
     })
-    .map_err(StudyError::Config)?;
+    .map_err(|source| medcap_io::config::ConfigError::Invalid {
+        path: dir.join("preprocessor_config.json"),
+        source,
+    })?;
     processor.save(dir)?;
     Ok(config)
 }

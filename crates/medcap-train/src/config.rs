@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use medcap_dataset::paths::PathWriter;
 
+use medcap_io::config::{ConfigFile, InvalidConfig, resolve};
+
 use crate::error::TrainError;
 
 /// Which objective to minimise.
@@ -229,8 +231,9 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Reads a `.toml` or `.json` file; relative paths in it are resolved
-    /// against the file's directory.
+    /// Reads a `.toml` or `.json` file through medcap-io's configuration
+    /// loader: relative paths in it are resolved against the file's
+    /// directory, unknown keys and broken rules are errors naming the file.
     ///
     /// ```
     /// use medcap_train::config::TrainConfig;
@@ -241,52 +244,29 @@ impl TrainConfig {
     ///     [optim]
     ///     micro_batch = 4
     ///     accumulation = 4
-    /// "#).unwrap();
+    /// "#)?;
     /// assert_eq!(config.optim.micro_batch * config.optim.accumulation, 16);
     /// assert!(TrainConfig::from_toml_str("[optim]\nlearning_rate = 1.0").is_err());
+    /// # Ok::<(), medcap_train::TrainError>(())
     /// ```
+    ///
+    /// # Errors
+    /// [`TrainError::ConfigFile`] when the file cannot be read or parsed or
+    /// breaks a rule of [`TrainConfig::check`].
     pub fn from_file(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let is_json = path.extension().is_some_and(|e| e == "json");
-        let mut config = if is_json {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
-        } else {
-            Self::from_toml_str(&text)
-        }
-        .map_err(|reason| TrainError::Config {
-            path: path.to_owned(),
-            reason,
-        })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        config.resolve_paths(base);
-        config.check().map_err(|reason| TrainError::Config {
-            path: path.to_owned(),
-            reason,
-        })?;
-        Ok(config)
+        Ok(medcap_io::config::load(path)?)
     }
 
-    /// Parses TOML text (paths are left as written).
-    pub fn from_toml_str(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
-    }
-
-    /// Makes relative paths relative to `base`.
-    pub fn resolve_paths(&mut self, base: &Path) {
-        let fix = |p: &mut PathBuf| {
-            if !p.as_os_str().is_empty() && p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        fix(&mut self.data.train_csv);
-        if let Some(v) = &mut self.data.val_csv {
-            fix(v);
-        }
-        fix(&mut self.model.base_model);
-        fix(&mut self.run.runs_dir);
+    /// Parses TOML text (paths are left as written; nothing is checked).
+    ///
+    /// # Errors
+    /// [`TrainError::ConfigFile`] with the parser's message.
+    pub fn from_toml_str(text: &str) -> Result<Self, TrainError> {
+        Ok(medcap_io::config::parse(
+            text,
+            medcap_io::config::Format::Toml,
+            Path::new("<text>"),
+        )?)
     }
 
     /// The gradient-norm bound, if clipping is on.
@@ -322,46 +302,78 @@ impl TrainConfig {
     }
 
     /// Rules the trainer relies on.
-    pub fn check(&self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// The first rule broken, with its key.
+    pub fn check(&self) -> Result<(), InvalidConfig> {
+        let bad = |key: &str, reason: String| Err(InvalidConfig::new(key, reason));
         let o = &self.optim;
         if o.micro_batch == 0 || o.accumulation == 0 {
-            return Err("optim.micro_batch and optim.accumulation must be at least 1".into());
+            return bad(
+                "optim.micro_batch",
+                "and optim.accumulation must be at least 1".into(),
+            );
         }
         if o.epochs == 0 && o.max_steps.is_none() {
-            return Err("optim.epochs must be at least 1".into());
+            return bad("optim.epochs", "must be at least 1".into());
         }
         if !(o.lr > 0.0 && o.lr.is_finite()) {
-            return Err(format!("optim.lr {} is not a positive number", o.lr));
+            return bad("optim.lr", format!("{} is not a positive number", o.lr));
         }
         if o.grad_clip.is_some_and(|c| !(c >= 0.0 && c.is_finite())) {
-            return Err(format!(
-                "optim.grad_clip {:?} must be a positive norm, or 0 for no clipping",
-                o.grad_clip
-            ));
+            return bad(
+                "optim.grad_clip",
+                format!(
+                    "{:?} must be a positive norm, or 0 for no clipping",
+                    o.grad_clip
+                ),
+            );
         }
         if !(0.0..1.0).contains(&o.betas.0) || !(0.0..1.0).contains(&o.betas.1) {
-            return Err("optim.betas must lie in [0, 1)".into());
+            return bad("optim.betas", "must lie in [0, 1)".into());
         }
         if self.loss.kind != LossKind::Ce && o.micro_batch < 2 {
-            return Err("the contrastive loss needs micro_batch >= 2 (in-batch negatives)".into());
+            return bad(
+                "optim.micro_batch",
+                "must be at least 2 for the contrastive loss (in-batch negatives)".into(),
+            );
         }
         if !(0.0..1.0).contains(&self.loss.label_smoothing) {
-            return Err("loss.label_smoothing must lie in [0, 1)".into());
+            return bad("loss.label_smoothing", "must lie in [0, 1)".into());
         }
         if self.data.max_tokens < 3 {
-            return Err("data.max_tokens must be at least 3".into());
+            return bad("data.max_tokens", "must be at least 3".into());
         }
         if self.data.train_csv.as_os_str().is_empty() {
-            return Err("data.train_csv is required".into());
+            return bad("data.train_csv", "is required".into());
         }
         if self.model.base_model.as_os_str().is_empty() {
-            return Err("model.base_model is required".into());
+            return bad("model.base_model", "is required".into());
         }
         let name = &self.run.name;
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-            return Err(format!("run.name `{name}` must be a plain directory name"));
+            return bad(
+                "run.name",
+                format!("`{name}` must be a plain directory name"),
+            );
         }
         Ok(())
+    }
+}
+
+impl ConfigFile for TrainConfig {
+    /// Makes relative paths relative to `base`.
+    fn resolve_paths(&mut self, base: &Path) {
+        resolve(&mut self.data.train_csv, base);
+        if let Some(v) = &mut self.data.val_csv {
+            resolve(v, base);
+        }
+        resolve(&mut self.model.base_model, base);
+        resolve(&mut self.run.runs_dir, base);
+    }
+
+    fn check(&self) -> Result<(), InvalidConfig> {
+        TrainConfig::check(self)
     }
 }
 
@@ -381,6 +393,6 @@ mod tests {
         let mut bad = TrainConfig::from_toml_str("[optim]\ngrad_clip = -1.0\n").unwrap();
         bad.data.train_csv = "x.csv".into();
         bad.model.base_model = "m".into();
-        assert!(bad.check().unwrap_err().contains("grad_clip"));
+        assert_eq!(bad.check().unwrap_err().key, "optim.grad_clip");
     }
 }

@@ -23,6 +23,10 @@ pub enum TrainError {
         /// What is wrong.
         reason: String,
     },
+    /// A configuration file cannot be read, parsed or used, or a run is
+    /// continued with another configuration than it started with.
+    #[error(transparent)]
+    ConfigFile(#[from] medcap_io::config::ConfigError),
     /// A data file is not usable.
     #[error("data {}: {reason}", path.display())]
     Data {
@@ -74,4 +78,13 @@ pub enum TrainError {
         /// The first failure's reason.
         first: String,
     },
+}
+
+impl From<medcap_io::IoError> for TrainError {
+    fn from(e: medcap_io::IoError) -> Self {
+        Self::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }

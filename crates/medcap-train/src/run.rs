@@ -92,46 +92,25 @@ impl RunDir {
         self.root.join("checkpoints").join(which)
     }
 
-    /// The latest complete checkpoint, if any (a half-swapped one is
-    /// recovered from its `.old` copy).
+    /// The latest complete checkpoint, if any (a swap interrupted between
+    /// its renames is recovered from its `.old` copy).
     pub fn latest(&self) -> Option<PathBuf> {
-        let latest = self.checkpoint("latest");
-        if latest.join("state.json").is_file() {
-            return Some(latest);
-        }
-        let old = self.checkpoint("latest.old");
-        old.join("state.json").is_file().then_some(old)
+        medcap_io::recover_dir(&self.checkpoint("latest"), |d| {
+            d.join("state.json").is_file()
+        })
     }
 
     /// Writes a checkpoint: `fill` writes its files into a fresh temporary
-    /// directory, which then replaces `checkpoints/<which>`.
+    /// directory, which then replaces `checkpoints/<which>`
+    /// ([`medcap_io::replace_dir`]: files and directories synced, the
+    /// previous checkpoint kept until the new one is in place).
     pub fn write_checkpoint(
         &self,
         which: &str,
         fill: impl FnOnce(&Path) -> Result<(), TrainError>,
     ) -> Result<PathBuf, TrainError> {
         let target = self.checkpoint(which);
-        let partial = self.checkpoint(&format!(".{which}.partial"));
-        let old = self.checkpoint(&format!("{which}.old"));
-        if partial.exists() {
-            std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
-        }
-        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-        if let Err(e) = fill(&partial) {
-            // The previous checkpoint is untouched; do not leave debris.
-            let _ = std::fs::remove_dir_all(&partial);
-            return Err(e);
-        }
-        if target.exists() {
-            if old.exists() {
-                std::fs::remove_dir_all(&old).map_err(io(&old))?;
-            }
-            std::fs::rename(&target, &old).map_err(io(&target))?;
-        }
-        std::fs::rename(&partial, &target).map_err(io(&target))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
+        medcap_io::replace_dir(&target, fill)?;
         Ok(target)
     }
 
@@ -155,17 +134,15 @@ impl RunDir {
 
     /// Keeps only rows up to `step` (a resumed run rewrites what follows).
     pub fn truncate_metrics(&self, step: usize) -> Result<(), TrainError> {
+        let path = self.metrics_path();
         let rows: Vec<MetricsRow> = self
             .read_metrics()?
             .into_iter()
             .filter(|r| r.step <= step)
             .collect();
-        let mut text = String::new();
-        for row in &rows {
-            text += &serde_json::to_string(row).unwrap_or_default();
-            text.push('\n');
-        }
-        write_atomic(&self.metrics_path(), text.as_bytes())
+        medcap_io::write_atomic_with(&path, |out| {
+            rows.iter().try_for_each(|row| write_row(out, row, &path))
+        })
     }
 
     /// Appends one row to `metrics.jsonl` (and flushes it).
@@ -176,16 +153,17 @@ impl RunDir {
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
-        let line = serde_json::to_string(row).unwrap_or_default();
-        writeln!(file, "{line}").map_err(io(&path))?;
+        write_row(&mut file, row, &path)?;
         file.flush().map_err(io(&path))
     }
 }
 
-/// `contents` to `path` through a temporary file and a rename (the one
-/// implementation, medcap-model's).
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), TrainError> {
-    Ok(medcap_model::checkpoint::write_atomic(path, contents)?)
+/// One JSON line of `metrics.jsonl`.
+fn write_row(out: &mut impl Write, row: &MetricsRow, path: &Path) -> Result<(), TrainError> {
+    serde_json::to_writer(&mut *out, row)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .map_err(io(path))
 }
 
 #[cfg(test)]
@@ -197,7 +175,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("r")).unwrap();
         run.write_checkpoint("latest", |d| {
-            write_atomic(&d.join("state.json"), b"{\"step\": 1}")
+            Ok(medcap_io::write_atomic(&d.join("state.json"), b"{\"step\": 1}")?)
         })
         .unwrap();
         let failed = run.write_checkpoint("latest", |_| {
@@ -209,6 +187,10 @@ mod tests {
         assert!(failed.is_err());
         let kept = std::fs::read_to_string(run.latest().unwrap().join("state.json")).unwrap();
         assert_eq!(kept, "{\"step\": 1}");
-        assert!(!run.checkpoint(".latest.partial").exists());
+        let names: Vec<_> = std::fs::read_dir(run.root().join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["latest"], "no temporary directory is left");
     }
 }

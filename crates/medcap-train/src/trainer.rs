@@ -18,7 +18,7 @@ use crate::error::TrainError;
 use crate::loss::{caption_loss_sum, margin_contrastive_loss};
 use crate::optim::{Adam, learning_rate};
 use crate::plot::{Series, line_plot};
-use crate::run::{MetricsRow, RunDir, TrainState, write_atomic};
+use crate::run::{MetricsRow, RunDir, TrainState};
 use crate::targets::{CaptionTargets, caption_targets};
 
 const HEADS_FILE: &str = "contrastive_heads.safetensors";
@@ -266,10 +266,12 @@ impl Trainer {
     /// Prepares the run directory and loads the data and the model; with
     /// `resume`, continues from the run's latest checkpoint when it has one.
     pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
-        config.check().map_err(|reason| TrainError::Config {
-            path: PathBuf::new(),
-            reason,
-        })?;
+        config
+            .check()
+            .map_err(|source| medcap_io::config::ConfigError::Invalid {
+                path: PathBuf::new(),
+                source,
+            })?;
         let run = RunDir::create(config.run.runs_dir.join(&config.run.name))?;
         let latest = run.latest();
         let resume_from = match (resume, latest) {
@@ -297,22 +299,17 @@ impl Trainer {
                 path: run.root().to_owned(),
                 source,
             })?;
-        if resume_from.is_some() {
-            let saved = std::fs::read_to_string(run.config_path()).unwrap_or_default();
-            let saved: Option<TrainConfig> = serde_json::from_str(&saved).ok();
-            if saved.as_ref() != Some(&stored) {
-                return Err(TrainError::Resume {
-                    path: run.config_path(),
-                    reason: "the configuration differs from the one the run started with".into(),
-                });
+        medcap_io::config::pin_run_config(&run.config_path(), &stored, resume_from.is_some())?;
+        if resume_from.is_none() {
+            match std::fs::remove_file(run.metrics_path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(TrainError::Io {
+                        path: run.metrics_path(),
+                        source: e,
+                    });
+                }
+                _ => {}
             }
-        } else {
-            let json = serde_json::to_string_pretty(&stored).map_err(|e| TrainError::Config {
-                path: run.config_path(),
-                reason: e.to_string(),
-            })?;
-            write_atomic(&run.config_path(), json.as_bytes())?;
-            let _ = std::fs::remove_file(run.metrics_path());
         }
 
         let train = data::read_examples(&config.data.train_csv, config.data.limit_train)?;
@@ -782,7 +779,6 @@ impl Trainer {
     }
 
     fn save_checkpoint(&self, which: &str) -> Result<PathBuf, TrainError> {
-        let state = serde_json::to_string_pretty(&self.state).unwrap_or_default();
         self.run.write_checkpoint(which, |dir| {
             self.model.save(dir)?;
             self.tokenizer.save(dir)?;
@@ -791,7 +787,7 @@ impl Trainer {
                 h.save(&dir.join(HEADS_FILE))?;
             }
             self.optimizer.save(&dir.join(OPTIMIZER_FILE))?;
-            write_atomic(&dir.join(STATE_FILE), state.as_bytes())
+            Ok(medcap_io::write_json_atomic(&dir.join(STATE_FILE), &self.state)?)
         })
     }
 
@@ -822,6 +818,6 @@ impl Trainer {
                 },
             ],
         );
-        write_atomic(&self.run.plot_path(), svg.as_bytes())
+        Ok(medcap_io::write_atomic(&self.run.plot_path(), svg.as_bytes())?)
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use medcap_io::config::{ConfigError, Format, InvalidConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::bert::BertConfig;
@@ -211,29 +212,42 @@ impl BlipConfig {
     ///     "vision_config": {"hidden_size": 1024, "num_attention_heads": 16}}"#)?;
     /// assert_eq!(config.text_config.encoder_hidden_size, 1024);
     /// assert_eq!(config.vision_config.num_positions(), 577);
-    /// # Ok::<(), String>(())
+    /// # Ok::<(), medcap_io::config::ConfigError>(())
     /// ```
-    pub fn from_json_str(text: &str) -> Result<Self, String> {
-        let mut config: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] for text that is not such a configuration,
+    /// [`ConfigError::Invalid`] for one that breaks [`BlipConfig::check`].
+    pub fn from_json_str(text: &str) -> Result<Self, ConfigError> {
+        Self::from_json_text(text, Path::new("<text>"))
+    }
+
+    /// [`BlipConfig::from_json_str`] with `path` naming the source in errors.
+    pub(crate) fn from_json_text(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Self = medcap_io::config::parse(text, Format::Json, path)?;
         config.text_config.encoder_hidden_size = config.vision_config.hidden_size;
-        config.check()?;
+        config.check().map_err(|source| ConfigError::Invalid {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(config)
     }
 
     /// Reads and checks `path` (a `config.json`).
+    ///
+    /// # Errors
+    /// [`ModelError::Io`] when it cannot be read, [`ModelError::ConfigFile`]
+    /// when it is not a usable configuration.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
             path: path.to_owned(),
             source,
         })?;
-        Self::from_json_str(&text).map_err(|reason| ModelError::Config {
-            path: path.to_owned(),
-            reason,
-        })
+        Ok(Self::from_json_text(&text, path)?)
     }
 
     /// Shape rules the forward pass relies on.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), InvalidConfig> {
         let v = &self.vision_config;
         let t = &self.text_config;
         let positive = [
@@ -254,25 +268,34 @@ impl BlipConfig {
         ];
         for (name, value) in positive {
             if value <= 0 {
-                return Err(format!("{name} must be positive, found {value}"));
+                return Err(InvalidConfig::new(name, format!("must be positive, found {value}")));
             }
         }
         if v.hidden_size % v.num_attention_heads != 0 {
-            return Err(format!(
-                "vision_config: {} attention heads do not divide the width {}",
-                v.num_attention_heads, v.hidden_size
+            return Err(InvalidConfig::new(
+                "vision_config.num_attention_heads",
+                format!(
+                    "{} attention heads do not divide the width {}",
+                    v.num_attention_heads, v.hidden_size
+                ),
             ));
         }
         if t.hidden_size % t.num_attention_heads != 0 {
-            return Err(format!(
-                "text_config: {} attention heads do not divide the width {}",
-                t.num_attention_heads, t.hidden_size
+            return Err(InvalidConfig::new(
+                "text_config.num_attention_heads",
+                format!(
+                    "{} attention heads do not divide the width {}",
+                    t.num_attention_heads, t.hidden_size
+                ),
             ));
         }
         if v.image_size % v.patch_size != 0 {
-            return Err(format!(
-                "vision_config: patch size {} does not divide the image size {}",
-                v.patch_size, v.image_size
+            return Err(InvalidConfig::new(
+                "vision_config.patch_size",
+                format!(
+                    "{} does not divide the image size {}",
+                    v.patch_size, v.image_size
+                ),
             ));
         }
         for (name, act) in [
@@ -280,8 +303,9 @@ impl BlipConfig {
             ("text_config", &t.hidden_act),
         ] {
             if act != "gelu" {
-                return Err(format!(
-                    "{name}.hidden_act `{act}` is not supported (only gelu)"
+                return Err(InvalidConfig::new(
+                    format!("{name}.hidden_act"),
+                    format!("`{act}` is not supported (only gelu)"),
                 ));
             }
         }
@@ -291,9 +315,9 @@ impl BlipConfig {
             ("sep_token_id", t.sep_token_id),
         ] {
             if id < 0 || id >= t.vocab_size {
-                return Err(format!(
-                    "text_config.{name} {id} is outside the vocabulary of {}",
-                    t.vocab_size
+                return Err(InvalidConfig::new(
+                    format!("text_config.{name}"),
+                    format!("{id} is outside the vocabulary of {}", t.vocab_size),
                 ));
             }
         }
@@ -336,7 +360,7 @@ mod tests {
     fn heads_must_divide_width() {
         let err = BlipConfig::from_json_str(r#"{"text_config": {"num_attention_heads": 7}}"#)
             .unwrap_err();
-        assert!(err.contains("7 attention heads"), "{err}");
+        assert!(err.to_string().contains("7 attention heads"), "{err}");
     }
 
     #[test]
@@ -350,6 +374,6 @@ mod tests {
     fn unsupported_activation_is_named() {
         let err = BlipConfig::from_json_str(r#"{"vision_config": {"hidden_act": "quick_gelu"}}"#)
             .unwrap_err();
-        assert!(err.contains("quick_gelu"), "{err}");
+        assert!(err.to_string().contains("quick_gelu"), "{err}");
     }
 }

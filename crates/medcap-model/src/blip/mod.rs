@@ -48,12 +48,8 @@ fn read_config(dir: &Path) -> Result<(BlipConfig, serde_json::Value), ModelError
         path: path.clone(),
         source,
     })?;
-    let invalid = |reason: String| ModelError::Config {
-        path: path.clone(),
-        reason,
-    };
-    let config = BlipConfig::from_json_str(&text).map_err(invalid)?;
-    let raw = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let config = BlipConfig::from_json_text(&text, &path)?;
+    let raw = medcap_io::config::parse(&text, medcap_io::config::Format::Json, &path)?;
     Ok((config, raw))
 }
 
@@ -70,8 +66,7 @@ fn write_config(
     // A loaded checkpoint's own config.json goes back unchanged (keys this
     // crate does not read included); a fresh model gets a full dump.
     let value = raw.cloned().unwrap_or_else(|| config.to_json(architecture));
-    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    checkpoint::write_atomic(&dir.join("config.json"), text.as_bytes())
+    Ok(medcap_io::write_json_atomic(&dir.join("config.json"), &value)?)
 }
 
 /// BLIP's captioner: the ViT and the causal text decoder.
