@@ -14,6 +14,6 @@
 #[path = "common/finetune.rs"]
 mod finetune;
 
-fn main() -> anyhow::Result<()> {
-    finetune::main_for("ft2")
+fn main() -> std::process::ExitCode {
+    medcap_cli::logging::exit(finetune::main_for("ft2"))
 }

@@ -2,7 +2,6 @@
 //! stages, then one fine-tuning, in a run directory of the caller's choice.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -33,14 +32,7 @@ pub struct Args {
 
 /// Runs the data and base stages (once), then `which` ("ft1" or "ft2").
 pub fn main_for(which: &'static str) -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MEDCAP_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    medcap_cli::logging::init();
     let args = Args::parse();
     let config = StudyConfig {
         medicat: args.medicat,
@@ -52,7 +44,9 @@ pub fn main_for(which: &'static str) -> Result<()> {
         }
     };
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
-    let stop = AtomicBool::new(false);
+    let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(
+        "checkpointing; rerun the same command to continue",
+    )?;
     let study = Study::new(config, &args.out, device, false, &LogObserver, &stop)
         .with_context(|| format!("cannot use {}", args.out.display()))?;
     let stopped = || {

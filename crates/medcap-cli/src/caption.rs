@@ -124,60 +124,46 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     bars.begin("captioning", Some(args.images.len() as u64));
     let mut failures = 0usize;
     let stdout = std::io::stdout();
-    for chunk in args.images.chunks(args.batch_size) {
-        let opened: Vec<_> = chunk.iter().map(|path| RgbImage::open(path)).collect();
-        let images: Vec<RgbImage> = opened
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .cloned()
-            .collect();
-        let mut captions = if images.is_empty() {
-            Vec::new()
-        } else {
-            captioner
-                .caption(&images, args.prompt.as_deref(), &config)
-                .context("captioning failed")?
-        }
-        .into_iter();
-        // Results go out in input order, failures included, so that line N
-        // of the output is about image N.
-        let mut out = stdout.lock();
-        for (path, image) in chunk.iter().zip(&opened) {
-            match image {
-                Ok(_) => {
-                    let Some(caption) = captions.next() else {
-                        bail!("the model returned fewer captions than images");
-                    };
-                    match args.format {
-                        CaptionFormat::Text => {
-                            writeln!(out, "{}\t{}", path.display(), caption.text)?
-                        }
-                        CaptionFormat::Jsonl => writeln!(
-                            out,
-                            "{}",
-                            serde_json::json!({
-                                "image": path.display().to_string(),
-                                "caption": caption.text,
-                                "token_ids": caption.token_ids,
-                            })
-                        )?,
+    captioner.caption_files(
+        &args.images,
+        args.prompt.as_deref(),
+        &config,
+        args.batch_size,
+        |paths, results| -> Result<()> {
+            // Results go out in input order, failures included, so that line
+            // N of the output is about image N.
+            let mut out = stdout.lock();
+            for (path, result) in paths.iter().zip(results) {
+                match (result, args.format) {
+                    (Ok(caption), CaptionFormat::Text) => {
+                        writeln!(out, "{}\t{}", path.display(), caption.text)?
                     }
-                }
-                Err(err) => {
-                    failures += 1;
-                    eprintln!("error: {err}");
-                    if let CaptionFormat::Jsonl = args.format {
-                        writeln!(
-                            out,
-                            "{}",
-                            serde_json::json!({"image": path.display().to_string(), "error": err.to_string()})
-                        )?;
+                    (Ok(caption), CaptionFormat::Jsonl) => writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({
+                            "image": path.display().to_string(),
+                            "caption": caption.text,
+                            "token_ids": caption.token_ids,
+                        })
+                    )?,
+                    (Err(err), format) => {
+                        failures += 1;
+                        eprintln!("error: {err}");
+                        if let CaptionFormat::Jsonl = format {
+                            writeln!(
+                                out,
+                                "{}",
+                                serde_json::json!({"image": path.display().to_string(), "error": err.to_string()})
+                            )?;
+                        }
                     }
                 }
             }
-        }
-        bars.advance(chunk.len() as u64);
-    }
+            bars.advance(paths.len() as u64);
+            Ok(())
+        },
+    )?;
     bars.end();
     if failures > 0 {
         bail!(

@@ -8,13 +8,14 @@
 
 mod data;
 mod label;
-mod logging;
 mod progress;
 mod score;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+use medcap_cli::logging;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

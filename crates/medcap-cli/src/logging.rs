@@ -1,9 +1,11 @@
-//! How both binaries talk on stderr: `tracing` events filtered by
-//! `MEDCAP_LOG` (default `info`), coloured only on a terminal, and the one
-//! `error:` line that ends a failed command.
+//! How medcap's binaries and examples talk on stderr: `tracing` events
+//! filtered by `MEDCAP_LOG` (default `info`), coloured only on a terminal,
+//! and the one `error:` line that ends a failed command.
 
 use std::process::ExitCode;
 
+/// Installs the `tracing` subscriber: `MEDCAP_LOG` (an `EnvFilter`, default
+/// `info`) on stderr, without module targets, coloured only on a terminal.
 pub fn init() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MEDCAP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -10,7 +10,6 @@
 mod caption;
 mod data;
 mod label;
-mod logging;
 mod progress;
 mod reproduce;
 mod score;
@@ -19,6 +18,8 @@ mod train;
 mod train_progress;
 
 use std::process::ExitCode;
+
+use medcap_cli::logging;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

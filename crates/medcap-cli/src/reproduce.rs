@@ -2,8 +2,6 @@
 //! with its report in `--out`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -66,17 +64,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         bail!("--check-targets applies to the embedded synthetic data only (drop --medicat)");
     }
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!(
-            "\ninterrupt: checkpointing; rerun the same command to continue (Ctrl-C again to abort)"
-        );
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(
+        "checkpointing; rerun the same command to continue",
+    )?;
     let observer = TrainBar::new();
     let study = Study::new(config, &args.out, device, args.fresh, &observer, &stop)
         .with_context(|| format!("cannot start the study in {}", args.out.display()))?;

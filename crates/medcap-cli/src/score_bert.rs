@@ -2,7 +2,7 @@
 //! half of the command, compiled into `medcap-torch` only.
 
 use anyhow::{Context, Result};
-use medcap_metrics::bertscore::{Baseline, baseline_file, choose_model};
+use medcap_metrics::bertscore::Baseline;
 use medcap_model::bertscore::BertScorer;
 use medcap_model::device::DeviceChoice;
 
@@ -13,38 +13,18 @@ pub fn bertscore_encoder(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<
     if args.no_bertscore {
         return Ok(None);
     }
-    let choice = choose_model(
+    let device: DeviceChoice = args.device.parse()?;
+    let (scorer, choice) = BertScorer::choose(
         args.bertscore_model.as_deref(),
         args.bertscore_model_type.as_deref(),
         args.bertscore_layer,
+        device.resolve()?,
     )
-    .map_err(|e| anyhow::anyhow!("{e}; or pass --no-bertscore to score without it"))?;
-    let device: DeviceChoice = args.device.parse()?;
-    let scorer = BertScorer::from_dir(&choice.dir, choice.layer, device.resolve()?)
-        .with_context(|| format!("cannot load the BERTScore model {}", choice.dir.display()))?;
-    let baseline_path = match &args.bertscore_baseline {
-        Some(path) => Some(path.clone()),
-        None if args.bertscore_rescale => {
-            let name = choice.name.with_context(|| {
-                format!(
-                    "--bertscore-rescale needs bert-score's name for {} (--bertscore-model-type)",
-                    choice.dir.display()
-                )
-            })?;
-            Some(baseline_file(name, "en")?)
-        }
-        None => None,
-    };
-    let baseline = match &baseline_path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Some(
-                Baseline::from_csv(&text, choice.layer)
-                    .with_context(|| format!("{}", path.display()))?,
-            )
-        }
-        None => None,
-    };
+    .context("cannot load BERTScore's model; or pass --no-bertscore to score without it")?;
+    let baseline = Baseline::for_model(
+        &choice,
+        args.bertscore_baseline.as_deref(),
+        args.bertscore_rescale,
+    )?;
     Ok(Some((scorer, baseline)))
 }

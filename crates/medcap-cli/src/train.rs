@@ -3,8 +3,6 @@
 //! checkpoint before exiting (rerun with `--resume` to continue).
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -31,16 +29,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let config = TrainConfig::from_file(&args.config)?;
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let mut trainer = Trainer::new(config, device, args.resume).context("cannot start the run")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C means "now".
-            std::process::exit(130);
-        }
-        eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to abort)");
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(
+        "finishing the current step and writing a checkpoint; continue with --resume",
+    )?;
     let observer = TrainBar::new();
     let summary = trainer.run(&observer, &stop)?;
     observer.finish();

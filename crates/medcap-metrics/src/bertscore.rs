@@ -92,6 +92,9 @@ pub enum BertScoreError {
     /// The encoder failed.
     #[error("the BERTScore encoder failed")]
     Encoder(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No model or layer could be chosen ([`choose_model`]).
+    #[error(transparent)]
+    Model(#[from] ModelChoiceError),
 }
 
 /// Something that turns texts into contextual token embeddings.
@@ -492,6 +495,40 @@ pub struct Baseline {
 }
 
 impl Baseline {
+    /// The baseline of `choice`'s layer, as `medcap score` and the study ask
+    /// for it: from `file` when given, else with `rescale` bert-score's
+    /// own file for the model ([`baseline_file`], English), else none.
+    ///
+    /// # Errors
+    /// [`BaselineError`]: the file unreadable or without the layer, no
+    /// bert-score name for the model, no baseline installed for it.
+    pub fn for_model(
+        choice: &ModelChoice,
+        file: Option<&std::path::Path>,
+        rescale: bool,
+    ) -> Result<Option<Self>, BaselineError> {
+        let path = match (file, rescale) {
+            (Some(path), _) => path.to_owned(),
+            (None, true) => {
+                let name = choice
+                    .name
+                    .ok_or_else(|| BaselineError::Unnamed(choice.dir.clone()))?;
+                baseline_file(name, "en")?
+            }
+            (None, false) => return Ok(None),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| BaselineError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::from_csv(&text, choice.layer)
+            .map(Some)
+            .map_err(|e| BaselineError::InFile {
+                path,
+                source: Box::new(e),
+            })
+    }
+
     /// Reads the row `LAYER == layer` of a bert-score baseline file
     /// (`rescale_baseline/{lang}/{model}.tsv`: CSV with header `LAYER,P,R,F`).
     pub fn from_csv(text: &str, layer: usize) -> Result<Self, BaselineError> {
@@ -541,8 +578,33 @@ impl Baseline {
 }
 
 /// Why a baseline file is unusable.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
+    /// The file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Rescaling was asked for a model bert-score has no name for.
+    #[error(
+        "rescaling needs bert-score's name for {} (--bertscore-model-type), or a baseline file",
+        .0.display()
+    )]
+    Unnamed(std::path::PathBuf),
+    /// bert-score has no baseline for the model.
+    #[error(transparent)]
+    NotFound(#[from] BaselineNotFound),
+    /// A file's problem, with the file.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong in it.
+        source: Box<BaselineError>,
+    },
     /// Not a `LAYER,P,R,F` CSV.
     #[error("not a bert-score baseline file: {0}")]
     Format(String),
@@ -817,8 +879,34 @@ mod tests {
         assert!((s.f1 - 0.821637).abs() < 1e-5, "{s:?}");
         assert!((s.precision - 0.881302).abs() < 1e-5);
         assert!((s.recall - 0.762620).abs() < 1e-5);
-        assert_eq!(Baseline::from_csv(csv, 3), Err(BaselineError::NoLayer(3)));
+        assert!(matches!(
+            Baseline::from_csv(csv, 3),
+            Err(BaselineError::NoLayer(3))
+        ));
         assert!(Baseline::from_csv("a,b\n1,2", 1).is_err());
+    }
+
+    #[test]
+    fn a_models_baseline_comes_from_the_file_given_or_only_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.tsv");
+        std::fs::write(&file, "LAYER,P,R,F\n5,0.5,0.25,0.4\n").unwrap();
+        let unnamed = ModelChoice {
+            dir: dir.path().join("my-model"),
+            name: None,
+            layer: 5,
+        };
+        let given = Baseline::for_model(&unnamed, Some(&file), false).unwrap();
+        assert_eq!(given.map(|b| b.recall), Some(0.25));
+        assert!(Baseline::for_model(&unnamed, None, false).unwrap().is_none());
+        let err = Baseline::for_model(&unnamed, None, true).unwrap_err();
+        assert!(err.to_string().contains("my-model"), "{err}");
+        let other_layer = ModelChoice { layer: 7, ..unnamed };
+        let err = Baseline::for_model(&other_layer, Some(&file), false).unwrap_err();
+        assert!(err.to_string().contains("b.tsv") && err.to_string().contains("layer 7"), "{err}");
+        let missing = dir.path().join("none.tsv");
+        let err = Baseline::for_model(&other_layer, Some(&missing), false).unwrap_err();
+        assert!(matches!(err, BaselineError::Read { .. }), "{err}");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 
 use std::path::Path;
 
-use medcap_metrics::bertscore::{BertScoreError, EmbeddedText, TokenEmbedder};
+use medcap_metrics::bertscore::{
+    BertScoreError, EmbeddedText, ModelChoice, TokenEmbedder, choose_model,
+};
 use tch::Device;
 
 use crate::text_encoder::BertTextEncoder;
@@ -39,6 +41,27 @@ impl BertScorer {
             encoder,
             batch_size: 64,
         })
+    }
+}
+
+impl BertScorer {
+    /// The encoder a user names, the one lookup for `medcap score`, the
+    /// study and applications: `dir` (default: the installed
+    /// all-MiniLM-L6-v2), bert-score's `name` for it and the `layer`, chosen
+    /// by [`choose_model`], then loaded on `device`.
+    ///
+    /// # Errors
+    /// [`BertScoreError::Model`] when no model or layer can be chosen,
+    /// [`BertScoreError::Encoder`] when it cannot be loaded.
+    pub fn choose(
+        dir: Option<&Path>,
+        name: Option<&str>,
+        layer: Option<usize>,
+        device: Device,
+    ) -> Result<(Self, ModelChoice), BertScoreError> {
+        let choice = choose_model(dir, name, layer)?;
+        let scorer = Self::from_dir(&choice.dir, choice.layer, device)?;
+        Ok((scorer, choice))
     }
 }
 

@@ -102,6 +102,84 @@ impl Captioner {
         self.caption_pixels(&pixels, prompt, config, false)
     }
 
+    /// Captions image files in batches of `batch_size`, in input order:
+    /// each batch's files are decoded (medcap-image, as Pillow), the readable
+    /// ones captioned together, and `each_batch` receives the batch's paths
+    /// with one result per path, a file that cannot be read or decoded as
+    /// its [`ModelError::Image`] in its place. So output can be written as
+    /// it comes, line N about file N, and one bad file costs only itself.
+    ///
+    /// ```no_run
+    /// use medcap_model::{generate::GenerationConfig, pipeline::Captioner};
+    ///
+    /// let captioner = Captioner::from_dir("blip-image-captioning-base".as_ref(), tch::Device::Cpu)?;
+    /// let files = ["a.png", "b.jpg"];
+    /// captioner.caption_files(&files, None, &GenerationConfig::default(), 8, |paths, results| {
+    ///     for (path, result) in paths.iter().zip(results) {
+    ///         match result {
+    ///             Ok(caption) => println!("{path}\t{}", caption.text),
+    ///             Err(err) => eprintln!("{err}"),
+    ///         }
+    ///     }
+    ///     Ok::<(), medcap_model::ModelError>(())
+    /// })?;
+    /// # Ok::<(), medcap_model::ModelError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ModelError::Generation`] for a `batch_size` of 0; the model's
+    /// error when captioning a batch fails (a device or shape failure, which
+    /// would fail every batch); `each_batch`'s own error, which stops the run.
+    pub fn caption_files<P, E>(
+        &self,
+        paths: &[P],
+        prompt: Option<&str>,
+        config: &GenerationConfig,
+        batch_size: usize,
+        mut each_batch: impl FnMut(&[P], Vec<Result<Caption, ModelError>>) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        P: AsRef<Path>,
+        E: From<ModelError>,
+    {
+        if batch_size == 0 {
+            return Err(ModelError::Generation("the batch size must be at least 1".into()).into());
+        }
+        for chunk in paths.chunks(batch_size) {
+            // The readable images, and in input order what each file gave.
+            let mut images = Vec::with_capacity(chunk.len());
+            let mut unreadable: Vec<Option<ModelError>> = Vec::with_capacity(chunk.len());
+            for path in chunk {
+                match RgbImage::open(path.as_ref()) {
+                    Ok(image) => {
+                        images.push(image);
+                        unreadable.push(None);
+                    }
+                    Err(e) => unreadable.push(Some(e.into())),
+                }
+            }
+            let mut captions = if images.is_empty() {
+                Vec::new()
+            } else {
+                self.caption(&images, prompt, config)?
+            }
+            .into_iter();
+            let mut results = Vec::with_capacity(chunk.len());
+            for failure in unreadable {
+                results.push(match failure {
+                    Some(e) => Err(e),
+                    None => Ok(captions.next().ok_or_else(|| {
+                        ModelError::Generation(
+                            "the model returned fewer captions than images".into(),
+                        )
+                    })?),
+                });
+            }
+            each_batch(chunk, results)?;
+        }
+        Ok(())
+    }
+
     /// Captions preprocessed `pixel_values`; `interpolate` lets them differ
     /// from the configured size.
     pub fn caption_pixels(

@@ -4,16 +4,13 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use medcap_metrics::bertscore::{ModelChoice, choose_model};
 use medcap_model::bertscore::BertScorer;
 
-use crate::config::StudyConfig;
 use medcap_metrics::caption_scores::{
     BertScoreSetup, Metrics, ScoredCaptions, score_captions_with_bertscore,
 };
 use medcap_model::generate::GenerationConfig;
 use medcap_model::pipeline::Captioner;
-use medcap_model::preprocess::RgbImage;
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
@@ -56,32 +53,16 @@ pub fn caption_split(
     let captioner = Captioner::from_dir(model_dir, device)?;
     let mut rows = Vec::with_capacity(test.len());
     let mut unreadable: Vec<String> = Vec::new();
-    for chunk in test.chunks(batch.max(1)) {
-        let mut images = Vec::new();
-        let mut readable = Vec::new();
-        for SplitRow { id, image_path, .. } in chunk {
-            match RgbImage::open(Path::new(image_path)) {
-                Ok(image) => {
-                    images.push(image);
-                    readable.push(true);
-                }
+    let paths: Vec<&Path> = test.iter().map(|r| Path::new(&r.image_path)).collect();
+    let mut next = test.iter();
+    captioner.caption_files(&paths, None, decoding, batch, |_, results| {
+        for (row, result) in next.by_ref().zip(results) {
+            let caption = match result {
+                Ok(caption) => caption.text,
                 Err(e) => {
-                    unreadable.push(format!("{id}: {e}"));
-                    readable.push(false);
+                    unreadable.push(format!("{}: {e}", row.id));
+                    String::new()
                 }
-            }
-        }
-        let mut captions = if images.is_empty() {
-            Vec::new()
-        } else {
-            captioner.caption(&images, None, decoding)?
-        }
-        .into_iter();
-        for (row, ok) in chunk.iter().zip(readable) {
-            let caption = if ok {
-                captions.next().map(|c| c.text).unwrap_or_default()
-            } else {
-                String::new()
             };
             rows.push(CaptionRow {
                 id: row.id.clone(),
@@ -90,7 +71,8 @@ pub fn caption_split(
                 caption,
             });
         }
-    }
+        Ok::<(), StudyError>(())
+    })?;
     // One warning for the set, not a line per figure.
     if let Some(first) = unreadable.first() {
         tracing::warn!(
@@ -123,17 +105,6 @@ pub fn score_rows(rows: &[CaptionRow], scorer: &BertScorer) -> Result<ScoredCapt
             baseline: None,
             batch_size: None,
         },
-    )
-    .map_err(StudyError::from)
-}
-
-/// The BERTScore model and layer of a study configuration, chosen as
-/// `medcap score` chooses them ([`medcap_metrics::bertscore::choose_model`]).
-pub fn bertscore_choice(config: &StudyConfig) -> Result<ModelChoice, StudyError> {
-    choose_model(
-        config.bertscore_model.as_deref(),
-        config.bertscore_model_type.as_deref(),
-        config.bertscore_layer,
     )
     .map_err(StudyError::from)
 }

@@ -388,9 +388,14 @@ impl<'a> Study<'a> {
     fn evaluate(&self, prepared: &Path, models: &[PathBuf; 3]) -> Result<PathBuf, StudyError> {
         let test = eval::read_split(&prepared.join("test.csv"))?;
         let eval_dir = self.out.join("eval");
-        let bert = eval::bertscore_choice(&self.config)?;
-        // One encoder for the three models' captions.
-        let scorer = BertScorer::from_dir(&bert.dir, bert.layer, self.device)?;
+        // One encoder for the three models' captions, found as `medcap
+        // score` finds it.
+        let (scorer, _) = BertScorer::choose(
+            self.config.bertscore_model.as_deref(),
+            self.config.bertscore_model_type.as_deref(),
+            self.config.bertscore_layer,
+            self.device,
+        )?;
         // On the embedded synthetic data the figures' true findings are known.
         let truth = match &self.config.medicat {
             None => Some(truth::read_truth(
