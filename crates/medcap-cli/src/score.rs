@@ -19,7 +19,9 @@ use medcap_metrics::findings::scores::{
     ClinicalEfficacy, FindingsOptions, UncertainPolicy, clinical_efficacy,
 };
 use medcap_metrics::rouge::{Rouge, RougeTokenizer};
-use medcap_metrics::stats::{Bootstrap, Summary};
+use medcap_metrics::metric::Metric;
+use medcap_metrics::stats::Bootstrap;
+use medcap_metrics::table1::Table1;
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -601,7 +603,7 @@ fn jsonl_rows(scored: &ScoredChunk, out: &mut String) {
         let mut obj: serde_json::Map<String, serde_json::Value> = c
             .named()
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), json_number(*v)))
+            .map(|(k, v)| (k.key().to_owned(), json_number(*v)))
             .collect();
         if let Some(f) = scored.findings.as_ref().and_then(|f| f.get(i)) {
             obj.insert(
@@ -620,7 +622,7 @@ fn jsonl_summary(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -
         .summarize(&metrics.bootstrap)
         .into_iter()
         .map(|(k, s)| {
-            (k, serde_json::json!({"mean": json_number(s.mean), "sd": json_number(s.sd), "ci95": [json_number(s.ci95.0), json_number(s.ci95.1)], "n": s.n, "left_out": s.left_out}))
+            (k.key(), serde_json::json!({"mean": json_number(s.mean), "sd": json_number(s.sd), "ci95": [json_number(s.ci95.0), json_number(s.ci95.1)], "n": s.n, "left_out": s.left_out}))
         })
         .collect();
     let mut last = serde_json::json!({ "summary": summary });
@@ -635,7 +637,7 @@ fn jsonl_summary(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -
             .columns
             .compare(&other.columns, &metrics.bootstrap)
             .into_iter()
-            .map(|(k, c)| (k, serde_json::json!({"mean_difference": json_number(c.mean_difference), "ci95": [json_number(c.ci95.0), json_number(c.ci95.1)], "p_value": json_number(c.p_value)})))
+            .map(|(k, c)| (k.key(), serde_json::json!({"mean_difference": json_number(c.mean_difference), "ci95": [json_number(c.ci95.0), json_number(c.ci95.1)], "p_value": json_number(c.p_value)})))
             .collect();
         last["comparison"] =
             serde_json::json!({ "system_b": path.display().to_string(), "b_minus_a": cmp });
@@ -648,7 +650,7 @@ fn csv_rows(scored: &ScoredChunk, first: usize, out: &mut String) {
     if first == 0
         && let Some(c) = scored.scores.first()
     {
-        let names: Vec<&str> = c.named().iter().map(|(k, _)| *k).collect();
+        let names: Vec<&str> = c.named().iter().map(|(k, _)| k.key()).collect();
         let _ = writeln!(out, "index,{}", names.join(","));
     }
     for (i, c) in scored.scores.iter().enumerate() {
@@ -672,55 +674,13 @@ fn table(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -> String
     }
     let bootstrap = &metrics.bootstrap;
     let summary_a = a.columns.summarize(bootstrap);
-    // The study's Table 1 order: BLEU, BERT-F1, ROUGE-1, ROUGE-2, ROUGE-L; then the rest.
-    let all: [(&str, &str); 8] = [
-        ("bleu", "BLEU"),
-        ("bert_f1", "BERT-F1"),
-        ("rouge1", "ROUGE-1"),
-        ("rouge2", "ROUGE-2"),
-        ("rougeL", "ROUGE-L"),
-        ("rougeLsum", "ROUGE-Lsum"),
-        ("cider_d", "CIDEr-D"),
-        ("findings_f1", "Findings F1"),
-    ];
-    let columns: Vec<(&str, &str)> = all
-        .into_iter()
-        .filter(|(k, _)| summary_a.contains_key(k))
-        .collect();
-    let mut out = format!("{:<12}", "system");
-    for (_, title) in &columns {
-        let _ = write!(out, "{title:>22}");
-    }
-    out.push('\n');
-    let mut row = |name: &str, summary: &BTreeMap<&'static str, Summary>| {
-        let _ = write!(out, "{name:<12}");
-        for (key, _) in &columns {
-            let m = &summary[key];
-            let _ = write!(out, "{:>22}", format!("{:.6} ({:.6})", m.mean, m.sd));
-        }
-        let _ = write!(out, "\n{:<12}", "  95% CI");
-        for (key, _) in &columns {
-            let m = &summary[key];
-            let _ = write!(out, "{:>22}", format!("[{:.4}, {:.4}]", m.ci95.0, m.ci95.1));
-        }
-        out.push('\n');
-    };
-    row("A", &summary_a);
+    let mut systems = vec![("A".to_owned(), summary_a.clone())];
     if let Some((_, other)) = b {
-        row("B", &other.columns.summarize(bootstrap));
-        let _ = write!(out, "{:<12}", "B - A");
-        let diffs = a.columns.compare(&other.columns, bootstrap);
-        for (key, _) in &columns {
-            if let Some(c) = diffs.get(key) {
-                let _ = write!(
-                    out,
-                    "{:>22}",
-                    format!("{:+.4} p={:.3}", c.mean_difference, c.p_value)
-                );
-            }
-        }
-        out.push('\n');
+        systems.push(("B".to_owned(), other.columns.summarize(bootstrap)));
     }
+    let table = Table1::new(&Metric::TABLE_ORDER, systems);
+    let diffs = b.map(|(_, other)| a.columns.compare(&other.columns, bootstrap));
+    let mut out = table.to_text(diffs.as_ref().map(|d| ("B - A", d)));
     let _ = writeln!(
         out,
         "n = {} captions; mean (sample s.d.); 95% CI: percentile bootstrap, {} resamples",

@@ -721,7 +721,7 @@ fn streamed_scores_equal_the_library_on_the_whole_set() {
     let h = write("h.txt", hyps.iter().map(String::as_str).collect());
     let r0 = write("r0.txt", refs.iter().map(|r| r[0].as_str()).collect());
     let r1 = write("r1.txt", refs.iter().map(|r| r[1].as_str()).collect());
-    let whole = score_captions(&hyps, &refs, &Metrics::default());
+    let whole = score_captions(&hyps, &refs, &Metrics::default()).unwrap();
     // Rows as CSV: Rust's shortest round-trip printing, parsed back exactly.
     let run = |format: &str| {
         let out = medcap(&[
@@ -751,7 +751,7 @@ fn streamed_scores_equal_the_library_on_the_whole_set() {
         let cells: Vec<&str> = row.split(',').collect();
         assert_eq!(cells[0], i.to_string());
         for (name, value) in want.named() {
-            let k = header.iter().position(|h| *h == name).unwrap();
+            let k = header.iter().position(|h| *h == name.key()).unwrap();
             assert_eq!(
                 cells[k].parse::<f64>().unwrap(),
                 value,
@@ -777,9 +777,9 @@ fn streamed_scores_equal_the_library_on_the_whole_set() {
     };
     let summary = &lines[n]["summary"];
     for (name, want) in &whole.summary {
-        close(&summary[name]["mean"], want.mean);
-        close(&summary[name]["ci95"][0], want.ci95.0);
-        close(&summary[name]["ci95"][1], want.ci95.1);
+        close(&summary[name.key()]["mean"], want.mean);
+        close(&summary[name.key()]["ci95"][0], want.ci95.0);
+        close(&summary[name.key()]["ci95"][1], want.ci95.1);
     }
     let efficacy = whole.findings.unwrap().efficacy;
     close(

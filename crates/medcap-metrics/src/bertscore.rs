@@ -76,13 +76,16 @@ pub struct EmbeddedText {
 
 /// BERTScore precision, recall and F1 of one candidate. Precision or
 /// recall is NaN where its side has no weight (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BertScoreValue {
     /// Precision.
+    #[serde(deserialize_with = "crate::metric::nan_if_null")]
     pub precision: f64,
     /// Recall.
+    #[serde(deserialize_with = "crate::metric::nan_if_null")]
     pub recall: f64,
     /// F1.
+    #[serde(deserialize_with = "crate::metric::nan_if_null")]
     pub f1: f64,
 }
 

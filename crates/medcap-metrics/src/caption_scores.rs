@@ -3,17 +3,19 @@
 //!
 //! ```
 //! use medcap_metrics::caption_scores::{score_captions, Metrics};
+//! use medcap_metrics::metric::Metric;
 //!
 //! let hyps = ["left pleural effusion", "normal chest radiograph"];
 //! let refs = vec![vec!["small left pleural effusion"], vec!["normal chest radiograph"]];
-//! let scored = score_captions(&hyps, &refs, &Metrics::default());
+//! let scored = score_captions(&hyps, &refs, &Metrics::default())?;
 //! assert_eq!(scored.per_caption.len(), 2);
-//! assert!(scored.summary["rouge1"].mean > 0.8);
+//! assert!(scored.summary[&Metric::Rouge1].mean > 0.8);
+//! # Ok::<(), medcap_metrics::caption_scores::ScoreError>(())
 //! ```
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bertscore::{
     Baseline, BertScoreError, BertScoreValue, IdfWeights, TokenEmbedder, bert_score_chunk,
@@ -24,10 +26,43 @@ use crate::findings::scores::{
     ClinicalEfficacy, FindingsOptions, best_reference, clinical_efficacy,
 };
 use crate::findings::{Labeller, Labels};
+use crate::metric::Metric;
 use crate::rouge::Rouge;
 use crate::stats::{
     Bootstrap, PairedComparison, Summary, compare_paired_columns, summarize_columns,
 };
+
+/// Why a caption set cannot be scored.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    /// Hypotheses and reference sets differ in number: each hypothesis is
+    /// scored against the references at its own position, so nothing is
+    /// scored rather than a silently shortened set.
+    #[error(
+        "{hypotheses} hypotheses but {references} sets of references: each hypothesis needs its references"
+    )]
+    LengthMismatch {
+        /// Hypotheses given.
+        hypotheses: usize,
+        /// Reference sets given.
+        references: usize,
+    },
+    /// BERTScore's encoder failed.
+    #[error(transparent)]
+    BertScore(#[from] BertScoreError),
+}
+
+/// Each hypothesis must have its references.
+fn check_lengths(hypotheses: usize, references: usize) -> Result<(), ScoreError> {
+    if hypotheses == references {
+        Ok(())
+    } else {
+        Err(ScoreError::LengthMismatch {
+            hypotheses,
+            references,
+        })
+    }
+}
 
 /// Which conventions to score with.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,53 +89,82 @@ impl Default for Metrics {
     }
 }
 
-/// Scores of one caption; ROUGE values are F-measures.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Scores of one caption; ROUGE values are F-measures. Serialized with
+/// the [`Metric`] keys (`rougeL`), undefined scores as `null`, and read
+/// back the same way (`null` is NaN again).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CaptionScores {
     /// Sentence BLEU (NaN where nltk's method 6 is undefined).
+    #[serde(deserialize_with = "crate::metric::nan_if_null")]
     pub bleu: f64,
     /// ROUGE-1 F.
+    #[serde(deserialize_with = "crate::metric::nan_if_null")]
     pub rouge1: f64,
     /// ROUGE-2 F.
+    #[serde(deserialize_with = "crate::metric::nan_if_null")]
     pub rouge2: f64,
     /// ROUGE-L F.
-    #[serde(rename = "rougeL")]
+    #[serde(rename = "rougeL", deserialize_with = "crate::metric::nan_if_null")]
     pub rouge_l: f64,
     /// ROUGE-Lsum F.
-    #[serde(rename = "rougeLsum")]
+    #[serde(rename = "rougeLsum", deserialize_with = "crate::metric::nan_if_null")]
     pub rouge_lsum: f64,
     /// CIDEr-D of this caption within the scored set.
+    #[serde(deserialize_with = "crate::metric::nan_if_null")]
     pub cider_d: f64,
     /// BERTScore, when an encoder was given.
+    #[serde(default)]
     pub bert: Option<BertScoreValue>,
     /// Findings F1 against the best-matching reference (see
     /// [`crate::findings::scores`]), when findings are on.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::metric::some_nan_if_null"
+    )]
     pub findings_f1: Option<f64>,
 }
 
 impl CaptionScores {
-    /// Metric names and values, in output order (BERTScore's only when computed).
-    pub fn named(&self) -> Vec<(&'static str, f64)> {
+    /// Each metric with its value, in output order (BERTScore's only when
+    /// computed, findings F1 only when findings are on).
+    pub fn named(&self) -> Vec<(Metric, f64)> {
         let mut named = vec![
-            ("bleu", self.bleu),
-            ("rouge1", self.rouge1),
-            ("rouge2", self.rouge2),
-            ("rougeL", self.rouge_l),
-            ("rougeLsum", self.rouge_lsum),
-            ("cider_d", self.cider_d),
+            (Metric::Bleu, self.bleu),
+            (Metric::Rouge1, self.rouge1),
+            (Metric::Rouge2, self.rouge2),
+            (Metric::RougeL, self.rouge_l),
+            (Metric::RougeLsum, self.rouge_lsum),
+            (Metric::CiderD, self.cider_d),
         ];
         if let Some(b) = self.bert {
             named.extend([
-                ("bert_p", b.precision),
-                ("bert_r", b.recall),
-                ("bert_f1", b.f1),
+                (Metric::BertP, b.precision),
+                (Metric::BertR, b.recall),
+                (Metric::BertF1, b.f1),
             ]);
         }
         if let Some(f) = self.findings_f1 {
-            named.push(("findings_f1", f));
+            named.push((Metric::FindingsF1, f));
         }
         named
+    }
+
+    /// The value of `metric` (`None` for one not computed).
+    pub fn get(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::Bleu => Some(self.bleu),
+            Metric::Rouge1 => Some(self.rouge1),
+            Metric::Rouge2 => Some(self.rouge2),
+            Metric::RougeL => Some(self.rouge_l),
+            Metric::RougeLsum => Some(self.rouge_lsum),
+            Metric::CiderD => Some(self.cider_d),
+            Metric::BertP => self.bert.map(|b| b.precision),
+            Metric::BertR => self.bert.map(|b| b.recall),
+            Metric::BertF1 => self.bert.map(|b| b.f1),
+            Metric::FindingsF1 => self.findings_f1,
+            Metric::TruthFindingsF1 => None,
+        }
     }
 }
 
@@ -110,7 +174,7 @@ pub struct ScoredCaptions {
     /// One entry per hypothesis, in input order.
     pub per_caption: Vec<CaptionScores>,
     /// Mean, s.d. and 95% bootstrap interval per metric name.
-    pub summary: BTreeMap<&'static str, Summary>,
+    pub summary: BTreeMap<Metric, Summary>,
     /// Labels and clinical-efficacy scores, when findings are on.
     pub findings: Option<Findings>,
     /// With BERTScore: how many distinct texts were cut at the encoder's
@@ -144,16 +208,16 @@ pub struct BertScoreSetup<'a> {
     pub batch_size: Option<usize>,
 }
 
-/// Each metric's per-caption values, by metric name.
-fn columns(per_caption: &[CaptionScores]) -> BTreeMap<&'static str, Vec<f64>> {
+/// Each metric's per-caption values.
+fn columns(per_caption: &[CaptionScores]) -> BTreeMap<Metric, Vec<f64>> {
     let mut columns = ScoreColumns::default();
     columns.extend(per_caption);
     columns.columns.into_iter().collect()
 }
 
 impl ScoredCaptions {
-    /// Each metric's per-caption values, by metric name (input order).
-    pub fn columns(&self) -> BTreeMap<&'static str, Vec<f64>> {
+    /// Each metric's per-caption values (input order).
+    pub fn columns(&self) -> BTreeMap<Metric, Vec<f64>> {
         columns(&self.per_caption)
     }
 }
@@ -162,8 +226,8 @@ impl ScoredCaptions {
 /// summaries need of a scored set, 8 bytes per caption and metric.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScoreColumns {
-    /// Metric name and its values, in [`CaptionScores::named`] order.
-    pub columns: Vec<(&'static str, Vec<f64>)>,
+    /// Each metric and its values, in [`CaptionScores::named`] order.
+    pub columns: Vec<(Metric, Vec<f64>)>,
 }
 
 impl ScoreColumns {
@@ -182,17 +246,17 @@ impl ScoreColumns {
         }
     }
 
-    /// The values of metric `name`.
-    pub fn get(&self, name: &str) -> Option<&[f64]> {
+    /// The values of `metric`.
+    pub fn get(&self, metric: Metric) -> Option<&[f64]> {
         self.columns
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| *n == metric)
             .map(|(_, v)| v.as_slice())
     }
 
     /// Mean, s.d. and interval of every metric, from one set of resamples
     /// ([`crate::stats::summarize_columns`]).
-    pub fn summarize(&self, bootstrap: &Bootstrap) -> BTreeMap<&'static str, Summary> {
+    pub fn summarize(&self, bootstrap: &Bootstrap) -> BTreeMap<Metric, Summary> {
         let values: Vec<&[f64]> = self.columns.iter().map(|(_, v)| v.as_slice()).collect();
         self.columns
             .iter()
@@ -207,11 +271,11 @@ impl ScoreColumns {
         &self,
         other: &ScoreColumns,
         bootstrap: &Bootstrap,
-    ) -> BTreeMap<&'static str, PairedComparison> {
-        let shared: Vec<(&'static str, &[f64], &[f64])> = self
+    ) -> BTreeMap<Metric, PairedComparison> {
+        let shared: Vec<(Metric, &[f64], &[f64])> = self
             .columns
             .iter()
-            .filter_map(|(name, a)| Some((*name, a.as_slice(), other.get(name)?)))
+            .filter_map(|(metric, a)| Some((*metric, a.as_slice(), other.get(*metric)?)))
             .collect();
         let a: Vec<&[f64]> = shared.iter().map(|s| s.1).collect();
         let b: Vec<&[f64]> = shared.iter().map(|s| s.2).collect();
@@ -253,6 +317,7 @@ pub struct ScoredChunk {
 ///
 /// ```
 /// use medcap_metrics::caption_scores::{CaptionScorer, Metrics, ScoreColumns};
+/// use medcap_metrics::metric::Metric;
 ///
 /// let refs = vec![vec!["small left pleural effusion"], vec!["normal chest radiograph"]];
 /// let mut scorer = CaptionScorer::new(Metrics::default());
@@ -263,8 +328,8 @@ pub struct ScoredChunk {
 /// for (hyps, refs) in [(&["left pleural effusion"][..], &refs[..1]), (&["normal chest radiograph"][..], &refs[1..])] {
 ///     columns.extend(&scorer.score_chunk(hyps, refs)?.scores);
 /// }
-/// assert!(columns.summarize(&Default::default())["rouge1"].mean > 0.8);
-/// # Ok::<(), medcap_metrics::bertscore::BertScoreError>(())
+/// assert!(columns.summarize(&Default::default())[&Metric::Rouge1].mean > 0.8);
+/// # Ok::<(), medcap_metrics::caption_scores::ScoreError>(())
 /// ```
 pub struct CaptionScorer<'a> {
     metrics: Metrics,
@@ -341,25 +406,25 @@ impl<'a> CaptionScorer<'a> {
         Ok(())
     }
 
-    /// Scores `hypotheses[i]` against `references[i]` (the slices must have
-    /// the same length; the shorter one decides otherwise), in parallel.
+    /// Scores `hypotheses[i]` against `references[i]`, in parallel.
     ///
     /// # Errors
-    /// [`BertScoreError::Encoder`] when BERTScore's encoder fails.
+    /// [`ScoreError::LengthMismatch`] when the slices differ in length,
+    /// [`ScoreError::BertScore`] when BERTScore's encoder fails.
     pub fn score_chunk<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
         &self,
         hypotheses: &[H],
         references: &[Vec<R>],
-    ) -> Result<ScoredChunk, BertScoreError> {
+    ) -> Result<ScoredChunk, ScoreError> {
+        check_lengths(hypotheses.len(), references.len())?;
         let Some((setup, idf)) = &self.bert else {
             return Ok(self.score_text_chunk(hypotheses, references, None));
         };
-        let n = hypotheses.len().min(references.len());
-        let hyps: Vec<&str> = hypotheses[..n].iter().map(AsRef::as_ref).collect();
+        let hyps: Vec<&str> = hypotheses.iter().map(AsRef::as_ref).collect();
         let computed = bert_score_chunk(
             setup.embedder,
             &hyps,
-            &references[..n],
+            references,
             idf.as_ref(),
             setup.batch_size,
         )?;
@@ -386,9 +451,8 @@ impl<'a> CaptionScorer<'a> {
         bert: Option<&[BertScoreValue]>,
     ) -> ScoredChunk {
         use rayon::prelude::*;
-        let n = hypotheses.len().min(references.len());
         let (metrics, cider) = (&self.metrics, &self.cider);
-        let scored: Vec<(CaptionScores, Option<CaptionFindings>)> = (0..n)
+        let scored: Vec<(CaptionScores, Option<CaptionFindings>)> = (0..hypotheses.len())
             .into_par_iter()
             .map(|i| {
                 score_one(
@@ -454,33 +518,36 @@ fn score_one<R: AsRef<str>>(
 }
 
 /// Scores each hypothesis against its references. `references[i]` holds the
-/// references of `hypotheses[i]`; the slices must have the same length (the
-/// shorter one decides otherwise).
+/// references of `hypotheses[i]`.
+///
+/// # Errors
+/// [`ScoreError::LengthMismatch`] when the slices differ in length.
 pub fn score_captions<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
     hypotheses: &[H],
     references: &[Vec<R>],
     metrics: &Metrics,
-) -> ScoredCaptions {
+) -> Result<ScoredCaptions, ScoreError> {
+    check_lengths(hypotheses.len(), references.len())?;
     let mut scorer = CaptionScorer::new(*metrics);
-    let n = hypotheses.len().min(references.len());
-    scorer.count_text(&references[..n]);
+    scorer.count_text(references);
     let chunk = scorer.score_text_chunk(hypotheses, references, None);
-    scored_captions(chunk, metrics)
+    Ok(scored_captions(chunk, metrics))
 }
 
 /// [`score_captions`] plus BERTScore from `bert`'s encoder.
 ///
 /// # Errors
-/// [`BertScoreError::Encoder`] when BERTScore's encoder fails.
+/// [`ScoreError::LengthMismatch`] when the slices differ in length,
+/// [`ScoreError::BertScore`] when BERTScore's encoder fails.
 pub fn score_captions_with_bertscore<H: AsRef<str> + Sync, R: AsRef<str> + Sync>(
     hypotheses: &[H],
     references: &[Vec<R>],
     metrics: &Metrics,
     bert: &BertScoreSetup<'_>,
-) -> Result<ScoredCaptions, BertScoreError> {
+) -> Result<ScoredCaptions, ScoreError> {
+    check_lengths(hypotheses.len(), references.len())?;
     let mut scorer = CaptionScorer::new(*metrics).with_bertscore(*bert);
-    let n = hypotheses.len().min(references.len());
-    scorer.add_references_chunk(&references[..n])?;
+    scorer.add_references_chunk(references)?;
     let chunk = scorer.score_chunk(hypotheses, references)?;
     Ok(scored_captions(chunk, metrics))
 }
@@ -516,5 +583,54 @@ impl Findings {
             references,
             efficacy,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn scores_read_back_as_written_undefined_scores_included() {
+        let scores = CaptionScores {
+            bleu: f64::NAN,
+            rouge1: 0.5,
+            rouge2: 0.25,
+            rouge_l: 0.5,
+            rouge_lsum: 0.5,
+            cider_d: 1.25,
+            bert: Some(BertScoreValue {
+                precision: f64::NAN,
+                recall: 0.75,
+                f1: f64::NAN,
+            }),
+            findings_f1: Some(1.0),
+        };
+        let json = serde_json::to_string(&scores).unwrap();
+        assert!(json.contains("\"bleu\":null") && json.contains("\"rougeL\":0.5"), "{json}");
+        let back: CaptionScores = serde_json::from_str(&json).unwrap();
+        let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
+        for ((ka, a), (kb, b)) in scores.named().into_iter().zip(back.named()) {
+            assert!(ka == kb && same(a, b), "{ka}: {a} vs {b}");
+        }
+        // Without BERTScore and findings the keys are absent or null.
+        let plain = r#"{"bleu":0.1,"rouge1":0.2,"rouge2":0.3,"rougeL":0.4,"rougeLsum":0.5,"cider_d":0.6,"bert":null}"#;
+        let plain: CaptionScores = serde_json::from_str(plain).unwrap();
+        assert_eq!(plain.bert, None);
+        assert_eq!(plain.findings_f1, None);
+        assert_eq!(plain.get(Metric::RougeLsum), Some(0.5));
+        assert_eq!(plain.get(Metric::BertF1), None);
+    }
+
+    #[test]
+    fn hypotheses_and_references_of_different_numbers_are_refused_not_truncated() {
+        let err = score_captions(&["a", "b"], &[vec!["a"]], &Metrics::default()).unwrap_err();
+        assert!(
+            matches!(err, ScoreError::LengthMismatch { hypotheses: 2, references: 1 }),
+            "{err}"
+        );
+        let scorer = CaptionScorer::new(Metrics::default());
+        assert!(scorer.score_chunk(&["a"], &[vec!["a"], vec!["b"]]).is_err());
     }
 }

@@ -7,12 +7,14 @@
 //!   smoothing method of each.
 //! - [`caption_scores`]: every text metric of a caption set, with summaries.
 //! - [`cider`]: CIDEr-D as pycocoevalcap computes it.
+//! - [`metric`]: the metrics by name ([`metric::Metric`]: key in files, heading in tables).
 //! - [`findings`]: a rule-based labeller of the CheXpert labeller's 14
 //!   observations and clinical-efficacy scores (findings precision, recall, F1).
 //! - [`porter`]: nltk's Porter stemmer (NLTK_EXTENSIONS mode), for ROUGE.
 //! - [`repetition`]: degenerate repetition of words in generated captions.
 //! - [`rouge`]: ROUGE-1/2/L/Lsum as Google's rouge-score computes them.
 //! - [`stats`]: mean, s.d., seeded bootstrap intervals, paired comparison.
+//! - [`table1`]: Table 1 in the study's layout (Markdown, CSV, plain text).
 //! - [`tokenize`]: the reference tokenizers (13a, white space, rouge-score).
 //!
 //! Scores are on the 0–1 scale.
@@ -38,9 +40,11 @@ pub mod bleu;
 pub mod caption_scores;
 pub mod cider;
 pub mod findings;
+pub mod metric;
 mod ngram;
 pub mod porter;
 pub mod repetition;
 pub mod rouge;
 pub mod stats;
+pub mod table1;
 pub mod tokenize;

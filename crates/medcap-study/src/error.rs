@@ -29,9 +29,12 @@ pub enum StudyError {
     /// BERTScore's model cannot be chosen (none installed, no known layer).
     #[error("BERTScore: {0}")]
     BertScoreModel(#[from] medcap_metrics::bertscore::ModelChoiceError),
-    /// BERTScore's encoder cannot be loaded or fails.
+    /// BERTScore's encoder cannot be loaded.
     #[error("BERTScore: {0}")]
     BertScore(#[from] medcap_metrics::bertscore::BertScoreError),
+    /// Scoring the captions failed.
+    #[error("scoring: {0}")]
+    Score(#[from] medcap_metrics::caption_scores::ScoreError),
     /// A stage's inputs are inconsistent (e.g. a CSV without its columns).
     #[error("{stage}: {reason}")]
     Stage {

@@ -14,6 +14,7 @@ use medcap_dataset::paths::{self, PathWriter};
 use medcap_dataset::prepare::{NoProgress, PrepareOptions, prepare};
 use medcap_dataset::split::SplitPlan;
 use medcap_dataset::synth::{SynthConfig, generate};
+use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::stats::Bootstrap;
 use medcap_model::bertscore::BertScorer;
 use medcap_model::generate::GenerationConfig;
@@ -431,11 +432,13 @@ impl<'a> Study<'a> {
                     image_path: writer.store(Path::new(&row.image_path)).map_err(io(&dir))?,
                     ..row.clone()
                 };
-                let mut line = serde_json::json!({"row": stored, "scores": score});
-                if let Some(Some(t)) = truth_scores.as_ref().map(|t| t[i]) {
-                    line["truth"] = serde_json::json!(t);
-                }
-                lines += &line.to_string();
+                let line = EvalLine {
+                    row: stored,
+                    scores: *score,
+                    truth: truth_scores.as_ref().and_then(|t| t[i]),
+                };
+                lines += &serde_json::to_string(&line)
+                    .map_err(|e| io(&dir.join("captions.jsonl"))(e.into()))?;
                 lines.push('\n');
             }
             medcap_io::write_atomic(&dir.join("captions.jsonl"), lines.as_bytes())?;
@@ -453,22 +456,18 @@ impl<'a> Study<'a> {
                 let mut scores = Vec::new();
                 let mut truth = Vec::new();
                 for line in text.lines() {
-                    let value: serde_json::Value =
+                    let line: EvalLine =
                         serde_json::from_str(line).map_err(|e| StudyError::Stage {
                             stage: "report",
                             reason: format!("{}: {e}", path.display()),
                         })?;
-                    let mut row: CaptionRow = serde_json::from_value(value["row"].clone())
-                        .map_err(|e| StudyError::Stage {
-                            stage: "report",
-                            reason: format!("{}: {e}", path.display()),
-                        })?;
+                    let mut row = line.row;
                     row.image_path = paths::resolve(&row.image_path, paths::parent_dir(&path))
                         .display()
                         .to_string();
                     rows.push(row);
-                    scores.push(scores_from_json(&value["scores"]));
-                    truth.push(serde_json::from_value::<TruthScore>(value["truth"].clone()).ok());
+                    scores.push(line.scores);
+                    truth.push(line.truth);
                 }
                 // Every row has it (synthetic data) or the column is absent.
                 let truth: Option<Vec<TruthScore>> = truth.into_iter().collect();
@@ -569,33 +568,14 @@ fn stored_config(config: &StudyConfig, dir: &Path, out: &Path) -> Result<StudyCo
     })
 }
 
-fn scores_from_json(v: &serde_json::Value) -> medcap_metrics::caption_scores::CaptionScores {
-    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-    medcap_metrics::caption_scores::CaptionScores {
-        bleu: f("bleu"),
-        rouge1: f("rouge1"),
-        rouge2: f("rouge2"),
-        rouge_l: f("rougeL"),
-        rouge_lsum: f("rougeLsum"),
-        cider_d: f("cider_d"),
-        bert: v["bert"]
-            .as_object()
-            .map(|b| medcap_metrics::bertscore::BertScoreValue {
-                precision: b
-                    .get("precision")
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(f64::NAN),
-                recall: b
-                    .get("recall")
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(f64::NAN),
-                f1: b
-                    .get("f1")
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(f64::NAN),
-            }),
-        findings_f1: v["findings_f1"].as_f64(),
-    }
+/// One line of `eval/<model>/captions.jsonl`: the caption, its scores and,
+/// on synthetic data, its findings against the figure's truth.
+#[derive(Debug, Serialize, Deserialize)]
+struct EvalLine {
+    row: CaptionRow,
+    scores: CaptionScores,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    truth: Option<TruthScore>,
 }
 
 /// FNV-1a, 64 bits: a dependency-free fingerprint of the split files.

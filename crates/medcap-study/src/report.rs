@@ -9,6 +9,8 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use medcap_metrics::caption_scores::CaptionScores;
+use medcap_metrics::metric::Metric;
+use medcap_metrics::table1::{Table1, three_significant as sig};
 use medcap_metrics::stats::{Bootstrap, PairedComparison, Summary, compare_paired, summarize};
 use serde::Serialize;
 
@@ -23,25 +25,20 @@ use medcap_metrics::repetition::share_repeating;
 
 /// Table 1's metrics: the study's five in its column order, then the
 /// findings F1 against the reference captions and, on synthetic data,
-/// against the figures' true findings: (key, heading).
-pub const TABLE_METRICS: [(&str, &str); 7] = [
-    ("bleu", "BLEU"),
-    ("bert_f1", "BERT-F1"),
-    ("rouge1", "ROUGE-1"),
-    ("rouge2", "ROUGE-2"),
-    ("rougeL", "ROUGE-L"),
-    ("findings_f1", "Findings F1"),
-    (TRUTH_F1, "Findings F1 vs truth"),
+/// against the figures' true findings.
+pub const TABLE_METRICS: [Metric; 7] = [
+    Metric::Bleu,
+    Metric::BertF1,
+    Metric::Rouge1,
+    Metric::Rouge2,
+    Metric::RougeL,
+    Metric::FindingsF1,
+    Metric::TruthFindingsF1,
 ];
 
-/// The key of the findings F1 against a synthetic figure's true findings.
-pub const TRUTH_F1: &str = "truth_findings_f1";
-
 /// The metrics of `data`'s Table 1 (those with values), in column order.
-pub fn table_metrics(data: &ReportData) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
-    TABLE_METRICS
-        .into_iter()
-        .filter(|(k, _)| data.metrics.iter().any(|m| m == k))
+pub fn table_metrics(data: &ReportData) -> impl Iterator<Item = Metric> + '_ {
+    data.metrics.iter().copied()
 }
 
 /// One model's evaluation.
@@ -58,23 +55,21 @@ pub struct ModelResult {
 
 impl ModelResult {
     /// Caption `i`'s value of `metric` (NaN where it has none).
-    fn value(&self, i: usize, metric: &str) -> f64 {
-        if metric == TRUTH_F1 {
+    fn value(&self, i: usize, metric: Metric) -> f64 {
+        if metric == Metric::TruthFindingsF1 {
             return self
                 .truth
                 .as_ref()
                 .and_then(|t| t.get(i))
                 .map_or(f64::NAN, |t| t.f1);
         }
-        self.scores.get(i).map_or(f64::NAN, |s| {
-            s.named()
-                .into_iter()
-                .find(|(k, _)| *k == metric)
-                .map_or(f64::NAN, |(_, v)| v)
-        })
+        self.scores
+            .get(i)
+            .and_then(|s| s.get(metric))
+            .unwrap_or(f64::NAN)
     }
 
-    fn column(&self, metric: &str) -> Vec<f64> {
+    fn column(&self, metric: Metric) -> Vec<f64> {
         (0..self.scores.len())
             .map(|i| self.value(i, metric))
             .collect()
@@ -86,8 +81,8 @@ impl ModelResult {
 pub struct TableEntry {
     /// Model.
     pub model: String,
-    /// Metric key.
-    pub metric: String,
+    /// Metric.
+    pub metric: Metric,
     /// Mean, s.d., n and 95% bootstrap interval.
     pub summary: Summary,
 }
@@ -99,8 +94,8 @@ pub struct Comparison {
     pub a: String,
     /// Compared model.
     pub b: String,
-    /// Metric key.
-    pub metric: String,
+    /// Metric.
+    pub metric: Metric,
     /// Mean difference, its interval, and the permutation p-value.
     pub result: PairedComparison,
 }
@@ -108,8 +103,8 @@ pub struct Comparison {
 /// Everything the report says, as written to `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportData {
-    /// The metric keys Table 1 has, in column order.
-    pub metrics: Vec<String>,
+    /// The metrics Table 1 has, in column order.
+    pub metrics: Vec<Metric>,
     /// Table 1.
     pub table: Vec<TableEntry>,
     /// Paired tests.
@@ -172,10 +167,9 @@ impl Repetition {
 /// Computes Table 1 and the paired tests.
 pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
     // A metric no model has a value of (truth on real data) has no column.
-    let present: Vec<&str> = TABLE_METRICS
-        .iter()
-        .map(|(k, _)| *k)
-        .filter(|k| {
+    let present: Vec<Metric> = TABLE_METRICS
+        .into_iter()
+        .filter(|&k| {
             models
                 .iter()
                 .any(|m| m.column(k).iter().any(|v| !v.is_nan()))
@@ -186,7 +180,7 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
         for &metric in &present {
             table.push(TableEntry {
                 model: m.name.clone(),
-                metric: metric.into(),
+                metric,
                 summary: summarize(&m.column(metric), &bootstrap),
             });
         }
@@ -198,7 +192,7 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
                 comparisons.push(Comparison {
                     a: a.name.clone(),
                     b: b.name.clone(),
-                    metric: metric.into(),
+                    metric,
                     result: compare_paired(&a.column(metric), &b.column(metric), &bootstrap),
                 });
             }
@@ -227,7 +221,7 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
         })
         .collect();
     let mut data = ReportData {
-        metrics: present.iter().map(|k| (*k).to_owned()).collect(),
+        metrics: present,
         table,
         comparisons,
         findings: clinical_efficacy_by_model(models),
@@ -239,87 +233,27 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
     data
 }
 
-fn sig(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    // Three significant digits, as the study prints its table.
-    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
-    format!("{v:.digits$}")
-}
-
-fn entry<'a>(data: &'a ReportData, model: &str, metric: &str) -> Option<&'a TableEntry> {
+fn entry<'a>(data: &'a ReportData, model: &str, metric: Metric) -> Option<&'a TableEntry> {
     data.table
         .iter()
         .find(|e| e.model == model && e.metric == metric)
 }
 
-/// Table 1 as Markdown: means and s.d. as in the study, then the intervals.
-pub fn table_markdown(data: &ReportData, models: &[String]) -> String {
-    let mut md = String::from("| Model |");
-    for (_, heading) in table_metrics(data) {
-        let _ = write!(md, " {heading} Avg. | {heading} S.d. |");
-    }
-    md.push_str("\n|---|");
-    md.push_str(&"---:|---:|".repeat(table_metrics(data).count()));
-    md.push('\n');
-    for model in models {
-        let _ = write!(md, "| {model} |");
-        for (metric, _) in table_metrics(data) {
-            match entry(data, model, metric) {
-                Some(e) => {
-                    let _ = write!(md, " {} | {} |", sig(e.summary.mean), sig(e.summary.sd));
-                }
-                None => md.push_str(" - | - |"),
-            }
-        }
-        md.push('\n');
-    }
-    md.push_str("\n95% bootstrap confidence intervals of the means:\n\n| Model |");
-    for (_, heading) in table_metrics(data) {
-        let _ = write!(md, " {heading} |");
-    }
-    md.push_str("\n|---|");
-    md.push_str(&"---|".repeat(table_metrics(data).count()));
-    md.push('\n');
-    for model in models {
-        let _ = write!(md, "| {model} |");
-        for (metric, _) in table_metrics(data) {
-            if let Some(e) = entry(data, model, metric) {
-                let _ = write!(
-                    md,
-                    " [{}, {}] |",
-                    sig(e.summary.ci95.0),
-                    sig(e.summary.ci95.1)
-                );
-            }
-        }
-        md.push('\n');
-    }
-    md
-}
-
-/// Table 1 as CSV: one row per model, mean and s.d. per metric.
-pub fn table_csv(data: &ReportData, models: &[String]) -> String {
-    let mut csv = String::from("model");
-    for (metric, _) in table_metrics(data) {
-        let _ = write!(
-            csv,
-            ",{metric}_mean,{metric}_sd,{metric}_ci95_low,{metric}_ci95_high"
-        );
-    }
-    csv.push('\n');
-    for model in models {
-        csv.push_str(model);
-        for (metric, _) in table_metrics(data) {
-            if let Some(e) = entry(data, model, metric) {
-                let s = &e.summary;
-                let _ = write!(csv, ",{},{},{},{}", s.mean, s.sd, s.ci95.0, s.ci95.1);
-            }
-        }
-        csv.push('\n');
-    }
-    csv
+/// Table 1 of `data` for `models` in medcap-metrics' layout.
+pub fn table1(data: &ReportData, models: &[String]) -> Table1 {
+    let rows = models
+        .iter()
+        .map(|model| {
+            let summaries = data
+                .table
+                .iter()
+                .filter(|e| &e.model == model)
+                .map(|e| (e.metric, e.summary))
+                .collect();
+            (model.clone(), summaries)
+        })
+        .collect();
+    Table1::new(&data.metrics, rows)
 }
 
 /// The paired tests as Markdown.
@@ -328,10 +262,7 @@ pub fn comparisons_markdown(data: &ReportData) -> String {
         "| B vs A | metric | mean difference (B - A) | 95% CI | p (paired permutation) |\n|---|---|---:|---|---:|\n",
     );
     for c in &data.comparisons {
-        let heading = TABLE_METRICS
-            .iter()
-            .find(|(k, _)| *k == c.metric)
-            .map_or(c.metric.as_str(), |(_, h)| h);
+        let heading = c.metric.heading();
         let _ = writeln!(
             md,
             "| {} vs {} | {heading} | {} | [{}, {}] | {} |",
@@ -446,7 +377,7 @@ fn findings_html(
 
 /// The sort key of one model's score in the report's caption cards, as
 /// `#sort=KEY` selects it: `ft2.rouge1` for FT-2's ROUGE-1.
-fn score_key(model: &str, metric: &str) -> String {
+fn score_key(model: &str, metric: Metric) -> String {
     format!("{}.{metric}", model.to_lowercase().replace('-', ""))
 }
 
@@ -486,15 +417,15 @@ pub fn write_html(
         html,
         "<h2>Table 1: mean and standard deviation over {n} test figures</h2>\n<table id=\"table1\"><tr><th rowspan=\"2\">Model</th>"
     );
-    for (_, heading) in table_metrics(data) {
-        let _ = write!(html, "<th colspan=\"2\">{heading}</th>");
+    for metric in table_metrics(data) {
+        let _ = write!(html, "<th colspan=\"2\">{}</th>", metric.heading());
     }
     html.push_str("</tr><tr>");
     html.push_str(&"<th>Avg.</th><th>S.d.</th>".repeat(table_metrics(data).count()));
     html.push_str("</tr>\n");
     for model in &model_names {
         let _ = write!(html, "<tr><td>{}</td>", escape(model));
-        for (metric, _) in table_metrics(data) {
+        for metric in table_metrics(data) {
             if let Some(e) = entry(data, model, metric) {
                 let _ = write!(
                     html,
@@ -515,7 +446,7 @@ pub fn write_html(
             "<tr><td>{} vs {}</td><td>{}</td><td class=\"num\">{}</td><td>[{}, {}]</td><td class=\"num\">{}</td></tr>",
             escape(&c.b),
             escape(&c.a),
-            escape(&c.metric),
+            escape(c.metric.key()),
             sig(c.result.mean_difference),
             sig(c.result.ci95.0),
             sig(c.result.ci95.1),
@@ -632,12 +563,13 @@ pub fn write_html(
         escape(decoding)
     );
     for model in &model_names {
-        for (metric, heading) in table_metrics(data) {
+        for metric in table_metrics(data) {
             let _ = write!(
                 html,
-                "<option value=\"{}\">{} {heading}</option>",
+                "<option value=\"{}\">{} {}</option>",
                 score_key(model, metric),
-                escape(model)
+                escape(model),
+                metric.heading()
             );
         }
     }
@@ -677,12 +609,13 @@ pub fn write_html(
                     Some(&reference_findings)
                 )
             );
-            for (metric, heading) in table_metrics(data) {
+            for metric in table_metrics(data) {
                 let v = m.value(i, metric);
                 let _ = write!(
                     html,
-                    "<span class=\"score\" data-key=\"{}\" data-value=\"{v}\">{heading} {v:.3}</span>",
-                    score_key(&m.name, metric)
+                    "<span class=\"score\" data-key=\"{}\" data-value=\"{v}\">{} {v:.3}</span>",
+                    score_key(&m.name, metric),
+                    metric.heading()
                 );
             }
             html.push_str("</div></div>");
@@ -752,7 +685,8 @@ pub fn write_report(
     let mut md = String::from(
         "# Table 1: average and standard deviation of the study's five metrics and the findings F1 between models\n\n",
     );
-    md += &table_markdown(&data, &names);
+    let table = table1(&data, &names);
+    md += &table.to_markdown();
     md += "\n## Paired tests\n\n";
     md += &comparisons_markdown(&data);
     md += "\n## Findings against the figures' true findings, and repetition\n\n";
@@ -762,9 +696,8 @@ pub fn write_report(
         md += &crate::targets::markdown(&data.targets);
     }
     medcap_io::write_atomic(&dir.join("table1.md"), md.as_bytes())?;
-    medcap_io::write_atomic(&dir.join("table1.csv"), table_csv(&data, &names).as_bytes())?;
-    let json = serde_json::to_string_pretty(&data).unwrap_or_default();
-    medcap_io::write_atomic(&dir.join("report.json"), json.as_bytes())?;
+    medcap_io::write_atomic(&dir.join("table1.csv"), table.to_csv().as_bytes())?;
+    medcap_io::write_json_atomic(&dir.join("report.json"), &data)?;
     let per_caption: BTreeMap<&str, Vec<serde_json::Value>> = models
         .iter()
         .map(|m| {
@@ -777,10 +710,10 @@ pub fn write_report(
             (m.name.as_str(), rows)
         })
         .collect();
-    let per_caption = serde_json::to_string(&per_caption).unwrap_or_default();
-    medcap_io::write_atomic(&dir.join("captions.json"), per_caption.as_bytes())?;
-    let provenance_text = serde_json::to_string_pretty(provenance).unwrap_or_default();
-    medcap_io::write_atomic(&dir.join("provenance.json"), provenance_text.as_bytes())?;
+    let captions = dir.join("captions.json");
+    let per_caption = serde_json::to_vec(&per_caption).map_err(|e| io(&captions)(e.into()))?;
+    medcap_io::write_atomic(&captions, &per_caption)?;
+    medcap_io::write_json_atomic(&dir.join("provenance.json"), provenance)?;
     write_html(dir, models, &data, sample, decoding, provenance)?;
     Ok(data)
 }

@@ -10,6 +10,7 @@
 //! of 0.4 under it makes a regression fail the check) and FT-2 > FT-1 (FT-1
 //! reaches FT-2's level on some seeds).
 
+use medcap_metrics::metric::Metric;
 use serde::Serialize;
 
 use crate::report::{Comparison, ReportData};
@@ -26,12 +27,8 @@ pub const REPEATS: f64 = 0.05;
 /// Paired tests count as significant below this p-value, with a 95%
 /// interval of the difference above 0.
 pub const ALPHA: f64 = 0.05;
-/// The metrics on which BLIP < FT-1 < FT-2 must hold: (key, heading).
-pub const ORDERED: [(&str, &str); 3] = [
-    ("findings_f1", "Findings F1"),
-    ("rougeL", "ROUGE-L"),
-    ("bert_f1", "BERT-F1"),
-];
+/// The metrics on which BLIP < FT-1 < FT-2 must hold.
+pub const ORDERED: [Metric; 3] = [Metric::FindingsF1, Metric::RougeL, Metric::BertF1];
 
 /// One target and what the run measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,7 +82,8 @@ pub fn check(data: &ReportData) -> Vec<Target> {
         met: base.is_some_and(|v| v < BASE_TRUTH_F1),
         required: true,
     });
-    for (metric, heading) in ORDERED {
+    for metric in ORDERED {
+        let heading = metric.heading();
         for (a, b, required) in [("BLIP", "FT-1", true), ("FT-1", "FT-2", false)] {
             let c = data
                 .comparisons
