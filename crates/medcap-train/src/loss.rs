@@ -2,6 +2,7 @@
 //! smoothing, one shift, padding and prompt ignored) and the study's margin
 //! contrastive loss on L2-normalised image and text embeddings.
 
+use medcap_model::blip::l2_normalize;
 use tch::{Kind, Reduction, Tensor};
 
 use crate::targets::IGNORE;
@@ -65,8 +66,8 @@ pub fn margin_contrastive_loss(
     margin: f64,
     hardest_negative: bool,
 ) -> Tensor {
-    let image = normalize(image);
-    let text = normalize(text);
+    let image = l2_normalize(image);
+    let text = l2_normalize(text);
     let scores = image.matmul(&text.tr());
     similarity_hinge(&scores, margin, hardest_negative)
 }
@@ -92,12 +93,6 @@ pub fn similarity_hinge(scores: &Tensor, margin: f64, hardest_negative: bool) ->
     } else {
         cost_captions.sum(Kind::Float) + cost_images.sum(Kind::Float)
     }
-}
-
-fn normalize(x: &Tensor) -> Tensor {
-    x / x
-        .norm_scalaropt_dim(2.0, [-1i64].as_slice(), true)
-        .clamp_min(1e-12)
 }
 
 #[cfg(test)]

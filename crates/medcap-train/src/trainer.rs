@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use medcap_model::blip::BlipForConditionalGeneration;
+use medcap_model::blip::{BlipForConditionalGeneration, ContrastiveProjections};
 use medcap_model::preprocess::ImageProcessor;
 use medcap_model::tokenizer::BlipTokenizer;
-use tch::{Device, Kind, Tensor, nn, nn::Module};
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::config::{LossKind, TrainConfig};
 use crate::data::{self, Augment, Batch, CaptionExample, Prefetcher};
@@ -97,8 +97,7 @@ pub struct Summary {
 /// Image and text projections for the contrastive loss.
 struct Heads {
     vars: nn::VarStore,
-    vision_proj: nn::Linear,
-    text_proj: nn::Linear,
+    projections: ContrastiveProjections,
 }
 
 impl Heads {
@@ -114,23 +113,13 @@ impl Heads {
         let config = model.config();
         let vars = nn::VarStore::new(device);
         let root = vars.root();
-        let vision_proj = nn::linear(
-            &root / "vision_proj",
+        let projections = ContrastiveProjections::new(
+            &root,
             config.vision_config.hidden_size,
-            width,
-            Default::default(),
-        );
-        let text_proj = nn::linear(
-            &root / "text_proj",
             config.text_config.hidden_size,
             width,
-            Default::default(),
         );
-        let heads = Self {
-            vars,
-            vision_proj,
-            text_proj,
-        };
+        let heads = Self { vars, projections };
         heads.seeded_init(seed);
         for file in [dir.join(HEADS_FILE), dir.join("model.safetensors")] {
             if !file.is_file() {
@@ -183,7 +172,7 @@ impl Heads {
     fn seeded_init(&self, seed: u64) {
         let _guard = tch::no_grad_guard();
         let mut rng = medcap_dataset::rng::SplitMix64::for_item(seed, 0x4ead5);
-        for layer in [&self.vision_proj, &self.text_proj] {
+        for layer in [&self.projections.vision_proj, &self.projections.text_proj] {
             let bound = 1.0 / (layer.ws.size()[1] as f64).sqrt();
             let tensors = std::iter::once(&layer.ws).chain(layer.bs.as_ref());
             for var in tensors {
@@ -586,10 +575,10 @@ impl Trainer {
         };
         let contrastive = match &self.heads {
             Some(heads) if batch.len >= 2 => {
-                let image = heads.vision_proj.forward(&image_embeds.select(1, 0));
+                let image = heads.projections.project_image(&image_embeds);
                 let text = heads
-                    .text_proj
-                    .forward(&decoder.unimodal_hidden(&ids, &mask, train).select(1, 0));
+                    .projections
+                    .project_text(&decoder.unimodal_hidden(&ids, &mask, train));
                 Some(margin_contrastive_loss(
                     &image,
                     &text,

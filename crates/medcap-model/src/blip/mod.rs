@@ -3,11 +3,13 @@
 //! saving the same directory layout transformers uses.
 
 mod config;
+mod projection;
 mod text_decoder;
 mod text_encoder;
 mod vision;
 
 pub use config::{BlipConfig, BlipTextConfig, BlipVisionConfig};
+pub use projection::{ContrastiveProjections, l2_normalize};
 pub use text_decoder::{BlipTextDecoder, DecoderOutput};
 pub use text_encoder::BlipTextEncoder;
 pub use vision::BlipVisionModel;
@@ -189,8 +191,7 @@ pub struct BlipForImageTextRetrieval {
     vars: nn::VarStore,
     vision_model: BlipVisionModel,
     text_encoder: BlipTextEncoder,
-    vision_proj: nn::Linear,
-    text_proj: nn::Linear,
+    projections: ContrastiveProjections,
     itm_head: nn::Linear,
 }
 
@@ -205,18 +206,7 @@ impl BlipForImageTextRetrieval {
         Self {
             vision_model: BlipVisionModel::new(&(&root / "vision_model"), v),
             text_encoder: BlipTextEncoder::new(&(&root / "text_encoder"), t),
-            vision_proj: nn::linear(
-                &root / "vision_proj",
-                v.hidden_size,
-                width,
-                Default::default(),
-            ),
-            text_proj: nn::linear(
-                &root / "text_proj",
-                t.hidden_size,
-                width,
-                Default::default(),
-            ),
+            projections: ContrastiveProjections::new(&root, v.hidden_size, t.hidden_size, width),
             itm_head: nn::linear(&root / "itm_head", t.hidden_size, 2, Default::default()),
             config,
             raw_config: None,
@@ -289,7 +279,7 @@ impl BlipForImageTextRetrieval {
     /// L2-normalised image features `[images, image_text_hidden_size]` (the
     /// class token through `vision_proj`).
     pub fn image_features(&self, image_embeds: &Tensor) -> Tensor {
-        normalize(&self.vision_proj.forward(&image_embeds.select(1, 0)))
+        self.projections.image_features(image_embeds)
     }
 
     /// L2-normalised text features `[texts, image_text_hidden_size]` from the
@@ -302,7 +292,7 @@ impl BlipForImageTextRetrieval {
             None,
             false,
         );
-        normalize(&self.text_proj.forward(&hidden.select(1, 0)))
+        self.projections.text_features(&hidden)
     }
 
     /// The unimodal text encoder's last hidden state `[texts, seq, hidden]`.
@@ -315,13 +305,4 @@ impl BlipForImageTextRetrieval {
             false,
         )
     }
-}
-
-/// `x / max(|x|, 1e-12)` along the last dimension, as
-/// `torch.nn.functional.normalize`.
-fn normalize(x: &Tensor) -> Tensor {
-    let norm = x
-        .norm_scalaropt_dim(2.0, [-1i64].as_slice(), true)
-        .clamp_min(1e-12);
-    x / norm
 }
