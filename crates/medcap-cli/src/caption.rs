@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use medcap_dataset::prepare::Progress;
 use medcap_model::blip::Precision;
 use medcap_model::device::DeviceChoice;
-use medcap_model::generate::{GenerationConfig, Sampling};
+use medcap_model::generation::{GenerationConfig, Sampling};
 use medcap_model::pipeline::{Captioner, Matcher};
 use medcap_model::preprocess::RgbImage;
 

@@ -18,8 +18,8 @@ use medcap_metrics::findings::Labels;
 use medcap_metrics::findings::scores::{
     ClinicalEfficacy, FindingsOptions, UncertainPolicy, clinical_efficacy,
 };
-use medcap_metrics::rouge::{Rouge, RougeTokenizer};
 use medcap_metrics::metric::Metric;
+use medcap_metrics::rouge::{Rouge, RougeTokenizer};
 use medcap_metrics::stats::Bootstrap;
 use medcap_metrics::table1::Table1;
 

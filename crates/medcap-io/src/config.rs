@@ -157,7 +157,11 @@ pub fn resolve(path: &mut PathBuf, base: &Path) {
 ///
 /// # Errors
 /// [`ConfigError::Parse`] with the parser's message.
-pub fn parse<T: DeserializeOwned>(text: &str, format: Format, path: &Path) -> Result<T, ConfigError> {
+pub fn parse<T: DeserializeOwned>(
+    text: &str,
+    format: Format,
+    path: &Path,
+) -> Result<T, ConfigError> {
     let parsed = match format {
         Format::Toml => toml::from_str(text).map_err(|e| e.to_string()),
         Format::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
@@ -284,7 +288,10 @@ mod tests {
             matches!(&err, ConfigError::Invalid { source, .. } if source.key == "lr"),
             "{err}"
         );
-        assert!(err.to_string().contains("i.json: lr must be positive"), "{err}");
+        assert!(
+            err.to_string().contains("i.json: lr must be positive"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -296,7 +303,10 @@ mod tests {
             model: "m".into(),
             lr: 0.1,
         };
-        let other = Sample { lr: 0.2, ..first.clone() };
+        let other = Sample {
+            lr: 0.2,
+            ..first.clone()
+        };
         assert!(matches!(
             pin_run_config(&record, &first, true),
             Err(ConfigError::Changed { .. })

@@ -113,7 +113,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), IoError> {
 /// # Errors
 /// As [`write_atomic`], with serialization failures as
 /// [`std::io::ErrorKind::InvalidData`].
-pub fn write_json_atomic<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), IoError> {
+pub fn write_json_atomic<T: serde::Serialize + ?Sized>(
+    path: &Path,
+    value: &T,
+) -> Result<(), IoError> {
     write_atomic_with(path, |out| {
         serde_json::to_writer_pretty(&mut *out, value)
             .map_err(std::io::Error::from)
@@ -290,7 +293,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         write_json_atomic(&path, &serde_json::json!({"step": 3})).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\n  \"step\": 3\n}\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\n  \"step\": 3\n}\n"
+        );
         let mut bad = std::collections::HashMap::new();
         bad.insert((1, 2), 3);
         let err = write_json_atomic(&path, &bad).unwrap_err();

@@ -901,12 +901,22 @@ mod tests {
         };
         let given = Baseline::for_model(&unnamed, Some(&file), false).unwrap();
         assert_eq!(given.map(|b| b.recall), Some(0.25));
-        assert!(Baseline::for_model(&unnamed, None, false).unwrap().is_none());
+        assert!(
+            Baseline::for_model(&unnamed, None, false)
+                .unwrap()
+                .is_none()
+        );
         let err = Baseline::for_model(&unnamed, None, true).unwrap_err();
         assert!(err.to_string().contains("my-model"), "{err}");
-        let other_layer = ModelChoice { layer: 7, ..unnamed };
+        let other_layer = ModelChoice {
+            layer: 7,
+            ..unnamed
+        };
         let err = Baseline::for_model(&other_layer, Some(&file), false).unwrap_err();
-        assert!(err.to_string().contains("b.tsv") && err.to_string().contains("layer 7"), "{err}");
+        assert!(
+            err.to_string().contains("b.tsv") && err.to_string().contains("layer 7"),
+            "{err}"
+        );
         let missing = dir.path().join("none.tsv");
         let err = Baseline::for_model(&other_layer, Some(&missing), false).unwrap_err();
         assert!(matches!(err, BaselineError::Read { .. }), "{err}");

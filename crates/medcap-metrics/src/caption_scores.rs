@@ -608,7 +608,10 @@ mod tests {
             findings_f1: Some(1.0),
         };
         let json = serde_json::to_string(&scores).unwrap();
-        assert!(json.contains("\"bleu\":null") && json.contains("\"rougeL\":0.5"), "{json}");
+        assert!(
+            json.contains("\"bleu\":null") && json.contains("\"rougeL\":0.5"),
+            "{json}"
+        );
         let back: CaptionScores = serde_json::from_str(&json).unwrap();
         let same = |a: f64, b: f64| a == b || (a.is_nan() && b.is_nan());
         for ((ka, a), (kb, b)) in scores.named().into_iter().zip(back.named()) {
@@ -627,7 +630,13 @@ mod tests {
     fn hypotheses_and_references_of_different_numbers_are_refused_not_truncated() {
         let err = score_captions(&["a", "b"], &[vec!["a"]], &Metrics::default()).unwrap_err();
         assert!(
-            matches!(err, ScoreError::LengthMismatch { hypotheses: 2, references: 1 }),
+            matches!(
+                err,
+                ScoreError::LengthMismatch {
+                    hypotheses: 2,
+                    references: 1
+                }
+            ),
             "{err}"
         );
         let scorer = CaptionScorer::new(Metrics::default());

@@ -184,7 +184,10 @@ mod tests {
 
     #[test]
     fn the_table_order_starts_with_the_studys_five_and_follows_the_variant_order() {
-        let five: Vec<&str> = Metric::TABLE_ORDER[..5].iter().map(|m| m.heading()).collect();
+        let five: Vec<&str> = Metric::TABLE_ORDER[..5]
+            .iter()
+            .map(|m| m.heading())
+            .collect();
         assert_eq!(five, ["BLEU", "BERT-F1", "ROUGE-1", "ROUGE-2", "ROUGE-L"]);
         assert!(Metric::TABLE_ORDER.windows(2).all(|w| w[0] < w[1]));
     }

@@ -74,7 +74,11 @@ impl Table1 {
     pub fn to_markdown(&self) -> String {
         let mut md = String::from("| Model |");
         for m in &self.metrics {
-            let _ = write!(md, " {heading} Avg. | {heading} S.d. |", heading = m.heading());
+            let _ = write!(
+                md,
+                " {heading} Avg. | {heading} S.d. |",
+                heading = m.heading()
+            );
         }
         md.push_str("\n|---|");
         md.push_str(&"---:|---:|".repeat(self.metrics.len()));
@@ -149,13 +153,18 @@ impl Table1 {
     /// Plain text for a terminal: per system a row of `mean (s.d.)` and a
     /// row of intervals, in fixed-width columns; `difference` adds a row of
     /// paired differences (`+0.0123 p=0.004`) under the label given.
-    pub fn to_text(&self, difference: Option<(&str, &BTreeMap<Metric, PairedComparison>)>) -> String {
+    pub fn to_text(
+        &self,
+        difference: Option<(&str, &BTreeMap<Metric, PairedComparison>)>,
+    ) -> String {
         let mut out = format!("{:<NAME_WIDTH$}", "system");
         for m in &self.metrics {
             let _ = write!(out, "{:>CELL_WIDTH$}", m.heading());
         }
         out.push('\n');
-        let cells = |out: &mut String, summaries: &BTreeMap<Metric, Summary>, cell: fn(&Summary) -> String| {
+        let cells = |out: &mut String,
+                     summaries: &BTreeMap<Metric, Summary>,
+                     cell: fn(&Summary) -> String| {
             for m in &self.metrics {
                 let text = summaries.get(m).map_or_else(|| "-".to_owned(), cell);
                 let _ = write!(out, "{text:>CELL_WIDTH$}");
@@ -163,9 +172,13 @@ impl Table1 {
         };
         for (name, summaries) in &self.rows {
             let _ = write!(out, "{name:<NAME_WIDTH$}");
-            cells(&mut out, summaries, |s| format!("{:.6} ({:.6})", s.mean, s.sd));
+            cells(&mut out, summaries, |s| {
+                format!("{:.6} ({:.6})", s.mean, s.sd)
+            });
             let _ = write!(out, "\n{:<NAME_WIDTH$}", "  95% CI");
-            cells(&mut out, summaries, |s| format!("[{:.4}, {:.4}]", s.ci95.0, s.ci95.1));
+            cells(&mut out, summaries, |s| {
+                format!("[{:.4}, {:.4}]", s.ci95.0, s.ci95.1)
+            });
             out.push('\n');
         }
         if let Some((label, comparisons)) = difference {
@@ -202,13 +215,23 @@ mod tests {
     #[test]
     fn columns_follow_table_1_and_missing_cells_are_marked() {
         let table = Table1::new(&Metric::ALL, systems());
-        assert_eq!(table.metrics, [Metric::Bleu, Metric::RougeL], "BERT-P is no column");
+        assert_eq!(
+            table.metrics,
+            [Metric::Bleu, Metric::RougeL],
+            "BERT-P is no column"
+        );
         let md = table.to_markdown();
         assert!(md.starts_with("| Model | BLEU Avg. | BLEU S.d. | ROUGE-L Avg. | ROUGE-L S.d. |\n|---|---:|---:|---:|---:|\n"), "{md}");
-        assert!(md.contains("| A | 0.0200 | 0.0100 | 0.300 | 0.100 |"), "{md}");
+        assert!(
+            md.contains("| A | 0.0200 | 0.0100 | 0.300 | 0.100 |"),
+            "{md}"
+        );
         assert!(md.contains("| C | 0.200 | 0.100 | - | - |"), "{md}");
         let csv = table.to_csv();
-        assert!(csv.starts_with("model,bleu_mean,bleu_sd,bleu_ci95_low,bleu_ci95_high,rougeL_mean,"), "{csv}");
+        assert!(
+            csv.starts_with("model,bleu_mean,bleu_sd,bleu_ci95_low,bleu_ci95_high,rougeL_mean,"),
+            "{csv}"
+        );
         assert_eq!(csv.lines().nth(2).unwrap().split(',').count(), 9, "{csv}");
         let only_bleu = Table1::new(&[Metric::Bleu], systems());
         assert_eq!(only_bleu.metrics, [Metric::Bleu]);
@@ -225,11 +248,17 @@ mod tests {
         let text = table.to_text(Some(("B - A", &diff)));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 6, "{text}");
-        assert!(lines[0].starts_with("system") && lines[0].ends_with("ROUGE-L"), "{text}");
+        assert!(
+            lines[0].starts_with("system") && lines[0].ends_with("ROUGE-L"),
+            "{text}"
+        );
         assert!(lines[1].contains("0.020000 (0.010000)"), "{text}");
         assert!(lines[2].starts_with("  95% CI"), "{text}");
         assert!(lines[3].ends_with("-"), "C has no ROUGE-L: {text}");
-        assert!(lines[5].starts_with("B - A") && lines[5].contains("+0.1800 p="), "{text}");
+        assert!(
+            lines[5].starts_with("B - A") && lines[5].contains("+0.1800 p="),
+            "{text}"
+        );
         assert_eq!(lines[0].len(), NAME_WIDTH + 2 * CELL_WIDTH);
     }
 

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use medcap_model::blip::{BlipConfig, BlipForConditionalGeneration};
 use medcap_model::device::DeviceChoice;
-use medcap_model::generate::GenerationConfig;
+use medcap_model::generation::GenerationConfig;
 use medcap_model::preprocess::{ImageProcessor, RgbImage};
 use medcap_model::tch::{self, Tensor};
 

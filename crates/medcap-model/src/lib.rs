@@ -3,7 +3,7 @@
 //! This crate is the only place in medcap where tensors live: BLIP's ViT
 //! vision encoder, its BERT text encoder and causal text decoder ([`blip`]),
 //! with module paths equal to the Hugging Face checkpoint keys; generation
-//! ([`generate`]); the device layer (where tensors run, what libtorch can
+//! ([`generation`]); the device layer (where tensors run, what libtorch can
 //! see); the BERT-family encoder ([`bert`], [`text_encoder`]) and, on it,
 //! BERTScore's encoder ([`bertscore::BertScorer`], medcap-metrics'
 //! `TokenEmbedder`).
@@ -18,16 +18,16 @@
 //! # Ok::<(), medcap_model::device::DeviceError>(())
 //! ```
 
-pub mod bert;
+mod bert;
 pub mod bertscore;
 pub mod blip;
 pub mod checkpoint;
 pub mod device;
 pub mod error;
-pub mod generate;
+pub mod generation;
 pub mod pipeline;
 pub mod preprocess;
-pub mod resize;
+mod resize;
 pub mod text_encoder;
 pub mod tokenizer;
 

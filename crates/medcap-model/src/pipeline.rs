@@ -8,7 +8,7 @@ use tch::{Device, Tensor};
 
 use crate::blip::{BlipConfig, BlipForConditionalGeneration, BlipForImageTextRetrieval};
 use crate::error::ModelError;
-use crate::generate::GenerationConfig;
+use crate::generation::GenerationConfig;
 use crate::preprocess::{ImageProcessor, RgbImage};
 use crate::tokenizer::BlipTokenizer;
 
@@ -47,7 +47,7 @@ impl Captioner {
     /// `preprocessor_config.json`) onto `device`.
     ///
     /// ```no_run
-    /// use medcap_model::{generate::GenerationConfig, pipeline::Captioner, preprocess::RgbImage};
+    /// use medcap_model::{generation::GenerationConfig, pipeline::Captioner, preprocess::RgbImage};
     ///
     /// let captioner = Captioner::from_dir("blip-image-captioning-base".as_ref(), tch::Device::Cpu)?;
     /// let image = RgbImage::open("figure.png".as_ref())?;
@@ -110,7 +110,7 @@ impl Captioner {
     /// it comes, line N about file N, and one bad file costs only itself.
     ///
     /// ```no_run
-    /// use medcap_model::{generate::GenerationConfig, pipeline::Captioner};
+    /// use medcap_model::{generation::GenerationConfig, pipeline::Captioner};
     ///
     /// let captioner = Captioner::from_dir("blip-image-captioning-base".as_ref(), tch::Device::Cpu)?;
     /// let files = ["a.png", "b.jpg"];

@@ -107,7 +107,10 @@ impl ImageProcessor {
         })?;
         let (h, w) = size_of(config.size);
         if h <= 0 || w <= 0 {
-            return Err(InvalidConfig::new("size", format!("{h}x{w} is not positive")));
+            return Err(InvalidConfig::new(
+                "size",
+                format!("{h}x{w} is not positive"),
+            ));
         }
         if config.image_std.contains(&0.0) {
             return Err(InvalidConfig::new("image_std", "has a zero"));
@@ -157,16 +160,29 @@ impl ImageProcessor {
         size_of(self.config.size)
     }
 
+    /// The resize step alone: `image` at [`Self::output_size`] with the
+    /// configured filter, byte for byte as Pillow's `Image.resize` (the
+    /// call transformers' `BlipImageProcessor.resize` makes).
+    pub fn resize(&self, image: &RgbImage) -> RgbImage {
+        let (h, w) = self.output_size();
+        let (h, w) = (h as usize, w as usize);
+        RgbImage {
+            width: w,
+            height: h,
+            pixels: resize_rgb(&image.pixels, image.width, image.height, w, h, self.filter),
+        }
+    }
+
     /// One image as `3 * height * width` values, channels first.
     pub fn process(&self, image: &RgbImage) -> (Vec<f32>, usize, usize) {
-        let (pixels, width, height) = if self.config.do_resize {
-            let (h, w) = self.output_size();
-            let (h, w) = (h as usize, w as usize);
-            let resized = resize_rgb(&image.pixels, image.width, image.height, w, h, self.filter);
-            (resized, w, h)
+        let resized;
+        let image = if self.config.do_resize {
+            resized = self.resize(image);
+            &resized
         } else {
-            (image.pixels.clone(), image.width, image.height)
+            image
         };
+        let (pixels, width, height) = (&image.pixels, image.width, image.height);
         let plane = width * height;
         let mut out = vec![0f32; 3 * plane];
         let c = &self.config;

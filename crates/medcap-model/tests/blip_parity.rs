@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use medcap_model::blip::{BlipForConditionalGeneration, BlipForImageTextRetrieval};
-use medcap_model::generate::GenerationConfig;
+use medcap_model::generation::{GenerationConfig, NextTokenLogits};
 use medcap_model::tch::{Device, Kind, Tensor, no_grad_guard};
 use medcap_model::tokenizer::BlipTokenizer;
 use serde_json::Value;
@@ -83,11 +83,8 @@ fn decoder_logits_and_hidden_states_match() {
     let model = caption_model();
     let _guard = no_grad_guard();
     let embeds = model.encode_images(&tensor("pixel_values"), false).unwrap();
-    let cross = model.text_decoder().cross_key_values(&embeds);
     let dec = Tensor::from_slice(&[30522i64; 5]).view([5, 1]);
-    let out = model
-        .text_decoder()
-        .forward_t(&dec, None, None, &cross, false);
+    let out = model.decode(&embeds, &dec, None, false);
     let expected = tensor("logits_noprompt");
     let diff = max_diff(&out.logits.select(1, 0), &expected);
     assert!(diff < 1e-4, "first-step logits differ by {diff}");
@@ -95,24 +92,21 @@ fn decoder_logits_and_hidden_states_match() {
     let prompt = Tensor::from_slice(&[30522i64, 1037, 3861, 1997])
         .view([1, 4])
         .repeat([5, 1]);
-    let out = model
-        .text_decoder()
-        .forward_t(&prompt, None, None, &cross, false);
+    let out = model.decode(&embeds, &prompt, None, false);
     let diff = max_diff(&out.logits.select(1, 3), &tensor("logits_prompt"));
     assert!(diff < 1e-4, "prompt logits differ by {diff}");
     let diff = max_diff(&out.hidden, &tensor("decoder_hidden_prompt"));
     assert!(diff < 1e-4, "decoder hidden states differ by {diff}");
 
     // The cached path: the prompt fed one token at a time gives the same logits.
+    let decoder = model.conditioned_decoder(&embeds);
     let mut past = None;
     let mut last = None;
     for i in 0..4 {
         let step = prompt.narrow(1, i, 1);
-        let out = model
-            .text_decoder()
-            .forward_t(&step, None, past.as_deref(), &cross, false);
-        last = Some(out.logits.select(1, 0));
-        past = Some(out.cache);
+        let (logits, cache) = decoder.next_token_logits(&step, past.as_ref());
+        last = Some(logits);
+        past = Some(cache);
     }
     let diff = max_diff(&last.unwrap(), &tensor("logits_prompt"));
     assert!(diff < 1e-4, "cached decoding differs by {diff}");
@@ -185,12 +179,9 @@ fn base_configuration_matches() {
         let _guard = no_grad_guard();
         let embeds = model.encode_images(&pixels, false).unwrap();
         let vision = max_diff(&embeds, &t("vision_last_hidden"));
-        let cross = model.text_decoder().cross_key_values(&embeds);
         let rows = pixels.size()[0];
         let dec = Tensor::from_slice(&vec![30522i64; rows as usize]).view([rows, 1]);
-        let out = model
-            .text_decoder()
-            .forward_t(&dec, None, None, &cross, false);
+        let out = model.decode(&embeds, &dec, None, false);
         let logits = max_diff(&out.logits.select(1, 0), &t("logits_noprompt"));
         let scale = t("logits_noprompt").abs().max().double_value(&[]);
         println!(

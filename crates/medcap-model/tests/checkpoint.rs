@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use medcap_model::blip::{BlipForConditionalGeneration, BlipForImageTextRetrieval};
-use medcap_model::generate::GenerationConfig;
+use medcap_model::generation::GenerationConfig;
 use medcap_model::tch::{Device, Kind, Tensor, no_grad_guard};
 
 fn fixtures() -> PathBuf {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use medcap_model::generate::GenerationConfig;
+use medcap_model::generation::GenerationConfig;
 use medcap_model::pipeline::{Captioner, Matcher};
 use medcap_model::preprocess::RgbImage;
 use serde_json::Value;

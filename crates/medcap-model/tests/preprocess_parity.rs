@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use medcap_model::preprocess::{ImageProcessor, ImageProcessorConfig, RgbImage, SizeSpec};
-use medcap_model::resize::{Filter, resize_rgb};
 use medcap_model::tch::{Kind, Tensor};
 
 fn fixtures() -> PathBuf {
@@ -30,14 +29,17 @@ fn resize_matches_pillow_byte_for_byte() {
             RgbImage::open(&fixtures().join("images").join(format!("{name}.png"))).unwrap();
         let expected = RgbImage::open(&path).unwrap();
         assert_eq!((expected.width, expected.height), (w, h));
-        let ours = resize_rgb(
-            &source.pixels,
-            source.width,
-            source.height,
-            w,
-            h,
-            Filter::Bicubic,
-        );
+        // Pillow's BICUBIC (resample 3), BlipImageProcessor's default.
+        let bicubic = ImageProcessor::new(ImageProcessorConfig {
+            size: SizeSpec::HeightWidth {
+                height: h as i64,
+                width: w as i64,
+            },
+            resample: 3,
+            ..Default::default()
+        })
+        .unwrap();
+        let ours = bicubic.resize(&source).pixels;
         let differing = ours
             .iter()
             .zip(&expected.pixels)

@@ -9,7 +9,7 @@ use medcap_model::bertscore::BertScorer;
 use medcap_metrics::caption_scores::{
     BertScoreSetup, Metrics, ScoredCaptions, score_captions_with_bertscore,
 };
-use medcap_model::generate::GenerationConfig;
+use medcap_model::generation::GenerationConfig;
 use medcap_model::pipeline::Captioner;
 use serde::{Deserialize, Serialize};
 use tch::Device;

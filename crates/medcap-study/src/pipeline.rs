@@ -17,7 +17,7 @@ use medcap_dataset::synth::{SynthConfig, generate};
 use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::stats::Bootstrap;
 use medcap_model::bertscore::BertScorer;
-use medcap_model::generate::GenerationConfig;
+use medcap_model::generation::GenerationConfig;
 use medcap_train::config::{
     DataConfig, LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig,
 };

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::metric::Metric;
-use medcap_metrics::table1::{Table1, three_significant as sig};
 use medcap_metrics::stats::{Bootstrap, PairedComparison, Summary, compare_paired, summarize};
+use medcap_metrics::table1::{Table1, three_significant as sig};
 use serde::Serialize;
 
 use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, clinical_efficacy};

@@ -95,16 +95,11 @@ fn main() {
         },
     );
     let mut step = || {
-        let embeds = model
-            .vision_model()
-            .forward_t(&pixels, false, true)
-            .unwrap();
-        let cross = model.text_decoder().cross_key_values(&embeds);
-        let out = model.text_decoder().forward_t(
+        let embeds = model.encode_images_t(&pixels, false, true).unwrap();
+        let out = model.decode(
+            &embeds,
             &targets.input_ids,
             Some(&targets.attention_mask),
-            None,
-            &cross,
             true,
         );
         let loss =

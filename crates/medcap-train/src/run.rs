@@ -175,7 +175,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path().join("r")).unwrap();
         run.write_checkpoint("latest", |d| {
-            Ok(medcap_io::write_atomic(&d.join("state.json"), b"{\"step\": 1}")?)
+            Ok(medcap_io::write_atomic(
+                &d.join("state.json"),
+                b"{\"step\": 1}",
+            )?)
         })
         .unwrap();
         let failed = run.write_checkpoint("latest", |_| {

@@ -552,21 +552,19 @@ impl Trainer {
         train: bool,
     ) -> Result<(Tensor, Option<Tensor>), TrainError> {
         let pixels = batch.pixel_tensor().to_device(self.device);
-        let vision = self.model.vision_model();
+        let model = &self.model;
         let image_embeds = if self.config.model.freeze_vision || !train {
             let _guard = tch::no_grad_guard();
-            vision.forward_t(&pixels, false, false)?
+            model.encode_images_t(&pixels, false, false)?
         } else {
-            vision.forward_t(&pixels, false, train)?
+            model.encode_images_t(&pixels, false, train)?
         };
         let ids = targets.input_ids.to_device(self.device);
         let mask = targets.attention_mask.to_device(self.device);
-        let decoder = self.model.text_decoder();
         let ce = if self.config.loss.kind == LossKind::Contrastive {
             Tensor::zeros([], (Kind::Float, self.device))
         } else {
-            let cross = decoder.cross_key_values(&image_embeds);
-            let out = decoder.forward_t(&ids, Some(&mask), None, &cross, train);
+            let out = model.decode(&image_embeds, &ids, Some(&mask), train);
             caption_loss_sum(
                 &out.logits,
                 &targets.labels,
@@ -578,7 +576,7 @@ impl Trainer {
                 let image = heads.projections.project_image(&image_embeds);
                 let text = heads
                     .projections
-                    .project_text(&decoder.unimodal_hidden(&ids, &mask, train));
+                    .project_text(&model.unimodal_text_hidden(&ids, &mask, train));
                 Some(margin_contrastive_loss(
                     &image,
                     &text,
@@ -776,7 +774,10 @@ impl Trainer {
                 h.save(&dir.join(HEADS_FILE))?;
             }
             self.optimizer.save(&dir.join(OPTIMIZER_FILE))?;
-            Ok(medcap_io::write_json_atomic(&dir.join(STATE_FILE), &self.state)?)
+            Ok(medcap_io::write_json_atomic(
+                &dir.join(STATE_FILE),
+                &self.state,
+            )?)
         })
     }
 
@@ -807,6 +808,9 @@ impl Trainer {
                 },
             ],
         );
-        Ok(medcap_io::write_atomic(&self.run.plot_path(), svg.as_bytes())?)
+        Ok(medcap_io::write_atomic(
+            &self.run.plot_path(),
+            svg.as_bytes(),
+        )?)
     }
 }

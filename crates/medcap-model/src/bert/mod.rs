@@ -69,11 +69,6 @@ impl BertModel {
         }
     }
 
-    /// Number of transformer layers.
-    pub fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
     /// The input embeddings (their word matrix is what an LM head may tie to).
     pub fn embeddings(&self) -> &BertEmbeddings {
         &self.embeddings

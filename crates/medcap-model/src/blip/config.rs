@@ -268,7 +268,10 @@ impl BlipConfig {
         ];
         for (name, value) in positive {
             if value <= 0 {
-                return Err(InvalidConfig::new(name, format!("must be positive, found {value}")));
+                return Err(InvalidConfig::new(
+                    name,
+                    format!("must be positive, found {value}"),
+                ));
             }
         }
         if v.hidden_size % v.num_attention_heads != 0 {

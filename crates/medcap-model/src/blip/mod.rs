@@ -10,16 +10,18 @@ mod vision;
 
 pub use config::{BlipConfig, BlipTextConfig, BlipVisionConfig};
 pub use projection::{ContrastiveProjections, l2_normalize};
-pub use text_decoder::{BlipTextDecoder, DecoderOutput};
-pub use text_encoder::BlipTextEncoder;
-pub use vision::BlipVisionModel;
+use text_decoder::BlipTextDecoder;
+use text_encoder::BlipTextEncoder;
+use vision::BlipVisionModel;
 
 use std::path::Path;
 
 use tch::{Device, Kind, Tensor, nn, nn::Module};
 
+use crate::bert::KeyValue;
 use crate::checkpoint::{self, KeyRules, LoadReport};
 use crate::error::ModelError;
+use crate::generation::{self, GenerationConfig, NextTokenLogits, TokenSpec};
 
 /// Precision of the weights and activations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +70,10 @@ fn write_config(
     // A loaded checkpoint's own config.json goes back unchanged (keys this
     // crate does not read included); a fresh model gets a full dump.
     let value = raw.cloned().unwrap_or_else(|| config.to_json(architecture));
-    Ok(medcap_io::write_json_atomic(&dir.join("config.json"), &value)?)
+    Ok(medcap_io::write_json_atomic(
+        &dir.join("config.json"),
+        &value,
+    )?)
 }
 
 /// BLIP's captioner: the ViT and the causal text decoder.
@@ -161,24 +166,169 @@ impl BlipForConditionalGeneration {
         &mut self.vars
     }
 
-    /// The image encoder.
-    pub fn vision_model(&self) -> &BlipVisionModel {
-        &self.vision_model
-    }
-
     /// The text decoder.
-    pub fn text_decoder(&self) -> &BlipTextDecoder {
+    pub(crate) fn text_decoder(&self) -> &BlipTextDecoder {
         &self.text_decoder
     }
 
-    /// Image tokens for `pixel_values` (see [`BlipVisionModel::forward_t`]).
+    /// Image tokens `[images, patches + 1, vision width]` for `pixel_values`
+    /// `[images, 3, height, width]`, in inference mode. With `interpolate`
+    /// the position embeddings are resized to another image size, as
+    /// transformers' `interpolate_pos_encoding`.
+    ///
+    /// # Errors
+    /// [`ModelError::ImageSize`] for a size the model does not take without
+    /// interpolation; [`ModelError::Shape`] for a tensor of the wrong shape.
     pub fn encode_images(
         &self,
         pixel_values: &Tensor,
         interpolate: bool,
     ) -> Result<Tensor, ModelError> {
+        self.encode_images_t(pixel_values, interpolate, false)
+    }
+
+    /// [`Self::encode_images`] with dropout when `train` (fine-tuning).
+    ///
+    /// # Errors
+    /// As [`Self::encode_images`].
+    pub fn encode_images_t(
+        &self,
+        pixel_values: &Tensor,
+        interpolate: bool,
+        train: bool,
+    ) -> Result<Tensor, ModelError> {
         let pixels = pixel_values.to_device(self.device());
-        self.vision_model.forward_t(&pixels, interpolate, false)
+        self.vision_model.forward_t(&pixels, interpolate, train)
+    }
+
+    /// The teacher-forced decoder pass of fine-tuning: `input_ids`
+    /// `[batch, seq]` (`[DEC]` first) read causally, attending to
+    /// `image_embeds` from [`Self::encode_images_t`]; `attention_mask`
+    /// `[batch, seq]` masks padding; dropout when `train`.
+    pub fn decode(
+        &self,
+        image_embeds: &Tensor,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        train: bool,
+    ) -> DecoderStates {
+        let cross = self.text_decoder.cross_key_values(image_embeds);
+        let out = self
+            .text_decoder
+            .forward_t(input_ids, attention_mask, None, &cross, train);
+        DecoderStates {
+            logits: out.logits,
+            hidden: out.hidden,
+        }
+    }
+
+    /// The decoder's bidirectional pass over `input_ids` without the image:
+    /// the unimodal text representation `[batch, seq, hidden]` that the
+    /// contrastive objective projects (dropout when `train`).
+    pub fn unimodal_text_hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        train: bool,
+    ) -> Tensor {
+        self.text_decoder
+            .unimodal_hidden(input_ids, attention_mask, train)
+    }
+
+    /// The decoder conditioned on `image_embeds`, one row per image: the
+    /// [`NextTokenLogits`] model that generation drives, step by step with
+    /// its self-attention cache.
+    pub fn conditioned_decoder(&self, image_embeds: &Tensor) -> impl NextTokenLogits + '_ {
+        ImageConditionedDecoder {
+            decoder: &self.text_decoder,
+            cross: self.text_decoder.cross_key_values(image_embeds),
+        }
+    }
+}
+
+/// What a teacher-forced decoder pass gives.
+#[derive(Debug)]
+pub struct DecoderStates {
+    /// `[batch, seq, vocab]`.
+    pub logits: Tensor,
+    /// `[batch, seq, hidden]`: the last hidden state before the LM head.
+    pub hidden: Tensor,
+}
+
+/// BLIP's text decoder conditioned on a batch of images (one row per image,
+/// or per beam of an image): the model [`generation::generate`] drives.
+struct ImageConditionedDecoder<'a> {
+    decoder: &'a BlipTextDecoder,
+    /// Cross-attention keys and values per row, computed once.
+    cross: Vec<KeyValue>,
+}
+
+impl NextTokenLogits for ImageConditionedDecoder<'_> {
+    type Cache = Vec<KeyValue>;
+
+    fn next_token_logits(
+        &self,
+        tokens: &Tensor,
+        cache: Option<&Vec<KeyValue>>,
+    ) -> (Tensor, Vec<KeyValue>) {
+        let out =
+            self.decoder
+                .forward_t(tokens, None, cache.map(Vec::as_slice), &self.cross, false);
+        (out.logits.select(1, -1).to_kind(Kind::Float), out.cache)
+    }
+
+    fn reorder_cache(&self, cache: &Vec<KeyValue>, rows: &Tensor) -> Vec<KeyValue> {
+        cache.iter().map(|kv| kv.index_select(rows)).collect()
+    }
+}
+
+impl BlipForConditionalGeneration {
+    /// Generates one token sequence per image with transformers' semantics
+    /// ([`generation::generate`]). `image_embeds`: from
+    /// [`Self::encode_images`]; `prompt`: the decoder's start,
+    /// [`crate::tokenizer::BlipTokenizer::decoder_prompt`] (`[DEC]` alone, or
+    /// `[DEC]` and a prompt's word pieces). Each returned sequence starts
+    /// with the prompt and ends with `[SEP]` unless it reached the length
+    /// limit, as transformers' `generate` returns it (without batch padding).
+    ///
+    /// # Errors
+    /// As [`generation::generate`].
+    pub fn generate(
+        &self,
+        image_embeds: &Tensor,
+        prompt: &[i64],
+        config: &GenerationConfig,
+    ) -> Result<Vec<Vec<i64>>, ModelError> {
+        config.check()?;
+        let _no_grad = tch::no_grad_guard();
+        let device = self.device();
+        let image_embeds = image_embeds.to_device(device);
+        let images = image_embeds.size()[0] as usize;
+        let mut cross = if images == 0 {
+            Vec::new()
+        } else {
+            self.text_decoder().cross_key_values(&image_embeds)
+        };
+        if config.num_beams > 1 && images > 0 {
+            // Beams of one image are adjacent rows; they share the image's
+            // cross-attention keys and values, which never need reordering.
+            let k = config.num_beams as i64;
+            let per_beam: Vec<i64> = (0..images as i64 * k).map(|r| r / k).collect();
+            let per_beam = Tensor::from_slice(&per_beam).to_device(device);
+            cross = cross.iter().map(|kv| kv.index_select(&per_beam)).collect();
+        }
+        let text = &self.config().text_config;
+        let spec = TokenSpec {
+            vocab_size: text.vocab_size,
+            eos_token_id: text.sep_token_id,
+            pad_token_id: text.pad_token_id,
+            max_positions: text.max_position_embeddings as usize,
+        };
+        let decoder = ImageConditionedDecoder {
+            decoder: self.text_decoder(),
+            cross,
+        };
+        generation::generate(&decoder, images, prompt, config, spec, device)
     }
 }
 

@@ -4,8 +4,8 @@
 //! `BlipForImageTextRetrieval` computes its ITC features. The retrieval
 //! model and the fine-tuning recipe's contrastive loss use the same heads.
 
-use tch::nn::{self, Module};
 use tch::Tensor;
+use tch::nn::{self, Module};
 
 /// `x / max(|x|, 1e-12)` along the last dimension, as
 /// `torch.nn.functional.normalize(x, dim=-1)`.
@@ -31,7 +31,12 @@ impl ContrastiveProjections {
     /// from libtorch's generator): `vision_width` and `text_width` to `width`.
     pub fn new(path: &nn::Path<'_>, vision_width: i64, text_width: i64, width: i64) -> Self {
         Self {
-            vision_proj: nn::linear(path / "vision_proj", vision_width, width, Default::default()),
+            vision_proj: nn::linear(
+                path / "vision_proj",
+                vision_width,
+                width,
+                Default::default(),
+            ),
             text_proj: nn::linear(path / "text_proj", text_width, width, Default::default()),
         }
     }

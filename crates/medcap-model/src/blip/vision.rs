@@ -236,9 +236,4 @@ impl BlipVisionModel {
         }
         Ok(self.post_layernorm.forward(&x))
     }
-
-    /// The dtype of the weights.
-    pub fn kind(&self) -> Kind {
-        self.embeddings.patch_embedding.ws.kind()
-    }
 }
