@@ -290,7 +290,7 @@ fn main() {
             best_time(|| {
                 pairs
                     .iter()
-                    .for_each(|(h, r)| sink += rouge.score(r, h).rouge_lsum.fmeasure)
+                    .for_each(|(h, r)| sink += rouge.score(h, r).rouge_lsum.fmeasure)
             }),
         ];
         for (best, t) in rust.iter_mut().zip(times) {

@@ -485,7 +485,7 @@ fn score_one<R: AsRef<str>>(
     bert: Option<BertScoreValue>,
 ) -> (CaptionScores, Option<CaptionFindings>) {
     let refs_text: Vec<&str> = references.iter().map(AsRef::as_ref).collect();
-    let rouge = m.rouge.score_multi(&refs_text, hypothesis);
+    let rouge = m.rouge.score_multi(hypothesis, &refs_text);
     let findings = m.findings.map(|options| {
         let labeller = Labeller::built_in();
         let hypothesis = labeller.label(hypothesis);

@@ -10,7 +10,8 @@
 //! ```
 //! use medcap_metrics::rouge::Rouge;
 //!
-//! let s = Rouge::default().score("the cat is on the mat", "the cat sat on the mat");
+//! let hypothesis = "the cat sat on the mat";
+//! let s = Rouge::default().score(hypothesis, "the cat is on the mat");
 //! assert!((s.rouge1.fmeasure - 0.833333).abs() < 1e-6);
 //! assert!((s.rouge2.fmeasure - 0.6).abs() < 1e-12);
 //! ```
@@ -106,10 +107,12 @@ impl Rouge {
         out
     }
 
-    /// Scores `prediction` against one `target` (target first, as rouge-score).
-    pub fn score(&self, target: &str, prediction: &str) -> RougeScores {
+    /// Scores `hypothesis` against one `reference` (rouge-score's
+    /// `score(target=reference, prediction=hypothesis)`; arguments in the
+    /// order every metric of this crate takes them).
+    pub fn score(&self, hypothesis: &str, reference: &str) -> RougeScores {
         with_vocabulary(|words| {
-            let (t, p) = (self.ids(words, target), self.ids(words, prediction));
+            let (t, p) = (self.ids(words, reference), self.ids(words, hypothesis));
             let mut overlap = [0u64; 2];
             clipped_matches(&p, std::slice::from_ref(&t), words.len(), &mut overlap);
             let rouge_n = |n: usize| {
@@ -118,14 +121,14 @@ impl Rouge {
                 Score::new(hits / grams(p.len()), hits / grams(t.len()))
             };
             let rouge_l = rouge_l(&t, &p);
-            let rouge_lsum = if target.contains('\n') || prediction.contains('\n') {
+            let rouge_lsum = if reference.contains('\n') || hypothesis.contains('\n') {
                 let mut sentences = |text: &str| -> Vec<Vec<u32>> {
                     text.split('\n')
                         .filter(|s| !s.is_empty())
                         .map(|s| self.ids(words, s))
                         .collect()
                 };
-                let (ts, ps) = (sentences(target), sentences(prediction));
+                let (ts, ps) = (sentences(reference), sentences(hypothesis));
                 rouge_lsum(&ts, &ps)
             } else {
                 // One sentence each: the union of one LCS is that LCS, and
@@ -141,11 +144,15 @@ impl Rouge {
         })
     }
 
-    /// Scores against several targets: for each ROUGE type separately, the
-    /// whole score of the target with the best F (the first on ties), as
-    /// rouge-score's `score_multi`. No target scores all zeros.
-    pub fn score_multi(&self, targets: &[&str], prediction: &str) -> RougeScores {
-        let all: Vec<RougeScores> = targets.iter().map(|t| self.score(t, prediction)).collect();
+    /// Scores `hypothesis` against several references: for each ROUGE type
+    /// separately, the whole score of the reference with the best F (the
+    /// first on ties), as rouge-score's `score_multi`. No reference scores
+    /// all zeros.
+    pub fn score_multi(&self, hypothesis: &str, references: &[&str]) -> RougeScores {
+        let all: Vec<RougeScores> = references
+            .iter()
+            .map(|r| self.score(hypothesis, r))
+            .collect();
         let best = |pick: fn(&RougeScores) -> Score| -> Score {
             all.iter()
                 .map(pick)
@@ -271,14 +278,14 @@ mod tests {
     fn lsum_uses_newlines_and_equals_l_without_them() {
         let r = Rouge::default();
         let s = r.score(
-            "the heart is normal.\nno effusion.",
             "no effusion.\nthe heart is normal.",
+            "the heart is normal.\nno effusion.",
         );
         assert!((s.rouge_lsum.fmeasure - 1.0).abs() < 1e-12);
         assert!((s.rouge_l.fmeasure - 0.666667).abs() < 1e-6);
         let flat = r.score(
-            "the heart is normal. no effusion.",
             "no effusion. the heart is normal.",
+            "the heart is normal. no effusion.",
         );
         assert_eq!(flat.rouge_lsum, flat.rouge_l);
     }
@@ -297,7 +304,7 @@ mod tests {
 
     #[test]
     fn empty_texts_score_zero() {
-        let s = Rouge::default().score("left pleural effusion", "");
+        let s = Rouge::default().score("", "left pleural effusion");
         assert_eq!(s, RougeScores::default());
     }
 }

@@ -27,9 +27,9 @@ fn every_pair_every_type_precision_recall_and_f_match() {
                 ..Rouge::default()
             };
             let got = if refs.len() > 1 {
-                rouge.score_multi(&refs, hyp)
+                rouge.score_multi(hyp, &refs)
             } else {
-                rouge.score(refs[0], hyp)
+                rouge.score(hyp, refs[0])
             };
             let pick = |name: &str, s: &RougeScores| -> Score {
                 match name {

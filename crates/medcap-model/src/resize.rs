@@ -103,15 +103,6 @@ fn clip8(acc: i64) -> u8 {
 
 /// Resizes packed 8-bit RGB (`width * height * 3` bytes, row-major) to
 /// `new_width` x `new_height`, exactly as Pillow's `Image.resize`.
-///
-/// ```
-/// use medcap_model::resize::{Filter, resize_rgb};
-///
-/// let grey = vec![200u8; 4 * 3 * 3];
-/// let out = resize_rgb(&grey, 4, 3, 7, 5, Filter::Bicubic);
-/// assert_eq!(out.len(), 7 * 5 * 3);
-/// assert!(out.iter().all(|&v| v == 200)); // a flat image stays flat
-/// ```
 pub fn resize_rgb(
     pixels: &[u8],
     width: usize,
@@ -224,6 +215,16 @@ fn vertical_pass(input: &Plane, c: &Coefficients, first_row: usize) -> Plane {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flat_image_stays_flat_at_any_size() {
+        let grey = vec![200u8; 4 * 3 * 3];
+        for filter in [Filter::Bicubic, Filter::Bilinear] {
+            let out = resize_rgb(&grey, 4, 3, 7, 5, filter);
+            assert_eq!(out.len(), 7 * 5 * 3);
+            assert!(out.iter().all(|&v| v == 200));
+        }
+    }
 
     #[test]
     fn identity_size_is_a_copy() {

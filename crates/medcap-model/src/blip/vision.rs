@@ -2,7 +2,7 @@
 //! position embeddings, encoder layers, post-LayerNorm), as transformers'
 //! `BlipVisionModel`.
 
-use tch::{Kind, Tensor, nn, nn::Module};
+use tch::{Tensor, nn, nn::Module};
 
 use super::BlipVisionConfig;
 use crate::error::ModelError;
