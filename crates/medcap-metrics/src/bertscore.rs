@@ -95,6 +95,16 @@ pub enum BertScoreError {
     /// The encoder failed.
     #[error("the BERTScore encoder failed")]
     Encoder(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Candidates and reference sets differ in number.
+    #[error(
+        "{candidates} candidates but {references} sets of references: each candidate needs its references"
+    )]
+    LengthMismatch {
+        /// Candidates given.
+        candidates: usize,
+        /// Reference sets given.
+        references: usize,
+    },
     /// No model or layer could be chosen ([`choose_model`]).
     #[error(transparent)]
     Model(#[from] ModelChoiceError),
@@ -336,6 +346,7 @@ pub fn bert_score<R: AsRef<str>>(
 /// for `candidates[i]`; P, R and F each the max over them), with `options`.
 ///
 /// # Errors
+/// [`BertScoreError::LengthMismatch`] when the slices differ in length,
 /// [`BertScoreError::Encoder`] when the encoder fails.
 pub fn bert_score_with<R: AsRef<str>>(
     embedder: &dyn TokenEmbedder,
@@ -343,14 +354,10 @@ pub fn bert_score_with<R: AsRef<str>>(
     references: &[Vec<R>],
     options: &BertScoreOptions,
 ) -> Result<BertScores, BertScoreError> {
+    check_lengths(candidates.len(), references.len())?;
     let idf = if options.idf {
         let mut idf = IdfWeights::default();
-        let texts: Vec<&str> = references
-            .iter()
-            .take(candidates.len())
-            .flatten()
-            .map(AsRef::as_ref)
-            .collect();
+        let texts: Vec<&str> = references.iter().flatten().map(AsRef::as_ref).collect();
         for ids in embedder.token_ids(&texts)? {
             idf.add_reference(&ids);
         }
@@ -367,6 +374,18 @@ pub fn bert_score_with<R: AsRef<str>>(
     )
 }
 
+/// Each candidate must have its references.
+fn check_lengths(candidates: usize, references: usize) -> Result<(), BertScoreError> {
+    if candidates == references {
+        Ok(())
+    } else {
+        Err(BertScoreError::LengthMismatch {
+            candidates,
+            references,
+        })
+    }
+}
+
 /// [`bert_score_with`] with idf weights given (`None`: every token weighs
 /// 1), counted over a whole corpus of which these candidates may be one
 /// chunk. With `batch_size`, bert-score's batches are counted from the
@@ -374,6 +393,7 @@ pub fn bert_score_with<R: AsRef<str>>(
 /// size leaves the next chunk's values exact.
 ///
 /// # Errors
+/// [`BertScoreError::LengthMismatch`] when the slices differ in length,
 /// [`BertScoreError::Encoder`] when the encoder fails.
 pub fn bert_score_chunk<R: AsRef<str>>(
     embedder: &dyn TokenEmbedder,
@@ -382,6 +402,7 @@ pub fn bert_score_chunk<R: AsRef<str>>(
     idf: Option<&IdfWeights>,
     batch_size: Option<usize>,
 ) -> Result<BertScores, BertScoreError> {
+    check_lengths(candidates.len(), references.len())?;
     // Each distinct text is embedded once (as bert-score does).
     let mut unique: Vec<&str> = Vec::new();
     let mut slot: HashMap<&str, usize> = HashMap::new();
@@ -394,7 +415,6 @@ pub fn bert_score_chunk<R: AsRef<str>>(
     let cand_index: Vec<usize> = candidates.iter().map(|c| position(c)).collect();
     let ref_index: Vec<Vec<usize>> = references
         .iter()
-        .take(candidates.len())
         .map(|refs| refs.iter().map(|r| position(r.as_ref())).collect())
         .collect();
     // Normalized copies replace the embeddings text by text, so that the

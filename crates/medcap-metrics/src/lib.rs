@@ -23,6 +23,12 @@
 //! so that text metrics load no libtorch (the `medcap` front end runs
 //! `medcap score --no-bertscore` without it).
 //!
+//! Every metric takes the hypothesis (the generated caption) first, then
+//! its references. One example per metric, as a program that depends on
+//! `medcap-metrics` alone writes it:
+//!
+//! **BLEU** in the study's convention, sacrebleu's and nltk's:
+//!
 //! ```
 //! use medcap_metrics::bleu::{Bleu, NltkSmoothing};
 //!
@@ -33,6 +39,102 @@
 //! assert!((sacre * 100.0 - 37.9918).abs() < 1e-3);
 //! let nltk = Bleu::nltk(NltkSmoothing::Method1).sentence(hyp, &refs);
 //! assert!((nltk - 0.254066).abs() < 1e-6);
+//! ```
+//!
+//! **ROUGE-1/2/L/Lsum** as rouge-score (F-measure, precision, recall):
+//!
+//! ```
+//! use medcap_metrics::rouge::Rouge;
+//!
+//! let rouge = Rouge::default();
+//! let s = rouge.score_multi("small left pleural effusion", &["left pleural effusion", "normal chest"]);
+//! assert!((s.rouge1.fmeasure - 6.0 / 7.0).abs() < 1e-12);
+//! assert_eq!(s.rouge_l.recall, 1.0);
+//! ```
+//!
+//! **CIDEr-D** as pycocoevalcap, over tokenized pairs (document
+//! frequencies come from the references of all pairs):
+//!
+//! ```
+//! use medcap_metrics::cider::cider_d;
+//!
+//! let pairs = vec![
+//!     (vec!["left", "effusion"], vec![vec!["left", "pleural", "effusion"]]),
+//!     (vec!["normal", "heart"], vec![vec!["normal", "heart", "size"]]),
+//! ];
+//! let scores = cider_d(&pairs);
+//! assert_eq!(scores.per_image.len(), 2);
+//! assert!(scores.corpus > 0.0);
+//! ```
+//!
+//! **BERTScore** over any encoder of contextual token vectors (medcap-model's
+//! `bertscore::BertScorer` loads BERT or RoBERTa checkpoints; here a
+//! stand-in that gives each word a vector by its first letter):
+//!
+//! ```
+//! use medcap_metrics::bertscore::{BertScoreError, EmbeddedText, TokenEmbedder, bert_score};
+//!
+//! struct FirstLetter;
+//! impl TokenEmbedder for FirstLetter {
+//!     fn embed(&self, texts: &[&str]) -> Result<Vec<EmbeddedText>, BertScoreError> {
+//!         // [CLS] words [SEP], as a BERT tokenizer frames a text.
+//!         let vector = |slot: usize| {
+//!             let mut v = vec![0.0; 27];
+//!             v[slot] = 1.0;
+//!             v
+//!         };
+//!         Ok(texts.iter().map(|text| {
+//!             let words: Vec<&str> = text.split_whitespace().collect();
+//!             let mut ids = vec![101];
+//!             let mut vectors = vec![vector(26)];
+//!             for w in &words {
+//!                 let letter = usize::from(w.as_bytes()[0] - b'a');
+//!                 ids.push(letter as u32);
+//!                 vectors.push(vector(letter));
+//!             }
+//!             ids.push(102);
+//!             vectors.push(vector(26));
+//!             let mut special = vec![false; ids.len()];
+//!             special[0] = true;
+//!             special[ids.len() - 1] = true;
+//!             EmbeddedText { ids, special, vectors, truncated: false }
+//!         }).collect())
+//!     }
+//! }
+//!
+//! let s = bert_score(&FirstLetter, &["left effusion"], &[vec!["left pleural effusion"]], false)?;
+//! assert!((s[0].precision - 1.0).abs() < 1e-6); // each word of the caption has a match
+//! assert!((s[0].recall - 2.0 / 3.0).abs() < 1e-6); // "pleural" has none
+//! # Ok::<(), BertScoreError>(())
+//! ```
+//!
+//! **Findings F1** with the built-in labeller of the CheXpert observations:
+//!
+//! ```
+//! use medcap_metrics::findings::Labeller;
+//! use medcap_metrics::findings::scores::{FindingsOptions, best_reference};
+//!
+//! let labeller = Labeller::built_in();
+//! let hypothesis = labeller.label("left pleural effusion and cardiomegaly");
+//! let references = [labeller.label("Small left pleural effusion. No pneumothorax.")];
+//! let (best, f1) = best_reference(&hypothesis, &references, FindingsOptions::default()).unwrap();
+//! assert_eq!(best, 0);
+//! assert!((f1 - 2.0 / 3.0).abs() < 1e-12); // effusion named by both, cardiomegaly only by the caption
+//! ```
+//!
+//! **Everything at once**, with summaries and bootstrap intervals (what
+//! `medcap score` computes):
+//!
+//! ```
+//! use medcap_metrics::caption_scores::{Metrics, score_captions};
+//! use medcap_metrics::metric::Metric;
+//!
+//! let hyps = ["left pleural effusion", "normal chest radiograph"];
+//! let refs = vec![vec!["small left pleural effusion"], vec!["normal chest radiograph"]];
+//! let scored = score_captions(&hyps, &refs, &Metrics::default())?;
+//! let rouge_l = &scored.summary[&Metric::RougeL];
+//! assert!(rouge_l.ci95.0 <= rouge_l.mean && rouge_l.mean <= rouge_l.ci95.1);
+//! # Ok::<(), medcap_metrics::caption_scores::ScoreError>(())
 //! ```
 
 pub mod bertscore;
