@@ -1,0 +1,306 @@
+//! The training loop, in the manner of burn-train's learner: micro-batches
+//! accumulated into optimizer steps ([`step`]), validation
+//! ([`validation`]) with an early-stopping strategy ([`early_stopping`]),
+//! a checkpoint policy ([`checkpointing`]), resume ([`resume`]), the
+//! contrastive heads ([`heads`]), the metrics log ([`progress_log`]) and the
+//! [`Observer`] that shows progress; a clean stop on a non-finite loss or an
+//! interrupt.
+
+mod checkpointing;
+pub mod early_stopping;
+mod heads;
+mod observer;
+mod progress_log;
+mod resume;
+mod step;
+mod validation;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use medcap_model::blip::BlipForConditionalGeneration;
+use medcap_model::preprocess::ImageProcessor;
+use medcap_model::tokenizer::BlipTokenizer;
+use tch::{Device, Tensor};
+
+pub use checkpointing::CheckpointPolicy;
+pub use observer::{LogObserver, Observer};
+
+use crate::config::{LossKind, TrainConfig};
+use crate::data::{self, Augment, CaptionExample, Prefetcher};
+use crate::error::TrainError;
+use crate::optim::Adam;
+use crate::run::{RunDir, TrainState};
+use heads::Heads;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// All steps done.
+    Finished,
+    /// Validation stopped improving for `early_stopping_patience` validations.
+    EarlyStopped,
+    /// The stop flag was raised; a checkpoint was written first.
+    Interrupted,
+}
+
+/// What a run leaves behind.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Optimizer steps done in total.
+    pub steps: usize,
+    /// Best validation loss, if validation ran.
+    pub best_val_loss: Option<f64>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The checkpoint to use: best by validation loss, else the latest.
+    pub checkpoint: PathBuf,
+    /// Training images skipped because they could not be read.
+    pub skipped_images: usize,
+}
+
+/// A configured training run.
+pub struct Trainer {
+    config: TrainConfig,
+    device: Device,
+    model: BlipForConditionalGeneration,
+    heads: Option<Heads>,
+    tokenizer: BlipTokenizer,
+    processor: ImageProcessor,
+    train: Arc<Vec<CaptionExample>>,
+    val: Vec<CaptionExample>,
+    run: RunDir,
+    optimizer: Adam,
+    state: TrainState,
+    /// Running sums for the next metrics row.
+    pending_loss: (f64, usize),
+    pending_images: usize,
+    pending_since: Instant,
+    /// Reasons of the images skipped in the current epoch, summarised at its end.
+    skipped_in_epoch: Vec<String>,
+}
+
+fn trainable(
+    model: &BlipForConditionalGeneration,
+    heads: Option<&Heads>,
+    freeze_vision: bool,
+) -> Vec<(String, Tensor)> {
+    let mut params: Vec<(String, Tensor)> = model
+        .vars()
+        .variables()
+        .into_iter()
+        .filter(|(name, _)| !(freeze_vision && name.starts_with("vision_model.")))
+        .collect();
+    if let Some(h) = heads {
+        params.extend(
+            h.vars
+                .variables()
+                .into_iter()
+                .map(|(n, t)| (format!("heads.{n}"), t)),
+        );
+    }
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    params
+}
+
+impl Trainer {
+    /// Prepares the run directory and loads the data and the model; with
+    /// `resume`, continues from the run's latest checkpoint when it has one.
+    pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
+        config
+            .check()
+            .map_err(|source| medcap_io::config::ConfigError::Invalid {
+                path: PathBuf::new(),
+                source,
+            })?;
+        let (run, resume_from) = resume::open_run(&config, resume)?;
+
+        let train = data::read_examples(&config.data.train_csv, config.data.limit_train)?;
+        let val = match &config.data.val_csv {
+            Some(path) => data::read_examples(path, config.data.limit_val)?,
+            None => Vec::new(),
+        };
+        let source = resume_from
+            .clone()
+            .unwrap_or_else(|| config.model.base_model.clone());
+        tch::manual_seed(config.run.seed as i64);
+        let (mut model, _) = BlipForConditionalGeneration::from_dir(&source, device)?;
+        let tokenizer = BlipTokenizer::from_dir(&source, &model.config().text_config)?;
+        let processor = ImageProcessor::from_dir(&source, model.config().vision_config.image_size)?;
+        if config.model.freeze_vision {
+            for (name, var) in model.vars_mut().variables() {
+                if name.starts_with("vision_model.") {
+                    let _ = var.set_requires_grad(false);
+                }
+            }
+        }
+        let heads = match config.loss.kind {
+            LossKind::Ce => None,
+            _ => Some(Heads::load_or_new(
+                &source,
+                (
+                    model.config().vision_config.hidden_size,
+                    model.config().text_config.hidden_size,
+                ),
+                config.loss.projection_dim,
+                device,
+                config.run.seed,
+            )?),
+        };
+        let mut optimizer = Adam::new(
+            trainable(&model, heads.as_ref(), config.model.freeze_vision),
+            &config.optim,
+        );
+        let state = match &resume_from {
+            Some(dir) => resume::restore(dir, &mut optimizer, &run)?,
+            None => TrainState::default(),
+        };
+        Ok(Self {
+            config,
+            device,
+            model,
+            heads,
+            tokenizer,
+            processor,
+            train: Arc::new(train),
+            val,
+            run,
+            optimizer,
+            state,
+            pending_loss: (0.0, 0),
+            pending_images: 0,
+            pending_since: Instant::now(),
+            skipped_in_epoch: Vec::new(),
+        })
+    }
+
+    /// The run directory.
+    pub fn run_dir(&self) -> &Path {
+        self.run.root()
+    }
+
+    /// Optimizer steps the whole run takes.
+    pub fn total_steps(&self) -> usize {
+        let o = &self.config.optim;
+        let per_epoch =
+            data::batches_per_epoch(self.train.len(), o.micro_batch).div_ceil(o.accumulation);
+        let all = per_epoch * o.epochs;
+        match o.max_steps {
+            Some(m) if o.epochs == 0 => m,
+            Some(m) => m.min(all),
+            None => all,
+        }
+    }
+
+    fn checkpoint_policy(&self) -> CheckpointPolicy {
+        CheckpointPolicy {
+            every: self.config.run.checkpoint_every,
+        }
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &BlipForConditionalGeneration {
+        &self.model
+    }
+
+    /// Runs until done, early-stopped, or `stop` is raised (checked after
+    /// every optimizer step; a checkpoint is written before returning).
+    pub fn run(
+        &mut self,
+        observer: &dyn Observer,
+        stop: &AtomicBool,
+    ) -> Result<Summary, TrainError> {
+        let total = self.total_steps();
+        observer.started(total, self.state.step);
+        let mut outcome = Outcome::Finished;
+        'epochs: while !self.state.finished && self.state.step < total {
+            let epoch = self.state.epoch;
+            let steps_before = self.state.step;
+            let mut batches_seen = 0;
+            let order = data::epoch_order(self.train.len(), self.config.run.seed, epoch);
+            let mut prefetch = Prefetcher::start(
+                Arc::clone(&self.train),
+                order,
+                self.config.optim.micro_batch,
+                self.state.batch_in_epoch,
+                self.processor.clone(),
+                Augment {
+                    random_crop: self.config.data.random_crop,
+                    horizontal_flip: self.config.data.horizontal_flip,
+                },
+                self.config.run.seed,
+                epoch,
+                self.config.data.workers,
+            );
+            loop {
+                let mut group = Vec::with_capacity(self.config.optim.accumulation);
+                while group.len() < self.config.optim.accumulation {
+                    match prefetch.next_batch() {
+                        Some(batch) => group.push(batch),
+                        None => break,
+                    }
+                }
+                if group.is_empty() {
+                    break;
+                }
+                let consumed = group.len();
+                batches_seen += consumed;
+                self.optimizer_step(group, total)?;
+                self.state.batch_in_epoch += consumed;
+                observer.step(self.state.step, self.pending_mean(), self.current_lr(total));
+                let step = self.state.step;
+                if step.is_multiple_of(self.config.run.log_every.max(1)) || step == total {
+                    self.log_row(observer, None)?;
+                }
+                let every = self.config.run.eval_every;
+                if every > 0 && step.is_multiple_of(every) && self.validate_and_track(observer)? {
+                    outcome = Outcome::EarlyStopped;
+                    break 'epochs;
+                }
+                if self.checkpoint_policy().after_step(step) {
+                    self.save_checkpoint("latest")?;
+                }
+                if stop.load(Ordering::SeqCst) {
+                    drop(prefetch);
+                    self.report_skipped(epoch);
+                    self.save_checkpoint("latest")?;
+                    return Ok(self.summary(Outcome::Interrupted));
+                }
+                if step >= total {
+                    break;
+                }
+            }
+            drop(prefetch);
+            let first_skipped = self.report_skipped(epoch);
+            if self.state.step == steps_before && batches_seen > 0 {
+                // A whole epoch without one readable image: more epochs would loop forever.
+                return Err(TrainError::NoData {
+                    skipped: self.state.skipped_images,
+                    first: first_skipped.unwrap_or_default(),
+                });
+            }
+            if self.state.step < total
+                || self.state.batch_in_epoch
+                    >= data::batches_per_epoch(self.train.len(), self.config.optim.micro_batch)
+            {
+                self.state.epoch += 1;
+                self.state.batch_in_epoch = 0;
+            }
+            if self.config.run.eval_every == 0 && self.validate_and_track(observer)? {
+                outcome = Outcome::EarlyStopped;
+                break;
+            }
+            if self.checkpoint_policy().after_epoch() {
+                self.save_checkpoint("latest")?;
+            }
+        }
+        self.state.finished = true;
+        self.save_checkpoint("latest")?;
+        self.write_plot()?;
+        Ok(self.summary(outcome))
+    }
+}

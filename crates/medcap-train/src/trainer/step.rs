@@ -1,0 +1,222 @@
+//! One optimizer step: the micro-batches of an accumulation group, each
+//! micro-batch's captioning and contrastive losses, their combination with
+//! token-exact normalisation (every micro-batch divided by the whole step's
+//! target tokens, so the update equals one large batch's), the NaN guard,
+//! clipping and the update. Each step seeds libtorch's generator from the
+//! run seed and the step number, so that dropout is the same on a resume.
+
+use tch::{Kind, Tensor};
+
+use super::Trainer;
+use crate::config::LossKind;
+use crate::data::Batch;
+use crate::error::TrainError;
+use crate::loss::{caption_loss_sum, margin_contrastive_loss};
+use crate::optim::learning_rate;
+use crate::targets::{CaptionTargets, caption_targets};
+
+/// libtorch's seed for optimizer step `step`.
+pub(super) fn step_seed(seed: u64, step: usize) -> i64 {
+    let mut rng = medcap_dataset::rng::SplitMix64::for_item(seed, step as u64);
+    (rng.next_u64() >> 1) as i64
+}
+
+/// One micro-batch's share of a step's objective: its summed cross-entropy
+/// over the step's target tokens, plus the contrastive loss times `weight`
+/// over the step's micro-batches.
+fn step_objective(
+    ce_sum: &Tensor,
+    contrastive: Option<&Tensor>,
+    weight: f64,
+    step_tokens: i64,
+    batches: usize,
+) -> Tensor {
+    let mut loss = ce_sum / (step_tokens.max(1) as f64);
+    if let Some(c) = contrastive {
+        loss += c * (weight / batches as f64);
+    }
+    loss
+}
+
+impl Trainer {
+    pub(super) fn current_lr(&self, total: usize) -> f64 {
+        learning_rate(&self.config.optim, self.state.step.saturating_sub(1), total)
+    }
+
+    pub(super) fn pending_mean(&self) -> f64 {
+        let (sum, n) = self.pending_loss;
+        if n == 0 { f64::NAN } else { sum / n as f64 }
+    }
+
+    /// The decoder inputs and labels of a micro-batch's captions.
+    pub(super) fn targets(&self, batch: &Batch) -> Result<CaptionTargets, TrainError> {
+        caption_targets(
+            &self.tokenizer,
+            &batch.captions,
+            self.config.data.prompt.as_deref(),
+            self.config.data.max_tokens,
+        )
+    }
+
+    /// Forward pass of one micro-batch: summed captioning loss (not yet
+    /// divided) and the contrastive loss.
+    pub(super) fn batch_losses(
+        &self,
+        batch: &Batch,
+        targets: &CaptionTargets,
+        train: bool,
+    ) -> Result<(Tensor, Option<Tensor>), TrainError> {
+        let pixels = batch.pixel_tensor().to_device(self.device);
+        let model = &self.model;
+        let image_embeds = if self.config.model.freeze_vision || !train {
+            let _guard = tch::no_grad_guard();
+            model.encode_images_t(&pixels, false, false)?
+        } else {
+            model.encode_images_t(&pixels, false, train)?
+        };
+        let ids = targets.input_ids.to_device(self.device);
+        let mask = targets.attention_mask.to_device(self.device);
+        let ce = if self.config.loss.kind == LossKind::Contrastive {
+            Tensor::zeros([], (Kind::Float, self.device))
+        } else {
+            let out = model.decode(&image_embeds, &ids, Some(&mask), train);
+            caption_loss_sum(
+                &out.logits,
+                &targets.labels,
+                self.config.loss.label_smoothing,
+            )
+        };
+        let contrastive = match &self.heads {
+            Some(heads) if batch.len >= 2 => {
+                let image = heads.projections.project_image(&image_embeds);
+                let text = heads
+                    .projections
+                    .project_text(&model.unimodal_text_hidden(&ids, &mask, train));
+                Some(margin_contrastive_loss(
+                    &image,
+                    &text,
+                    self.config.loss.margin,
+                    self.config.loss.hardest_negative,
+                ))
+            }
+            _ => None,
+        };
+        Ok((ce, contrastive))
+    }
+
+    /// The factor of the contrastive loss in the objective.
+    pub(super) fn contrastive_weight(&self) -> f64 {
+        match self.config.loss.kind {
+            LossKind::Ce => 0.0,
+            LossKind::Contrastive => 1.0,
+            LossKind::CePlusContrastive => self.config.loss.contrastive_weight,
+        }
+    }
+
+    /// Combines one micro-batch's losses into its share of the step's objective.
+    fn objective(
+        &self,
+        ce_sum: &Tensor,
+        contrastive: Option<&Tensor>,
+        step_tokens: i64,
+        batches: usize,
+    ) -> Tensor {
+        step_objective(
+            ce_sum,
+            contrastive,
+            self.contrastive_weight(),
+            step_tokens,
+            batches,
+        )
+    }
+
+    pub(super) fn optimizer_step(
+        &mut self,
+        group: Vec<Batch>,
+        total: usize,
+    ) -> Result<(), TrainError> {
+        tch::manual_seed(step_seed(self.config.run.seed, self.state.step));
+        let mut batches = Vec::with_capacity(group.len());
+        for batch in group {
+            self.state.skipped_images += batch.skipped.len();
+            self.skipped_in_epoch.extend(batch.skipped.iter().cloned());
+            if batch.len > 0 {
+                batches.push(batch);
+            }
+        }
+        if batches.is_empty() {
+            return Ok(());
+        }
+        // Token counts first, so that every micro-batch is divided by the
+        // whole step's count: the update equals one big batch's.
+        let targets = batches
+            .iter()
+            .map(|b| self.targets(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        let step_tokens: i64 = targets.iter().map(|t| t.target_tokens).sum();
+        let mut step_loss = 0.0;
+        let count = batches.len();
+        for (batch, targets) in batches.iter().zip(&targets) {
+            let (ce, contrastive) = self.batch_losses(batch, targets, true)?;
+            let loss = self.objective(&ce, contrastive.as_ref(), step_tokens, count);
+            let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                self.optimizer.zero_grad();
+                return Err(TrainError::NonFinite {
+                    step: self.state.step + 1,
+                    loss: value,
+                    checkpoint: self.run.latest(),
+                });
+            }
+            loss.backward();
+            step_loss += value;
+            self.pending_images += batch.len;
+        }
+        if let Some(max) = self.config.grad_clip() {
+            let norm = self.optimizer.clip_grad_norm(max);
+            if !norm.is_finite() {
+                self.optimizer.zero_grad();
+                return Err(TrainError::NonFinite {
+                    step: self.state.step + 1,
+                    loss: norm,
+                    checkpoint: self.run.latest(),
+                });
+            }
+        }
+        let lr = learning_rate(&self.config.optim, self.state.step, total);
+        self.optimizer.update(lr);
+        self.optimizer.zero_grad();
+        self.state.step += 1;
+        self.pending_loss.0 += step_loss;
+        self.pending_loss.1 += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn step_seeds_are_fixed_by_seed_and_step_and_never_negative() {
+        assert_eq!(step_seed(7, 3), step_seed(7, 3));
+        assert_ne!(step_seed(7, 3), step_seed(7, 4));
+        assert_ne!(step_seed(7, 3), step_seed(8, 3));
+        assert!((0..100).all(|s| step_seed(1, s) >= 0));
+    }
+
+    #[test]
+    fn micro_batches_share_the_steps_token_count_and_batch_count() {
+        let ce = Tensor::from(6.0f32);
+        let contrastive = Tensor::from(2.0f32);
+        let share = step_objective(&ce, Some(&contrastive), 0.5, 12, 2);
+        assert!((share.double_value(&[]) - (0.5 + 0.5)).abs() < 1e-6);
+        // Two micro-batches of 6 and 6 tokens sum to one batch of 12.
+        let whole = step_objective(&Tensor::from(12.0f32), None, 0.0, 12, 1);
+        let halves: f64 = (0..2)
+            .map(|_| step_objective(&ce, None, 0.0, 12, 2).double_value(&[]))
+            .sum();
+        assert!((whole.double_value(&[]) - halves).abs() < 1e-6);
+    }
+}
