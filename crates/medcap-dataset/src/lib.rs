@@ -40,8 +40,6 @@ pub mod paths;
 pub mod prepare;
 pub mod reader;
 pub mod record;
-/// The seeded generator behind splits and synthetic data.
-pub use medcap_rng as rng;
 pub mod split;
 pub mod split_csv;
 pub mod synth;

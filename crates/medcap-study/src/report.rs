@@ -624,7 +624,7 @@ pub fn write_html(
     }
     html.push_str("</div>\n<h2>Provenance</h2>\n<pre id=\"provenance\">");
     html.push_str(&escape(
-        &serde_json::to_string_pretty(provenance).unwrap_or_default(),
+        &format!("{provenance:#}"),
     ));
     html.push_str(
         "</pre>\n<script>\n\

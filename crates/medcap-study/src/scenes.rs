@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use medcap_dataset::paths::PathWriter;
-use medcap_dataset::rng::SplitMix64;
+use medcap_rng::SplitMix64;
 use medcap_dataset::split_csv::{SplitRow, write_split_csv};
 
 use crate::error::{StudyError, io};

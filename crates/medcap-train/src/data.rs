@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use medcap_dataset::rng::SplitMix64;
+use medcap_rng::SplitMix64;
 use medcap_dataset::split_csv::read_split_csv;
 use medcap_model::preprocess::{ImageProcessor, RgbImage};
 use rayon::prelude::*;

@@ -328,8 +328,14 @@ impl BlipConfig {
     }
 
     /// The JSON transformers reads back (`model_type` and `architectures` included).
-    pub fn to_json(&self, architecture: &str) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
+    ///
+    /// # Errors
+    /// [`ModelError::Config`] if the configuration cannot be serialized.
+    pub fn to_json(&self, architecture: &str) -> Result<serde_json::Value, ModelError> {
+        let mut value = serde_json::to_value(self).map_err(|e| ModelError::Config {
+            path: "config.json".into(),
+            reason: format!("cannot be serialized: {e}"),
+        })?;
         if let Some(map) = value.as_object_mut() {
             map.insert("model_type".into(), "blip".into());
             map.insert("architectures".into(), serde_json::json!([architecture]));
@@ -342,7 +348,7 @@ impl BlipConfig {
                 }
             }
         }
-        value
+        Ok(value)
     }
 }
 
@@ -369,7 +375,7 @@ mod tests {
     #[test]
     fn round_trip_through_json() {
         let c = BlipConfig::from_json_str(r#"{"vision_config": {"image_size": 224}}"#).unwrap();
-        let json = c.to_json("BlipForConditionalGeneration").to_string();
+        let json = c.to_json("BlipForConditionalGeneration").unwrap().to_string();
         assert_eq!(BlipConfig::from_json_str(&json).unwrap(), c);
     }
 

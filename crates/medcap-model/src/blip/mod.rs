@@ -69,7 +69,10 @@ fn write_config(
     })?;
     // A loaded checkpoint's own config.json goes back unchanged (keys this
     // crate does not read included); a fresh model gets a full dump.
-    let value = raw.cloned().unwrap_or_else(|| config.to_json(architecture));
+    let value = match raw {
+        Some(raw) => raw.clone(),
+        None => config.to_json(architecture)?,
+    };
     Ok(medcap_io::write_json_atomic(
         &dir.join("config.json"),
         &value,

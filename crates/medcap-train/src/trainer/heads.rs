@@ -84,7 +84,7 @@ impl Heads {
     /// that fresh projections do not depend on anything else drawing from it.
     fn seeded_init(&self, seed: u64) {
         let _guard = tch::no_grad_guard();
-        let mut rng = medcap_dataset::rng::SplitMix64::for_item(seed, 0x4ead5);
+        let mut rng = medcap_rng::SplitMix64::for_item(seed, 0x4ead5);
         for layer in [&self.projections.vision_proj, &self.projections.text_proj] {
             let bound = 1.0 / (layer.ws.size()[1] as f64).sqrt();
             let tensors = std::iter::once(&layer.ws).chain(layer.bs.as_ref());

@@ -17,7 +17,7 @@ use crate::targets::{CaptionTargets, caption_targets};
 
 /// libtorch's seed for optimizer step `step`.
 pub(super) fn step_seed(seed: u64, step: usize) -> i64 {
-    let mut rng = medcap_dataset::rng::SplitMix64::for_item(seed, step as u64);
+    let mut rng = medcap_rng::SplitMix64::for_item(seed, step as u64);
     (rng.next_u64() >> 1) as i64
 }
 
