@@ -306,15 +306,16 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
         Some(other) => bail!("unknown parity option `{other}` (--base or --roberta-large)"),
     };
     run_step(
-        "cargo test -p medcap-model --test blip_parity --test preprocess_parity",
+        "cargo test -p medcap-model --test tests -- blip_parity:: preprocess_parity::",
         cargo(ws, &env).args([
             "test",
             "--package",
             "medcap-model",
             "--test",
-            "blip_parity",
-            "--test",
-            "preprocess_parity",
+            "tests",
+            "--",
+            "blip_parity::",
+            "preprocess_parity::",
         ]),
     )?;
     if base {
@@ -338,11 +339,11 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
                     "--package",
                     "medcap-model",
                     "--test",
-                    "blip_parity",
+                    "tests",
                     "--",
                     "--ignored",
                     "--nocapture",
-                    "base_configuration_matches",
+                    "blip_parity::base_configuration_matches",
                 ])
                 .env("MEDCAP_BLIP_BASE_DIR", &dir),
         )?;
@@ -368,10 +369,10 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
                     "--package",
                     "medcap-metrics",
                     "--test",
-                    "roberta_parity",
+                    "tests",
                     "--",
                     "--ignored",
-                    "roberta_large_geometry_matches",
+                    "roberta_parity::roberta_large_geometry_matches",
                 ])
                 .env("MEDCAP_ROBERTA_LARGE_DIR", &dir),
         )?;

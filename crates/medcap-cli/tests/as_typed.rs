@@ -5,7 +5,7 @@
 //! installed binary is.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// `medcap` in `cwd` with nothing of the build environment: only `PATH` and
@@ -22,9 +22,7 @@ fn medcap_clean(cwd: &Path, args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::common::{blip_fixtures as fixtures, text};
 
 fn assert_ok(what: &str, out: &Output) {
     assert!(
@@ -267,10 +265,6 @@ fn the_studys_bertscore_command_selects_roberta_large_and_its_layer() {
         .concat(),
     );
     assert_ok("medcap score --bertscore-rescale", &out);
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -4,20 +4,9 @@
 //! the others.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn medcap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medcap"))
-        .args(args)
-        .env("MEDCAP_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
-}
+use crate::common::{blip_fixtures as fixtures, medcap};
 
 fn golden() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("golden.json")).unwrap()).unwrap()

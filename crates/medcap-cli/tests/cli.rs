@@ -4,17 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn medcap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medcap"))
-        .args(args)
-        .env("MEDCAP_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use crate::common::{medcap, path};
 
 #[test]
 fn synth_then_prepare_succeeds_and_writes_every_output() {

@@ -2,19 +2,12 @@
 //! paths, from the file's directory).
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::process::Command;
-
 fn medcap(cwd: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_medcap"))
-        .current_dir(cwd)
-        .args(args)
-        .env("MEDCAP_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = crate::common::medcap_in(cwd, args);
     (
         out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        crate::common::text(&out.stdout),
+        crate::common::text(&out.stderr),
     )
 }
 

@@ -6,7 +6,7 @@
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::{assert_no_mismatch, golden};
 

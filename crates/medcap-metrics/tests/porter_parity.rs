@@ -2,7 +2,7 @@
 //! `data-fixtures/metrics/golden.json`'s word list.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::assert_no_mismatch;
 

@@ -2,7 +2,7 @@
 //! on the 300 caption pairs of `data-fixtures/metrics/golden.json`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-mod common;
+use crate::common;
 
 use common::assert_no_mismatch;
 

@@ -13,9 +13,7 @@ use medcap_model::tch::{Device, Kind, Tensor, no_grad_guard};
 use medcap_model::tokenizer::BlipTokenizer;
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
-}
+use crate::common::fixtures;
 
 fn golden() -> Value {
     golden_in(&fixtures())

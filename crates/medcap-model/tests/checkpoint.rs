@@ -3,15 +3,13 @@
 //! wrong checkpoint kinds and pickle files.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use medcap_model::blip::{BlipForConditionalGeneration, BlipForImageTextRetrieval};
 use medcap_model::generation::GenerationConfig;
 use medcap_model::tch::{Device, Kind, Tensor, no_grad_guard};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
-}
+use crate::common::fixtures;
 
 /// A copy of the tiny captioning checkpoint whose weights pass through `edit`.
 fn edited_copy(edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> tempfile::TempDir {

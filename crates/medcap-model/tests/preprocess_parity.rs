@@ -4,14 +4,10 @@
 //! `data-fixtures/blip/gen.py`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
-
 use medcap_model::preprocess::{ImageProcessor, ImageProcessorConfig, RgbImage, SizeSpec};
 use medcap_model::tch::{Kind, Tensor};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
-}
+use crate::common::fixtures;
 
 const IMAGES: [&str; 5] = ["rgb_wide", "grey", "rgba", "palette", "rgb_large"];
 

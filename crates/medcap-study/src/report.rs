@@ -623,9 +623,7 @@ pub fn write_html(
         html.push_str("</div></div>\n");
     }
     html.push_str("</div>\n<h2>Provenance</h2>\n<pre id=\"provenance\">");
-    html.push_str(&escape(
-        &format!("{provenance:#}"),
-    ));
+    html.push_str(&escape(&format!("{provenance:#}")));
     html.push_str(
         "</pre>\n<script>\n\
          function sortBy(key, descending) {\n\

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use medcap_dataset::paths::PathWriter;
-use medcap_rng::SplitMix64;
 use medcap_dataset::split_csv::{SplitRow, write_split_csv};
+use medcap_rng::SplitMix64;
 
 use crate::error::{StudyError, io};
 

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use medcap_rng::SplitMix64;
 use medcap_dataset::split_csv::read_split_csv;
 use medcap_model::preprocess::{ImageProcessor, RgbImage};
+use medcap_rng::SplitMix64;
 use rayon::prelude::*;
 
 use crate::error::TrainError;

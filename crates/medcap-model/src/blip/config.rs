@@ -375,7 +375,10 @@ mod tests {
     #[test]
     fn round_trip_through_json() {
         let c = BlipConfig::from_json_str(r#"{"vision_config": {"image_size": 224}}"#).unwrap();
-        let json = c.to_json("BlipForConditionalGeneration").unwrap().to_string();
+        let json = c
+            .to_json("BlipForConditionalGeneration")
+            .unwrap()
+            .to_string();
         assert_eq!(BlipConfig::from_json_str(&json).unwrap(), c);
     }
 
