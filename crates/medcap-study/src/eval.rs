@@ -54,9 +54,10 @@ pub fn caption_split(
     let mut rows = Vec::with_capacity(test.len());
     let mut unreadable: Vec<String> = Vec::new();
     let paths: Vec<&Path> = test.iter().map(|r| Path::new(&r.image_path)).collect();
-    let mut next = test.iter();
     captioner.caption_files(&paths, None, decoding, batch, |_, results| {
-        for (row, result) in next.by_ref().zip(results) {
+        // The batch's rows: those after the rows already captioned.
+        let batch_rows = test.iter().skip(rows.len());
+        for (row, result) in batch_rows.zip(results) {
             let caption = match result {
                 Ok(caption) => caption.text,
                 Err(e) => {
