@@ -231,37 +231,47 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
         }
         None => None,
     };
-    let (packages, caption): (&[&str], bool) = match which {
-        "default" => (&["medcap-dataset", "medcap-metrics"], false),
-        "dataset" => (&["medcap-dataset"], false),
-        "metrics" => (&["medcap-metrics"], false),
-        "caption" | "train" => (&[], true),
-        "all" => (&["medcap-dataset", "medcap-metrics"], true),
+    // (package, bench target) pairs, each run as its own `cargo bench`.
+    let dataset: (&str, Option<&str>) = ("medcap-dataset", None);
+    let findings = ("medcap-metrics", Some("findings"));
+    let metrics = ("medcap-model", Some("metrics"));
+    let (benches, caption): (Vec<(&str, Option<&str>)>, bool) = match which {
+        "default" => (vec![dataset, findings, metrics], false),
+        "dataset" => (vec![dataset], false),
+        "metrics" => (vec![findings, metrics], false),
+        "caption" | "train" => (vec![], true),
+        "all" => (vec![dataset, findings, metrics], true),
         other => {
             bail!("unknown benchmark `{other}` (dataset, metrics, caption, train, score or all)")
         }
     };
-    if !packages.is_empty() {
+    // BERTScore with RoBERTa at roberta-large's size, when `cargo xtask
+    // parity --roberta-large` has made the model.
+    let roberta = ws.root.join("target/roberta-large-parity/model");
+    let has_roberta = roberta.join("model.safetensors").is_file();
+    if !has_roberta && benches.contains(&metrics) {
+        println!(
+            "(no RoBERTa BERTScore row: run `cargo xtask parity --roberta-large` first to make \
+             the roberta-large-size model)"
+        );
+    }
+    for (package, bench) in benches {
         let mut cmd = cargo(ws, &env);
-        cmd.args(["bench"]);
+        cmd.args(["bench", "--package", package]);
+        if let Some(bench) = bench {
+            cmd.args(["--bench", bench]);
+        }
         if let Some(captions) = &real {
             cmd.env("MEDCAP_BENCH_CAPTIONS", captions);
         }
-        // BERTScore with RoBERTa at roberta-large's size, when `cargo xtask
-        // parity --roberta-large` has made the model.
-        let roberta = ws.root.join("target/roberta-large-parity/model");
-        if roberta.join("model.safetensors").is_file() {
+        if has_roberta {
             cmd.env("MEDCAP_BENCH_ROBERTA_DIR", &roberta);
-        } else if packages.contains(&"medcap-metrics") {
-            println!(
-                "(no RoBERTa BERTScore row: run `cargo xtask parity --roberta-large` first to make \
-                 the roberta-large-size model)"
-            );
         }
-        for p in packages {
-            cmd.args(["--package", p]);
-        }
-        run_step(&format!("cargo bench {}", packages.join(" ")), &mut cmd)?;
+        let name = match bench {
+            Some(b) => format!("cargo bench -p {package} --bench {b}"),
+            None => format!("cargo bench -p {package}"),
+        };
+        run_step(&name, &mut cmd)?;
     }
     if caption {
         let python = setup::reference_python(&ws.root)?;

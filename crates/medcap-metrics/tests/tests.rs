@@ -1,12 +1,9 @@
-//! medcap-metrics' integration tests, one binary (libtorch, for the BERTScore encoder, linked once): parity with the reference packages and edge cases.
+//! medcap-metrics' integration tests, one binary: parity with the reference packages (BERTScore's, which need the libtorch encoder, are medcap-model's tests).
 //! Shared helpers live in `common`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-mod bertscore_edges;
-mod bertscore_parity;
 mod bleu_cider_parity;
 mod common;
 mod findings;
 mod porter_parity;
-mod roberta_parity;
 mod rouge_parity;

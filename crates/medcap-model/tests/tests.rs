@@ -1,11 +1,18 @@
-//! medcap-model's integration tests, one binary (libtorch linked once): parity with transformers and Pillow, checkpoints, the vocabulary subset.
+//! medcap-model's integration tests, one binary (libtorch linked once): parity with transformers and Pillow, BERTScore with the real encoder against bert-score, checkpoints, the vocabulary subset.
 //! Shared helpers live in `common`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod bertscore_edges;
+mod bertscore_parity;
 mod blip_parity;
 mod checkpoint;
 mod common;
+// The golden values of the metrics fixtures, shared with medcap-metrics'
+// tests (BERTScore's parity needs this crate's encoder).
 mod jpeg_parity;
 mod libtorch;
+#[path = "../../medcap-metrics/tests/common/mod.rs"]
+mod metrics_common;
 mod preprocess_parity;
+mod roberta_parity;
 mod vocabulary_subset;

@@ -7,7 +7,7 @@
 //! batch-size-1 value. Within 1e-6.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use crate::common;
+use crate::metrics_common as common;
 
 use std::path::Path;
 

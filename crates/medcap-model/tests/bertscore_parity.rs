@@ -4,7 +4,7 @@
 //! `data-fixtures/metrics/bertscore_golden.json`, made by `gen_bertscore.py`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use crate::common;
+use crate::metrics_common as common;
 
 use common::{assert_no_mismatch, golden, model_dir, token_ids};
 use medcap_metrics::bertscore::bert_score;

@@ -3,8 +3,8 @@
 //! sacrebleu and rouge-score is available (`MEDCAP_BENCH_PYTHON`, default
 //! `python3`; see data-fixtures/metrics/gen.py for the versions).
 //!
-//! BERTScore (all-MiniLM-L6-v2, layer 5, CPU) is included with the
-//! `bertscore` feature when `MEDCAP_MINILM_DIR` is set, against bert-score
+//! BERTScore (all-MiniLM-L6-v2, layer 5, CPU) is included when
+//! `MEDCAP_MINILM_DIR` is set, against bert-score
 //! when the Python also has it (and torch); and a RoBERTa of roberta-large's
 //! geometry at layer 17 (random weights: `cargo xtask parity
 //! --roberta-large` makes it) when `MEDCAP_BENCH_ROBERTA_DIR` names it, on
@@ -19,7 +19,9 @@
 //! real captions, each against the next caption of the same imaging
 //! modality (`cargo xtask bench metrics --real`).
 //!
-//! `cargo bench -p medcap-metrics --features bertscore` (or `cargo xtask bench`).
+//! `cargo bench -p medcap-model --bench metrics` (or `cargo xtask bench metrics`). It
+//! lives in medcap-model because BERTScore's row needs this crate's encoder;
+//! medcap-metrics never links libtorch.
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 use std::process::Command;
@@ -229,7 +231,7 @@ fn time_bertscore(pairs: &[(String, String)], model: &BertModel) -> Option<f64> 
         let scorer = BertScorer::from_dir(
             model.dir.as_ref(),
             model.layer,
-            medcap_model::tch::Device::Cpu,
+            tch::Device::Cpu,
         )
         .unwrap();
         bert_score_with(&scorer, &hyps, &refs, &options).unwrap();

@@ -5,7 +5,7 @@
 //! token ids exactly, P/R/F plain, with idf and rescaled to 1e-6.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use crate::common;
+use crate::metrics_common as common;
 
 use std::path::{Path, PathBuf};
 
