@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use medcap_cli::study_args::StudyInputs;
 use medcap_model::device::DeviceChoice;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::Study;
@@ -15,19 +16,8 @@ pub struct Args {
     /// Directory for the data, the base model and the run (`runs/<ft1|ft2>`).
     #[arg(long, default_value = "medcap-examples-out")]
     out: PathBuf,
-    /// A MedICaT release (default: the embedded synthetic one).
-    #[arg(long)]
-    medicat: Option<PathBuf>,
-    /// A BLIP captioning checkpoint (default: a small BLIP trained here first).
-    #[arg(long)]
-    base_model: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// The reduced study configuration (a few hundred figures, a tiny model,
-    /// minutes on a CPU) that the tests use: a check that everything runs.
-    #[arg(long)]
-    reduced: bool,
+    #[command(flatten)]
+    inputs: StudyInputs,
 }
 
 /// Runs the data and base stages (once), then `which` ("ft1" or "ft2").
@@ -35,15 +25,15 @@ pub fn main_for(which: &'static str) -> Result<()> {
     medcap_cli::logging::init();
     let args = Args::parse();
     let config = StudyConfig {
-        medicat: args.medicat,
-        base_model: args.base_model,
-        ..if args.reduced {
+        medicat: args.inputs.medicat,
+        base_model: args.inputs.base_model,
+        ..if args.inputs.reduced {
             StudyConfig::reduced()
         } else {
             StudyConfig::default()
         }
     };
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let device = args.inputs.device.parse::<DeviceChoice>()?.resolve()?;
     let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(
         "checkpointing; rerun the same command to continue",
     )?;

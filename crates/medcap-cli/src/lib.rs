@@ -1,8 +1,9 @@
 //! What medcap's binaries share (the `medcap` front end, `medcap-torch` and
 //! the examples of `cargo run --example`): the logging setup and the exit
-//! of a command ([`logging`]), and the Ctrl-C stop flag that long runs poll
-//! ([`interrupt`]). Support code for binaries, not a library API: it uses
+//! of a command ([`logging`]), the Ctrl-C stop flag that long runs poll
+//! ([`interrupt`]), and the options of a study run ([`study_args`]). Support code for binaries, not a library API: it uses
 //! `anyhow` and `tracing-subscriber`, which libraries do not.
 
 pub mod interrupt;
 pub mod logging;
+pub mod study_args;

@@ -9,6 +9,8 @@ use medcap_model::device::DeviceChoice;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::Study;
 
+use medcap_cli::study_args::StudyInputs;
+
 use crate::train_progress::TrainBar;
 
 #[derive(Debug, Args)]
@@ -19,23 +21,11 @@ pub struct ReproduceArgs {
     /// Output directory (data, runs, evaluation, report).
     #[arg(long, default_value = "medcap-out")]
     out: PathBuf,
-    /// A MedICaT release (default: the embedded synthetic one).
-    #[arg(long)]
-    medicat: Option<PathBuf>,
-    /// A BLIP captioning checkpoint to fine-tune (default: a small BLIP trained here).
-    #[arg(long)]
-    base_model: Option<PathBuf>,
-    /// auto (CUDA when present), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
+    #[command(flatten)]
+    inputs: StudyInputs,
     /// Start over instead of continuing from the first unfinished stage.
     #[arg(long)]
     fresh: bool,
-    /// The reduced configuration the tests use (a few hundred figures, a
-    /// tiny model, minutes on a CPU): a check that everything runs, not a
-    /// result. Ignored with --config.
-    #[arg(long, conflicts_with = "config")]
-    reduced: bool,
     /// Seed of everything random (overrides the configuration's `seed`).
     #[arg(long)]
     seed: Option<u64>,
@@ -47,15 +37,18 @@ pub struct ReproduceArgs {
 
 pub fn run(args: &ReproduceArgs) -> Result<()> {
     let mut config = match &args.config {
+        Some(_) if args.inputs.reduced => {
+            bail!("--reduced is a configuration of its own; drop it or --config")
+        }
         Some(path) => StudyConfig::from_file(path)?,
-        None if args.reduced => StudyConfig::reduced(),
+        None if args.inputs.reduced => StudyConfig::reduced(),
         None => StudyConfig::default(),
     };
-    if args.medicat.is_some() {
-        config.medicat.clone_from(&args.medicat);
+    if args.inputs.medicat.is_some() {
+        config.medicat.clone_from(&args.inputs.medicat);
     }
-    if args.base_model.is_some() {
-        config.base_model.clone_from(&args.base_model);
+    if args.inputs.base_model.is_some() {
+        config.base_model.clone_from(&args.inputs.base_model);
     }
     if let Some(seed) = args.seed {
         config.seed = seed;
@@ -63,7 +56,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     if args.check_targets && config.medicat.is_some() {
         bail!("--check-targets applies to the embedded synthetic data only (drop --medicat)");
     }
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let device = args.inputs.device.parse::<DeviceChoice>()?.resolve()?;
     let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(
         "checkpointing; rerun the same command to continue",
     )?;

@@ -197,6 +197,17 @@ pub fn load<T: ConfigFile>(path: &Path) -> Result<T, ConfigError> {
     Ok(config)
 }
 
+/// Checks a configuration built in code rather than read from a file.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] (with an empty path) for the first rule broken.
+pub fn check<T: ConfigFile>(config: &T) -> Result<(), ConfigError> {
+    config.check().map_err(|source| ConfigError::Invalid {
+        path: PathBuf::new(),
+        source,
+    })
+}
+
 /// The record of the configuration a run started with, at `path` (pretty
 /// JSON in the run's directory). A new run (`continuing` false) writes it
 /// atomically; a continued run must bring the same configuration, since

@@ -83,23 +83,13 @@ impl Table1 {
         md.push_str("\n|---|");
         md.push_str(&"---:|---:|".repeat(self.metrics.len()));
         md.push('\n');
-        for (name, summaries) in &self.rows {
-            let _ = write!(md, "| {name} |");
-            for m in &self.metrics {
-                match summaries.get(m) {
-                    Some(s) => {
-                        let _ = write!(
-                            md,
-                            " {} | {} |",
-                            three_significant(s.mean),
-                            three_significant(s.sd)
-                        );
-                    }
-                    None => md.push_str(" - | - |"),
-                }
-            }
-            md.push('\n');
-        }
+        self.markdown_rows(&mut md, " - | - |", |s| {
+            format!(
+                " {} | {} |",
+                three_significant(s.mean),
+                three_significant(s.sd)
+            )
+        });
         md.push_str("\n95% bootstrap confidence intervals of the means:\n\n| Model |");
         for m in &self.metrics {
             let _ = write!(md, " {} |", m.heading());
@@ -107,24 +97,29 @@ impl Table1 {
         md.push_str("\n|---|");
         md.push_str(&"---|".repeat(self.metrics.len()));
         md.push('\n');
+        self.markdown_rows(&mut md, " - |", |s| {
+            format!(
+                " [{}, {}] |",
+                three_significant(s.ci95.0),
+                three_significant(s.ci95.1)
+            )
+        });
+        md
+    }
+
+    /// One Markdown row per system: `cell` of each summary, `missing` where
+    /// the system has none.
+    fn markdown_rows(&self, md: &mut String, missing: &str, cell: impl Fn(&Summary) -> String) {
         for (name, summaries) in &self.rows {
             let _ = write!(md, "| {name} |");
             for m in &self.metrics {
                 match summaries.get(m) {
-                    Some(s) => {
-                        let _ = write!(
-                            md,
-                            " [{}, {}] |",
-                            three_significant(s.ci95.0),
-                            three_significant(s.ci95.1)
-                        );
-                    }
-                    None => md.push_str(" - |"),
+                    Some(s) => md.push_str(&cell(s)),
+                    None => md.push_str(missing),
                 }
             }
             md.push('\n');
         }
-        md
     }
 
     /// CSV: one row per system, mean, s.d. and interval per metric (full

@@ -228,12 +228,8 @@ fn time_bertscore(pairs: &[(String, String)], model: &BertModel) -> Option<f64> 
         batch_size: Some(64),
     };
     Some(time(|| {
-        let scorer = BertScorer::from_dir(
-            model.dir.as_ref(),
-            model.layer,
-            tch::Device::Cpu,
-        )
-        .unwrap();
+        let scorer =
+            BertScorer::from_dir(model.dir.as_ref(), model.layer, tch::Device::Cpu).unwrap();
         bert_score_with(&scorer, &hyps, &refs, &options).unwrap();
     }))
 }

@@ -31,3 +31,9 @@ pub mod targets;
 pub mod truth;
 
 pub use error::StudyError;
+
+/// README's Rust examples, compiled and run as doctests (`cargo test --doc`),
+/// so that what the README shows keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;

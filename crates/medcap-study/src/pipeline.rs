@@ -75,12 +75,7 @@ impl<'a> Study<'a> {
         observer: &'a dyn Observer,
         stop: &'a AtomicBool,
     ) -> Result<Self, StudyError> {
-        config
-            .check()
-            .map_err(|source| medcap_io::config::ConfigError::Invalid {
-                path: PathBuf::new(),
-                source,
-            })?;
+        medcap_io::config::check(&config)?;
         if fresh {
             for part in [
                 "data", "scenes", "models", "runs", "eval", "report", "stages",

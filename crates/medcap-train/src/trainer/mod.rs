@@ -111,12 +111,7 @@ impl Trainer {
     /// Prepares the run directory and loads the data and the model; with
     /// `resume`, continues from the run's latest checkpoint when it has one.
     pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
-        config
-            .check()
-            .map_err(|source| medcap_io::config::ConfigError::Invalid {
-                path: PathBuf::new(),
-                source,
-            })?;
+        medcap_io::config::check(&config)?;
         let (run, resume_from) = resume::open_run(&config, resume)?;
 
         let train = data::read_examples(&config.data.train_csv, config.data.limit_train)?;
