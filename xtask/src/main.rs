@@ -38,8 +38,12 @@ the directory you run cargo xtask in.
 Tasks:
   setup       install libtorch (torch==2.11.0) and the MiniLM model into .venv; idempotent
   doctor      print what setup found: torch version, lib dir, CUDA, MiniLM model dir
-  test        setup, then the architecture invariants, cargo fmt --check,
+  test        setup, then the architecture invariants, cargo package of the published
+              crates (metadata and versions, no build), cargo fmt --check,
               clippy -D warnings and every workspace test
+  package     cargo package of every published crate in dependency order, each
+              built from its package as crates.io would (minutes: libtorch's
+              bindings are compiled again)
   reproduce   setup, then rerun the study end to end (data, base model, FT-1, FT-2,
               evaluation, report); resumes unfinished runs. Options (medcap reproduce's):
               --out DIR (default medcap-out), --config FILE, --medicat DIR,
@@ -74,10 +78,11 @@ Tasks:
               target/realdata/report.md (counts, damaged captions, words removed, samples)
 ";
 
-const TASKS: [&str; 7] = [
+const TASKS: [&str; 8] = [
     "setup",
     "doctor",
     "test",
+    "package",
     "reproduce",
     "bench",
     "parity",
@@ -107,6 +112,7 @@ fn main() -> Result<()> {
         "setup" => setup::run(&ws.root).map(|_| ()),
         "doctor" => setup::doctor(&ws),
         "test" => test(&ws),
+        "package" => package(&ws, &setup::run(&ws.root)?, true),
         "reproduce" => reproduce(&ws, rest),
         "bench" => bench(&ws, rest),
         "parity" => parity(&ws, rest),
@@ -144,10 +150,39 @@ fn run_step(what: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// `cargo package` of every crate meant for crates.io, in dependency order
+/// (cargo orders them and resolves each against the ones before it); with
+/// `verify`, each is also built from its package.
+fn package(ws: &Workspace, env: &setup::Environment, verify: bool) -> Result<()> {
+    let mut cmd = cargo(ws, env);
+    cmd.args([
+        "package",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--exclude",
+        "medcap-examples",
+        // A development tree may hold uncommitted work; CI's clone is clean.
+        "--allow-dirty",
+    ]);
+    if !verify {
+        cmd.args(["--no-verify", "--offline"]);
+    }
+    run_step(
+        if verify {
+            "cargo package (every published crate, built from its package)"
+        } else {
+            "cargo package (every published crate: metadata, versions, resolution)"
+        },
+        &mut cmd,
+    )
+}
+
 fn test(ws: &Workspace) -> Result<()> {
     let env = setup::run(&ws.root)?;
     println!("==> architecture invariants (docs/ARCHITECTURE.md)");
     tidy::run(&ws.root)?;
+    package(ws, &env, false)?;
     run_step(
         "cargo fmt --check",
         cargo(ws, &env).args(["fmt", "--all", "--check"]),

@@ -622,7 +622,8 @@ fn the_front_end_loads_no_libtorch_and_forwards_the_rest() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("--no-such-flag"));
 }
 
-/// `medcap score ... | head` and `medcap label ... | head` stop quietly: a
+/// `medcap score ... | head`, `medcap label ... | head` and `medcap caption
+/// ... | head` stop quietly: a
 /// reader that goes away is not an error of the command (one exit path for
 /// every command, `logging::exit`).
 #[test]
@@ -634,7 +635,19 @@ fn output_into_a_closed_pipe_exits_quietly() {
     let file = dir.path().join("c.txt");
     std::fs::write(&file, lines).unwrap();
     let f = path(&file);
-    let commands: [&[&str]; 2] = [
+    let model = crate::common::blip_fixtures().join("tiny-caption");
+    let image = crate::common::blip_fixtures().join("images/rgb_wide.png");
+    let mut caption = vec![
+        "caption",
+        "--model",
+        path(&model),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "1",
+    ];
+    caption.extend(std::iter::repeat_n(path(&image), 200));
+    let commands: [&[&str]; 3] = [
         &[
             "score",
             "--refs",
@@ -647,6 +660,7 @@ fn output_into_a_closed_pipe_exits_quietly() {
             "jsonl",
         ],
         &["label", f],
+        &caption,
     ];
     for args in commands {
         let mut child = Command::new(env!("CARGO_BIN_EXE_medcap"))

@@ -81,7 +81,7 @@ impl Default for ImageProcessorConfig {
 /// A decoded RGB image: decoding and the conversion to RGB follow Pillow
 /// (see [`medcap_image`]), so that `RgbImage::open` gives the pixels
 /// transformers' processor starts from.
-pub use medcap_image::RgbImage;
+pub use medcap_image::{ImageError, RgbImage};
 
 /// Turns images into the model's `pixel_values`.
 #[derive(Debug, Clone, PartialEq)]

@@ -154,8 +154,8 @@ fn prepare_one(
     processor: &ImageProcessor,
     augment: Augment,
     rng: &mut SplitMix64,
-) -> Result<(Vec<f32>, (usize, usize)), String> {
-    let mut image = RgbImage::open(&example.image).map_err(|e| e.to_string())?;
+) -> Result<(Vec<f32>, (usize, usize)), medcap_model::preprocess::ImageError> {
+    let mut image = RgbImage::open(&example.image)?;
     if augment.random_crop {
         let (x, y, w, h) = random_crop_box(image.width, image.height, rng);
         image = crop(&image, x, y, w, h);
@@ -202,7 +202,8 @@ pub fn load_batch(
                 batch.len += 1;
                 batch.captions.push(examples[i].caption.clone());
             }
-            Err(reason) => batch.skipped.push(reason),
+            // The error names the file; the batch keeps it as the reason.
+            Err(reason) => batch.skipped.push(reason.to_string()),
         }
     }
     batch
