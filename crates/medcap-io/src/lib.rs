@@ -169,6 +169,20 @@ pub fn write_atomic_via<E: From<IoError>>(
     result
 }
 
+/// Copies the file `from` to `to` atomically (a report's figure, an image
+/// beside a page).
+///
+/// # Errors
+/// An [`IoError`] naming `from` when it cannot be read, else as
+/// [`write_atomic`].
+pub fn copy_atomic(from: &Path, to: &Path) -> Result<(), IoError> {
+    write_atomic_via(to, |temporary| {
+        std::fs::copy(from, temporary)
+            .map(|_| ())
+            .map_err(IoError::at(from))
+    })
+}
+
 /// Replaces the directory `target` with one that `fill` writes: `fill`
 /// gets a fresh temporary directory beside `target`; once it returns, the
 /// files in it are synced and it is renamed into place. The previous
@@ -302,6 +316,20 @@ mod tests {
         let err = write_json_atomic(&path, &bad).unwrap_err();
         assert_eq!(err.source.kind(), std::io::ErrorKind::InvalidData);
         assert!(std::fs::read_to_string(&path).unwrap().contains("step"));
+    }
+
+    #[test]
+    fn a_copy_replaces_the_target_whole_and_a_missing_source_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("loss.svg"), dir.path().join("figure.svg"));
+        std::fs::write(&from, "<svg/>").unwrap();
+        std::fs::write(&to, "old").unwrap();
+        copy_atomic(&from, &to).unwrap();
+        assert_eq!(std::fs::read_to_string(&to).unwrap(), "<svg/>");
+        let err = copy_atomic(&dir.path().join("none.svg"), &to).unwrap_err();
+        assert!(err.path.ends_with("none.svg"), "{err}");
+        assert_eq!(std::fs::read_to_string(&to).unwrap(), "<svg/>");
+        assert_eq!(entries(dir.path()), ["figure.svg", "loss.svg"]);
     }
 
     #[test]

@@ -486,7 +486,7 @@ impl<'a> Study<'a> {
         ] {
             let from = self.out.join("runs").join(run).join("loss.svg");
             if from.is_file() {
-                std::fs::copy(&from, dir.join(figure)).map_err(io(&from))?;
+                medcap_io::copy_atomic(&from, &dir.join(figure))?;
             }
         }
         let decoding = format!(

@@ -585,7 +585,7 @@ pub fn write_html(
         let source = Path::new(&first.image_path);
         let extension = source.extension().and_then(|e| e.to_str()).unwrap_or("png");
         let file = format!("{i:04}.{extension}");
-        std::fs::copy(source, images.join(&file)).map_err(io(source))?;
+        medcap_io::copy_atomic(source, &images.join(&file))?;
         let reference_labels = labeller.label(&first.reference);
         let reference_findings = options.findings(&reference_labels);
         let _ = write!(

@@ -214,9 +214,12 @@ pub fn write_scenes(
     for i in 0..count {
         let (img, caption) = draw_scene(size, seed, i as u64);
         let path = images.join(format!("scene{i:05}.png"));
-        img.save(&path).map_err(|e| StudyError::Stage {
-            stage: "scenes",
-            reason: format!("{}: {e}", path.display()),
+        medcap_io::write_atomic_via(&path, |temporary| {
+            img.save_with_format(temporary, image::ImageFormat::Png)
+                .map_err(|e| StudyError::Stage {
+                    stage: "scenes",
+                    reason: format!("{}: {e}", path.display()),
+                })
         })?;
         let id = format!("scene{i}");
         let row = SplitRow {

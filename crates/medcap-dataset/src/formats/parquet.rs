@@ -68,15 +68,13 @@ fn extension(bytes: &[u8]) -> &'static str {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file, unless the file is
-/// already there with those bytes (a rerun).
-fn write_image(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` atomically, unless the file is already there
+/// with those bytes (a rerun).
+fn write_image(path: &Path, bytes: &[u8]) -> Result<(), medcap_io::IoError> {
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    medcap_io::write_atomic(path, bytes)
 }
 
 pub(super) fn open(
@@ -141,10 +139,10 @@ pub(super) fn open(
                                 let file = split_dir.join(format!("{id}.{}", extension(&bytes)));
                                 match write_image(&file, &bytes) {
                                     Ok(()) => Ok(file),
-                                    Err(e) => Err(ImageProblem::Undecodable(format!(
-                                        "{}: cannot write: {e}",
-                                        file.display()
-                                    ))),
+                                    // The error names the file.
+                                    Err(e) => {
+                                        Err(ImageProblem::Undecodable(format!("cannot write {e}")))
+                                    }
                                 }
                             }
                         };
