@@ -213,6 +213,23 @@ pub(crate) fn delimited(
     Ok((reader, headers))
 }
 
+/// The records of a file opened by [`delimited`], each with its line number
+/// (the header is line 1), a record the reader cannot read as a
+/// [`MalformedLine`] naming the file (`shown`).
+pub(crate) fn numbered_records<'a>(
+    reader: &'a mut csv::Reader<std::fs::File>,
+    shown: &'a str,
+) -> impl Iterator<Item = (u64, Result<csv::StringRecord, MalformedLine>)> + 'a {
+    reader.records().enumerate().map(move |(i, record)| {
+        let line = i as u64 + 2;
+        let record = record.map_err(|e| MalformedLine {
+            line,
+            reason: format!("{shown}: {e}"),
+        });
+        (line, record)
+    })
+}
+
 /// A text line with its 1-based number, or why it is not text.
 pub(crate) type TextLine = (u64, Result<String, MalformedLine>);
 

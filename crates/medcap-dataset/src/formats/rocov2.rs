@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Batch, PublishedSplit, Source, SourceFigure, delimited};
+use super::{Batch, PublishedSplit, Source, SourceFigure, delimited, numbered_records};
 use crate::error::DatasetError;
 use crate::image_check::confined_path;
 use crate::reader::MalformedLine;
@@ -123,47 +123,40 @@ pub(super) fn open(input: &Path, extract_to: &Path) -> Result<Source, DatasetErr
         let group_col = column(&headers, &["PMC_ID", "pmcid", "PMCID"]);
         let licence_col = column(&headers, &["License", "licence", "CC"]);
         let shown = file.display().to_string();
-        for (i, record) in reader.records().enumerate() {
-            // Line numbers count the header.
-            let line = i as u64 + 2;
-            let figure = record
-                .map_err(|e| MalformedLine {
-                    line,
-                    reason: format!("{shown}: {e}"),
-                })
-                .and_then(|record| {
-                    let id = record.get(id_col).unwrap_or_default().trim().to_owned();
-                    if id.is_empty() || id.contains(['/', '\\']) {
-                        return Err(MalformedLine {
-                            line,
-                            reason: format!("{shown}: `{id}` is not an image id"),
-                        });
-                    }
-                    let group = group_col
-                        .and_then(|c| record.get(c))
-                        .map(str::trim)
-                        .filter(|g| !g.is_empty())
-                        .unwrap_or(&id)
-                        .to_owned();
-                    let relative = images.join(format!("{id}.jpg"));
-                    Ok(SourceFigure {
-                        image: confined_path(&root, &relative.to_string_lossy()),
-                        caption: record
-                            .get(caption_col)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                        license: licence_col
-                            .and_then(|c| record.get(c))
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                        id,
-                        group,
+        for (line, record) in numbered_records(&mut reader, &shown) {
+            let figure = record.and_then(|record| {
+                let id = record.get(id_col).unwrap_or_default().trim().to_owned();
+                if id.is_empty() || id.contains(['/', '\\']) {
+                    return Err(MalformedLine {
                         line,
-                        published: *split,
-                    })
-                });
+                        reason: format!("{shown}: `{id}` is not an image id"),
+                    });
+                }
+                let group = group_col
+                    .and_then(|c| record.get(c))
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .unwrap_or(&id)
+                    .to_owned();
+                let relative = images.join(format!("{id}.jpg"));
+                Ok(SourceFigure {
+                    image: confined_path(&root, &relative.to_string_lossy()),
+                    caption: record
+                        .get(caption_col)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
+                    license: licence_col
+                        .and_then(|c| record.get(c))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
+                    id,
+                    group,
+                    line,
+                    published: *split,
+                })
+            });
             batch.push((line, figure));
         }
     }

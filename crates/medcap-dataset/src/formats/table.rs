@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Batch, Source, SourceFigure, delimited};
+use super::{Batch, Source, SourceFigure, delimited, numbered_records};
 use crate::error::DatasetError;
 use crate::reader::{MalformedLine, parse_line_as};
 
@@ -162,23 +162,17 @@ pub(super) fn open(input: &Path, columns: &TableColumns) -> Result<Source, Datas
                 });
             }
         }
-        for (i, record) in reader.records().enumerate() {
-            let line = i as u64 + 2;
-            let figure = record
-                .map_err(|e| MalformedLine {
-                    line,
-                    reason: format!("{shown}: {e}"),
-                })
-                .and_then(|record| {
-                    let get = |c: &str| {
-                        headers
-                            .iter()
-                            .position(|h| h.trim() == c)
-                            .and_then(|i| record.get(i))
-                            .map(str::to_owned)
-                    };
-                    figure(&get, columns, base, line, &shown)
-                });
+        for (line, record) in numbered_records(&mut reader, &shown) {
+            let figure = record.and_then(|record| {
+                let get = |c: &str| {
+                    headers
+                        .iter()
+                        .position(|h| h.trim() == c)
+                        .and_then(|i| record.get(i))
+                        .map(str::to_owned)
+                };
+                figure(&get, columns, base, line, &shown)
+            });
             batch.push((line, figure));
         }
     }
