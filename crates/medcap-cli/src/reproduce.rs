@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use medcap_io::config::ConfigError;
 use medcap_model::device::DeviceChoice;
+use medcap_study::StudyError;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::Study;
 
@@ -61,8 +63,20 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         "checkpointing; rerun the same command to continue",
     )?;
     let observer = TrainBar::new();
-    let study = Study::new(config, &args.out, device, args.fresh, &observer, &stop)
-        .with_context(|| format!("cannot start the study in {}", args.out.display()))?;
+    let study = match Study::new(config, &args.out, device, args.fresh, &observer, &stop) {
+        Err(e @ StudyError::Config(ConfigError::Changed { .. })) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot continue the study in {}: add --fresh to start it over there, or \
+                     choose another --out",
+                    args.out.display()
+                )
+            });
+        }
+        other => {
+            other.with_context(|| format!("cannot start the study in {}", args.out.display()))?
+        }
+    };
     let outcome = study.run().with_context(|| {
         format!(
             "the study in {} stopped; rerun the same command to continue from where it \

@@ -160,7 +160,9 @@ fn reduced_reproduction_with_a_relative_out_from_elsewhere_then_moved() {
     assert!(!reseeded.status.success());
     let err = text(&reseeded.stderr);
     assert!(
-        err.contains("another configuration") && err.contains("study-config.json"),
+        err.contains("another configuration")
+            && err.contains("study-config.json")
+            && err.contains("--fresh"),
         "{err}"
     );
 

@@ -111,7 +111,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The values break a rule of the configuration.
-    #[error("config {}: {source}", path.display())]
+    #[error("{}{source}", named(path))]
     Invalid {
         /// The file (empty for a configuration built in code).
         path: PathBuf,
@@ -130,6 +130,15 @@ pub enum ConfigError {
     /// The record of a run's configuration cannot be written.
     #[error(transparent)]
     Write(#[from] crate::IoError),
+}
+
+/// `config FILE: `, or `configuration: ` for one built in code.
+fn named(path: &Path) -> String {
+    if path.as_os_str().is_empty() {
+        "configuration: ".to_owned()
+    } else {
+        format!("config {}: ", path.display())
+    }
 }
 
 /// A configuration type read from a file by [`load`].
@@ -324,6 +333,14 @@ mod tests {
         ));
         pin_run_config(&record, &first, false).unwrap();
         pin_run_config(&record, &first, true).unwrap();
+        let invalid = Sample {
+            lr: -1.0,
+            ..first.clone()
+        };
+        assert_eq!(
+            check(&invalid).unwrap_err().to_string(),
+            "configuration: lr must be positive"
+        );
         let err = pin_run_config(&record, &other, true).unwrap_err();
         assert!(err.to_string().contains("config.json"), "{err}");
         // A new run replaces the record.

@@ -47,21 +47,22 @@ impl IoError {
     }
 }
 
-/// `.NAME.PID.partial` beside `path`: hidden, and distinct per process so
-/// that two runs never write the same temporary file.
-fn temporary_beside(path: &Path) -> Result<PathBuf, IoError> {
-    let name = path.file_name().ok_or_else(|| IoError {
+/// The last component of `path`, which must name a file or directory.
+fn file_name(path: &Path) -> Result<&std::ffi::OsStr, IoError> {
+    path.file_name().ok_or_else(|| IoError {
         path: path.to_owned(),
         source: std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a file name (the path ends in `..` or is a root)",
         ),
-    })?;
-    Ok(path.with_file_name(format!(
-        ".{}.{}.partial",
-        name.to_string_lossy(),
-        std::process::id()
-    )))
+    })
+}
+
+/// `.NAME.PID.partial` beside `path`: hidden, and distinct per process so
+/// that two runs never write the same temporary file.
+fn temporary_beside(path: &Path) -> Result<PathBuf, IoError> {
+    let name = file_name(path)?.to_string_lossy();
+    Ok(path.with_file_name(format!(".{name}.{}.partial", std::process::id())))
 }
 
 /// The directory that holds `path` (`.` for a bare file name).
@@ -223,9 +224,8 @@ pub fn replace_dir<E: From<IoError>>(
 /// `TARGET.old`: where [`replace_dir`] keeps the previous directory while
 /// it swaps.
 fn old_copy(target: &Path) -> Result<PathBuf, IoError> {
-    let name = temporary_beside(target).map(|_| target.file_name())?;
-    let name = name.map(|n| n.to_string_lossy().into_owned());
-    Ok(target.with_file_name(format!("{}.old", name.unwrap_or_default())))
+    let name = file_name(target)?.to_string_lossy();
+    Ok(target.with_file_name(format!("{name}.old")))
 }
 
 /// The complete copy of a directory that [`replace_dir`] writes: `target`
