@@ -216,8 +216,17 @@ pub fn clean_caption(raw: &str) -> String {
                     .to_owned()
             })
             .into_owned();
-        for rule in &c.tidy {
-            t = rule.apply(&t);
+        // To a fixpoint, so that cleaning a cleaned caption changes nothing:
+        // a rule's match may consume the white space the next match needs
+        // ("a ! ? b").
+        for _ in 0..4 {
+            let before = t.clone();
+            for rule in &c.tidy {
+                t = rule.apply(&t);
+            }
+            if t == before {
+                break;
+            }
         }
         t
     });

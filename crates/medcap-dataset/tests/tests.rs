@@ -4,4 +4,5 @@
 mod caption_cleanup;
 mod formats;
 mod prepare;
+mod properties;
 mod synth;
