@@ -103,7 +103,10 @@ proptest! {
 /// punctuation ("a ! ? a" cleaned to "a! ? a", then to "a!? a").
 #[test]
 fn punctuation_runs_clean_in_one_pass() {
-    for (raw, clean) in [("a ! ? a", "a!? a"), ("Effusion . , ; noted", "Effusion. noted")] {
+    for (raw, clean) in [
+        ("a ! ? a", "a!? a"),
+        ("Effusion . , ; noted", "Effusion. noted"),
+    ] {
         let once = clean_caption(raw);
         assert_eq!(once, clean, "{raw:?}");
         assert_eq!(clean_caption(&once), once);

@@ -32,6 +32,11 @@ use crate::{DecodeError, Decoded, Format, RgbImage, check_size};
 /// [`DecodeError::Corrupt`] with the decoder's message,
 /// [`DecodeError::TooLarge`].
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    // The declared size first, as Pillow checks it on open: a bomb is
+    // refused as one even when the rest of the file is missing.
+    if let Some((w, h)) = ihdr_size(bytes) {
+        check_size(u64::from(w), u64::from(h))?;
+    }
     let decoder = PngDecoder::new(Cursor::new(bytes)).map_err(corrupt)?;
     let (w, h) = decoder.dimensions();
     check_size(u64::from(w), u64::from(h))?;
@@ -49,11 +54,29 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     })
 }
 
+/// The size an IHDR chunk right after the signature declares, when the
+/// bytes are there.
+fn ihdr_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let number = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+    };
+    Some((number(16)?, number(20)?))
+}
+
 /// The width and height of the IHDR chunk, without decoding.
 ///
 /// # Errors
 /// [`DecodeError`] when the header cannot be read.
 pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), DecodeError> {
+    if let Some(size) = ihdr_size(bytes) {
+        return Ok(size);
+    }
     Ok(PngDecoder::new(Cursor::new(bytes))
         .map_err(corrupt)?
         .dimensions())

@@ -279,6 +279,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text, read as TOML or JSON: a configuration or a parse error
+        /// naming the source, never a panic.
+        #[test]
+        fn any_text_parses_or_is_reported(text in "\\PC{0,120}", toml_like in "(\\[[a-z]{1,6}\\]\n)?([a-z_]{1,8} = (\"[^\"\n]{0,8}\"|[0-9.e+-]{1,6}|true|\\[\\]|\\{\\})\n){0,4}") {
+            for candidate in [&text, &toml_like] {
+                for format in [Format::Toml, Format::Json] {
+                    match parse::<Sample>(candidate, format, Path::new("x.cfg")) {
+                        Ok(_) => {}
+                        Err(ConfigError::Parse { path, format: f, message }) => {
+                            proptest::prop_assert_eq!(path, PathBuf::from("x.cfg"));
+                            proptest::prop_assert_eq!(f, format);
+                            proptest::prop_assert!(!message.is_empty());
+                        }
+                        Err(other) => proptest::prop_assert!(false, "{}", other),
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn toml_and_json_load_with_paths_relative_to_the_file() {
         let dir = tempfile::tempdir().unwrap();

@@ -6,4 +6,5 @@ mod bleu_cider_parity;
 mod common;
 mod findings;
 mod porter_parity;
+mod properties;
 mod rouge_parity;
