@@ -196,6 +196,11 @@ impl Lines {
         }
         self.line += 1;
         let mut line = self.buf.as_slice();
+        if self.line == 1 {
+            // A byte-order mark (files saved by some Windows editors) is not
+            // part of the first caption.
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
         line = line.strip_suffix(b"\n").unwrap_or(line);
         line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = std::str::from_utf8(line).with_context(|| {
@@ -751,4 +756,117 @@ fn efficacy_table(e: &ClinicalEfficacy) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every caption of `source`, in order.
+    fn read_all(source: &Source<'_>) -> Result<Vec<Item>> {
+        source.check()?;
+        let mut reader = source.open(false)?;
+        let mut items = Vec::new();
+        while let Some(item) = reader.next_item()? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+
+    /// A caption on one line: any text without line breaks (nor a U+FEFF,
+    /// which at the start of a file is read as its byte-order mark).
+    fn line_caption() -> impl Strategy<Value = String> {
+        "[^\r\n\u{feff}]{0,30}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Line files as editors save them: LF or CRLF, a final newline or
+        /// not, a byte-order mark or not; every caption comes back as written.
+        #[test]
+        fn line_files_read_back_their_captions(
+            captions in prop::collection::vec((line_caption(), line_caption()), 1..20),
+            crlf in any::<bool>(),
+            final_newline in any::<bool>(),
+            bom in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let write = |name: &str, texts: Vec<&str>| {
+                let end = if crlf { "\r\n" } else { "\n" };
+                let mut body = if bom { "\u{feff}".to_owned() } else { String::new() };
+                body += &texts.join(end);
+                if final_newline {
+                    body += end;
+                }
+                let path = dir.path().join(name);
+                std::fs::write(&path, body).unwrap();
+                path
+            };
+            // Without a final newline, a last empty caption cannot be written.
+            let last = captions.last().unwrap();
+            prop_assume!(final_newline || (!last.0.is_empty() && !last.1.is_empty()));
+            let hyps = write("hyps.txt", captions.iter().map(|c| c.0.as_str()).collect());
+            let refs = [write("refs.txt", captions.iter().map(|c| c.1.as_str()).collect())];
+            let source = Source::Lines { hyps: &hyps, refs: &refs, compare: None };
+            match read_all(&source) {
+                Ok(items) => {
+                    let got: Vec<(String, String)> = items.into_iter().map(|(h, r, _)| (h, r[0].clone())).collect();
+                    prop_assert_eq!(got, captions);
+                }
+                Err(e) => prop_assert!(false, "{:#}", e),
+            }
+        }
+
+        /// CSV files with quoted fields (commas, quotes, line breaks inside),
+        /// CRLF, a byte-order mark and columns in any order.
+        #[test]
+        fn csv_files_read_back_their_captions(
+            captions in prop::collection::vec(("\\PC{0,20}", "\\PC{0,20}"), 1..12),
+            crlf in any::<bool>(),
+            bom in any::<bool>(),
+            reference_first in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("pairs.csv");
+            let mut writer = csv::WriterBuilder::new()
+                .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+                .quote_style(csv::QuoteStyle::Always)
+                .from_writer(Vec::new());
+            let header = if reference_first { ["reference", "candidate", "id"] } else { ["id", "candidate", "reference"] };
+            writer.write_record(header).unwrap();
+            for (i, (candidate, reference)) in captions.iter().enumerate() {
+                let id = i.to_string();
+                let row: [&str; 3] = if reference_first { [reference, candidate, &id] } else { [&id, candidate, reference] };
+                writer.write_record(row).unwrap();
+            }
+            let mut bytes = if bom { b"\xEF\xBB\xBF".to_vec() } else { Vec::new() };
+            bytes.extend(writer.into_inner().unwrap());
+            std::fs::write(&path, bytes).unwrap();
+            let items = read_all(&Source::Csv(&path)).unwrap();
+            let got: Vec<(String, String)> = items.into_iter().map(|(h, r, _)| (h, r[0].clone())).collect();
+            prop_assert_eq!(got, captions);
+        }
+    }
+
+    #[test]
+    fn a_ragged_csv_row_and_non_utf8_lines_are_errors_naming_the_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("pairs.csv");
+        std::fs::write(&csv, "candidate,reference\na,b\nc,d,e\n").unwrap();
+        let err = format!("{:#}", read_all(&Source::Csv(&csv)).unwrap_err());
+        assert!(err.contains("pairs.csv: row 3"), "{err}");
+        let hyps = dir.path().join("hyps.txt");
+        std::fs::write(&hyps, b"ok\n\xff\xfe\n").unwrap();
+        let refs = [hyps.clone()];
+        let source = Source::Lines {
+            hyps: &hyps,
+            refs: &refs,
+            compare: None,
+        };
+        let err = format!("{:#}", read_all(&source).unwrap_err());
+        assert!(err.contains("line 2 is not valid UTF-8"), "{err}");
+    }
 }
