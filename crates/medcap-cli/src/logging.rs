@@ -26,10 +26,30 @@ pub fn exit(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", message(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, joined by `: `. Library errors often say
+/// their cause themselves (`config x.toml: No such file or directory`) and
+/// also return it as their `source`; a cause its parent already ended with
+/// (after a `: `) is not said twice.
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut parent = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if !parent.ends_with(&format!(": {part}")) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        parent = part;
+    }
+    text
 }
 
 /// Whether an I/O error in `err`'s chain is a broken pipe; the csv crate's
@@ -41,4 +61,30 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             || e.downcast_ref::<csv::Error>()
                 .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(io) if broken(io)))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_gives_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        #[derive(Debug, thiserror::Error)]
+        #[error("config x.toml: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let err = anyhow::Error::new(Read { source: io }).context("cannot start");
+        assert_eq!(
+            message(&err),
+            "cannot start: config x.toml: No such file or directory"
+        );
+        // A context that happens to end with the cause's text keeps it.
+        let path = anyhow::anyhow!("missing").context("cannot prepare the data set at missing");
+        assert_eq!(
+            message(&path),
+            "cannot prepare the data set at missing: missing"
+        );
+    }
 }

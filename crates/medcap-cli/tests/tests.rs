@@ -6,4 +6,5 @@ mod as_typed;
 mod caption;
 mod cli;
 mod common;
+mod errors;
 mod findings;
