@@ -8,3 +8,4 @@ mod cli;
 mod common;
 mod errors;
 mod findings;
+mod kill_resume;

@@ -91,3 +91,29 @@ fn rerun_reuses_and_foreign_directories_are_refused() {
         "mine"
     );
 }
+
+/// A generation killed before its manifest leaves a half-written release
+/// and its `.generating` marker: the rerun replaces it instead of refusing
+/// the directory as someone else's.
+#[test]
+fn an_interrupted_generation_is_started_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synthetic");
+    std::fs::create_dir_all(out.join("release/figures")).unwrap();
+    std::fs::write(out.join("release/figures/half.png"), b"\x89PNG").unwrap();
+    std::fs::write(out.join(".generating"), b"").unwrap();
+    let config = medcap_dataset::synth::SynthConfig {
+        figures: 20,
+        seed: 1,
+        ..Default::default()
+    };
+    let summary = medcap_dataset::synth::generate(&out, &config).unwrap();
+    assert_eq!(summary.figures, 20);
+    assert!(!out.join("release/figures/half.png").exists());
+    assert!(!out.join(".generating").exists());
+    // Someone else's directory is still refused.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), b"mine").unwrap();
+    assert!(medcap_dataset::synth::generate(&other, &config).is_err());
+}

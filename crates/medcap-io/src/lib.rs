@@ -21,6 +21,7 @@
 //! ```
 
 pub mod config;
+pub mod crash;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -161,6 +162,7 @@ pub fn write_atomic_via<E: From<IoError>>(
         File::open(&temporary)
             .and_then(|f| f.sync_all())
             .map_err(IoError::at(&temporary))?;
+        crash::point("atomic-write");
         Ok(commit(&temporary, path)?)
     });
     if result.is_err() {
@@ -199,9 +201,7 @@ pub fn replace_dir<E: From<IoError>>(
 ) -> Result<(), E> {
     let partial = temporary_beside(target)?;
     let old = old_copy(target)?;
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(IoError::at(&partial))?;
-    }
+    remove_stale_partials(target)?;
     std::fs::create_dir_all(&partial).map_err(IoError::at(&partial))?;
     let filled = fill(&partial).and_then(|()| Ok(sync_tree(&partial)?));
     if let Err(e) = filled {
@@ -214,9 +214,29 @@ pub fn replace_dir<E: From<IoError>>(
         }
         std::fs::rename(target, &old).map_err(IoError::at(target))?;
     }
+    crash::point("directory-swap");
     commit(&partial, target)?;
     if old.exists() {
         std::fs::remove_dir_all(&old).map_err(IoError::at(&old))?;
+    }
+    Ok(())
+}
+
+/// Removes the temporary directories of earlier swaps of `target` that a
+/// killed process left (`.NAME.PID.partial`, any PID): never complete, they
+/// would otherwise pile up, a checkpoint's size each.
+fn remove_stale_partials(target: &Path) -> Result<(), IoError> {
+    let name = file_name(target)?.to_string_lossy().into_owned();
+    let (prefix, parent) = (format!(".{name}."), parent_of(target));
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".partial") {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).map_err(IoError::at(&path))?;
+        }
     }
     Ok(())
 }
@@ -362,6 +382,11 @@ mod tests {
         assert_eq!(std::fs::read(target.join("state.json")).unwrap(), b"2");
         assert_eq!(entries(dir.path()), ["latest"]);
         assert_eq!(recover_dir(&target, complete), Some(target.clone()));
+        // A swap killed before its renames left its temporary directory: the
+        // next swap removes it.
+        std::fs::create_dir_all(dir.path().join(".latest.99999.partial/x")).unwrap();
+        replace_dir(&target, |d| write_atomic(&d.join("state.json"), b"3")).unwrap();
+        assert_eq!(entries(dir.path()), ["latest"]);
         // A swap interrupted between its renames: only `latest.old` is complete.
         std::fs::rename(&target, dir.path().join("latest.old")).unwrap();
         assert_eq!(

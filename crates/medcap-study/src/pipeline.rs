@@ -130,6 +130,8 @@ impl<'a> Study<'a> {
         tracing::info!(stage = name, "starting");
         let started = Instant::now();
         let output = run()?;
+        // Work done, completion not yet recorded: a rerun must redo it.
+        medcap_io::crash::point(&format!("stage-{name}"));
         let stages = self.out.join("stages");
         let writer = PathWriter::new(&stages)
             .and_then(|w| w.within(&self.out))

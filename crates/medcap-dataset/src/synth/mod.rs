@@ -204,6 +204,9 @@ fn make_figure(
     }
 }
 
+/// Present in a data set's directory while it is being generated.
+const GENERATING: &str = ".generating";
+
 /// Generates a synthetic data set in `out` (the directory that will hold
 /// `release/`). When `out` already holds a data set generated with the same
 /// configuration it is kept as is; a directory with anything else in it is
@@ -231,11 +234,22 @@ pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, Datase
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(DatasetError::io(&old))?;
         }
+    } else if out.join(GENERATING).is_file() {
+        // Our own generation, interrupted before its manifest: start over.
+        let old = out.join(layout::RELEASE_DIR);
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(DatasetError::io(&old))?;
+        }
     } else if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(DatasetError::OutputNotEmpty {
             path: out.to_owned(),
         });
     }
+    std::fs::create_dir_all(out).map_err(DatasetError::io(out))?;
+    // Says "a generation is under way here" until the manifest says it is
+    // complete, so that a rerun after a kill knows the half-written release
+    // is its own to replace.
+    write_atomic(&out.join(GENERATING), |_| Ok(()))?;
 
     let release = out.join(layout::RELEASE_DIR);
     let figures_dir = release.join(layout::FIGURES_DIR);
@@ -301,6 +315,7 @@ pub fn generate(out: &Path, config: &SynthConfig) -> Result<SynthSummary, Datase
         ..summary.clone()
     };
     write_json_atomic(&manifest_path, &stored)?;
+    std::fs::remove_file(out.join(GENERATING)).map_err(DatasetError::io(out.join(GENERATING)))?;
     Ok(summary)
 }
 

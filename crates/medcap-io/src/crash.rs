@@ -1,0 +1,41 @@
+//! Crash points for the kill-anywhere tests: `MEDCAP_CRASH_AT=NAME[:N]`
+//! makes the process abort (no unwinding, no cleanup, as a power cut or
+//! `kill -9`) the N-th time (default the first) it passes the point NAME.
+//! Without the variable a point costs one cached lookup. The points sit
+//! where an interruption is most harmful: between the renames of a
+//! directory swap, before an atomic write's rename, after a stage's work
+//! and before its completion record.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The environment variable naming the crash point.
+pub const CRASH_AT_ENV: &str = "MEDCAP_CRASH_AT";
+
+fn target() -> Option<&'static (String, usize)> {
+    static TARGET: OnceLock<Option<(String, usize)>> = OnceLock::new();
+    TARGET
+        .get_or_init(|| {
+            let spec = std::env::var(CRASH_AT_ENV).ok()?;
+            match spec.rsplit_once(':') {
+                Some((name, n)) if n.parse::<usize>().is_ok() => {
+                    Some((name.to_owned(), n.parse().unwrap_or(1)))
+                }
+                _ => Some((spec, 1)),
+            }
+        })
+        .as_ref()
+}
+
+/// Aborts the process here if `MEDCAP_CRASH_AT` names `name` and this is
+/// the requested passage.
+pub fn point(name: &str) {
+    static PASSED: AtomicUsize = AtomicUsize::new(0);
+    if let Some((wanted, n)) = target()
+        && wanted == name
+        && PASSED.fetch_add(1, Ordering::SeqCst) + 1 == *n
+    {
+        eprintln!("{CRASH_AT_ENV}: aborting at {name} (passage {n})");
+        std::process::abort();
+    }
+}
