@@ -102,12 +102,12 @@ fn an_interrupted_generation_is_started_over() {
     std::fs::create_dir_all(out.join("release/figures")).unwrap();
     std::fs::write(out.join("release/figures/half.png"), b"\x89PNG").unwrap();
     std::fs::write(out.join(".generating"), b"").unwrap();
-    let config = medcap_dataset::synth::SynthConfig {
+    let config = SynthConfig {
         figures: 20,
         seed: 1,
         ..Default::default()
     };
-    let summary = medcap_dataset::synth::generate(&out, &config).unwrap();
+    let summary = generate(&out, &config).unwrap();
     assert_eq!(summary.figures, 20);
     assert!(!out.join("release/figures/half.png").exists());
     assert!(!out.join(".generating").exists());
@@ -115,5 +115,5 @@ fn an_interrupted_generation_is_started_over() {
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("notes.txt"), b"mine").unwrap();
-    assert!(medcap_dataset::synth::generate(&other, &config).is_err());
+    assert!(generate(&other, &config).is_err());
 }
