@@ -278,13 +278,17 @@ fn train_killed_anywhere_resumes_to_the_same_weights() {
     );
     let whole = started.elapsed();
     let run = b.join("runs/kill");
+    // Kills after training began (its metrics log exists) are the ones
+    // that test resuming mid-run.
+    let during_training = std::cell::Cell::new(0);
     let kills = kill_at(&mut || train(&b), whole, &|| {
-        assert_nothing_half_written(&run)
+        assert_nothing_half_written(&run);
+        if run.join("metrics.jsonl").is_file() {
+            during_training.set(during_training.get() + 1);
+        }
     });
     assert!(kills >= 2, "only {kills} kills");
-    // The kills fell during training, not only while libtorch was loading.
-    let rows = metrics(&run.join("metrics.jsonl")).len();
-    assert!(rows > 0);
+    assert!(during_training.get() >= 1, "no kill fell during training");
     for file in [
         "checkpoints/latest/model.safetensors",
         "checkpoints/latest/contrastive_heads.safetensors",

@@ -23,7 +23,7 @@ fn caption_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d65_6463_6170), ..ProptestConfig::default() })]
 
     /// Any bytes: a record, a report naming the line, or nothing for a
     /// blank line; never a panic.
@@ -88,9 +88,13 @@ proptest! {
         if let Ok(rule) = KeywordRule::new(&[keyword.as_str()], &[]) {
             let _ = rule.select(&caption);
             let word = keyword.trim();
-            // Letters whose upper case is one letter (the regex's simple
-            // case folding; "ᾶ" upper-cases to two characters).
-            let simple = |c: char| c.is_alphanumeric() && c.to_uppercase().count() == 1;
+            // Word characters (letters and decimal digits: a numeral such as
+            // "𐋡" is no word character, so no word boundary surrounds it)
+            // whose upper case is one letter (the regex's simple case
+            // folding; "ᾶ" upper-cases to two characters).
+            let simple = |c: char| {
+                (c.is_alphabetic() || c.is_ascii_digit()) && c.to_uppercase().count() == 1
+            };
             if !word.is_empty() && word.chars().all(simple) {
                 let mixed = format!("a {} b", word.to_uppercase());
                 prop_assert_eq!(rule.select(&mixed), Selection::Keep, "{:?}", word);

@@ -45,7 +45,7 @@ fn jpeg_start(width: u16, height: u16) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d65_6463_6170), ..ProptestConfig::default() })]
 
     /// Any bytes, with or without a format's signature in front.
     #[test]

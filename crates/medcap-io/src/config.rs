@@ -280,7 +280,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d65_6463_6170), ..proptest::prelude::ProptestConfig::default() })]
 
         /// Any text, read as TOML or JSON: a configuration or a parse error
         /// naming the source, never a panic.
