@@ -72,21 +72,6 @@ fn assert_nothing_half_written(out: &Path) {
     }
 }
 
-/// The stages a run has recorded as done.
-#[allow(dead_code)]
-fn stages_done(out: &Path) -> Vec<String> {
-    let mut done: Vec<String> = std::fs::read_dir(out.join("stages"))
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".json"))
-                .collect()
-        })
-        .unwrap_or_default();
-    done.sort();
-    done
-}
-
 #[test]
 fn reproduce_killed_anywhere_resumes_to_the_same_report() {
     let tmp = tempfile::tempdir().unwrap();
