@@ -14,6 +14,7 @@
 
 mod artifact;
 mod bench_score;
+mod fuzz;
 mod realdata;
 mod seeds;
 mod setup;
@@ -73,12 +74,17 @@ Tasks:
               with transformers (installed into .venv) and checks it the same way;
               --roberta-large builds a random RoBERTa of roberta-large's geometry and
               compares medcap's BERTScore with bert-score's at layer 17
+  fuzz        [--seconds N] [TARGET ...]: coverage-guided fuzzing (cargo-fuzz, nightly) of
+              every parser of user input, N seconds per target (default 60); inputs
+              that break a check are copied to fuzz/regressions/ and fail the task;
+              writes target/fuzz/report.md. Without nightly or cargo-fuzz it says so
+              and exits 0 (the stable tests replay the seeds and regressions)
   realdata    caption cleanup and the chest selection on real captions: the ROCO test
               radiology captions in ../shared/data/roco-test-radiology (or DIR); writes
               target/realdata/report.md (counts, damaged captions, words removed, samples)
 ";
 
-const TASKS: [&str; 8] = [
+const TASKS: [&str; 9] = [
     "setup",
     "doctor",
     "test",
@@ -87,6 +93,7 @@ const TASKS: [&str; 8] = [
     "bench",
     "parity",
     "realdata",
+    "fuzz",
 ];
 
 fn main() -> Result<()> {
@@ -117,6 +124,7 @@ fn main() -> Result<()> {
         "bench" => bench(&ws, rest),
         "parity" => parity(&ws, rest),
         "realdata" => realdata::run(&ws, rest),
+        "fuzz" => fuzz::run(&ws, &setup::run(&ws.root)?, rest),
         other => bail!("unknown task `{other}`\n\n{HELP}"),
     }
 }

@@ -146,7 +146,7 @@ pub fn run(root: &Path) -> Result<()> {
     }
     violations.extend(unlisted_crates(root)?);
     let mut missing = Vec::new();
-    for dir in ["crates", "examples", "xtask"] {
+    for dir in ["crates", "examples", "fuzz", "xtask"] {
         check_rust_headers(&root.join(dir), &mut missing)?;
     }
     violations.extend(

@@ -315,3 +315,82 @@ fn reproduce_seeds_runs_each_seed_and_summarises_them() {
         "{stderr}"
     );
 }
+
+/// `cargo xtask fuzz` as README types it, with a stand-in `rustup`: without
+/// nightly, and without cargo-fuzz, it says what is missing and exits 0;
+/// with both, each target runs for the seconds asked, an input that broke a
+/// check is copied into `fuzz/regressions/TARGET/` and fails the task, and
+/// the report counts each target's runs.
+#[cfg(unix)]
+#[test]
+fn fuzz_says_what_is_missing_or_runs_each_target_and_keeps_what_it_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, user_dir, cargo, libtorch) = stand_ins(tmp.path(), "exit 0\n");
+    // The real workspace's targets, copied into the skeleton.
+    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets");
+    for entry in fs::read_dir(real).unwrap() {
+        let name = entry.unwrap().path();
+        let target = name.file_stem().unwrap().to_string_lossy().into_owned();
+        fs::create_dir_all(root.join("fuzz/fuzz_targets")).unwrap();
+        fs::write(root.join(format!("fuzz/fuzz_targets/{target}.rs")), "").unwrap();
+        fs::create_dir_all(root.join("fuzz/seeds").join(target)).unwrap();
+    }
+    let bin = tmp.path().join("fake-bin");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = |args: &[&str]| {
+        xtask(&user_dir, args)
+            .env("CARGO", &cargo)
+            .env("LIBTORCH", &libtorch)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+
+    script(&bin.join("rustup"), "exit 1\n");
+    let out = run(&["fuzz", "--seconds", "600"]);
+    assert!(
+        stdout_of(&out).contains("not fuzzing here: no nightly toolchain"),
+        "{out:?}"
+    );
+
+    script(
+        &bin.join("rustup"),
+        "[ \"$3\" = rustc ] && exit 0\nexit 1\n",
+    );
+    let out = run(&["fuzz", "--seconds", "600"]);
+    assert!(
+        stdout_of(&out).contains("not fuzzing here: cargo-fuzz is not installed"),
+        "{out:?}"
+    );
+
+    // `rustup run nightly cargo fuzz run --fuzz-dir fuzz --features fuzzing
+    // TARGET CORPUS SEEDS -- -max_total_time=N -artifact_prefix=DIR/ ...`
+    script(
+        &bin.join("rustup"),
+        "[ \"$3\" = rustc ] && exit 0\n\
+         [ \"$5\" = --version ] && exit 0\n\
+         target=${10}\n\
+         for a in \"$@\"; do\n\
+           case $a in -artifact_prefix=*) prefix=${a#-artifact_prefix=};; -max_total_time=*) t=${a#-max_total_time=};; esac\n\
+         done\n\
+         echo \"#4096 DONE cov: 12 ft: 34 corp: 5/60b exec/s: 100 rss: 50Mb (for $t s)\"\n\
+         echo 'stat::number_of_executed_units: 4096'\n\
+         if [ \"$target\" = config ]; then printf 'x' > \"${prefix}crash-1234\"; exit 1; fi\n\
+         exit 0\n",
+    );
+    let out = run(&["fuzz", "--seconds", "5", "caption_text", "config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a crash input must fail the task");
+    assert!(stderr.contains("config: "), "{stderr}");
+    assert_eq!(
+        fs::read(root.join("fuzz/regressions/config/crash-1234")).unwrap(),
+        b"x"
+    );
+    assert!(!root.join("fuzz/regressions/caption_text").exists());
+    let report = fs::read_to_string(root.join("target/fuzz/report.md")).unwrap();
+    assert!(report.contains("5 s per target"), "{report}");
+    assert!(report.contains("| caption_text | 4096 |"), "{report}");
+    assert!(report.contains("| config | 4096 |"), "{report}");
+    let log = fs::read_to_string(root.join("target/fuzz/caption_text.log")).unwrap();
+    assert!(log.contains("(for 5 s)"), "{log}");
+}

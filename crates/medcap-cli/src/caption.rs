@@ -123,7 +123,7 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     let bars = Bars::new();
     bars.begin("captioning", Some(args.images.len() as u64));
     let mut failures = 0usize;
-    let stdout = std::io::stdout();
+    let mut out = medcap_cli::results_out::results_out();
     captioner.caption_files(
         &args.images,
         args.prompt.as_deref(),
@@ -132,7 +132,6 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
         |paths, results| -> Result<()> {
             // Results go out in input order, failures included, so that line
             // N of the output is about image N.
-            let mut out = stdout.lock();
             for (path, result) in paths.iter().zip(results) {
                 match (result, args.format) {
                     (Ok(caption), CaptionFormat::Text) => {
@@ -160,6 +159,8 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
                     }
                 }
             }
+            // Each batch is out before the next is computed.
+            out.flush()?;
             bars.advance(paths.len() as u64);
             Ok(())
         },
@@ -200,7 +201,7 @@ pub fn itm(args: &ItmArgs) -> Result<()> {
     let image = RgbImage::open(&args.image)?;
     let texts: Vec<&str> = args.text.iter().map(String::as_str).collect();
     let scores = matcher.score(&image, &texts).context("scoring failed")?;
-    let mut out = std::io::stdout().lock();
+    let mut out = medcap_cli::results_out::results_out();
     if let CaptionFormat::Text = args.format {
         writeln!(out, "itm_probability\titc_similarity\ttext")?;
     }
@@ -222,5 +223,6 @@ pub fn itm(args: &ItmArgs) -> Result<()> {
             )?,
         }
     }
+    out.flush()?;
     Ok(())
 }

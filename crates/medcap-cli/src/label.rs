@@ -54,7 +54,7 @@ pub fn run(args: &LabelArgs) -> Result<()> {
     };
     let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
     let labels = labeller.label_all(&lines);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = medcap_cli::results_out::results_out();
     match args.format {
         LabelFormat::Csv => {
             let mut csv = csv::Writer::from_writer(&mut out);

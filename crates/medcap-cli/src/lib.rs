@@ -1,9 +1,10 @@
 //! What medcap's binaries share (the `medcap` front end, `medcap-torch` and
 //! the examples of `cargo run --example`): the logging setup and the exit
 //! of a command ([`logging`]), the Ctrl-C stop flag that long runs poll
-//! ([`interrupt`]), and the options of a study run ([`study_args`]). Support code for binaries, not a library API: it uses
+//! ([`interrupt`]), standard output for results ([`results_out`]), and the options of a study run ([`study_args`]). Support code for binaries, not a library API: it uses
 //! `anyhow` and `tracing-subscriber`, which libraries do not.
 
 pub mod interrupt;
 pub mod logging;
+pub mod results_out;
 pub mod study_args;

@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, ValueEnum};
 use medcap_metrics::bertscore::{Baseline, TokenEmbedder};
 use medcap_metrics::bleu::{Bleu, BleuImpl, NltkSmoothing, SacreSmoothing};
+use medcap_metrics::caption_files::{CaptionLines, CsvCaptions};
 use medcap_metrics::caption_scores::{
     BertScoreSetup, CaptionScorer, Metrics, ScoreColumns, ScoredChunk,
 };
@@ -163,66 +164,7 @@ fn bleu(choice: BleuChoice, smoothing: Option<&str>) -> Result<Bleu> {
     })
 }
 
-/// A caption file read line by line: `\n` or `\r\n` separated, a final
-/// newline optional, every line a caption (empty lines are empty captions).
-struct Lines {
-    reader: std::io::BufReader<std::fs::File>,
-    path: PathBuf,
-    line: usize,
-    buf: Vec<u8>,
-}
-
-impl Lines {
-    fn open(path: &Path) -> Result<Self> {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(Self {
-            reader: std::io::BufReader::with_capacity(1 << 16, file),
-            path: path.to_owned(),
-            line: 0,
-            buf: Vec::new(),
-        })
-    }
-
-    fn next_line(&mut self) -> Result<Option<String>> {
-        use std::io::BufRead;
-        self.buf.clear();
-        let read = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .with_context(|| format!("cannot read {}", self.path.display()))?;
-        if read == 0 {
-            return Ok(None);
-        }
-        self.line += 1;
-        let mut line = self.buf.as_slice();
-        if self.line == 1 {
-            // A byte-order mark (files saved by some Windows editors) is not
-            // part of the first caption.
-            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        }
-        line = line.strip_suffix(b"\n").unwrap_or(line);
-        line = line.strip_suffix(b"\r").unwrap_or(line);
-        let text = std::str::from_utf8(line).with_context(|| {
-            format!(
-                "{}: line {} is not valid UTF-8",
-                self.path.display(),
-                self.line
-            )
-        })?;
-        Ok(Some(text.to_owned()))
-    }
-
-    /// Number of lines of `path` (one cheap pass).
-    fn count(path: &Path) -> Result<usize> {
-        let mut lines = Self::open(path)?;
-        let mut n = 0;
-        while lines.next_line()?.is_some() {
-            n += 1;
-        }
-        Ok(n)
-    }
-}
+type Lines = CaptionLines<std::io::BufReader<std::fs::File>>;
 
 /// Where the captions come from: line files or one CSV file. Read twice:
 /// once for the references alone (corpus statistics), once for scoring.
@@ -246,13 +188,7 @@ enum Reader {
         refs: Vec<Lines>,
         compare: Option<Lines>,
     },
-    Csv {
-        records: csv::StringRecordsIntoIter<std::fs::File>,
-        path: PathBuf,
-        reference: usize,
-        candidate: usize,
-        row: usize,
-    },
+    Csv(CsvCaptions<std::fs::File>),
 }
 
 impl Source<'_> {
@@ -299,39 +235,16 @@ impl Source<'_> {
                 compare,
             } => Reader::Lines {
                 hyps: (!references_only).then(|| Lines::open(hyps)).transpose()?,
-                refs: refs.iter().map(|p| Lines::open(p)).collect::<Result<_>>()?,
+                refs: refs
+                    .iter()
+                    .map(|p| Lines::open(p))
+                    .collect::<Result<_, _>>()?,
                 compare: compare
                     .filter(|_| !references_only)
                     .map(Lines::open)
                     .transpose()?,
             },
-            Source::Csv(path) => {
-                let mut reader = csv::Reader::from_path(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let headers = reader
-                    .headers()
-                    .with_context(|| format!("{}: no header row", path.display()))?
-                    .clone();
-                let column = |name: &str| {
-                    headers
-                        .iter()
-                        .position(|h| h.trim() == name)
-                        .with_context(|| {
-                            format!(
-                                "{}: no `{name}` column (columns: {})",
-                                path.display(),
-                                headers.iter().collect::<Vec<_>>().join(", ")
-                            )
-                        })
-                };
-                Reader::Csv {
-                    reference: column("reference")?,
-                    candidate: column("candidate")?,
-                    records: reader.into_records(),
-                    path: path.to_path_buf(),
-                    row: 1,
-                }
-            }
+            Source::Csv(path) => Reader::Csv(CsvCaptions::open(path)?),
         })
     }
 }
@@ -346,15 +259,15 @@ impl Reader {
             } => {
                 let (hyp, first) = match hyps {
                     Some(h) => match h.next_line()? {
-                        Some(line) => (line, &h.path),
+                        Some(line) => (line, h.path()),
                         None => return Ok(None),
                     },
                     None => match refs.first() {
-                        Some(r) => (String::new(), &r.path),
+                        Some(r) => (String::new(), r.path()),
                         None => return Ok(None),
                     },
                 };
-                let first = first.clone();
+                let first = first.to_owned();
                 let mut references = Vec::with_capacity(refs.len());
                 for (k, r) in refs.iter_mut().enumerate() {
                     match r.next_line()? {
@@ -362,32 +275,20 @@ impl Reader {
                         // The references-only pass ends with the first file.
                         None if k == 0 && hyps.is_none() => return Ok(None),
                         // Line counts were checked first; a file that shrank since is an error.
-                        None => bail!("{} ended before {}", r.path.display(), first.display()),
+                        None => bail!("{} ended before {}", r.path().display(), first.display()),
                     }
                 }
                 let other = match compare {
                     Some(c) => Some(c.next_line()?.with_context(|| {
-                        format!("{} ended before {}", c.path.display(), first.display())
+                        format!("{} ended before {}", c.path().display(), first.display())
                     })?),
                     None => None,
                 };
                 Ok(Some((hyp, references, other)))
             }
-            Reader::Csv {
-                records,
-                path,
-                reference,
-                candidate,
-                row,
-            } => {
-                let Some(record) = records.next() else {
-                    return Ok(None);
-                };
-                *row += 1;
-                let record = record.with_context(|| format!("{}: row {row}", path.display()))?;
-                let field = |i: usize| record.get(i).unwrap_or_default().to_owned();
-                Ok(Some((field(*candidate), vec![field(*reference)], None)))
-            }
+            Reader::Csv(rows) => Ok(rows
+                .next_pair()?
+                .map(|pair| (pair.candidate, vec![pair.reference], None))),
         }
     }
 
@@ -531,8 +432,7 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
         (Some(_), None) => BERTSCORE_CHUNK,
         (Some(_), Some(b)) => BERTSCORE_CHUNK.div_ceil(b as usize) * b as usize,
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = medcap_cli::results_out::results_out();
     // A reader that goes away (`| head`) ends the run quietly: `logging::exit`.
     let (a, b) = score_stream(args, &source, &scorer, chunk_size, &mut out)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "captions scored");

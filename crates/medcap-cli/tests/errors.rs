@@ -125,6 +125,15 @@ fn every_row_of_docs_errors_md_holds() {
             .env("MEDCAP_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if row.input.contains("full disk") {
+            // Every write to /dev/full fails with ENOSPC.
+            cmd.stdout(
+                std::fs::File::options()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            );
+        }
         let mut child = cmd.spawn().unwrap();
         let mut stdout = String::new();
         if row.input.contains("closed pipe") {

@@ -6,6 +6,7 @@ mod as_typed;
 mod caption;
 mod cli;
 mod common;
+mod disk_faults;
 mod errors;
 mod findings;
 mod kill_resume;

@@ -110,6 +110,13 @@ fn punctuation_runs_clean_in_one_pass() {
     for (raw, clean) in [
         ("a ! ? a", "a!? a"),
         ("Effusion . , ; noted", "Effusion. noted"),
+        // Found by fuzzing: the emptied brackets leave a panel letter at
+        // the start, which only a second round removes.
+        (
+            "Figure 6. ( ) C. ( ) Chest CT [hest CT [ ].",
+            "Chest CT [hest CT.",
+        ),
+        ("Figure 2. ( ) B. Chest radiograph.", "Chest radiograph."),
     ] {
         let once = clean_caption(raw);
         assert_eq!(once, clean, "{raw:?}");

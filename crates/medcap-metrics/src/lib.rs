@@ -5,6 +5,7 @@
 //! - [`bleu`]: BLEU in the study's convention (Hugging Face evaluate /
 //!   tensorflow/nmt, per caption), sacrebleu's and nltk's, with every
 //!   smoothing method of each.
+//! - [`caption_files`]: caption line files and CSV files, as `medcap score` reads them.
 //! - [`caption_scores`]: every text metric of a caption set, with summaries.
 //! - [`cider`]: CIDEr-D as pycocoevalcap computes it.
 //! - [`metric`]: the metrics by name ([`metric::Metric`]: key in files, heading in tables).
@@ -139,6 +140,7 @@
 
 pub mod bertscore;
 pub mod bleu;
+pub mod caption_files;
 pub mod caption_scores;
 pub mod cider;
 pub mod findings;

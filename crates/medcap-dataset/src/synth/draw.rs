@@ -199,16 +199,29 @@ fn draw_finding(c: &mut Canvas, t: &Thorax, finding: &Finding, rng: &mut SplitMi
         }
         Finding::Cardiomegaly { .. } => {} // drawn with the heart
         Finding::Consolidation { side, zone } => {
-            c.blotches(
-                rng,
-                t.lung_cx(*side),
-                t.zone_cy(*zone),
-                0.6 * t.lung_rx,
-                0.25 * t.lung_ry,
-                40,
-                0.5,
-                0.12 * t.lung_rx,
-            );
+            // Airspace filled with fluid: a confluent opacity over most of the
+            // zone, ill-defined at its margin, with air bronchograms (dark
+            // branching airways against it). A faint speckle alone, as drawn
+            // before, averaged away at the model's 96-pixel input.
+            let (cx, cy) = (t.lung_cx(*side), t.zone_cy(*zone));
+            let (rx, ry) = (0.85 * t.lung_rx, 0.26 * t.lung_ry);
+            c.ellipse(cx, cy, rx, ry, 0.5, 0.85, 0.3 * rx);
+            c.blotches(rng, cx, cy, 1.1 * rx, 1.2 * ry, 24, 0.55, 0.15 * t.lung_rx);
+            let dir = if *side == Side::Right { -1.0 } else { 1.0 };
+            let hilum = cx - dir * 0.6 * rx;
+            for k in 0..3 {
+                let spread = (k as f32 - 1.0) * 0.5 * ry;
+                let bend = (rng.unit() as f32 - 0.5) * 0.3 * ry;
+                c.polyline(
+                    &[
+                        (hilum, cy + 0.3 * spread),
+                        (cx, cy + 0.7 * spread + bend),
+                        (cx + dir * 0.6 * rx, cy + spread + bend),
+                    ],
+                    1.5,
+                    -0.22,
+                );
+            }
         }
         Finding::Line { device, side, .. } => {
             let (w, h) = (t.w, t.h);
