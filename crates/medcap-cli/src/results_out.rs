@@ -18,9 +18,18 @@ pub fn results_out() -> ResultsOut {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write the results to standard output: {0}")]
+/// The failed write, named. Its cause is in its message, not a source, so
+/// the error chain prints it once.
+#[derive(Debug)]
 struct StdoutFailed(io::Error);
+
+impl std::fmt::Display for StdoutFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write the results to standard output: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutFailed {}
 
 fn named(e: io::Error) -> io::Error {
     io::Error::new(e.kind(), StdoutFailed(e))
