@@ -84,6 +84,7 @@ fn sandbox(dir: &Path) {
         b"[data]\ntrain_csv = \"hyps.txt\"\n[model]\nbase_model = \"tiny-caption\"\n[optim]\nlr = 0.0\n",
     );
     write("study.toml", b"");
+    write("bad-stage.toml", b"[fine_tuning]\nlr = -1.0\n");
     std::fs::create_dir_all(dir.join("dir")).unwrap();
     std::fs::create_dir_all(dir.join("images")).unwrap();
     std::fs::copy(

@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use medcap_train::config::{LossKind, OptimizerKind, Schedule};
+use medcap_train::config::{
+    DataConfig, LossConfig, LossKind, ModelConfig, OptimConfig, OptimizerKind, RunConfig, Schedule,
+    TrainConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use medcap_io::config::{ConfigFile, InvalidConfig, resolve};
@@ -55,6 +58,87 @@ impl StageTraining {
             warmup_steps: 50,
             label_smoothing: 0.0,
         }
+    }
+}
+
+/// Where a stage's training reads and writes (the paths of its
+/// [`TrainConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StagePaths<'a> {
+    /// The model it starts from.
+    pub base: &'a Path,
+    /// Its training split.
+    pub train: &'a Path,
+    /// Its validation split.
+    pub val: Option<&'a Path>,
+    /// The runs directory (the run is `runs_dir/name`).
+    pub runs_dir: &'a Path,
+}
+
+impl StageTraining {
+    /// The trainer's configuration of this stage: the study's shared recipe
+    /// with this stage's settings. The one place a stage becomes a
+    /// [`TrainConfig`], so that [`StudyConfig::check`] checks what the
+    /// trainer will get.
+    pub fn train_config(
+        &self,
+        name: &str,
+        paths: StagePaths<'_>,
+        seed: u64,
+        workers: usize,
+    ) -> TrainConfig {
+        TrainConfig {
+            data: DataConfig {
+                train_csv: paths.train.to_owned(),
+                val_csv: paths.val.map(Path::to_owned),
+                workers,
+                ..Default::default()
+            },
+            model: ModelConfig {
+                base_model: paths.base.to_owned(),
+                freeze_vision: false,
+            },
+            loss: LossConfig {
+                kind: self.loss,
+                contrastive_weight: self.contrastive_weight,
+                label_smoothing: self.label_smoothing,
+                ..Default::default()
+            },
+            optim: OptimConfig {
+                optimizer: self.optimizer,
+                lr: self.lr,
+                schedule: self.schedule,
+                warmup_steps: self.warmup_steps,
+                micro_batch: self.micro_batch,
+                accumulation: self.accumulation,
+                epochs: self.epochs,
+                max_steps: self.max_steps,
+                ..Default::default()
+            },
+            run: RunConfig {
+                name: name.into(),
+                runs_dir: paths.runs_dir.to_owned(),
+                seed,
+                checkpoint_every: 50,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The trainer's rules, with the key as this file names it
+    /// (`fine_tuning.lr` for the trainer's `optim.lr`).
+    fn check(&self, stage: &str) -> Result<(), InvalidConfig> {
+        let placeholder = Path::new("placeholder");
+        let paths = StagePaths {
+            base: placeholder,
+            train: placeholder,
+            val: None,
+            runs_dir: placeholder,
+        };
+        self.train_config(stage, paths, 0, 1).check().map_err(|e| {
+            let field = e.key.rsplit('.').next().unwrap_or(&e.key);
+            InvalidConfig::new(format!("{stage}.{field}"), e.reason)
+        })
     }
 }
 
@@ -218,6 +302,21 @@ impl StudyConfig {
         if self.ft1 == 0 {
             return Err(InvalidConfig::new("ft1", "must be at least 1"));
         }
+        for (key, value, least) in [
+            ("image_size", self.image_size, 1),
+            ("patch_size", self.patch_size, 1),
+            ("width", self.width, 4),
+            ("layers", self.layers as i64, 1),
+        ] {
+            if value < least {
+                return Err(InvalidConfig::new(
+                    key,
+                    format!("{value} must be at least {least}"),
+                ));
+            }
+        }
+        self.base_training.check("base_training")?;
+        self.fine_tuning.check("fine_tuning")?;
         if self.base_model.is_none()
             && (self.patch_size <= 0
                 || self.image_size % self.patch_size != 0
@@ -260,5 +359,68 @@ impl ConfigFile for StudyConfig {
 
     fn check(&self) -> Result<(), InvalidConfig> {
         StudyConfig::check(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use medcap_io::config::{Format, parse};
+
+    fn check(text: &str) -> Result<(), InvalidConfig> {
+        let config: StudyConfig = parse(text, Format::Toml, Path::new("study.toml")).unwrap();
+        config.check()
+    }
+
+    #[test]
+    fn the_defaults_and_the_reduced_run_pass() {
+        StudyConfig::default().check().unwrap();
+        StudyConfig::reduced().check().unwrap();
+    }
+
+    /// A stage's values are held to the trainer's rules when the file is
+    /// read, not when the stage starts minutes later, under the key the
+    /// file uses.
+    #[test]
+    fn a_stage_breaking_a_trainer_rule_is_refused_with_its_key() {
+        for (text, key) in [
+            ("[fine_tuning]\nlr = -1.0\n", "fine_tuning.lr"),
+            ("[fine_tuning]\nlr = nan\n", "fine_tuning.lr"),
+            (
+                "[base_training]\ncontrastive_weight = inf\n",
+                "base_training.contrastive_weight",
+            ),
+            (
+                "[base_training]\nlabel_smoothing = 1.0\n",
+                "base_training.label_smoothing",
+            ),
+            (
+                "[fine_tuning]\nmicro_batch = 0\n",
+                "fine_tuning.micro_batch",
+            ),
+            (
+                "[fine_tuning]\nmicro_batch = 1\n",
+                "fine_tuning.micro_batch",
+            ),
+            ("[fine_tuning]\nepochs = 0\n", "fine_tuning.epochs"),
+        ] {
+            assert_eq!(check(text).unwrap_err().key, key, "{text}");
+        }
+        check("[fine_tuning]\nepochs = 0\nmax_steps = 10\n").unwrap();
+    }
+
+    /// Sizes that would make an empty or negative model are refused.
+    #[test]
+    fn model_sizes_below_one_are_refused() {
+        for (text, key) in [
+            ("image_size = 0\n", "image_size"),
+            ("patch_size = 0\n", "patch_size"),
+            ("width = -4\n", "width"),
+            ("width = 0\n", "width"),
+            ("layers = 0\n", "layers"),
+        ] {
+            assert_eq!(check(text).unwrap_err().key, key, "{text}");
+        }
     }
 }

@@ -18,14 +18,11 @@ use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::stats::Bootstrap;
 use medcap_model::bertscore::BertScorer;
 use medcap_model::generation::GenerationConfig;
-use medcap_train::config::{
-    DataConfig, LossConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig,
-};
 use medcap_train::trainer::{Observer, Outcome, Trainer};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
-use crate::config::{StageTraining, StudyConfig};
+use crate::config::{StagePaths, StageTraining, StudyConfig};
 use crate::error::{StudyError, io};
 use crate::eval::{self, CaptionRow};
 use crate::report::{self, ModelResult, ReportData};
@@ -324,42 +321,14 @@ impl<'a> Study<'a> {
         val: Option<&Path>,
         stage: &StageTraining,
     ) -> Result<PathBuf, StudyError> {
-        let config = TrainConfig {
-            data: DataConfig {
-                train_csv: train.to_owned(),
-                val_csv: val.map(Path::to_owned),
-                workers: self.config.workers,
-                ..Default::default()
-            },
-            model: ModelConfig {
-                base_model: base.to_owned(),
-                freeze_vision: false,
-            },
-            loss: LossConfig {
-                kind: stage.loss,
-                contrastive_weight: stage.contrastive_weight,
-                label_smoothing: stage.label_smoothing,
-                ..Default::default()
-            },
-            optim: OptimConfig {
-                optimizer: stage.optimizer,
-                lr: stage.lr,
-                schedule: stage.schedule,
-                warmup_steps: stage.warmup_steps,
-                micro_batch: stage.micro_batch,
-                accumulation: stage.accumulation,
-                epochs: stage.epochs,
-                max_steps: stage.max_steps,
-                ..Default::default()
-            },
-            run: RunConfig {
-                name: name.into(),
-                runs_dir: self.out.join("runs"),
-                seed: self.config.seed,
-                checkpoint_every: 50,
-                ..Default::default()
-            },
+        let runs_dir = self.out.join("runs");
+        let paths = StagePaths {
+            base,
+            train,
+            val,
+            runs_dir: &runs_dir,
         };
+        let config = stage.train_config(name, paths, self.config.seed, self.config.workers);
         let mut trainer = Trainer::new(config, self.device, true)?;
         let summary = trainer.run(self.observer, self.stop)?;
         if summary.outcome == Outcome::Interrupted {

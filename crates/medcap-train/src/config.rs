@@ -329,6 +329,15 @@ impl TrainConfig {
                 ),
             );
         }
+        if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
+            return bad(
+                "optim.weight_decay",
+                format!("{} is not a number >= 0", o.weight_decay),
+            );
+        }
+        if !(o.eps > 0.0 && o.eps.is_finite()) {
+            return bad("optim.eps", format!("{} is not a positive number", o.eps));
+        }
         if !(0.0..1.0).contains(&o.betas.0) || !(0.0..1.0).contains(&o.betas.1) {
             return bad("optim.betas", "must lie in [0, 1)".into());
         }
@@ -336,6 +345,21 @@ impl TrainConfig {
             return bad(
                 "optim.micro_batch",
                 "must be at least 2 for the contrastive loss (in-batch negatives)".into(),
+            );
+        }
+        let l = &self.loss;
+        for (key, value) in [
+            ("loss.contrastive_weight", l.contrastive_weight),
+            ("loss.margin", l.margin),
+        ] {
+            if !(value >= 0.0 && value.is_finite()) {
+                return bad(key, format!("{value} is not a number >= 0"));
+            }
+        }
+        if l.projection_dim < 1 {
+            return bad(
+                "loss.projection_dim",
+                format!("{} must be at least 1", l.projection_dim),
             );
         }
         if !(0.0..1.0).contains(&self.loss.label_smoothing) {
@@ -381,6 +405,73 @@ impl ConfigFile for TrainConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A value for a key of the file: numbers of every sign and size, the
+    /// IEEE specials, other types.
+    fn value() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        // Mostly usable numbers, so that most files get past the other
+        // keys' rules to the one under test.
+        prop_oneof![
+            12 => "0\\.[0-9]{0,2}[1-9]",
+            1 => Just("nan".to_owned()),
+            1 => Just("inf".to_owned()),
+            1 => Just("-inf".to_owned()),
+            1 => Just("1e400".to_owned()),
+            1 => Just("\"x\"".to_owned()),
+            1 => "-[0-9]{1,3}(\\.[0-9])?",
+            1 => "[0-9]{1,3}",
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6d65_6463_6170), ..proptest::prelude::ProptestConfig::default() })]
+
+        /// Any values for the numeric keys: refused with the key named, or
+        /// a configuration whose numbers the trainer can use (finite, and
+        /// in range), never one that would give a NaN loss or a panic.
+        #[test]
+        fn a_checked_configuration_holds_only_usable_numbers(
+            floats in proptest::collection::vec(value(), 7),
+            counts in proptest::collection::vec(proptest::prop_oneof![6 => 1usize..5, 1 => 0usize..1], 4),
+            projection_dim in -3i64..300,
+        ) {
+            let float_keys = [
+                ("optim", "lr"), ("optim", "weight_decay"), ("optim", "eps"), ("optim", "grad_clip"),
+                ("loss", "contrastive_weight"), ("loss", "margin"), ("loss", "label_smoothing"),
+            ];
+            let count_keys = [("optim", "micro_batch"), ("optim", "accumulation"), ("optim", "epochs"), ("data", "max_tokens")];
+            let lines = |section: &str| -> String {
+                let floats = float_keys.iter().zip(&floats).map(|(key, v)| (key, v.clone()));
+                let counts = count_keys.iter().zip(&counts).map(|(key, v)| (key, v.to_string()));
+                floats
+                    .chain(counts)
+                    .filter(|((s, _), _)| *s == section)
+                    .map(|((_, k), v)| format!("{k} = {v}\n"))
+                    .collect()
+            };
+            let text = format!(
+                "[data]\ntrain_csv = \"t.csv\"\n{}[model]\nbase_model = \"m\"\n[optim]\n{}[loss]\nprojection_dim = {projection_dim}\n{}",
+                lines("data"),
+                lines("optim"),
+                lines("loss"),
+            );
+            let keys: Vec<String> = float_keys.iter().chain(&count_keys).map(|(s, k)| format!("{s}.{k}")).chain(["loss.projection_dim".to_owned()]).collect();
+            let Ok(config) = TrainConfig::from_toml_str(&text) else { return Ok(()); };
+            match config.check() {
+                Err(e) => proptest::prop_assert!(keys.contains(&e.key), "{}", e),
+                Ok(()) => {
+                    let (o, l) = (&config.optim, &config.loss);
+                    for v in [o.lr, o.weight_decay, o.eps, l.contrastive_weight, l.margin, l.label_smoothing] {
+                        proptest::prop_assert!(v.is_finite() && v >= 0.0, "{}", text);
+                    }
+                    proptest::prop_assert!(o.lr > 0.0 && o.eps > 0.0 && l.projection_dim >= 1);
+                    proptest::prop_assert!(config.grad_clip().is_none_or(|c| c.is_finite() && c > 0.0));
+                    proptest::prop_assert!(o.micro_batch >= 1 && o.accumulation >= 1 && config.data.max_tokens >= 3);
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_config_without_grad_clip_clips_at_one_and_zero_disables_clipping() {
