@@ -77,6 +77,28 @@ fn chest(w: usize, h: usize, findings: &[Finding], rng: &mut SplitMix64) -> Canv
             5.0,
         );
     }
+    // Lung markings: vessels branching out from each hilum, faint and
+    // thinning towards the periphery. A normal lung is not uniformly dark;
+    // a pneumothorax shows as a region without them.
+    for side in [Side::Right, Side::Left] {
+        let dir = if side == Side::Right { -1.0 } else { 1.0 };
+        let hilum = (0.5 * wf + dir * 0.07 * wf, t.lung_cy - 0.05 * t.lung_ry);
+        for k in 0..7 {
+            let angle = -1.2 + k as f32 * 0.4 + (rng.unit() as f32 - 0.5) * 0.2;
+            let (dx, dy) = (dir * angle.cos(), angle.sin());
+            let reach = t.lung_rx * (1.2 + 0.4 * rng.unit() as f32);
+            let bend = (rng.unit() as f32 - 0.5) * 0.2 * reach;
+            c.polyline(
+                &[
+                    hilum,
+                    (hilum.0 + 0.5 * reach * dx, hilum.1 + 0.5 * reach * dy + bend),
+                    (hilum.0 + reach * dx, hilum.1 + 0.9 * reach * dy + bend),
+                ],
+                1.6,
+                0.08,
+            );
+        }
+    }
     // Diaphragm domes below the lungs.
     for side in [Side::Right, Side::Left] {
         c.ellipse(
@@ -185,7 +207,7 @@ fn draw_finding(c: &mut Canvas, t: &Thorax, finding: &Finding, rng: &mut SplitMi
             let cx = t.lung_cx(*side) + dir * 0.45 * t.lung_rx;
             let cy = t.lung_cy - 0.45 * t.lung_ry;
             // Air without lung markings, and the visceral pleural line.
-            c.ellipse(cx, cy, 0.45 * t.lung_rx, 0.5 * t.lung_ry, 0.03, 1.0, 1.5);
+            c.ellipse(cx, cy, 0.45 * t.lung_rx, 0.5 * t.lung_ry, 0.0, 1.0, 1.5);
             let pts: Vec<(f32, f32)> = (0..=12)
                 .map(|i| {
                     let a = std::f32::consts::PI * (i as f32 / 12.0 - 0.5);
@@ -195,7 +217,7 @@ fn draw_finding(c: &mut Canvas, t: &Thorax, finding: &Finding, rng: &mut SplitMi
                     )
                 })
                 .collect();
-            c.polyline(&pts, 1.2, 0.35);
+            c.polyline(&pts, 2.0, 0.4);
         }
         Finding::Cardiomegaly { .. } => {} // drawn with the heart
         Finding::Consolidation { side, zone } => {
