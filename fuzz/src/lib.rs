@@ -192,12 +192,22 @@ pub fn text_metrics(data: &[u8]) {
             for reference in &references {
                 let s = rouge.score(hypothesis, reference);
                 let t = rouge.score(reference, hypothesis);
-                for (a, b) in [
+                let mut symmetric = vec![
                     (s.rouge1, t.rouge1),
                     (s.rouge2, t.rouge2),
                     (s.rouge_l, t.rouge_l),
-                    (s.rouge_lsum, t.rouge_lsum),
-                ] {
+                ];
+                // ROUGE-Lsum's union LCS over sentences (lines) is not
+                // symmetric when a text has several: rouge-score gives 0.25
+                // one way and 0.167 the other for the input in
+                // regressions/text_metrics/. With one line each it is LCS.
+                if !hypothesis.contains('\n') && !reference.contains('\n') {
+                    symmetric.push((s.rouge_lsum, t.rouge_lsum));
+                }
+                assert!(
+                    in_unit_range(s.rouge_lsum.fmeasure) && in_unit_range(s.rouge_lsum.precision)
+                );
+                for (a, b) in symmetric {
                     assert!(in_unit_range(a.fmeasure) && in_unit_range(a.precision));
                     assert!((a.fmeasure - b.fmeasure).abs() < 1e-12);
                     assert!((a.precision - b.recall).abs() < 1e-12);

@@ -106,3 +106,17 @@ fn a_bomb_header_without_data_is_too_large_not_truncated() {
     assert!(matches!(decode(&bytes), Err(DecodeError::TooLarge { .. })));
     assert_eq!(dimensions(&bytes).unwrap().1, u32::MAX);
 }
+
+/// Found by fuzzing (`cargo xtask fuzz`): a palette image whose PLTE chunk
+/// is 49 bytes made the png crate panic reading past the palette. It is
+/// refused as corrupt, naming the chunk.
+#[test]
+fn a_palette_that_is_not_whole_entries_is_corrupt_not_a_panic() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/image_decode/crash-ad4066da841fe3108fecc9eba3a816c1618de069");
+    let bytes = std::fs::read(&path).unwrap();
+    match decode(&bytes) {
+        Err(DecodeError::Corrupt(why)) => assert!(why.contains("PLTE chunk of 49 bytes"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}

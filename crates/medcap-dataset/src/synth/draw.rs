@@ -91,7 +91,10 @@ fn chest(w: usize, h: usize, findings: &[Finding], rng: &mut SplitMix64) -> Canv
             c.polyline(
                 &[
                     hilum,
-                    (hilum.0 + 0.5 * reach * dx, hilum.1 + 0.5 * reach * dy + bend),
+                    (
+                        hilum.0 + 0.5 * reach * dx,
+                        hilum.1 + 0.5 * reach * dy + bend,
+                    ),
                     (hilum.0 + reach * dx, hilum.1 + 0.9 * reach * dy + bend),
                 ],
                 1.6,
