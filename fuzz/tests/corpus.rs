@@ -22,7 +22,7 @@ fn inputs(dir: &Path, target: &str) -> Vec<PathBuf> {
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.join(target).display()));
-    files.retain(|p| p.is_file() && !p.file_name().is_some_and(|n| n == "README.md"));
+    files.retain(|p| p.is_file() && p.file_name().is_none_or(|n| n != "README.md"));
     files.sort();
     files
 }

@@ -248,14 +248,18 @@ pub fn run(ws: &Workspace, env: &Environment, args: &[String]) -> Result<()> {
     let found: Vec<String> = outcomes
         .iter()
         .flat_map(|o| {
-            o.found
-                .iter()
-                .map(move |p| format!("{}: {}", o.target, p.display()))
+            o.found.iter().map(move |p| {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                format!("fuzz/regressions/{}/{name}", o.target)
+            })
         })
         .collect();
     if !found.is_empty() {
         bail!(
-            "inputs broke a check (copied to fuzz/regressions/; fix, then keep them as tests):\n  {}",
+            "inputs broke a check (fix the code or the check, then keep them as tests):\n  {}",
             found.join("\n  ")
         );
     }

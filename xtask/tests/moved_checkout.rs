@@ -381,7 +381,10 @@ fn fuzz_says_what_is_missing_or_runs_each_target_and_keeps_what_it_found() {
     let out = run(&["fuzz", "--seconds", "5", "caption_text", "config"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a crash input must fail the task");
-    assert!(stderr.contains("config: "), "{stderr}");
+    assert!(
+        stderr.contains("fuzz/regressions/config/crash-1234"),
+        "{stderr}"
+    );
     assert_eq!(
         fs::read(root.join("fuzz/regressions/config/crash-1234")).unwrap(),
         b"x"

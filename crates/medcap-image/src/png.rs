@@ -79,7 +79,7 @@ fn check_palette(bytes: &[u8]) -> Result<(), DecodeError> {
     while let Some(header) = bytes.get(at..at + 8) {
         let length = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
         match &header[4..8] {
-            b"PLTE" if length % 3 != 0 || length > 3 * 256 => {
+            b"PLTE" if !length.is_multiple_of(3) || length > 3 * 256 => {
                 return Err(DecodeError::Corrupt(format!(
                     "PLTE chunk of {length} bytes is not a whole number of RGB entries (at most 256)"
                 )));
