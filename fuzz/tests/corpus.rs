@@ -13,15 +13,15 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
-/// The inputs of `target` in `dir/target/` (none when it does not exist).
-fn inputs(dir: &Path, target: &str) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir.join(target)) else {
+/// The input files in `dir` (none when it does not exist), README aside.
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = entries
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.join(target).display()));
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
     files.retain(|p| p.is_file() && p.file_name().is_none_or(|n| n != "README.md"));
     files.sort();
     files
@@ -43,13 +43,10 @@ fn every_seed_and_regression_input_passes_its_check() {
     for target in TARGETS {
         let mut files: Vec<PathBuf> = seed_dirs(target.name)
             .iter()
-            .flat_map(|d| {
-                let (parent, name) = (d.parent().unwrap_or(d), d.file_name().unwrap_or_default());
-                inputs(parent, &name.to_string_lossy())
-            })
+            .flat_map(|d| inputs(d))
             .collect();
         assert!(!files.is_empty(), "{} has no seeds", target.name);
-        files.extend(inputs(&root().join("regressions"), target.name));
+        files.extend(inputs(&root().join("regressions").join(target.name)));
         for file in files {
             let data = fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             if catch_unwind(AssertUnwindSafe(|| (target.check)(&data))).is_err() {

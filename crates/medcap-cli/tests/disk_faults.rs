@@ -240,7 +240,11 @@ fn reproduce_on_a_disk_that_fills_up_resumes_to_the_same_report_once_space_is_fr
     disk.remount("ro");
     let read_only = reproduce(&out);
     assert_clear_error(&read_only, &out, "Read-only file system");
-    assert_eq!(snapshot(&out).len(), before.len());
+    assert_eq!(
+        snapshot(&out),
+        before,
+        "a refused rerun changed the run's files"
+    );
 
     // Room again: the rerun continues from what was finished and ends with
     // the undisturbed run's results.
