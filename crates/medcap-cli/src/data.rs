@@ -1,6 +1,7 @@
 //! The data commands, `medcap synth` and `medcap prepare`: glue over
 //! medcap-dataset (no libtorch: the `medcap` front end runs them itself).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +14,7 @@ use medcap_dataset::split::SplitPlan;
 use medcap_dataset::synth::{SynthConfig, generate};
 
 use crate::progress;
+use medcap_cli::results_out::results_out;
 
 #[derive(Debug, Args)]
 pub struct SynthArgs {
@@ -117,13 +119,16 @@ pub fn synth(args: SynthArgs) -> Result<()> {
             args.out.display()
         )
     })?;
-    println!(
+    let mut out = results_out();
+    writeln!(
+        out,
         "{} figures ({} chest radiographs) from {} papers in {}",
         summary.figures,
         summary.chest_radiographs,
         summary.papers,
         summary.release_dir.display()
-    );
+    )?;
+    out.flush()?;
     Ok(())
 }
 
@@ -220,53 +225,66 @@ pub fn prepare_command(args: PrepareArgs) -> Result<()> {
     let bars = progress::Bars::new();
     let summary = prepare(&input, &args.out, &options, &bars)
         .with_context(|| format!("cannot prepare the data set at {}", input.display()))?;
-    print_summary(&summary);
-    println!(
+    let mut out = results_out();
+    print_summary(&mut out, &summary)?;
+    writeln!(
+        out,
         "outputs in {} ({}, split CSVs, {})",
         args.out.display(),
         outputs::FIGURES,
         outputs::SUMMARY
-    );
+    )?;
+    out.flush()?;
     Ok(())
 }
 
-fn print_summary(s: &PrepareSummary) {
-    println!(
+fn print_summary(out: &mut impl Write, s: &PrepareSummary) -> std::io::Result<()> {
+    writeln!(
+        out,
         "read {} records of {} ({})",
         s.lines,
         s.jsonl.display(),
         s.format
-    );
-    println!("  malformed lines:         {}", s.malformed);
-    println!("  duplicate records:       {}", s.duplicates);
-    println!("  no caption:              {}", s.empty_caption);
-    println!("  other licence:           {}", s.licence_excluded);
-    println!("  excluded:                {}", s.excluded);
-    println!("  no keyword:              {}", s.no_keyword);
-    println!(
+    )?;
+    writeln!(out, "  malformed lines:         {}", s.malformed)?;
+    writeln!(out, "  duplicate records:       {}", s.duplicates)?;
+    writeln!(out, "  no caption:              {}", s.empty_caption)?;
+    writeln!(out, "  other licence:           {}", s.licence_excluded)?;
+    writeln!(out, "  excluded:                {}", s.excluded)?;
+    writeln!(out, "  no keyword:              {}", s.no_keyword)?;
+    writeln!(
+        out,
         "  selected:                {}  ({})",
         s.selected, s.selector
-    );
-    println!("  empty after cleanup:     {}", s.empty_after_cleanup);
-    println!(
+    )?;
+    writeln!(out, "  empty after cleanup:     {}", s.empty_after_cleanup)?;
+    writeln!(
+        out,
         "  captions cleaned:        {} changed, {} lost a word no rule accounts for",
         s.cleanup_changed, s.cleanup_unexpected
-    );
+    )?;
     let i = &s.images;
     if i.checked {
-        println!(
+        writeln!(
+            out,
             "  images: ok {}, missing {}, outside root {}, undecodable {}, bad dimensions {}",
             i.ok, i.missing, i.outside_root, i.undecodable, i.bad_dimensions
-        );
+        )?;
     } else {
-        println!("  images: not checked; outside root {}", i.outside_root);
+        writeln!(
+            out,
+            "  images: not checked; outside root {}",
+            i.outside_root
+        )?;
     }
-    println!("  usable figures:          {}", s.usable);
+    writeln!(out, "  usable figures:          {}", s.usable)?;
     for (name, c) in &s.splits {
         let requested = c.requested.map(|r| format!(" of {r}")).unwrap_or_default();
-        println!(
+        writeln!(
+            out,
             "  split {name:<10} {:>6}{requested} figures from {} papers",
             c.figures, c.papers
-        );
+        )?;
     }
+    Ok(())
 }

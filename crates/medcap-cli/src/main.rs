@@ -74,12 +74,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
         Command::Info => {
+            use std::io::Write;
             let info = runtime_info();
-            println!("libtorch:       {}", info.torch_version);
-            println!("CUDA available: {}", info.cuda_available);
-            println!("CUDA devices:   {}", info.cuda_devices);
-            println!("cuDNN:          {}", info.cudnn_available);
-            println!("CPU threads:    {}", info.cpu_threads);
+            let mut out = medcap_cli::results_out::results_out();
+            writeln!(out, "libtorch:       {}", info.torch_version)?;
+            writeln!(out, "CUDA available: {}", info.cuda_available)?;
+            writeln!(out, "CUDA devices:   {}", info.cuda_devices)?;
+            writeln!(out, "cuDNN:          {}", info.cudnn_available)?;
+            writeln!(out, "CPU threads:    {}", info.cpu_threads)?;
+            out.flush()?;
             Ok(())
         }
     }

@@ -1,6 +1,7 @@
 //! `medcap reproduce`: the study end to end (see medcap-study), resumable,
 //! with its report in `--out`.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -11,6 +12,7 @@ use medcap_study::StudyError;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::Study;
 
+use medcap_cli::results_out::results_out;
 use medcap_cli::study_args::StudyInputs;
 
 use crate::train_progress::TrainBar;
@@ -88,11 +90,14 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     let outcome = outcome?;
     let table = std::fs::read_to_string(outcome.report_dir.join("table1.md"))
         .with_context(|| format!("cannot read {}", outcome.report_dir.display()))?;
-    println!("{table}");
-    println!(
+    let mut out = results_out();
+    writeln!(out, "{table}")?;
+    writeln!(
+        out,
         "report: {}",
         outcome.report_dir.join("index.html").display()
-    );
+    )?;
+    out.flush()?;
     if args.check_targets {
         let missed: Vec<String> = outcome
             .data
@@ -108,7 +113,8 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
                 missed.join("\n")
             );
         }
-        println!("every required reproduction target met");
+        writeln!(out, "every required reproduction target met")?;
+        out.flush()?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! progress bar on a terminal, log lines otherwise, and Ctrl-C writing a
 //! checkpoint before exiting (rerun with `--resume` to continue).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -45,7 +46,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             std::process::exit(130);
         }
         Outcome::Finished | Outcome::EarlyStopped => {
-            println!(
+            let mut out = medcap_cli::results_out::results_out();
+            writeln!(
+                out,
                 "{} after {} steps; best validation loss {}; model: {}",
                 if summary.outcome == Outcome::Finished {
                     "finished"
@@ -57,7 +60,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     .best_val_loss
                     .map_or("-".into(), |l| format!("{l:.4}")),
                 summary.checkpoint.display()
-            );
+            )?;
+            out.flush()?;
             if summary.skipped_images > 0 {
                 eprintln!(
                     "warning: {} training image reads failed and were skipped (see the warnings of each epoch)",

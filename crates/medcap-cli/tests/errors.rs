@@ -85,6 +85,16 @@ fn sandbox(dir: &Path) {
     );
     write("study.toml", b"");
     write("bad-stage.toml", b"[fine_tuning]\nlr = -1.0\n");
+    // A small release for `prepare`.
+    medcap_dataset::synth::generate(
+        &dir.join("release"),
+        &medcap_dataset::synth::SynthConfig {
+            figures: 40,
+            seed: 7,
+            non_chest_share: 0.2,
+        },
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.join("dir")).unwrap();
     std::fs::create_dir_all(dir.join("images")).unwrap();
     std::fs::copy(

@@ -33,6 +33,14 @@ pub enum ModelError {
         /// What is wrong.
         reason: String,
     },
+    /// libtorch cannot run mixed precision of this kind on this device.
+    #[error("libtorch cannot autocast to {precision} on {device:?}")]
+    Autocast {
+        /// The device.
+        device: tch::Device,
+        /// The precision asked for.
+        precision: crate::precision::Precision,
+    },
     /// libtorch refused: missing or mis-shaped weights, device errors.
     #[error("{context}: {source}")]
     Torch {

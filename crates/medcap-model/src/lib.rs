@@ -4,7 +4,7 @@
 //! vision encoder, its BERT text encoder and causal text decoder ([`blip`]),
 //! with module paths equal to the Hugging Face checkpoint keys; generation
 //! ([`generation`]); the device layer (where tensors run, what libtorch can
-//! see); the BERT-family encoder ([`bert`], [`text_encoder`]) and, on it,
+//! see); precision and mixed-precision autocast ([`precision`]); the BERT-family encoder ([`bert`], [`text_encoder`]) and, on it,
 //! BERTScore's encoder ([`bertscore::BertScorer`], medcap-metrics'
 //! `TokenEmbedder`).
 //!
@@ -24,8 +24,10 @@ pub mod blip;
 pub mod checkpoint;
 pub mod device;
 pub mod error;
+mod ffi;
 pub mod generation;
 pub mod pipeline;
+pub mod precision;
 pub mod preprocess;
 mod resize;
 pub mod text_encoder;

@@ -282,3 +282,67 @@ fn retrieval_scores_match() {
     let diff = max_diff(&sim, &tensor("itc_sim"));
     assert!(diff < 1e-4, "ITC similarities differ by {diff}");
 }
+
+/// Mixed precision through libtorch's autocast: under [`Autocast`] the
+/// decoder logits come out in bf16 / fp16 as transformers' do under
+/// torch.autocast on the CPU (data-fixtures/blip/gen_autocast.py), pick
+/// the same next tokens, and stray from fp32 by no more than torch's do.
+/// They are not bit-equal: medcap's attention is libtorch's fused
+/// scaled-dot-product kernel where transformers' BLIP multiplies, softmaxes
+/// and multiplies again, and half precision rounds the two differently.
+#[test]
+fn autocast_logits_match_torch_autocast() {
+    use medcap_model::precision::{Autocast, Precision};
+    let golden = Tensor::read_safetensors(fixtures().join("autocast.safetensors")).unwrap();
+    let golden = |name: &str| {
+        golden
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} not in autocast.safetensors"))
+            .1
+            .shallow_clone()
+    };
+    let model = caption_model();
+    let _guard = no_grad_guard();
+    let prompt = Tensor::from_slice(&[30522i64, 1037, 3861, 1997])
+        .view([1, 4])
+        .repeat([5, 1]);
+    let logits = |precision| {
+        let _autocast = Autocast::enter(Device::Cpu, precision).unwrap();
+        let embeds = model.encode_images(&tensor("pixel_values"), false).unwrap();
+        let out = model.decode(&embeds, &prompt, None, false);
+        out.logits.select(1, 3)
+    };
+    let fp32 = logits(Precision::F32);
+    assert_eq!(fp32.kind(), Kind::Float);
+    assert!(max_diff(&fp32, &golden("logits_fp32")) < 1e-4);
+    let mean_diff = |a: &Tensor, b: &Tensor| (a - b).abs().mean(Kind::Float).double_value(&[]);
+    for (precision, name, kind) in [
+        (Precision::Bf16, "bf16", Kind::BFloat16),
+        (Precision::F16, "fp16", Kind::Half),
+    ] {
+        let ours = logits(precision);
+        assert_eq!(ours.kind(), kind, "{name} logits");
+        assert_eq!(golden(&format!("kind_{name}")).double_value(&[0]), 1.0);
+        let ours = ours.to_kind(Kind::Float);
+        let torch = golden(&format!("logits_{name}"));
+        let ours_off = mean_diff(&ours, &fp32);
+        let torch_off = mean_diff(&torch, &golden("logits_fp32"));
+        println!(
+            "{name}: mean |medcap - fp32| {ours_off:.3e}, |torch - fp32| {torch_off:.3e}, \
+             |medcap - torch| {:.3e}",
+            mean_diff(&ours, &torch)
+        );
+        // Rounding happened (autocast is on), and no more of it than torch's.
+        assert!(ours_off > 0.0, "{name}: logits equal fp32's");
+        assert!(
+            ours_off <= 1.5 * torch_off,
+            "{name}: medcap strays {ours_off} from fp32, torch {torch_off}"
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(ours.argmax(-1, false)).unwrap(),
+            Vec::<i64>::try_from(torch.argmax(-1, false)).unwrap(),
+            "{name}: next tokens"
+        );
+    }
+}

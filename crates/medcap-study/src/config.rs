@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use medcap_train::config::{
-    DataConfig, LossConfig, LossKind, ModelConfig, OptimConfig, OptimizerKind, RunConfig, Schedule,
-    TrainConfig,
+    DataConfig, LossConfig, LossKind, ModelConfig, OptimConfig, OptimizerKind, Precision,
+    RunConfig, Schedule, TrainConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,9 @@ pub struct StageTraining {
     pub warmup_steps: usize,
     /// Label smoothing.
     pub label_smoothing: f64,
+    /// `fp32`, or `bf16` / `fp16` mixed precision (see medcap-train's
+    /// `OptimConfig::precision`); the embedded default is fp32.
+    pub precision: Precision,
 }
 
 impl StageTraining {
@@ -57,6 +60,7 @@ impl StageTraining {
             schedule: Schedule::Cosine,
             warmup_steps: 50,
             label_smoothing: 0.0,
+            precision: Precision::F32,
         }
     }
 }
@@ -113,6 +117,7 @@ impl StageTraining {
                 accumulation: self.accumulation,
                 epochs: self.epochs,
                 max_steps: self.max_steps,
+                precision: self.precision,
                 ..Default::default()
             },
             run: RunConfig {

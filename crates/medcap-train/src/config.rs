@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use medcap_dataset::paths::PathWriter;
 
 use medcap_io::config::{ConfigFile, InvalidConfig, resolve};
+pub use medcap_model::precision::Precision;
 
 use crate::error::TrainError;
 
@@ -108,6 +109,12 @@ pub struct OptimConfig {
     pub epochs: usize,
     /// Stop after this many optimizer steps, if fewer than the epochs give.
     pub max_steps: Option<usize>,
+    /// `fp32` (default), or mixed precision: `bf16` or `fp16` autocast of
+    /// the forward pass (matrix products in half precision, reductions
+    /// and the loss in fp32, as `torch.autocast`), with fp32 weights and
+    /// Adam moments; `fp16` adds dynamic loss scaling (torch's
+    /// `GradScaler`). Checkpoints are fp32 either way.
+    pub precision: Precision,
 }
 
 impl Default for OptimConfig {
@@ -125,6 +132,7 @@ impl Default for OptimConfig {
             accumulation: 4,
             epochs: 5,
             max_steps: None,
+            precision: Precision::F32,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! micro-batches with gradient accumulation (4 x 4 by default), Adam or
 //! AdamW, the captioning cross-entropy and the study's margin contrastive
 //! loss (alone or weighted together), a learning-rate schedule and gradient
-//! clipping; with a run directory that survives crashes (atomic
+//! clipping, fp32 or bf16/fp16 mixed precision; with a run directory that survives crashes (atomic
 //! checkpoints, exact resume), validation, early stopping and loss plots.
 //!
 //! ```no_run
@@ -20,6 +20,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod loss;
+pub mod loss_scale;
 pub mod optim;
 pub mod plot;
 pub mod run;

@@ -64,6 +64,18 @@ impl Adam {
         total.sqrt()
     }
 
+    /// Multiplies every gradient by `factor` (fp16 training divides out its
+    /// loss scale with this).
+    pub fn scale_grads(&mut self, factor: f64) {
+        let _guard = tch::no_grad_guard();
+        for (_, p) in &self.params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.g_mul_scalar_(factor);
+            }
+        }
+    }
+
     /// Scales the gradients so that their global norm is at most `max_norm`
     /// (torch's `clip_grad_norm_`); returns the norm before clipping.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {

@@ -28,6 +28,14 @@ pub struct TrainState {
     pub skipped_images: usize,
     /// The run ended (all steps done or early stopping).
     pub finished: bool,
+    /// fp16 training's loss scale (absent in other precisions, and in
+    /// the state files of runs from before mixed precision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<crate::loss_scale::LossScaler>,
+    /// Steps whose update was skipped because the scaled gradients
+    /// overflowed (fp16 only).
+    #[serde(default)]
+    pub overflow_steps: usize,
 }
 
 /// One line of `metrics.jsonl`.

@@ -322,3 +322,172 @@ fn a_run_interrupted_at_an_epoch_boundary_resumes_too() {
         );
     }
 }
+
+fn train_losses(run_dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<MetricsRow>(l).unwrap())
+        .filter_map(|r| r.train_loss)
+        .collect()
+}
+
+/// (name, dtype, shape) of every tensor of a safetensors file, sorted.
+fn layout(path: &Path) -> Vec<(String, tch::Kind, Vec<i64>)> {
+    let mut v: Vec<_> = tch::Tensor::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.kind(), t.size()))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn bf16_and_fp16_mixed_precision_track_fp32_and_save_fp32_checkpoints() {
+    use medcap_train::config::Precision;
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for precision in [Precision::F32, Precision::Bf16, Precision::F16] {
+        let mut c = config(dir.path(), precision.name(), 8);
+        c.optim.precision = precision;
+        c.optim.micro_batch = 4;
+        c.optim.accumulation = 1;
+        c.optim.epochs = 6;
+        c.optim.lr = 1e-2;
+        c.loss.kind = LossKind::CePlusContrastive;
+        c.loss.contrastive_weight = 0.1;
+        let summary = Trainer::new(c, Device::Cpu, false)
+            .unwrap()
+            .run(&Quiet, &AtomicBool::new(false))
+            .unwrap();
+        assert_eq!((summary.outcome, summary.steps), (Outcome::Finished, 12));
+        runs.push((precision, summary));
+    }
+    let fp32 = train_losses(&runs[0].1.run_dir);
+    for (precision, summary) in &runs[1..] {
+        let losses = train_losses(&summary.run_dir);
+        // The first step starts from the same weights on the same batch:
+        // only rounding separates the losses; autocast did round.
+        let relative = (losses[0] - fp32[0]).abs() / fp32[0];
+        assert!(
+            relative > 0.0,
+            "{precision}: the loss equals fp32's, autocast is off"
+        );
+        assert!(
+            relative < 0.02,
+            "{precision}: first loss {} vs fp32 {}",
+            losses[0],
+            fp32[0]
+        );
+        // And it learns. fp16 skips the updates whose scaled gradients
+        // overflowed (torch's initial scale of 2^16 is too large for this
+        // model's first steps, as GradScaler's documentation warns), so it
+        // is held to a looser bound.
+        let state = state_of(&summary.run_dir);
+        let (first, last) = (losses[0], losses[losses.len() - 1]);
+        let bound = if *precision == Precision::F16 {
+            0.75
+        } else {
+            0.6
+        };
+        assert!(
+            last < bound * first,
+            "{precision}: loss {first:.3} -> {last:.3}; {state}"
+        );
+        if *precision == Precision::Bf16 {
+            let end = fp32[fp32.len() - 1];
+            assert!(
+                (last - end).abs() < 0.25 * end,
+                "bf16: final loss {last:.3} vs fp32 {end:.3}"
+            );
+        }
+        // Checkpoints keep transformers' layout in fp32: the keys, dtypes
+        // and shapes of the fixture that transformers' save_pretrained wrote.
+        for which in ["latest", "best"] {
+            let saved = summary
+                .run_dir
+                .join("checkpoints")
+                .join(which)
+                .join("model.safetensors");
+            assert_eq!(
+                layout(&saved),
+                layout(&fixtures().join("tiny-caption/model.safetensors")),
+                "{precision} {which}"
+            );
+        }
+        assert!(BlipForConditionalGeneration::from_dir(&summary.checkpoint, Device::Cpu).is_ok());
+    }
+    // fp16's loss scale started at torch's 2^16 and halved once per
+    // skipped step (growth needs 2000 clean steps); bf16 has none.
+    let state = state_of(&runs[2].1.run_dir);
+    let skipped = state["overflow_steps"].as_u64().unwrap();
+    assert!(skipped < 12, "every fp16 step overflowed: {state}");
+    assert_eq!(
+        state["loss_scale"]["scale"].as_f64().unwrap() * 2f64.powi(skipped as i32),
+        65536.0,
+        "{state}"
+    );
+    let state = state_of(&runs[1].1.run_dir);
+    assert!(
+        state.get("loss_scale").is_none(),
+        "bf16 needs no loss scale: {state}"
+    );
+    assert_eq!(state["overflow_steps"], 0, "{state}");
+}
+
+fn state_of(run_dir: &Path) -> serde_json::Value {
+    let path = run_dir.join("checkpoints/latest/state.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// An fp16 step whose scaled gradients overflow is skipped, not applied
+/// and not fatal: the weights stay, the scale halves, the run goes on, and
+/// a resumed run counts Adam's updates without the skipped step.
+#[test]
+fn an_fp16_overflow_skips_the_update_and_halves_the_scale() {
+    use medcap_train::config::Precision;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), "overflow", 4);
+    c.data.val_csv = None;
+    c.optim.precision = Precision::F16;
+    c.optim.micro_batch = 4;
+    c.optim.accumulation = 1;
+    c.loss.kind = LossKind::Ce;
+    c.optim.epochs = 2; // one step per epoch
+    let stopper = StopAt(1, AtomicBool::new(false));
+    let first = Trainer::new(c.clone(), Device::Cpu, false)
+        .unwrap()
+        .run(&stopper, &stopper.1)
+        .unwrap();
+    assert_eq!((first.outcome, first.steps), (Outcome::Interrupted, 1));
+    let latest = first.run_dir.join("checkpoints/latest");
+    let before = weights(&latest);
+    // A scale far past fp16's range (65504): the backward pass overflows.
+    let state_path = latest.join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let overflowed_before = state["overflow_steps"].as_u64().unwrap();
+    state["loss_scale"]["scale"] = 2f64.powi(100).into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let second = Trainer::new(c, Device::Cpu, true)
+        .unwrap()
+        .run(&Quiet, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!((second.outcome, second.steps), (Outcome::Finished, 2));
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert_eq!(
+        state["overflow_steps"].as_u64().unwrap(),
+        overflowed_before + 1,
+        "{state}"
+    );
+    assert_eq!(
+        state["loss_scale"]["scale"].as_f64(),
+        Some(2f64.powi(99)),
+        "{state}"
+    );
+    for ((name, x), (_, y)) in before.iter().zip(&weights(&latest)) {
+        assert!(x.equal(y), "{name} changed in a skipped step");
+    }
+}

@@ -23,28 +23,7 @@ use crate::checkpoint::{self, KeyRules, LoadReport};
 use crate::error::ModelError;
 use crate::generation::{self, GenerationConfig, NextTokenLogits, TokenSpec};
 
-/// Precision of the weights and activations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Precision {
-    /// fp32 everywhere (the parity setting).
-    #[default]
-    F32,
-    /// bf16 weights and activations (CUDA); libtorch's LayerNorm and
-    /// softmax kernels accumulate in fp32.
-    Bf16,
-    /// fp16 weights and activations (CUDA), same accumulation rule.
-    F16,
-}
-
-impl Precision {
-    fn kind(self) -> Kind {
-        match self {
-            Self::F32 => Kind::Float,
-            Self::Bf16 => Kind::BFloat16,
-            Self::F16 => Kind::Half,
-        }
-    }
-}
+pub use crate::precision::Precision;
 
 fn read_config(dir: &Path) -> Result<(BlipConfig, serde_json::Value), ModelError> {
     let path = dir.join("config.json");

@@ -52,7 +52,9 @@ impl LmPredictionHead {
         let h = self
             .layer_norm
             .forward(&self.dense.forward(hidden).gelu("none"));
-        h.matmul(&self.decoder_weight.tr()) + &self.bias
+        // One `linear`, as transformers' nn.Linear: under autocast the bias
+        // is cast with the product, so the logits come out in half precision.
+        h.linear(&self.decoder_weight, Some(&self.bias))
     }
 }
 

@@ -28,9 +28,11 @@ use tch::{Device, Tensor};
 pub use checkpointing::CheckpointPolicy;
 pub use observer::{LogObserver, Observer};
 
+use crate::config::Precision;
 use crate::config::{LossKind, TrainConfig};
 use crate::data::{self, Augment, CaptionExample, Prefetcher};
 use crate::error::TrainError;
+use crate::loss_scale::LossScaler;
 use crate::optim::Adam;
 use crate::run::{RunDir, TrainState};
 use heads::Heads;
@@ -150,10 +152,13 @@ impl Trainer {
             trainable(&model, heads.as_ref(), config.model.freeze_vision),
             &config.optim,
         );
-        let state = match &resume_from {
+        let mut state = match &resume_from {
             Some(dir) => resume::restore(dir, &mut optimizer, &run)?,
             None => TrainState::default(),
         };
+        if config.optim.precision == Precision::F16 && state.loss_scale.is_none() {
+            state.loss_scale = Some(LossScaler::default());
+        }
         Ok(Self {
             config,
             device,

@@ -86,7 +86,9 @@ pub(super) fn restore(
         path: dir.join(STATE_FILE),
         reason: e.to_string(),
     })?;
-    optimizer.load(&dir.join(OPTIMIZER_FILE), state.step)?;
+    // Adam counts its updates; fp16 steps skipped for overflow made none.
+    let updates = state.step.saturating_sub(state.overflow_steps);
+    optimizer.load(&dir.join(OPTIMIZER_FILE), updates)?;
     run.truncate_metrics(state.step)?;
     tracing::info!(step = state.step, from = %dir.display(), "resuming");
     Ok(state)

@@ -5,6 +5,7 @@
 //! clipping and the update. Each step seeds libtorch's generator from the
 //! run seed and the step number, so that dropout is the same on a resume.
 
+use medcap_model::precision::Autocast;
 use tch::{Kind, Tensor};
 
 use super::Trainer;
@@ -68,6 +69,9 @@ impl Trainer {
     ) -> Result<(Tensor, Option<Tensor>), TrainError> {
         let pixels = batch.pixel_tensor().to_device(self.device);
         let model = &self.model;
+        // Mixed precision covers the forward pass only; the backward pass
+        // runs after the guard is dropped, as torch.autocast advises.
+        let _autocast = Autocast::enter(self.device, self.config.optim.precision)?;
         let image_embeds = if self.config.model.freeze_vision || !train {
             let _guard = tch::no_grad_guard();
             model.encode_images_t(&pixels, false, false)?
@@ -85,6 +89,7 @@ impl Trainer {
                 &targets.labels,
                 self.config.loss.label_smoothing,
             )
+            .to_kind(Kind::Float)
         };
         let contrastive = match &self.heads {
             Some(heads) if batch.len >= 2 => {
@@ -92,12 +97,15 @@ impl Trainer {
                 let text = heads
                     .projections
                     .project_text(&model.unimodal_text_hidden(&ids, &mask, train));
-                Some(margin_contrastive_loss(
-                    &image,
-                    &text,
-                    self.config.loss.margin,
-                    self.config.loss.hardest_negative,
-                ))
+                Some(
+                    margin_contrastive_loss(
+                        &image,
+                        &text,
+                        self.config.loss.margin,
+                        self.config.loss.hardest_negative,
+                    )
+                    .to_kind(Kind::Float),
+                )
             }
             _ => None,
         };
@@ -168,9 +176,33 @@ impl Trainer {
                     checkpoint: self.run.latest(),
                 });
             }
-            loss.backward();
+            match &self.state.loss_scale {
+                Some(scaler) => (loss * scaler.scale).backward(),
+                None => loss.backward(),
+            }
             step_loss += value;
             self.pending_images += batch.len;
+        }
+        if let Some(scaler) = &self.state.loss_scale {
+            let scale = scaler.scale;
+            // An overflow in the scaled gradients skips the update, as
+            // GradScaler does; the scale backs off and the run goes on.
+            let overflowed = !self.optimizer.grad_norm().is_finite();
+            if let Some(scaler) = &mut self.state.loss_scale {
+                scaler.record(overflowed);
+            }
+            if overflowed {
+                self.optimizer.zero_grad();
+                self.state.overflow_steps += 1;
+                tracing::warn!(
+                    step = self.state.step + 1,
+                    scale,
+                    "fp16 gradients overflowed; update skipped, loss scale halved"
+                );
+                self.finish_step(step_loss);
+                return Ok(());
+            }
+            self.optimizer.scale_grads(1.0 / scale);
         }
         if let Some(max) = self.config.grad_clip() {
             let norm = self.optimizer.clip_grad_norm(max);
@@ -186,10 +218,15 @@ impl Trainer {
         let lr = learning_rate(&self.config.optim, self.state.step, total);
         self.optimizer.update(lr);
         self.optimizer.zero_grad();
+        self.finish_step(step_loss);
+        Ok(())
+    }
+
+    /// Counts a step (updated or, in fp16, skipped) and its loss.
+    fn finish_step(&mut self, step_loss: f64) {
         self.state.step += 1;
         self.pending_loss.0 += step_loss;
         self.pending_loss.1 += 1;
-        Ok(())
     }
 }
 
