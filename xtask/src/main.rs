@@ -15,6 +15,7 @@
 mod artifact;
 mod bench_score;
 mod fuzz;
+mod gpu_check;
 mod realdata;
 mod seeds;
 mod setup;
@@ -79,12 +80,17 @@ Tasks:
               that break a check are copied to fuzz/regressions/ and fail the task;
               writes target/fuzz/report.md. Without nightly or cargo-fuzz it says so
               and exits 0 (the stable tests replay the seeds and regressions)
+  gpu-check   --prepare DIR [--no-wheels]: a bundle that checks and measures medcap on a
+              GPU machine with torch in its python3 and no Rust: release binaries,
+              fixtures, transformers' side (gpu_reference.py and its wheels) and
+              DIR/run.sh [--device cuda|cpu] [--quick] [--no-reference], which writes
+              out/report.json (see docs/BENCHMARKS.md)
   realdata    caption cleanup and the chest selection on real captions: the ROCO test
               radiology captions in ../shared/data/roco-test-radiology (or DIR); writes
               target/realdata/report.md (counts, damaged captions, words removed, samples)
 ";
 
-const TASKS: [&str; 9] = [
+const TASKS: [&str; 10] = [
     "setup",
     "doctor",
     "test",
@@ -94,6 +100,7 @@ const TASKS: [&str; 9] = [
     "parity",
     "realdata",
     "fuzz",
+    "gpu-check",
 ];
 
 fn main() -> Result<()> {
@@ -125,6 +132,10 @@ fn main() -> Result<()> {
         "parity" => parity(&ws, rest),
         "realdata" => realdata::run(&ws, rest),
         "fuzz" => fuzz::run(&ws, &setup::run(&ws.root)?, rest),
+        "gpu-check" => {
+            let options = gpu_check::options(rest, &ws.cwd)?;
+            gpu_check::prepare(&ws, &setup::run(&ws.root)?, &options).map(|_| ())
+        }
         other => bail!("unknown task `{other}`\n\n{HELP}"),
     }
 }
@@ -210,6 +221,7 @@ fn test(ws: &Workspace) -> Result<()> {
     )?;
     run_step("cargo test", cargo(ws, &env).args(["test", "--workspace"]))?;
     default_run(ws, &env)?;
+    gpu_check::test_on_cpu(ws, &env)?;
     println!("==> all checks passed");
     Ok(())
 }
