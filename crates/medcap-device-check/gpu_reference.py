@@ -14,6 +14,10 @@ sets its timings beside, measured with transformers 4.57.1 on the same device in
       training-step time and peak memory per micro-batch size (doubling from 4 until a size
       does not fit) for fp32, bf16 autocast and fp32 with the vision encoder frozen.
 
+  gpu_reference.py check-trained DIR --out FILE
+      loads a checkpoint that medcap trained (bf16 autocast) with transformers' from_pretrained:
+      no missing, unexpected or mis-shaped key, every weight fp32; exits 1 otherwise
+
 Inputs are those medcap-device-check uses: the fixture images rgb_wide, grey, rgba and
 rgb_large through the checkpoint's BlipImageProcessor, repeated to the batch size, and the
 same four captions.
@@ -185,6 +189,18 @@ def measure(args):
     os.replace(tmp, args.out)
 
 
+def check_trained(model_dir, out_path):
+    model, info = BlipForConditionalGeneration.from_pretrained(model_dir, output_loading_info=True)
+    problems = {k: v for k, v in info.items() if v}
+    dtypes = sorted({str(p.dtype) for p in model.state_dict().values()})
+    result = {"checkpoint": model_dir, "loading_problems": problems, "dtypes": dtypes,
+              "loaded": not problems and dtypes == ["torch.float32"]}
+    with open(out_path, "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result), file=sys.stderr)
+    return 0 if result["loaded"] else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -198,9 +214,14 @@ def main():
     me.add_argument("--out", required=True)
     me.add_argument("--max-micro-batch", type=int, default=64)
     me.add_argument("--caption-images", type=int, default=32)
+    ct = sub.add_parser("check-trained")
+    ct.add_argument("dir")
+    ct.add_argument("--out", required=True)
     args = ap.parse_args()
     if args.command == "make-base":
         make_base(args.fixtures, args.dir)
+    elif args.command == "check-trained":
+        sys.exit(check_trained(args.dir, args.out))
     else:
         measure(args)
 

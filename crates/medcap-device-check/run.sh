@@ -2,7 +2,8 @@
 # The device check of a `cargo xtask gpu-check --prepare` bundle: runs on the
 # GPU machine (torch in its python3, no Rust, no network), or on the CPU to
 # test the bundle. Writes OUT/report.json (medcap's checks and timings, with
-# transformers' beside them), OUT/reference.json, OUT/info.txt,
+# transformers' beside them), OUT/reference.json, OUT/trained.json
+# (transformers loading a checkpoint medcap trained in bf16), OUT/info.txt,
 # OUT/caption.txt and OUT/log.txt; exits non-zero when a check fails.
 #
 #   ./run.sh [--device cuda|cpu] [--out DIR] [--work DIR] [--quick] [--no-reference]
@@ -37,7 +38,7 @@ torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(t
     echo "run.sh: $python has no torch" >&2; exit 1; }
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 say "libtorch from $torch_lib"
-"$here/bin/medcap" info > "$out/info.txt" 2>> "$log" || { cat "$log" >&2; exit 1; }
+"$here/bin/medcap-torch" info > "$out/info.txt" 2>> "$log" || { cat "$log" >&2; exit 1; }
 cat "$out/info.txt" | tee -a "$log" >&2
 
 fixtures=$here/fixtures
@@ -76,15 +77,21 @@ elif [ "$quick" = 0 ]; then
 fi
 
 say "medcap caption on $device"
-"$here/bin/medcap" caption --device "$device" --model "$base" "$fixtures/blip/images/rgb_large.png" \
+"$here/bin/medcap-torch" caption --device "$device" --model "$base" "$fixtures/blip/images/rgb_large.png" \
     > "$out/caption.txt" 2>> "$log" || { echo "run.sh: medcap caption failed (see $log)" >&2; exit 1; }
 
 say "medcap-device-check on $device"
 # shellcheck disable=SC2086
 "$here/bin/medcap-device-check" run --device "$device" --fixtures "$fixtures" --base "$base" \
     --work "$work/runs" --out "$out/report.json" $ref_args $sizes 2>&1 | tee -a "$log" >&2
+trained_ok=0
+if [ "$reference" = 1 ]; then
+    say "transformers loads the checkpoint medcap trained in bf16 on $device"
+    "$python" "$here/gpu_reference.py" check-trained "$work/runs/runs/loss-device-bf16/checkpoints/latest" \
+        --out "$out/trained.json" >> "$log" 2>&1 || trained_ok=1
+fi
 # POSIX sh has no pipefail: the report says whether every check passed.
-if "$python" -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["passed"] else 1)' \
+if [ "$trained_ok" = 0 ] && "$python" -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["passed"] else 1)' \
     "$out/report.json" 2>> "$log"; then
     say "every check passed; report: $out/report.json"
     exit 0

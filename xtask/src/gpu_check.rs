@@ -2,8 +2,9 @@
 //! measures medcap on the GPU machine, which has torch in its `python3` but
 //! no Rust toolchain and no network. Built here:
 //!
-//! - `bin/`: release `medcap`, `medcap-torch` and `medcap-device-check`,
-//!   stripped of debug information (they find libtorch through
+//! - `bin/`: release `medcap-torch` (the whole `medcap` command line; the
+//!   front end, which only forwards to it, is left out to save 10 MB) and
+//!   `medcap-device-check`, stripped (they find libtorch through
 //!   `LD_LIBRARY_PATH`, which `run.sh` points at that machine's torch);
 //! - `fixtures/`: the tiny BLIP checkpoint with transformers' golden ids and
 //!   tensors, the fixture images and `gen.py` (which makes the base-size
@@ -35,8 +36,8 @@ const WHEELS: [&str; 3] = [
     "tokenizers==0.22.1",
 ];
 
-/// The three binaries of the bundle.
-const BINARIES: [&str; 3] = ["medcap", "medcap-torch", "medcap-device-check"];
+/// The binaries of the bundle.
+const BINARIES: [&str; 2] = ["medcap-torch", "medcap-device-check"];
 
 /// Options of `gpu-check`.
 #[derive(Debug, PartialEq, Eq)]
@@ -109,7 +110,8 @@ pub fn prepare(ws: &Workspace, env: &setup::Environment, options: &Options) -> R
     }
     let bytes = size_of(dir)?;
     println!(
-        "==> bundle in {} ({:.1} MiB); run it there with {}/run.sh",
+        "==> bundle in {} ({:.1} MiB; the device machine takes at most 64 MiB with the \
+         repository's own files); run it there with {}/run.sh",
         dir.display(),
         bytes as f64 / (1024.0 * 1024.0),
         dir.display()
@@ -134,13 +136,25 @@ pub fn test_on_cpu(ws: &Workspace, env: &setup::Environment) -> Result<()> {
         .parent()
         .context("the release directory has no parent")?
         .join("gpu-check");
-    prepare(
-        ws,
-        env,
-        &Options {
-            dir: dir.clone(),
-            wheels: false,
-        },
+    // As a user types it, from another directory of the checkout, with a
+    // relative path where the target directory is inside it.
+    let from = ws.root.join("docs");
+    let typed = match dir.strip_prefix(&ws.root) {
+        Ok(inside) => Path::new("..").join(inside),
+        Err(_) => dir.clone(),
+    };
+    let mut prepare = crate::cargo(ws, env);
+    prepare
+        .args(["xtask", "gpu-check", "--prepare"])
+        .arg(&typed)
+        .arg("--no-wheels")
+        .current_dir(&from);
+    crate::run_step(
+        &format!(
+            "cargo xtask gpu-check --prepare {} --no-wheels (in docs/)",
+            typed.display()
+        ),
+        &mut prepare,
     )?;
     let mut cmd = Command::new(dir.join("run.sh"));
     cmd.args(["--device", "cpu", "--quick", "--no-reference", "--out"])
@@ -201,11 +215,11 @@ fn build(ws: &Workspace, env: &setup::Environment) -> Result<Vec<(&'static str, 
     Ok(found)
 }
 
-/// Drops debug information where `strip` exists (binutils); the bundle
-/// travels to the GPU machine, whose working-tree limit is 64 MiB.
+/// Drops symbols and debug information where `strip` exists (binutils;
+/// the dynamic symbols stay): the bundle travels to the GPU machine, whose
+/// working-tree limit is 64 MiB, the repository's files included.
 fn strip(path: &Path) {
     let stripped = Command::new("strip")
-        .arg("--strip-debug")
         .arg(path)
         .status()
         .is_ok_and(|s| s.success());
@@ -295,7 +309,8 @@ torch 2.11.0 in its `python3` (no Rust toolchain or network needed):
 `run.sh` points `LD_LIBRARY_PATH` at python3's torch, installs the bundled transformers
 4.57.1 wheels into the work directory if python3 has another version, makes a random
 blip-image-captioning-base-size checkpoint with transformers, measures transformers
-(`gpu_reference.py measure`), then runs `bin/medcap caption` and
+(`gpu_reference.py measure`), then runs `bin/medcap-torch caption` (the `medcap` command
+line) and
 `bin/medcap-device-check run`. Options: `--out DIR` (default ./out), `--work DIR`
 (default $TMPDIR/medcap-gpu-check; the checkpoint is 1 GB), `--quick`, `--no-reference`.
 
