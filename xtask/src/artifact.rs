@@ -41,26 +41,36 @@ pub fn classify(line: &str, bin: &str) -> Line {
     }
 }
 
-/// Reads cargo's JSON messages to the end and returns the last executable of
-/// `bin` that they name. Lines that are not JSON are passed on to `echo`, so
-/// nothing meant for the user is swallowed (cargo itself renders the
-/// diagnostics on its standard error, which xtask leaves alone).
-pub fn find_executable(
+/// Reads cargo's JSON messages to the end and returns, for each of `bins`
+/// in order, the last executable of that binary target that they name.
+/// Lines that are not JSON are passed on to `echo`, so nothing meant for
+/// the user is swallowed (cargo itself renders the diagnostics on its
+/// standard error, which xtask leaves alone).
+pub fn find_executables(
     messages: impl BufRead,
-    bin: &str,
+    bins: &[&str],
     mut echo: impl Write,
-) -> Result<Option<PathBuf>> {
-    let mut found = None;
+) -> Result<Vec<Option<PathBuf>>> {
+    let mut found = vec![None; bins.len()];
     for line in messages.split(b'\n') {
         let line = line.context("cannot read cargo's messages")?;
         let line = String::from_utf8_lossy(&line);
         if line.trim().is_empty() {
             continue;
         }
-        match classify(line.trim_end(), bin) {
-            Line::Executable(path) => found = Some(path),
-            Line::Message => {}
-            Line::Text => writeln!(echo, "{line}").context("cannot write to standard output")?,
+        let mut text = true;
+        for (slot, bin) in found.iter_mut().zip(bins) {
+            match classify(line.trim_end(), bin) {
+                Line::Executable(path) => {
+                    *slot = Some(path);
+                    text = false;
+                }
+                Line::Message => text = false,
+                Line::Text => {}
+            }
+        }
+        if text {
+            writeln!(echo, "{line}").context("cannot write to standard output")?;
         }
     }
     Ok(found)
@@ -82,7 +92,10 @@ mod tests {
     #[test]
     fn finds_the_medcap_executable_where_cargo_put_it() {
         let mut echoed = Vec::new();
-        let found = find_executable(MESSAGES.as_bytes(), "medcap", &mut echoed).unwrap();
+        let found = find_executables(MESSAGES.as_bytes(), &["medcap"], &mut echoed)
+            .unwrap()
+            .pop()
+            .flatten();
         assert_eq!(found, Some(PathBuf::from("/scratch/tgt/release/medcap")));
         assert!(echoed.is_empty());
     }
@@ -109,7 +122,10 @@ mod tests {
     fn lines_that_are_not_json_reach_the_user() {
         let input = format!("warning: something a tool printed\n{MESSAGES}42\n");
         let mut echoed = Vec::new();
-        let found = find_executable(input.as_bytes(), "medcap", &mut echoed).unwrap();
+        let found = find_executables(input.as_bytes(), &["medcap"], &mut echoed)
+            .unwrap()
+            .pop()
+            .flatten();
         assert_eq!(found, Some(PathBuf::from("/scratch/tgt/release/medcap")));
         assert_eq!(
             String::from_utf8(echoed).unwrap(),
@@ -121,7 +137,10 @@ mod tests {
     fn no_artifact_means_none() {
         let mut echoed = Vec::new();
         let only_finish = r#"{"reason":"build-finished","success":false}"#;
-        let found = find_executable(only_finish.as_bytes(), "medcap", &mut echoed).unwrap();
+        let found = find_executables(only_finish.as_bytes(), &["medcap"], &mut echoed)
+            .unwrap()
+            .pop()
+            .flatten();
         assert_eq!(found, None);
     }
 }

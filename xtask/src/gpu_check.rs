@@ -18,13 +18,11 @@
 //! `run.sh --device cpu --quick --no-reference`, so that the one GPU run
 //! does not fail on a typo.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::artifact::{Line, classify};
 use crate::setup;
 use crate::workspace::Workspace;
 
@@ -168,51 +166,10 @@ pub fn test_on_cpu(ws: &Workspace, env: &setup::Environment) -> Result<()> {
     )
 }
 
-/// `cargo build --release` of the bundle's binaries, their paths from
-/// cargo's own messages.
+/// `cargo build --release` of the bundle's binaries.
 fn build(ws: &Workspace, env: &setup::Environment) -> Result<Vec<(&'static str, PathBuf)>> {
-    let what = "cargo build --release -p medcap-cli -p medcap-device-check";
-    println!("==> {what}");
-    let mut child = crate::cargo(ws, env)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "medcap-cli",
-            "--package",
-            "medcap-device-check",
-            "--message-format=json-render-diagnostics",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start `{what}`"))?;
-    let stdout = child
-        .stdout
-        .take()
-        .context("cargo's standard output was not captured")?;
-    let mut found: Vec<(&'static str, PathBuf)> = Vec::new();
-    use std::io::BufRead;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("cannot read cargo's messages")?;
-        for bin in BINARIES {
-            if let Line::Executable(path) = classify(&line, bin) {
-                found.retain(|(b, _)| *b != bin);
-                found.push((bin, path));
-            }
-        }
-    }
-    let status = child
-        .wait()
-        .with_context(|| format!("cannot wait for `{what}`"))?;
-    if !status.success() {
-        bail!("`{what}` failed ({status})");
-    }
-    for bin in BINARIES {
-        if !found.iter().any(|(b, _)| *b == bin) {
-            bail!("`{what}` reported no executable of `{bin}`");
-        }
-    }
-    Ok(found)
+    let paths = crate::build_release(ws, env, &["medcap-cli", "medcap-device-check"], &BINARIES)?;
+    Ok(BINARIES.into_iter().zip(paths).collect())
 }
 
 /// Drops symbols and debug information where `strip` exists (binutils;

@@ -499,22 +499,39 @@ fn reproduce(ws: &Workspace, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `cargo build --release -p medcap-cli`, returning the `medcap` executable
-/// from cargo's own messages: wherever `CARGO_TARGET_DIR`, `build.target-dir`
-/// or a build target put it. Cargo renders the diagnostics on its standard
-/// error, which goes to the user's terminal as usual.
+/// `cargo build --release -p medcap-cli`, returning the `medcap` executable.
 fn build_medcap(ws: &Workspace, env: &setup::Environment) -> Result<PathBuf> {
-    let what = "cargo build --release -p medcap-cli";
+    let mut found = build_release(ws, env, &["medcap-cli"], &["medcap"])?;
+    found.pop().context("no medcap executable")
+}
+
+/// `cargo build --release` of `packages`, returning the executables of
+/// `bins` (in that order) from cargo's own messages: wherever
+/// `CARGO_TARGET_DIR`, `build.target-dir` or a build target put them.
+/// Cargo renders the diagnostics on its standard error, which goes to the
+/// user's terminal as usual.
+fn build_release(
+    ws: &Workspace,
+    env: &setup::Environment,
+    packages: &[&str],
+    bins: &[&str],
+) -> Result<Vec<PathBuf>> {
+    let what = format!(
+        "cargo build --release{}",
+        packages
+            .iter()
+            .map(|p| format!(" -p {p}"))
+            .collect::<String>()
+    );
     println!("==> {what}");
     let started = std::time::Instant::now();
-    let mut child = cargo(ws, env)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "medcap-cli",
-            "--message-format=json-render-diagnostics",
-        ])
+    let mut cmd = cargo(ws, env);
+    cmd.args(["build", "--release"]);
+    for package in packages {
+        cmd.args(["--package", package]);
+    }
+    let mut child = cmd
+        .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start `{what}`"))?;
@@ -522,16 +539,20 @@ fn build_medcap(ws: &Workspace, env: &setup::Environment) -> Result<PathBuf> {
         .stdout
         .take()
         .context("cargo's standard output was not captured")?;
-    let found = artifact::find_executable(BufReader::new(stdout), "medcap", std::io::stdout());
+    let found = artifact::find_executables(BufReader::new(stdout), bins, std::io::stdout());
     let status = child
         .wait()
         .with_context(|| format!("cannot wait for `{what}`"))?;
     if !status.success() {
         bail!("`{what}` failed ({status})");
     }
-    let medcap = found?.with_context(|| {
-        format!("`{what}` succeeded but reported no executable of the `medcap` binary")
-    })?;
+    let found = found?;
+    let mut paths = Vec::with_capacity(bins.len());
+    for (bin, path) in bins.iter().zip(found) {
+        paths.push(path.with_context(|| {
+            format!("`{what}` succeeded but reported no executable of the `{bin}` binary")
+        })?);
+    }
     println!("    ({what}: {:.1} s)", started.elapsed().as_secs_f64());
-    Ok(medcap)
+    Ok(paths)
 }

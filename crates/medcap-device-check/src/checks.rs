@@ -29,32 +29,6 @@ pub(crate) fn tensor_from(path: &Path, name: &str) -> Result<Tensor> {
         .with_context(|| format!("{name} is not in {}", path.display()))
 }
 
-/// transformers' `generate` keyword arguments as medcap's configuration.
-pub(crate) fn generation_config(kwargs: &Value) -> GenerationConfig {
-    let get = |k: &str| kwargs.get(k).and_then(Value::as_f64);
-    let mut config = GenerationConfig::default();
-    if let Some(v) = get("max_new_tokens") {
-        config.max_new_tokens = v as usize;
-    }
-    if let Some(v) = get("num_beams") {
-        config.num_beams = v as usize;
-    }
-    if let Some(v) = get("length_penalty") {
-        config.length_penalty = v;
-    }
-    if let Some(v) = get("repetition_penalty") {
-        config.repetition_penalty = v;
-    }
-    if let Some(v) = get("min_new_tokens") {
-        config.min_new_tokens = v as usize;
-    }
-    if let Some(v) = get("min_length") {
-        // transformers' min_length counts [DEC]; these settings have no prompt.
-        config.min_new_tokens = (v as usize).saturating_sub(1);
-    }
-    config
-}
-
 pub(crate) fn id_rows(value: &Value) -> Vec<Vec<i64>> {
     value
         .as_array()
@@ -84,7 +58,7 @@ pub fn tiny_generation(blip: &Path, device: Device) -> Result<Check> {
     };
     let mut mismatches = Vec::new();
     for (name, setting) in settings {
-        let config = generation_config(&setting["kwargs"]);
+        let config = GenerationConfig::from_transformers_kwargs(&setting["kwargs"]);
         let prompt = tokenizer.decoder_prompt(setting["prompt"].as_str())?;
         let interpolate = setting["interpolate_pos_encoding"]
             .as_bool()

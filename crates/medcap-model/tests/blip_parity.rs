@@ -110,31 +110,6 @@ fn decoder_logits_and_hidden_states_match() {
     assert!(diff < 1e-4, "cached decoding differs by {diff}");
 }
 
-fn config_from(kwargs: &Value) -> GenerationConfig {
-    let get = |k: &str| kwargs.get(k).and_then(Value::as_f64);
-    let mut config = GenerationConfig::default();
-    if let Some(v) = get("max_new_tokens") {
-        config.max_new_tokens = v as usize;
-    }
-    if let Some(v) = get("num_beams") {
-        config.num_beams = v as usize;
-    }
-    if let Some(v) = get("length_penalty") {
-        config.length_penalty = v;
-    }
-    if let Some(v) = get("repetition_penalty") {
-        config.repetition_penalty = v;
-    }
-    if let Some(v) = get("min_new_tokens") {
-        config.min_new_tokens = v as usize;
-    }
-    if let Some(v) = get("min_length") {
-        // transformers' min_length counts [DEC]; these settings have no prompt.
-        config.min_new_tokens = v as usize - 1;
-    }
-    config
-}
-
 fn ids(value: &Value) -> Vec<Vec<i64>> {
     value
         .as_array()
@@ -205,7 +180,7 @@ fn check_generation(
 ) {
     let tokenizer = BlipTokenizer::from_dir(dir, &model.config().text_config).unwrap();
     for (name, setting) in settings {
-        let config = config_from(&setting["kwargs"]);
+        let config = GenerationConfig::from_transformers_kwargs(&setting["kwargs"]);
         let prompt = tokenizer
             .decoder_prompt(setting["prompt"].as_str())
             .unwrap();

@@ -76,6 +76,45 @@ impl Default for GenerationConfig {
 }
 
 impl GenerationConfig {
+    /// The settings of transformers' `generate(**kwargs)` given as JSON
+    /// (`max_new_tokens`, `min_new_tokens`, `num_beams`, `length_penalty`,
+    /// `repetition_penalty`, and `min_length`, which transformers counts
+    /// with `[DEC]`: one less new token when there is no prompt); other
+    /// keys and missing ones keep the defaults. How the parity fixtures
+    /// record the settings they were made with.
+    ///
+    /// ```
+    /// use medcap_model::generation::GenerationConfig;
+    ///
+    /// let kwargs = serde_json::json!({"num_beams": 3, "min_length": 5});
+    /// let c = GenerationConfig::from_transformers_kwargs(&kwargs);
+    /// assert_eq!((c.num_beams, c.min_new_tokens, c.max_new_tokens), (3, 4, 20));
+    /// ```
+    pub fn from_transformers_kwargs(kwargs: &serde_json::Value) -> Self {
+        let get = |k: &str| kwargs.get(k).and_then(serde_json::Value::as_f64);
+        let count = |k: &str| get(k).filter(|v| *v >= 0.0).map(|v| v as usize);
+        let mut config = Self::default();
+        if let Some(v) = count("max_new_tokens") {
+            config.max_new_tokens = v;
+        }
+        if let Some(v) = count("num_beams") {
+            config.num_beams = v;
+        }
+        if let Some(v) = get("length_penalty") {
+            config.length_penalty = v;
+        }
+        if let Some(v) = get("repetition_penalty") {
+            config.repetition_penalty = v;
+        }
+        if let Some(v) = count("min_new_tokens") {
+            config.min_new_tokens = v;
+        }
+        if let Some(v) = count("min_length") {
+            config.min_new_tokens = v.saturating_sub(1);
+        }
+        config
+    }
+
     /// Settings that contradict each other.
     ///
     /// # Errors
