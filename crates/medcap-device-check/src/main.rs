@@ -185,6 +185,27 @@ fn run(args: &RunArgs) -> Result<bool> {
         eprintln!("== training steps and memory");
         measurements["training"] = bench::training(base, &blip, &args.device, args.max_micro_batch)
             .unwrap_or_else(|e| json!({"error": format!("{e:#}")}));
+        // A measurement that did not run is a failure, not an empty table:
+        // an error in a section, or a configuration whose smallest
+        // micro-batch (4) already failed.
+        let training_rows = measurements["training"].as_array();
+        let smallest_failed: Vec<&Value> = training_rows
+            .into_iter()
+            .flatten()
+            .filter(|r| r["micro_batch"] == 4 && r.get("failed").is_some())
+            .collect();
+        let ran = measurements["captioning"].is_array()
+            && training_rows.is_some()
+            && smallest_failed.is_empty();
+        checks.push(Check::new(
+            "measurements_ran",
+            ran,
+            json!({
+                "captioning_error": measurements["captioning"].get("error"),
+                "training_error": measurements["training"].get("error"),
+                "failed_at_micro_batch_4": smallest_failed,
+            }),
+        ));
         if let Some(r) = reference {
             measurements["transformers"] = r;
         }
