@@ -191,12 +191,12 @@ pub fn summarize(reports: &[(u64, Value)]) -> Result<(String, Vec<String>)> {
         }
         let values: Vec<f64> = reports
             .iter()
-            .filter_map(|(_, r)| number(&r["repetition"][model]["word_three_times"]))
+            .filter_map(|(_, r)| number(&r["repetition"][model]["three_times_in_a_row"]))
             .collect();
         if !values.is_empty() {
             rows.push((
                 model.into(),
-                "share repeating a word 3 times".into(),
+                "share repeating a word, phrase or word piece 3 times".into(),
                 values,
             ));
         }
@@ -293,7 +293,7 @@ mod tests {
         serde_json::json!({
             "table": [{"model": "FT-2", "metric": "rougeL", "summary": {"mean": f1}}],
             "truth_findings": {"FT-2": {"with_sides": {"f1": f1}}},
-            "repetition": {"FT-2": {"word_three_times": 0.0}},
+            "repetition": {"FT-2": {"three_times_in_a_row": 0.0}},
             "targets": [{"requirement": "FT-2 high", "measured": format!("{f1}"), "met": met}],
         })
     }

@@ -134,8 +134,9 @@ pub struct TruthEfficacy {
 /// How degenerate a model's captions are.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Repetition {
-    /// Share of captions with a word three or more times in a row.
-    pub word_three_times: f64,
+    /// Share of captions that say a word, a phrase or a piece of a word
+    /// three or more times in a row (medcap-metrics' `repetition`).
+    pub three_times_in_a_row: f64,
     /// Distinct captions.
     pub distinct: usize,
     /// Captions.
@@ -156,7 +157,7 @@ impl Repetition {
             .max_by_key(|&(c, &n)| (n, std::cmp::Reverse(*c)))
             .map_or((String::new(), 0), |(c, &n)| ((*c).to_owned(), n));
         Self {
-            word_three_times: share_repeating(captions, 3),
+            three_times_in_a_row: share_repeating(captions, 3),
             distinct: counts.len(),
             captions: captions.len(),
             most_common,
@@ -294,13 +295,13 @@ pub fn captions_markdown(data: &ReportData, models: &[String]) -> String {
         }
         md.push('\n');
     }
-    md += "| Model | captions with a word 3 times in a row | distinct captions | most frequent caption |\n|---|---:|---:|---|\n";
+    md += "| Model | captions repeating a word, phrase or word piece 3 times in a row | distinct captions | most frequent caption |\n|---|---:|---:|---|\n";
     for m in models {
         if let Some(r) = data.repetition.get(m) {
             let _ = writeln!(
                 md,
                 "| {m} | {:.1}% | {} of {} | {} ({}x) |",
-                100.0 * r.word_three_times,
+                100.0 * r.three_times_in_a_row,
                 r.distinct,
                 r.captions,
                 r.most_common.0.replace('|', "\\|"),
@@ -520,14 +521,14 @@ pub fn write_html(
         }
         html.push_str("</table>\n");
     }
-    html.push_str("<h2>Repetition</h2>\n<table id=\"repetition\"><tr><th>Model</th><th>Captions with a word 3 times in a row</th><th>Distinct captions</th><th>Most frequent caption</th></tr>\n");
+    html.push_str("<h2>Repetition</h2>\n<table id=\"repetition\"><tr><th>Model</th><th>Captions repeating a word, phrase or word piece 3 times in a row</th><th>Distinct captions</th><th>Most frequent caption</th></tr>\n");
     for model in &model_names {
         if let Some(r) = data.repetition.get(model) {
             let _ = writeln!(
                 html,
                 "<tr><td>{}</td><td class=\"num\">{:.1}%</td><td class=\"num\">{} of {}</td><td>{} ({}&times;)</td></tr>",
                 escape(model),
-                100.0 * r.word_three_times,
+                100.0 * r.three_times_in_a_row,
                 r.distinct,
                 r.captions,
                 escape(&r.most_common.0),

@@ -67,9 +67,15 @@ impl Canvas {
     /// Adds `delta` once to every pixel within `thickness / 2` of a polyline
     /// (overlapping segments do not add up).
     pub fn polyline(&mut self, points: &[(f32, f32)], thickness: f32, delta: f32) {
+        self.polylines(&[points], thickness, delta);
+    }
+
+    /// [`Canvas::polyline`] for several paths at once: where they cross or
+    /// meet (the branches of an airway) `delta` is still added only once.
+    pub fn polylines(&mut self, paths: &[&[(f32, f32)]], thickness: f32, delta: f32) {
         let r = thickness / 2.0;
         let mut covered = vec![false; self.px.len()];
-        for pair in points.windows(2) {
+        for pair in paths.iter().flat_map(|points| points.windows(2)) {
             let ((ax, ay), (bx, by)) = (pair[0], pair[1]);
             let (x0, x1, y0, y1) = self.bounds(
                 (ax + bx) / 2.0,
