@@ -9,7 +9,6 @@
 //!
 //!     cargo run --release --example finetune_ft2 -- --medicat MEDICAT_DIR \
 //!         --base-model blip-image-captioning-base --device cuda
-#![allow(clippy::print_stdout)]
 
 #[path = "common/finetune.rs"]
 mod finetune;

@@ -2,7 +2,7 @@
 //! stage of the study in a dozen lines of library calls.
 //!
 //! `cargo run --example prepare_synthetic -- [OUT_DIR]`
-#![allow(clippy::print_stdout)]
+use std::io::Write;
 
 use anyhow::Context;
 use medcap_dataset::prepare::{NoProgress, PrepareOptions, prepare};
@@ -21,12 +21,16 @@ fn main() -> anyhow::Result<()> {
     };
     let synth =
         generate(&out.join("medicat"), &config).context("generating the synthetic data set")?;
-    println!(
+    // Through the CLI's results writer: a full standard output is an error
+    // that names it, not a panic.
+    let mut stdout = medcap_cli::results_out::results_out();
+    writeln!(
+        stdout,
         "generated {} figures ({} chest radiographs) in {}",
         synth.figures,
         synth.chest_radiographs,
         synth.release_dir.display()
-    );
+    )?;
 
     let options = PrepareOptions {
         plan: SplitPlan {
@@ -45,16 +49,19 @@ fn main() -> anyhow::Result<()> {
         &NoProgress,
     )
     .context("preparing the synthetic data set")?;
-    println!(
+    writeln!(
+        stdout,
         "{} of {} records usable; splits:",
         summary.usable, summary.lines
-    );
+    )?;
     for (name, count) in &summary.splits {
-        println!(
+        writeln!(
+            stdout,
             "  {name:>9}: {:>4} figures from {:>4} papers",
             count.figures, count.papers
-        );
+        )?;
     }
-    println!("outputs in {}", out.join("prepared").display());
+    writeln!(stdout, "outputs in {}", out.join("prepared").display())?;
+    stdout.flush()?;
     Ok(())
 }

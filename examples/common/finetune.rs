@@ -1,6 +1,7 @@
 //! Shared by `finetune_ft1` and `finetune_ft2`: the study's data and base
 //! stages, then one fine-tuning, in a run directory of the caller's choice.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -50,10 +51,15 @@ pub fn main_for(which: &'static str) -> Result<()> {
     let model = study
         .fine_tune_stage(which, &base, &prepared)
         .with_context(stopped)?;
-    println!("{which}: fine-tuned model in {}", model.display());
-    println!(
+    // Through the CLI's results writer: a full standard output is an error
+    // that names it, not a panic.
+    let mut out = medcap_cli::results_out::results_out();
+    writeln!(out, "{which}: fine-tuned model in {}", model.display())?;
+    writeln!(
+        out,
         "run directory (config, metrics.jsonl, loss.svg, checkpoints): {}",
         args.out.join("runs").join(which).display()
-    );
+    )?;
+    out.flush()?;
     Ok(())
 }

@@ -54,3 +54,28 @@ fn finetune_ft1_with_its_default_out_leaves_a_run_directory_in_the_working_direc
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("medcap-examples-out"), "{stdout}");
 }
+
+/// A full standard output is an error that names it (exit 1), not a panic
+/// (exit 101), and the outputs are still written.
+#[cfg(target_os = "linux")]
+#[test]
+fn prepare_synthetic_onto_a_full_standard_output_fails_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(example("prepare_synthetic"))
+        .current_dir(tmp.path())
+        .arg("out")
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the results to standard output: No space left on device"),
+        "{stderr}"
+    );
+    assert!(tmp.path().join("out/prepared/test.csv").is_file());
+}

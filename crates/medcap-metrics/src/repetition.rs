@@ -216,7 +216,11 @@ mod tests {
             "",
             "...",
         ] {
-            assert!(!repeats(caption, 3), "{caption}: {:?}", longest_run(caption));
+            assert!(
+                !repeats(caption, 3),
+                "{caption}: {:?}",
+                longest_run(caption)
+            );
         }
         // Twice is a run, but not a loop at three.
         assert_eq!(run("bye bye"), Some((RunUnit::Word, "bye".into(), 2)));

@@ -401,7 +401,7 @@ impl<'a> Study<'a> {
                 let line = EvalLine {
                     row: stored,
                     scores: *score,
-                    truth: truth_scores.as_ref().and_then(|t| t[i]),
+                    truth: truth_scores.as_ref().and_then(|t| t[i].clone()),
                 };
                 lines += &serde_json::to_string(&line)
                     .map_err(|e| io(&dir.join("captions.jsonl"))(e.into()))?;

@@ -123,12 +123,16 @@ pub struct ReportData {
 
 /// A model's captions against the figures' true findings, pooled over the
 /// test set (micro averages: a model that names no finding scores 0).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TruthEfficacy {
     /// Observations with their side: the finding and where it is.
     pub with_sides: Prf,
     /// Observations alone.
     pub observations: Prf,
+    /// Pooled counts with sides for each observation that some figure or
+    /// caption has: named on the right side (`tp`), invented or named on the
+    /// wrong side (`fp`), missed or named on the wrong side (`fn_`).
+    pub by_observation: BTreeMap<Observation, FindingCounts>,
 }
 
 /// How degenerate a model's captions are.
@@ -210,6 +214,14 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
                 TruthEfficacy {
                     with_sides: Prf::from(pool(|t| t.with_sides)),
                     observations: Prf::from(pool(|t| t.observations)),
+                    by_observation: truth.iter().flat_map(|t| &t.by_observation).fold(
+                        BTreeMap::new(),
+                        |mut pooled, (o, counts)| {
+                            let sum: &mut FindingCounts = pooled.entry(*o).or_default();
+                            *sum = *sum + *counts;
+                            pooled
+                        },
+                    ),
                 },
             ))
         })
@@ -278,6 +290,21 @@ pub fn comparisons_markdown(data: &ReportData) -> String {
     md
 }
 
+/// The rows of the by-finding table: each model (in `models`' order) with
+/// each observation its figures or captions have, and the pooled counts.
+fn by_finding<'a>(
+    data: &'a ReportData,
+    models: &'a [String],
+) -> impl Iterator<Item = (&'a str, Observation, FindingCounts)> + 'a {
+    models.iter().flat_map(move |m| {
+        data.truth_findings
+            .get(m)
+            .into_iter()
+            .flat_map(|t| &t.by_observation)
+            .map(move |(o, c)| (m.as_str(), *o, *c))
+    })
+}
+
 /// The findings against the figures' true findings (pooled micro averages)
 /// and the captions' repetition and variety, as Markdown.
 pub fn captions_markdown(data: &ReportData, models: &[String]) -> String {
@@ -292,6 +319,21 @@ pub fn captions_markdown(data: &ReportData, models: &[String]) -> String {
                     t.with_sides.precision, t.with_sides.recall, t.with_sides.f1, t.observations.f1
                 );
             }
+        }
+        md.push('\n');
+        md += "By finding, with sides (present: on the figures; named right: on its true side; invented: not there or on the wrong side):\n\n| Model | Finding | present | named right | recall | invented | precision |\n|---|---|---:|---:|---:|---:|---:|\n";
+        for (m, o, c) in by_finding(data, models) {
+            let prf = Prf::from(c);
+            let _ = writeln!(
+                md,
+                "| {m} | {} | {} | {} | {:.2} | {} | {:.2} |",
+                o.name(),
+                c.tp + c.fn_,
+                c.tp,
+                prf.recall,
+                c.fp,
+                prf.precision
+            );
         }
         md.push('\n');
     }
@@ -518,6 +560,21 @@ pub fn write_html(
                     t.observations.f1
                 );
             }
+        }
+        html.push_str("</table>\n<p>By finding, with sides: present on the figures, named on its true side (recall), and invented (not there, or on the wrong side).</p>\n<table id=\"truth-by-finding\"><tr><th>Model</th><th>Finding</th><th>Present</th><th>Named right</th><th>Recall</th><th>Invented</th><th>Precision</th></tr>\n");
+        for (model, o, c) in by_finding(data, &model_names) {
+            let prf = Prf::from(c);
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td></tr>",
+                escape(model),
+                escape(o.name()),
+                c.tp + c.fn_,
+                c.tp,
+                prf.recall,
+                c.fp,
+                prf.precision
+            );
         }
         html.push_str("</table>\n");
     }

@@ -3,7 +3,7 @@
 //! so that captions can be scored against what a figure really shows, not
 //! only against its reference caption.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use medcap_dataset::synth::TruthRecord;
@@ -52,7 +52,7 @@ pub fn truth_findings(record: &TruthRecord) -> BTreeSet<(Observation, Option<Sid
 }
 
 /// One caption's findings against its figure's true findings.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TruthScore {
     /// Findings F1 at observation level (Table 1's "Findings F1 vs truth").
     pub f1: f64,
@@ -63,6 +63,11 @@ pub struct TruthScore {
     /// Counts of findings with their side (a finding named on the wrong
     /// side is both a false positive and a false negative), No Finding left out.
     pub with_sides: FindingCounts,
+    /// `with_sides` split by observation, for each observation the caption
+    /// or the figure has (No Finding left out): which findings a model
+    /// names, misses or invents.
+    #[serde(default)]
+    pub by_observation: BTreeMap<Observation, FindingCounts>,
 }
 
 impl TruthScore {
@@ -79,10 +84,30 @@ impl TruthScore {
                 .copied()
                 .collect::<BTreeSet<_>>()
         };
+        let (named, present) = (findings(caption), findings(truth));
+        let of_observation = |set: &BTreeSet<(Observation, Option<Side>)>, o: Observation| {
+            set.iter()
+                .filter(|(x, _)| *x == o)
+                .copied()
+                .collect::<BTreeSet<_>>()
+        };
+        let by_observation = named
+            .iter()
+            .chain(&present)
+            .map(|(o, _)| *o)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|o| {
+                let counts =
+                    FindingCounts::of(&of_observation(&named, o), &of_observation(&present, o));
+                (o, counts)
+            })
+            .collect();
         Self {
             f1: findings_f1(&c, &t),
             observations: FindingCounts::of(&findings(&c), &findings(&t)),
-            with_sides: FindingCounts::of(&findings(caption), &findings(truth)),
+            with_sides: FindingCounts::of(&named, &present),
+            by_observation,
         }
     }
 }
@@ -109,4 +134,41 @@ pub fn read_truth(path: &Path) -> Result<HashMap<String, TruthRecord>, StudyErro
             Ok((record.id.clone(), record))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_split_by_observation_with_sides() {
+        let caption = BTreeSet::from([
+            (Observation::Pneumothorax, Some(Side::Left)),
+            (Observation::PleuralEffusion, Some(Side::Right)),
+            (Observation::NoFinding, None),
+        ]);
+        let truth = BTreeSet::from([
+            (Observation::Pneumothorax, Some(Side::Right)),
+            (Observation::PleuralEffusion, Some(Side::Right)),
+            (Observation::Cardiomegaly, None),
+        ]);
+        let score = TruthScore::of(&caption, &truth);
+        let counts = |tp, fp, fn_| FindingCounts { tp, fp, fn_ };
+        assert_eq!(
+            score.by_observation,
+            BTreeMap::from([
+                // Named on the wrong side: both invented and missed.
+                (Observation::Pneumothorax, counts(0, 1, 1)),
+                (Observation::PleuralEffusion, counts(1, 0, 0)),
+                (Observation::Cardiomegaly, counts(0, 0, 1)),
+            ])
+        );
+        // The split adds up to the pooled counts.
+        let total = score
+            .by_observation
+            .values()
+            .fold(FindingCounts::default(), |a, b| a + *b);
+        assert_eq!(total, score.with_sides);
+        assert_eq!(score.with_sides, counts(1, 1, 2));
+    }
 }

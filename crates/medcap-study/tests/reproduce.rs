@@ -99,6 +99,19 @@ fn reduced_study_runs_end_to_end_and_resumes() {
     // scenes of the base model). The default run is held to the
     // reproduction targets instead, at the end of `cargo xtask test`.
     assert!(!data.targets.is_empty(), "synthetic data has targets");
+    // Findings against the truth, split by finding, in the page and the
+    // markdown: every true finding of the test set is counted once per model.
+    assert!(html.contains("<table id=\"truth-by-finding\">"));
+    assert!(md.contains("| Model | Finding | present |"), "{md}");
+    let present = |model: &str| -> usize {
+        data.truth_findings[model]
+            .by_observation
+            .values()
+            .map(|c| c.tp + c.fn_)
+            .sum()
+    };
+    assert!(present("FT-2") > 0);
+    assert_eq!(present("BLIP"), present("FT-2"));
 
     // A rerun finds every stage done and changes nothing.
     let before = std::fs::read_to_string(report.join("table1.csv")).unwrap();

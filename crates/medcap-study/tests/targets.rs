@@ -101,6 +101,10 @@ fn a_run_that_learns_meets_every_target() {
         "{ft2:?}"
     );
     assert_eq!(data.truth_findings["BLIP"].with_sides.f1, 0.0);
+    // By finding: every figure has a left effusion, FT-2 names 96 of 120.
+    let effusion = ft2.by_observation[&Observation::PleuralEffusion];
+    assert_eq!((effusion.tp, effusion.fp, effusion.fn_), (96, 0, 24));
+    assert_eq!(ft2.by_observation.len(), 1);
     let md = targets::markdown(&data.targets);
     assert!(!md.contains("**no**"), "{md}");
 }
@@ -137,6 +141,22 @@ fn each_kind_of_miss_is_named() {
     );
     assert_eq!(missed.len(), 5, "{missed:?}");
     assert!(targets::markdown(&data.targets).contains("**no**"));
+}
+
+#[test]
+fn a_loop_inside_a_word_misses_the_repetition_target() {
+    // A word-piece decoder's loop: no word repeats, a piece of one does.
+    let models = [
+        model("BLIP", 0.2, 0.0, "a circle"),
+        model("FT-1", 0.4, 0.5, "a left pneumothoothoothoo"),
+        model("FT-2", 0.6, 0.8, "a left pleural effusion"),
+    ];
+    let data = analyse(&models, bootstrap());
+    assert_eq!(data.repetition["FT-1"].three_times_in_a_row, 1.0);
+    assert_eq!(
+        missed(&data.targets),
+        vec!["FT-1: under 5% of captions repeat a word, phrase or word piece three times in a row"]
+    );
 }
 
 #[test]

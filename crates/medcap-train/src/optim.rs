@@ -80,15 +80,9 @@ impl Adam {
     /// (torch's `clip_grad_norm_`); returns the norm before clipping.
     pub fn clip_grad_norm(&mut self, max_norm: f64) -> f64 {
         let norm = self.grad_norm();
-        let coefficient = max_norm / (norm + 1e-6);
+        let coefficient = clip_coefficient(max_norm, norm);
         if coefficient < 1.0 {
-            let _guard = tch::no_grad_guard();
-            for (_, p) in &self.params {
-                let mut g = p.grad();
-                if g.defined() {
-                    let _ = g.g_mul_scalar_(coefficient);
-                }
-            }
+            self.scale_grads(coefficient);
         }
         norm
     }
@@ -198,9 +192,38 @@ pub fn learning_rate(config: &OptimConfig, step: usize, total: usize) -> f64 {
     }
 }
 
+/// The factor torch's `clip_grad_norm_` multiplies gradients of global norm
+/// `norm` by to bring it to at most `max_norm`: `max_norm / (norm + 1e-6)`,
+/// or 1 when that is not below 1.
+pub fn clip_coefficient(max_norm: f64, norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_scales_only_norms_above_the_maximum() {
+        assert_eq!(clip_coefficient(1.0, 0.5), 1.0);
+        assert_eq!(clip_coefficient(1.0, 1.0 - 1e-6), 1.0);
+        assert_eq!(clip_coefficient(1.0, 4.0), 1.0 / (4.0 + 1e-6));
+        // A gradient of norm 5 (3, 4) clipped to 1 is (0.6, 0.8), up to torch's 1e-6.
+        let p = Tensor::from_slice(&[0.0f32, 0.0]).set_requires_grad(true);
+        (&p * Tensor::from_slice(&[3.0f32, 4.0]))
+            .sum(Kind::Float)
+            .backward();
+        let mut adam = Adam::new(
+            vec![("p".into(), p.shallow_clone())],
+            &OptimConfig::default(),
+        );
+        assert_eq!(adam.clip_grad_norm(1.0), 5.0);
+        let g = Vec::<f32>::try_from(p.grad()).unwrap();
+        assert!(
+            (g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6,
+            "{g:?}"
+        );
+    }
 
     #[test]
     fn first_adam_step_moves_each_weight_by_the_learning_rate() {

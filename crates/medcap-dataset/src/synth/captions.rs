@@ -260,7 +260,10 @@ mod tests {
             .iter()
             .filter(|c| body(c).starts_with("No acute cardiopulmonary abnormality on "))
             .count();
-        let showing = captions.iter().filter(|c| c.contains(" showing no acute")).count();
+        let showing = captions
+            .iter()
+            .filter(|c| c.contains(" showing no acute"))
+            .count();
         let demonstrates = captions
             .iter()
             .filter(|c| c.contains(" demonstrates no acute"))

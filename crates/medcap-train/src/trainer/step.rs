@@ -13,7 +13,7 @@ use crate::config::LossKind;
 use crate::data::Batch;
 use crate::error::TrainError;
 use crate::loss::{caption_loss_sum, margin_contrastive_loss};
-use crate::optim::learning_rate;
+use crate::optim::{clip_coefficient, learning_rate};
 use crate::targets::{CaptionTargets, caption_targets};
 
 /// libtorch's seed for optimizer step `step`.
@@ -169,12 +169,7 @@ impl Trainer {
             let loss = self.objective(&ce, contrastive.as_ref(), step_tokens, count);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
-                self.optimizer.zero_grad();
-                return Err(TrainError::NonFinite {
-                    step: self.state.step + 1,
-                    loss: value,
-                    checkpoint: self.run.latest(),
-                });
+                return Err(self.non_finite(value));
             }
             match &self.state.loss_scale {
                 Some(scaler) => (loss * scaler.scale).backward(),
@@ -183,36 +178,41 @@ impl Trainer {
             step_loss += value;
             self.pending_images += batch.len;
         }
-        if let Some(scaler) = &self.state.loss_scale {
-            let scale = scaler.scale;
-            // An overflow in the scaled gradients skips the update, as
-            // GradScaler does; the scale backs off and the run goes on.
-            let overflowed = !self.optimizer.grad_norm().is_finite();
-            if let Some(scaler) = &mut self.state.loss_scale {
+        // The global gradient norm, computed once: fp16 reads an overflow
+        // off the scaled gradients' norm, and dividing out the loss scale and
+        // clipping are then one multiplication of the gradients.
+        let scale = self.state.loss_scale.as_ref().map_or(1.0, |s| s.scale);
+        let clip = self.config.grad_clip();
+        if self.state.loss_scale.is_some() || clip.is_some() {
+            let scaled_norm = self.optimizer.grad_norm();
+            if let Some(scaler) = self.state.loss_scale.as_mut() {
+                // An overflow in the scaled gradients skips the update, as
+                // GradScaler does; the scale backs off and the run goes on.
+                let overflowed = !scaled_norm.is_finite();
                 scaler.record(overflowed);
+                if overflowed {
+                    self.optimizer.zero_grad();
+                    self.state.overflow_steps += 1;
+                    tracing::warn!(
+                        step = self.state.step + 1,
+                        scale,
+                        "fp16 gradients overflowed; update skipped, loss scale halved"
+                    );
+                    self.finish_step(step_loss);
+                    return Ok(());
+                }
             }
-            if overflowed {
-                self.optimizer.zero_grad();
-                self.state.overflow_steps += 1;
-                tracing::warn!(
-                    step = self.state.step + 1,
-                    scale,
-                    "fp16 gradients overflowed; update skipped, loss scale halved"
-                );
-                self.finish_step(step_loss);
-                return Ok(());
+            // The scale is a power of two, so this is the unscaled norm exactly.
+            let norm = scaled_norm / scale;
+            let mut factor = 1.0 / scale;
+            if let Some(max) = clip {
+                if !norm.is_finite() {
+                    return Err(self.non_finite(norm));
+                }
+                factor *= clip_coefficient(max, norm);
             }
-            self.optimizer.scale_grads(1.0 / scale);
-        }
-        if let Some(max) = self.config.grad_clip() {
-            let norm = self.optimizer.clip_grad_norm(max);
-            if !norm.is_finite() {
-                self.optimizer.zero_grad();
-                return Err(TrainError::NonFinite {
-                    step: self.state.step + 1,
-                    loss: norm,
-                    checkpoint: self.run.latest(),
-                });
+            if factor != 1.0 {
+                self.optimizer.scale_grads(factor);
             }
         }
         let lr = learning_rate(&self.config.optim, self.state.step, total);
@@ -220,6 +220,17 @@ impl Trainer {
         self.optimizer.zero_grad();
         self.finish_step(step_loss);
         Ok(())
+    }
+
+    /// Drops the step's gradients and names the step that went non-finite
+    /// (`value`: its loss or gradient norm) and the checkpoint to go back to.
+    fn non_finite(&mut self, value: f64) -> TrainError {
+        self.optimizer.zero_grad();
+        TrainError::NonFinite {
+            step: self.state.step + 1,
+            loss: value,
+            checkpoint: self.run.latest(),
+        }
     }
 
     /// Counts a step (updated or, in fp16, skipped) and its loss.
