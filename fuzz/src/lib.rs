@@ -23,7 +23,7 @@ use medcap_metrics::cider::cider_d;
 use medcap_metrics::findings::Labeller;
 use medcap_metrics::findings::scores::{FindingsOptions, findings_f1};
 use medcap_metrics::porter::stem;
-use medcap_metrics::repetition::longest_word_run;
+use medcap_metrics::repetition::{longest_run, longest_word_run};
 use medcap_metrics::rouge::{Rouge, RougeTokenizer};
 use medcap_metrics::tokenize::{
     tokenize_13a, tokenize_rouge, tokenize_rouge_unicode, tokenize_whitespace,
@@ -169,6 +169,9 @@ pub fn text_metrics(data: &[u8]) {
             let _ = stem(&word.to_lowercase());
         }
         let _ = longest_word_run(t);
+        if let Some(run) = longest_run(t) {
+            assert!(run.times >= 2 && !run.text.is_empty());
+        }
     }
 
     for bleu in [

@@ -191,7 +191,12 @@ pub fn summarize(reports: &[(u64, Value)]) -> Result<(String, Vec<String>)> {
         }
         let values: Vec<f64> = reports
             .iter()
-            .filter_map(|(_, r)| number(&r["repetition"][model]["three_times_in_a_row"]))
+            .filter_map(|(_, r)| {
+                // Reports written before 2026-12-01 name the share by words only.
+                let share = &r["repetition"][model];
+                number(&share["three_times_in_a_row"])
+                    .or_else(|| number(&share["word_three_times"]))
+            })
             .collect();
         if !values.is_empty() {
             rows.push((

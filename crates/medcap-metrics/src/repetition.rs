@@ -9,11 +9,16 @@
 //!
 //! Words are maximal runs of alphanumeric characters, compared
 //! case-insensitively, so punctuation between the repeats does not hide them.
-//! A repeated piece is at least [`MIN_PIECE_CHARS`] characters long, so that
-//! "1000" or "iii" are not loops.
+//! A repeated piece is [`MIN_PIECE_CHARS`] to [`MAX_PIECE_CHARS`] characters
+//! long and not made of digits only, so that "iii", "1000" or "1000000" are
+//! not loops (a number said again, "5. 5. 5.", is a word said again).
 
 /// The shortest piece of a word that counts as a repeated unit inside a word.
 pub const MIN_PIECE_CHARS: usize = 2;
+
+/// The longest piece of a word looked for (a word piece of the BERT
+/// vocabulary is rarely longer), which also bounds the work on a long word.
+pub const MAX_PIECE_CHARS: usize = 10;
 
 /// The longest phrase, in words, whose back-to-back repeats are looked for.
 pub const MAX_PHRASE_WORDS: usize = 8;
@@ -108,9 +113,12 @@ pub fn longest_run(text: &str) -> Option<Run> {
             times,
         });
     }
-    for word in &words {
+    for word in words
+        .iter()
+        .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
+    {
         let chars: Vec<char> = word.chars().collect();
-        if let Some((times, start, len)) = longest_repeat(&chars, MIN_PIECE_CHARS, chars.len() / 2)
+        if let Some((times, start, len)) = longest_repeat(&chars, MIN_PIECE_CHARS, MAX_PIECE_CHARS)
         {
             consider(Run {
                 unit: RunUnit::WordPiece,
@@ -210,7 +218,7 @@ mod tests {
     fn ordinary_captions_do_not_loop() {
         for caption in [
             "a left apical pneumothorax on frontal radiograph of the chest.",
-            "a 1000 ml effusion; grade iii; mississippi; 0.0001",
+            "a 1000 ml effusion; 1000000 cells; grade iii; mississippi; 0.0001",
             "cardiomegaly with a cardiothoracic ratio of 0. 63",
             "a right pleural effusion and a left pleural effusion",
             "",
