@@ -30,7 +30,21 @@ pub enum PrecisionArg {
     Fp16,
 }
 
+/// Decoding settings left unset come from the model, as in transformers'
+/// `generate(**inputs)`: the keys its config.json stores in `text_config`
+/// (`num_beams`, `max_length`, `min_length`, `no_repeat_ngram_size`,
+/// `repetition_penalty`, `length_penalty`, `do_sample`, `top_k`, `top_p`,
+/// `temperature`, ...; `generation_config.json` is not read for BLIP,
+/// as transformers does not read it), else transformers' defaults. Each
+/// option given here overrides the model's setting; the settings taken
+/// from the model are logged when captioning starts.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Decoding options left unset take the model's text_config settings \
+                        (num_beams, max_length, min_length, no_repeat_ngram_size, ...), as \
+                        transformers' generate does; the defaults shown apply when the model \
+                        stores none."
+)]
 pub struct CaptionArgs {
     /// A BLIP captioning checkpoint directory (config.json, model.safetensors,
     /// tokenizer.json, preprocessor_config.json).
@@ -42,36 +56,47 @@ pub struct CaptionArgs {
     /// Weights and activations; bf16/fp16 are for CUDA.
     #[arg(long, value_enum, default_value = "fp32")]
     precision: PrecisionArg,
-    /// Most new tokens per caption.
-    #[arg(long, default_value_t = 20)]
-    max_new_tokens: usize,
-    /// No [SEP] before this many new tokens.
-    #[arg(long, default_value_t = 0)]
-    min_new_tokens: usize,
-    /// Beam search with this many beams (1: greedy).
-    #[arg(long, default_value_t = 1)]
-    num_beams: usize,
-    /// Beam scores are divided by length^this.
-    #[arg(long, default_value_t = 1.0)]
-    length_penalty: f64,
-    /// Penalty on tokens already generated (1: none).
-    #[arg(long, default_value_t = 1.0)]
-    repetition_penalty: f64,
+    /// Most new tokens per caption [default: the model's max_new_tokens or
+    /// max_length, else 20].
+    #[arg(long)]
+    max_new_tokens: Option<usize>,
+    /// No [SEP] before this many new tokens [default: the model's
+    /// min_length / min_new_tokens, else 0].
+    #[arg(long)]
+    min_new_tokens: Option<usize>,
+    /// Beam search with this many beams (1: greedy) [default: the model's
+    /// num_beams, else 1].
+    #[arg(long)]
+    num_beams: Option<usize>,
+    /// Beam scores are divided by length^this [default: the model's, else 1.0].
+    #[arg(long)]
+    length_penalty: Option<f64>,
+    /// Penalty on tokens already generated (1: none) [default: the model's, else 1.0].
+    #[arg(long)]
+    repetition_penalty: Option<f64>,
+    /// No n-gram of this many tokens twice in a caption (0: off) [default:
+    /// the model's no_repeat_ngram_size, else 0].
+    #[arg(long)]
+    no_repeat_ngram_size: Option<usize>,
     /// Text every caption starts with (e.g. "a picture of"); removed from the printed caption.
     #[arg(long)]
     prompt: Option<String>,
-    /// Sample instead of searching.
-    #[arg(long)]
+    /// Sample instead of searching [default: the model's do_sample].
+    #[arg(long, conflicts_with = "no_sample")]
     sample: bool,
-    /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = 1.0, requires = "sample")]
-    top_p: f64,
-    /// Sample among this many most likely tokens (0: all).
-    #[arg(long, default_value_t = 50, requires = "sample")]
-    top_k: usize,
-    /// Sampling temperature.
-    #[arg(long, default_value_t = 1.0, requires = "sample")]
-    temperature: f64,
+    /// Search even when the model's text_config sets do_sample.
+    #[arg(long)]
+    no_sample: bool,
+    /// Nucleus sampling threshold [default: the model's top_p, else 1.0].
+    #[arg(long, requires = "sample")]
+    top_p: Option<f64>,
+    /// Sample among this many most likely tokens (0: all) [default: the
+    /// model's top_k, else 50].
+    #[arg(long, requires = "sample")]
+    top_k: Option<usize>,
+    /// Sampling temperature [default: the model's, else 1.0].
+    #[arg(long, requires = "sample")]
+    temperature: Option<f64>,
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0, requires = "sample")]
     seed: u64,
@@ -86,20 +111,33 @@ pub struct CaptionArgs {
     images: Vec<PathBuf>,
 }
 
-fn generation_config(args: &CaptionArgs) -> GenerationConfig {
-    GenerationConfig {
-        max_new_tokens: args.max_new_tokens,
-        min_new_tokens: args.min_new_tokens,
-        num_beams: args.num_beams,
-        length_penalty: args.length_penalty,
-        repetition_penalty: args.repetition_penalty,
-        sampling: args.sample.then_some(Sampling {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
+/// The model's settings (`model`, from its text_config) with every option
+/// the user gave on top.
+fn generation_config(args: &CaptionArgs, model: GenerationConfig) -> GenerationConfig {
+    let mut config = model;
+    let set = |option: Option<usize>, value: &mut usize| {
+        if let Some(v) = option {
+            *value = v;
+        }
+    };
+    set(args.max_new_tokens, &mut config.max_new_tokens);
+    set(args.min_new_tokens, &mut config.min_new_tokens);
+    set(args.num_beams, &mut config.num_beams);
+    set(args.no_repeat_ngram_size, &mut config.no_repeat_ngram_size);
+    config.length_penalty = args.length_penalty.unwrap_or(config.length_penalty);
+    config.repetition_penalty = args.repetition_penalty.unwrap_or(config.repetition_penalty);
+    if args.no_sample {
+        config.sampling = None;
+    } else if args.sample || config.sampling.is_some() {
+        let base = config.sampling.unwrap_or_default();
+        config.sampling = Some(Sampling {
+            temperature: args.temperature.unwrap_or(base.temperature),
+            top_k: args.top_k.unwrap_or(base.top_k),
+            top_p: args.top_p.unwrap_or(base.top_p),
             seed: args.seed,
-        }),
+        });
     }
+    config
 }
 
 pub fn caption(args: &CaptionArgs) -> Result<()> {
@@ -118,7 +156,21 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
         bail!("--precision bf16/fp16 needs a CUDA device; use fp32 on the CPU");
     }
     captioner.model_mut().set_precision(precision);
-    let config = generation_config(args);
+    let (model_settings, from_model) = captioner
+        .model_generation(args.prompt.as_deref())
+        .with_context(|| {
+            format!(
+                "the decoding settings of {}",
+                args.model.join("config.json").display()
+            )
+        })?;
+    if !from_model.is_empty() {
+        tracing::info!(
+            "decoding settings from the model's text_config: {} (options given override them)",
+            from_model.join(", ")
+        );
+    }
+    let config = generation_config(args, model_settings);
 
     let bars = Bars::new();
     bars.begin("captioning", Some(args.images.len() as u64));

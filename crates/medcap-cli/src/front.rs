@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use medcap_cli::logging;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The commands the front end runs; anything else goes to `medcap-torch`,
 /// whose parser knows every command (and prints the full `--help`).
@@ -47,7 +47,10 @@ fn main() -> ExitCode {
     if first.is_none_or(|a| a.starts_with('-')) {
         return torch(&argv);
     }
-    let command = match Front::try_parse_from(&argv) {
+    let parsed = medcap_cli::cli_args::allow_negative_numbers(Front::command())
+        .try_get_matches_from(&argv)
+        .and_then(|m| Front::from_arg_matches(&m));
+    let command = match parsed {
         Ok(front) => front.command,
         // `medcap score --help` and mistakes in the front end's commands.
         Err(e) => e.exit(),

@@ -4,6 +4,7 @@
 //! ([`interrupt`]), standard output for results ([`results_out`]), and the options of a study run ([`study_args`]). Support code for binaries, not a library API: it uses
 //! `anyhow` and `tracing-subscriber`, which libraries do not.
 
+pub mod cli_args;
 pub mod interrupt;
 pub mod logging;
 pub mod results_out;

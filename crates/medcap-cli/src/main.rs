@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use medcap_cli::logging;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use medcap_model::device::runtime_info;
 
 /// Fine-tune and evaluate BLIP image captioning on medical figures.
@@ -57,7 +57,12 @@ enum Command {
 
 fn main() -> ExitCode {
     logging::init();
-    logging::exit(run(Cli::parse()))
+    let matches = medcap_cli::cli_args::allow_negative_numbers(Cli::command()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    logging::exit(run(cli))
 }
 
 fn run(cli: Cli) -> Result<()> {

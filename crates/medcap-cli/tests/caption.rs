@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::common::{blip_fixtures as fixtures, medcap};
+use crate::common::{blip_fixtures as fixtures, medcap, path, text};
 
 fn golden() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("golden.json")).unwrap()).unwrap()
@@ -171,5 +171,117 @@ fn itm_prints_probability_and_similarity_per_text() {
             "{line}"
         );
         assert_eq!(line["text"], texts[j]);
+    }
+}
+
+/// tiny-caption with `text_config` changed as `changes` says.
+fn model_with(dir: &Path, changes: &serde_json::Value) {
+    for entry in std::fs::read_dir(fixtures().join("tiny-caption")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (k, v) in changes.as_object().unwrap() {
+        config["text_config"][k] = v.clone();
+    }
+    std::fs::write(&path, config.to_string()).unwrap();
+}
+
+#[test]
+fn caption_decodes_with_the_models_stored_settings_unless_told_otherwise() {
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("model-settings.json")).unwrap(),
+    )
+    .unwrap();
+    let variant = golden["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "beams3_max_length30")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model_with(dir.path(), &variant["text_config"]);
+    let images: Vec<String> = golden["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| s(&fixtures().join(format!("images/{}.png", n.as_str().unwrap()))))
+        .collect();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["caption", "--model", path(dir.path()), "--device", "cpu"];
+        args.extend_from_slice(&["--format", "jsonl", "--batch-size", "1"]);
+        args.extend_from_slice(extra);
+        args.extend(images.iter().map(String::as_str));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_medcap"))
+            .args(&args)
+            .env("MEDCAP_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let ids: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["token_ids"].clone())
+            .collect();
+        (ids, text(&out.stderr))
+    };
+    // The model's num_beams 3 and max_length 30, as transformers' plain generate.
+    let (ids, stderr) = run(&[]);
+    for (i, want) in variant["ids"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(&ids[i], want, "image {i}");
+    }
+    assert!(stderr.contains("max_length=30, num_beams=3"), "{stderr}");
+    // Options override the model: greedy and 20 new tokens are tiny-caption's own captions.
+    let (ids, _) = run(&["--num-beams", "1", "--max-new-tokens", "20"]);
+    let plain = golden["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "generation_config_json_ignored")
+        .unwrap();
+    for (i, want) in plain["ids"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(&ids[i], want, "image {i}");
+    }
+    // A negative number is a value as typed, not a flag.
+    let (ids, _) = run(&["--length-penalty", "-1.0", "--max-new-tokens", "5"]);
+    assert_eq!(ids.len(), images.len());
+    let help = text(&medcap(&["caption", "--help"]).stdout);
+    assert!(help.contains("text_config"), "{help}");
+}
+
+#[test]
+fn itm_text_longer_than_the_models_positions_is_one_error_line() {
+    let model = s(&fixtures().join("tiny-itm"));
+    let image = s(&fixtures().join("images/grey.png"));
+    // "chest" is one word piece: n words are n + 2 ids, the model has 64 positions.
+    for (words, fits) in [(61, true), (62, true), (63, false), (500, false)] {
+        let long = vec!["chest"; words].join(" ");
+        let out = medcap(&[
+            "itm",
+            "--model",
+            &model,
+            "--device",
+            "cpu",
+            "--image",
+            &image,
+            "--text",
+            "a chest x-ray",
+            "--text",
+            &long,
+        ]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.success(), fits, "{words} words: {stderr}");
+        if !fits {
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(errors.len(), 1, "{stderr}");
+            assert!(
+                errors[0].contains(&format!("{} tokens", words + 2))
+                    && errors[0].contains("64 positions"),
+                "{stderr}"
+            );
+        }
     }
 }

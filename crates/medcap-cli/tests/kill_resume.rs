@@ -7,9 +7,15 @@
 //! interruption nothing the run left is half-written. The same for
 //! `medcap train`'s weights, optimizer state and metrics.
 
+//!
+//! Kills are scheduled by the progress a run leaves on disk (a stage's
+//! record, a training step's row in `metrics.jsonl`), never by wall time,
+//! so that how many land and where depends only on the code: the tests of
+//! this binary run in parallel and a machine's speed varies.
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn reproduce(out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medcap"));
@@ -76,14 +82,12 @@ fn assert_nothing_half_written(out: &Path) {
 fn reproduce_killed_anywhere_resumes_to_the_same_report() {
     let tmp = tempfile::tempdir().unwrap();
     let reference = tmp.path().join("uninterrupted");
-    let started = Instant::now();
     let run = reproduce(&reference).output().unwrap();
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let whole = started.elapsed();
 
     // First, crashes at chosen places (medcap-io's crash points: the
     // process aborts there, as under `kill -9`), stage by stage; each
@@ -119,17 +123,34 @@ fn reproduce_killed_anywhere_resumes_to_the_same_report() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    // Then SIGKILLs at moments spread over a resumed run (3% to 15% of a
-    // whole run's time each, a seeded sequence).
+    // Then SIGKILLs spread over a resumed run: once the data are
+    // prepared, amid the base model's, FT-1's and FT-2's training.
     let killed = tmp.path().join("killed");
-    let kills = kill_at(&mut || reproduce(&killed), whole, &|| {
+    let moments: [(&str, Box<dyn Fn(&Path) -> bool>); 4] = [
+        (
+            "data prepared",
+            Box::new(|out| out.join("stages/data.json").is_file()),
+        ),
+        (
+            "base step 20",
+            Box::new(|out| reached(&out.join("runs/base"), 20)),
+        ),
+        (
+            "FT-1 step 60",
+            Box::new(|out| reached(&out.join("runs/ft1"), 60)),
+        ),
+        (
+            "FT-2 step 30",
+            Box::new(|out| reached(&out.join("runs/ft2"), 30)),
+        ),
+    ];
+    let kills = kill_at(&mut || reproduce(&killed), &killed, &moments, &|| {
         assert_nothing_half_written(&killed)
     });
     eprintln!("{} crash points, then {kills} kills", crashes.len());
     // The crash points cover every stage; the kills add moments no point
-    // marks. At least two land before the resumed run ends, whatever the
-    // machine's speed.
-    assert!(kills >= 2, "only {kills} kills");
+    // marks.
+    assert_eq!(kills, moments.len(), "only {kills} kills");
     let mut differing = Vec::new();
     for file in OUTPUTS {
         let a = std::fs::read(reference.join(file)).unwrap();
@@ -148,37 +169,56 @@ fn reproduce_killed_anywhere_resumes_to_the_same_report() {
     }
 }
 
-/// Runs `cmd` four times, killing it after 10%, 15%, 20% and 25% of
-/// `whole` (each attempt resumes, so the kills fall further and further
-/// into the run), then once more to the end; `check` runs after every kill.
-/// Returns how many attempts were killed (fewer when the run ends first).
-fn kill_at(cmd: &mut impl FnMut() -> Command, whole: Duration, check: &impl Fn()) -> usize {
+/// Whether the training run in `run` has logged optimizer step `step` or a
+/// later one.
+fn reached(run: &Path, step: u64) -> bool {
+    std::fs::read_to_string(run.join("metrics.jsonl")).is_ok_and(|text| {
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|row| row["step"].as_u64().is_some_and(|s| s >= step))
+    })
+}
+
+/// Runs `cmd` once per moment, each attempt resuming the previous one, and
+/// kills the attempt as soon as its moment has come in `out` (plus a
+/// delay of 0 to 40 ms from a fixed sequence, so that kills fall at
+/// different places of a step: amid a forward pass, a checkpoint, a
+/// write); then once more to the end. `check` runs after every kill.
+/// Returns how many attempts were killed: an attempt that ends before its
+/// moment comes is one fewer.
+fn kill_at(
+    cmd: &mut impl FnMut() -> Command,
+    out: &Path,
+    moments: &[(&str, Box<dyn Fn(&Path) -> bool>)],
+    check: &impl Fn(),
+) -> usize {
     let mut kills = 0;
-    for fraction in [0.1, 0.15, 0.2, 0.25] {
+    let mut jitter: u64 = 0x2545_f491;
+    for (what, moment) in moments {
         let mut child = cmd().spawn().unwrap();
-        let deadline = Instant::now() + whole.mul_f64(fraction);
-        let finished = loop {
+        let ended = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break Some(status);
             }
-            if Instant::now() >= deadline {
+            if moment(out) {
                 break None;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         };
-        match finished {
-            Some(status) => {
-                let out = child.wait_with_output().unwrap();
-                assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-                return kills;
-            }
-            None => {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                kills += 1;
-                check();
-            }
+        if let Some(status) = ended {
+            let out = child.wait_with_output().unwrap();
+            assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            eprintln!("the run ended before {what}");
+            continue;
         }
+        jitter = jitter
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        std::thread::sleep(Duration::from_millis((jitter >> 33) % 41));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        check();
     }
     let out = cmd().output().unwrap();
     assert!(
@@ -254,26 +294,28 @@ fn train_killed_anywhere_resumes_to_the_same_weights() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     setup(&a);
     setup(&b);
-    let started = Instant::now();
     let out = train(&a).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let whole = started.elapsed();
     let run = b.join("runs/kill");
-    // Kills after training began (its metrics log exists) are the ones
-    // that test resuming mid-run.
-    let during_training = std::cell::Cell::new(0);
-    let kills = kill_at(&mut || train(&b), whole, &|| {
-        assert_nothing_half_written(&run);
-        if run.join("metrics.jsonl").is_file() {
-            during_training.set(during_training.get() + 1);
-        }
+    // Once before training begins (the run directory is made, the model
+    // loading), then at three steps of the 200, between checkpoints.
+    let moments: [(&str, Box<dyn Fn(&Path) -> bool>); 4] = [
+        (
+            "the run directory",
+            Box::new(|run| run.join("config.json").is_file()),
+        ),
+        ("step 31", Box::new(|run| reached(run, 31))),
+        ("step 95", Box::new(|run| reached(run, 95))),
+        ("step 160", Box::new(|run| reached(run, 160))),
+    ];
+    let kills = kill_at(&mut || train(&b), &run, &moments, &|| {
+        assert_nothing_half_written(&run)
     });
-    assert!(kills >= 2, "only {kills} kills");
-    assert!(during_training.get() >= 1, "no kill fell during training");
+    assert_eq!(kills, moments.len(), "only {kills} kills");
     for file in [
         "checkpoints/latest/model.safetensors",
         "checkpoints/latest/contrastive_heads.safetensors",

@@ -8,7 +8,7 @@
 //! (no JSONL, unreadable root) or `strict` mode stops the run. Every output
 //! file is written atomically, and nothing under the input root is modified.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -338,7 +338,8 @@ pub fn prepare(
     let mut published: Vec<Option<PublishedSplit>> = Vec::new();
     let mut candidates: Vec<usize> = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
+    // Each figure id's first place: (file, line).
+    let mut seen: HashMap<String, (PathBuf, u64)> = HashMap::new();
     let mut audits: Vec<AuditRow> = Vec::new();
 
     progress.begin("reading records", None);
@@ -351,13 +352,13 @@ pub fn prepare(
                 parsed.map(|figure| {
                     let (row, verdict) =
                         judge(&figure, options.selector.as_ref(), licences.as_deref());
-                    (row, verdict, figure.image, figure.published)
+                    (row, verdict, figure.image, figure.published, figure.file)
                 })
             })
             .collect();
         progress.advance(judged.len() as u64);
         for item in judged {
-            let (mut row, verdict, image, split) = match item {
+            let (mut row, verdict, image, split, file) = match item {
                 Ok(judged) => judged,
                 Err(bad) => {
                     if options.strict {
@@ -378,16 +379,24 @@ pub fn prepare(
                     continue;
                 }
             };
-            if !seen.insert(row.id.clone()) {
+            if let Some((first_file, first_line)) = seen.get(&row.id) {
                 summary.duplicates += 1;
                 problems.push(Problem {
                     line: row.line,
                     id: Some(row.id.clone()),
                     kind: DROP_DUPLICATE.into(),
-                    detail: "the same figure id appeared on an earlier line".into(),
+                    detail: format!(
+                        "figure id `{}` at {}:{} was already read at {}:{}; the first is kept",
+                        row.id,
+                        file.display(),
+                        row.line,
+                        first_file.display(),
+                        first_line
+                    ),
                 });
                 row.dropped = DROP_DUPLICATE.into();
             } else {
+                seen.insert(row.id.clone(), (file, row.line));
                 let audit = match &verdict {
                     Verdict::Candidate(a) | Verdict::Dropped(_, a) => a.as_ref(),
                 };
@@ -575,8 +584,7 @@ fn published_splits(
         ..*plan
     };
     let assigned = assign_splits(&keys, &train_plan, seed);
-    let mut by_row: std::collections::HashMap<usize, Split> =
-        train.into_iter().zip(assigned).collect();
+    let mut by_row: HashMap<usize, Split> = train.into_iter().zip(assigned).collect();
     usable
         .iter()
         .map(|i| match published[*i] {

@@ -507,3 +507,214 @@ fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
     out.sort();
     out
 }
+
+/// `problems.jsonl` of an output, as JSON values.
+fn problems(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("problems.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_repeated_parquet_id_never_writes_over_the_kept_rows_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("rocov2-hf");
+    let (first, second, third) = (jpeg_bytes(40), jpeg_bytes(200), jpeg_bytes(120));
+    parquet_file(
+        &root.join("data/train-00000-of-00002.parquet"),
+        &[
+            (
+                Some("ROCOv2_a"),
+                Some("Chest X-ray, frontal view."),
+                Some(first.clone()),
+            ),
+            (
+                Some("ROCOv2_b"),
+                Some("Chest CT, axial."),
+                Some(third.clone()),
+            ),
+            (
+                Some("ROCOv2_a"),
+                Some("Abdominal CT."),
+                Some(second.clone()),
+            ),
+        ],
+    );
+    // The same id in the next shard of the split.
+    parquet_file(
+        &root.join("data/train-00001-of-00002.parquet"),
+        &[(Some("ROCOv2_b"), Some("Knee MRI."), Some(second.clone()))],
+    );
+    let out = tmp.path().join("out");
+    let (summary, rows) = run(
+        &root,
+        &out,
+        PrepareOptions {
+            selector: Box::new(medcap_dataset::filter::KeepAll),
+            ..options(Some(ReleaseFormat::Rocov2))
+        },
+    );
+    assert_eq!(summary.duplicates, 2);
+    for (id, caption, bytes) in [
+        ("ROCOv2_a", "Chest X-ray, frontal view.", &first),
+        ("ROCOv2_b", "Chest CT, axial.", &third),
+    ] {
+        let kept = rows
+            .iter()
+            .find(|r| r.id == id && r.dropped.is_empty())
+            .unwrap();
+        assert_eq!(kept.raw_caption, caption);
+        // The kept caption trains on its own picture.
+        assert_eq!(
+            &std::fs::read(out.join(&kept.image_path)).unwrap(),
+            bytes,
+            "{id}"
+        );
+    }
+    // Each duplicate names both places.
+    let duplicates: Vec<String> = problems(&out)
+        .iter()
+        .filter(|p| p["kind"] == "duplicate")
+        .map(|p| p["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(duplicates.len(), 2, "{duplicates:?}");
+    assert!(
+        duplicates
+            .iter()
+            .any(|d| d.contains("train-00000-of-00002.parquet:3")
+                && d.contains("train-00000-of-00002.parquet:1")),
+        "{duplicates:?}"
+    );
+    assert!(
+        duplicates
+            .iter()
+            .any(|d| d.contains("train-00001-of-00002.parquet:1")
+                && d.contains("train-00000-of-00002.parquet:2")),
+        "{duplicates:?}"
+    );
+}
+
+#[test]
+fn a_csv_record_is_what_strict_csv_reads_and_its_place_is_its_first_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("rocov2");
+    // Line 2: a caption spanning lines 2-3 (quoted); line 4: an unquoted
+    // comma (3 fields: never cut to the first part of the caption); line 5:
+    // no caption field at all; line 6: an id test_captions.csv (read first)
+    // also has.
+    let csv = "ID,Caption\n\
+               ROCOv2_1,\"Chest X-ray,\nfrontal view.\"\n\
+               ROCOv2_2,Chest CT, axial view.\n\
+               ROCOv2_3\n\
+               ROCOv2_4,Chest radiograph.\n";
+    write(&root.join("train_captions.csv"), csv);
+    write(
+        &root.join("test_captions.csv"),
+        "ID,Caption\nROCOv2_4,Another caption.\n",
+    );
+    for id in ["ROCOv2_1", "ROCOv2_2", "ROCOv2_3", "ROCOv2_4"] {
+        image(&root.join("train").join(format!("{id}.jpg")), 90);
+    }
+    let out = tmp.path().join("out");
+    let (summary, rows) = run(
+        &root,
+        &out,
+        PrepareOptions {
+            selector: Box::new(medcap_dataset::filter::KeepAll),
+            ..options(Some(ReleaseFormat::Rocov2))
+        },
+    );
+    assert_eq!((summary.malformed, summary.duplicates), (2, 1));
+    assert_eq!(
+        row(&rows, "ROCOv2_1").raw_caption,
+        "Chest X-ray,\nfrontal view."
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.id != "ROCOv2_2" && r.id != "ROCOv2_3")
+    );
+    let problems = problems(&out);
+    let malformed: Vec<(u64, &str)> = problems
+        .iter()
+        .filter(|p| p["kind"] == "malformed")
+        .map(|p| (p["line"].as_u64().unwrap(), p["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(malformed.len(), 2, "{malformed:?}");
+    assert_eq!(malformed[0].0, 4);
+    assert!(
+        malformed[0].1.contains("3 fields but the header has 2"),
+        "{malformed:?}"
+    );
+    assert_eq!(malformed[1].0, 5);
+    assert!(
+        malformed[1].1.contains("1 fields but the header has 2"),
+        "{malformed:?}"
+    );
+    let duplicate = problems.iter().find(|p| p["kind"] == "duplicate").unwrap();
+    let detail = duplicate["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("train_captions.csv:6") && detail.contains("test_captions.csv:2"),
+        "{detail}"
+    );
+    // --strict stops at the first one, naming its line.
+    let err = prepare(
+        &root,
+        &tmp.path().join("strict"),
+        &PrepareOptions {
+            strict: true,
+            selector: Box::new(medcap_dataset::filter::KeepAll),
+            ..options(Some(ReleaseFormat::Rocov2))
+        },
+        &NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("4") && err.contains("3 fields"), "{err}");
+}
+
+#[test]
+fn a_jsonl_table_cell_that_is_not_text_is_reported_not_stringified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("table");
+    for name in ["a.png", "b.png", "c.png", "d.png"] {
+        image(&dir.join(name), 30);
+    }
+    write(
+        &dir.join("figures.jsonl"),
+        "{\"image\": \"a.png\", \"caption\": \"Chest X-ray.\", \"paper\": 7}\n\
+         {\"image\": \"b.png\", \"caption\": [\"Chest\", \"CT\"], \"paper\": 8}\n\
+         {\"image\": \"c.png\", \"paper\": 9}\n\
+         {\"image\": \"d.png\", \"caption\": \"Knee MRI.\", \"paper\": {\"id\": 1}}\n",
+    );
+    let columns = TableColumns::parse("image=image,caption=caption,group=paper").unwrap();
+    let out = tmp.path().join("out");
+    let (summary, rows) = run(
+        &dir.join("figures.jsonl"),
+        &out,
+        PrepareOptions {
+            selector: Box::new(medcap_dataset::filter::KeepAll),
+            ..options(Some(ReleaseFormat::Table(columns)))
+        },
+    );
+    assert_eq!(summary.malformed, 3);
+    // A numeric group is its digits.
+    assert_eq!(row(&rows, "a.png").pdf_hash, "7");
+    let details: Vec<String> = problems(&out)
+        .iter()
+        .map(|p| format!("{}: {}", p["line"], p["detail"].as_str().unwrap()))
+        .collect();
+    assert!(
+        details[0].starts_with("2: ") && details[0].contains("`caption` holds an array"),
+        "{details:?}"
+    );
+    assert!(
+        details[1].starts_with("3: ") && details[1].contains("no `caption` key"),
+        "{details:?}"
+    );
+    assert!(
+        details[2].starts_with("4: ") && details[2].contains("`paper` holds an object"),
+        "{details:?}"
+    );
+}

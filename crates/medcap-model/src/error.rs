@@ -91,6 +91,20 @@ pub enum ModelError {
     /// An image file that cannot be read or decoded (it names the file).
     #[error("image {0}")]
     Image(#[from] medcap_image::ImageError),
+    /// A text with more tokens than the model has positions (transformers
+    /// raises an index error there; nothing is cut without saying so).
+    #[error(
+        "text {index} has {tokens} tokens, more than the model's {positions} positions \
+         (text_config.max_position_embeddings): shorten it"
+    )]
+    TextTooLong {
+        /// 0-based place of the text in its batch.
+        index: usize,
+        /// Its token count, `[CLS]` and `[SEP]` included.
+        tokens: usize,
+        /// The model's position table.
+        positions: usize,
+    },
     /// Generation settings that contradict each other or the model.
     #[error("generation settings: {0}")]
     Generation(String),

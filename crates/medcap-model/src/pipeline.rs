@@ -91,6 +91,26 @@ impl Captioner {
         &self.images
     }
 
+    /// The decoding settings transformers' plain `generate(**inputs)` uses
+    /// with this checkpoint and `prompt`: the defaults, changed by what its
+    /// `text_config` stores ([`crate::generation::StoredGeneration::resolve`]),
+    /// and the stored keys that changed them. Explicit settings go on top.
+    ///
+    /// # Errors
+    /// As [`crate::generation::StoredGeneration::resolve`], and the
+    /// tokenizer's error on the prompt.
+    pub fn model_generation(
+        &self,
+        prompt: Option<&str>,
+    ) -> Result<(GenerationConfig, Vec<String>), ModelError> {
+        let prompt_len = self.tokenizer.decoder_prompt(prompt)?.len();
+        self.model
+            .config()
+            .text_config
+            .generation
+            .resolve(prompt_len)
+    }
+
     /// Captions `images` as one batch, each starting with `prompt` if given.
     pub fn caption(
         &self,

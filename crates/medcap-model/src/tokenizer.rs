@@ -1,7 +1,7 @@
 //! BLIP's tokenizer: the checkpoint's `tokenizer.json` (bert-base-uncased
 //! word pieces) through the `tokenizers` crate, with `[DEC]` used by id
 //! (the text config's `bos_token_id`, 30522 in the Hub checkpoints, as
-//! transformers' BLIP uses it), since the Hub files do not contain it.
+//! transformers' BLIP uses it), whether the tokenizer holds it or not.
 //! Also: a word-piece vocabulary cut down to what a corpus uses, for the
 //! small models medcap trains from scratch.
 
@@ -30,14 +30,18 @@ pub struct BlipTokenizer {
     sep: i64,
     pad: i64,
     dec: i64,
-    special: Vec<i64>,
+    vocab_size: i64,
+    max_positions: usize,
 }
 
 impl BlipTokenizer {
     /// Loads `dir/tokenizer.json` and checks it against the model's text
-    /// configuration: the tokenizer fits in `vocab_size`, `[DEC]`
-    /// (`bos_token_id`) lies above the tokenizer's own tokens, and `[SEP]`
-    /// and `[PAD]` have the ids the model stops and pads with.
+    /// configuration: `[DEC]` (`bos_token_id`) is a row of the embedding,
+    /// and `[SEP]` and `[PAD]` have the ids the model stops and pads with.
+    /// Every layout transformers runs is accepted: `[DEC]` inside the
+    /// tokenizer (salesforce/BLIP's `init_tokenizer`) or after it (the
+    /// Hub's files), and a tokenizer with more tokens than `vocab_size`
+    /// (a text that uses one of them is refused when it is encoded).
     ///
     /// # Errors
     /// [`ModelError::Tokenizer`] naming `tokenizer.json` when it is missing,
@@ -68,28 +72,18 @@ impl BlipTokenizer {
                 .ok_or_else(|| err(format!("no {token} token")))
         };
         let (cls, sep, pad) = (id("[CLS]")?, id("[SEP]")?, id("[PAD]")?);
-        let mut special: Vec<i64> = inner
-            .get_added_tokens_decoder()
-            .iter()
-            .filter(|(_, t)| t.special)
-            .map(|(&i, _)| i64::from(i))
-            .collect();
-        let size = inner.get_vocab_size(true) as i64;
-        if size > vocab_size {
-            return Err(err(format!(
-                "{size} tokens, more than the model's vocab_size {vocab_size}"
-            )));
-        }
+        // transformers' BLIP feeds `bos_token_id` to the decoder's embedding
+        // whatever the tokenizer holds there: `[DEC]` as an added special
+        // token (salesforce/BLIP's `init_tokenizer`: 30522, then `[ENC]`),
+        // an id past the tokenizer (the Hub's files, the vocabulary
+        // subsets), or another token. Only the embedding bounds it.
         let dec = text.bos_token_id;
-        if !(size..vocab_size).contains(&dec) {
+        if !(0..vocab_size).contains(&dec) {
             return Err(err(format!(
-                "the model's [DEC] (text_config.bos_token_id {dec}) must lie after the \
-                 tokenizer's {size} tokens and inside vocab_size {vocab_size}"
+                "the model's [DEC] (text_config.bos_token_id {dec}) lies outside its \
+                 vocab_size {vocab_size}"
             )));
         }
-        // [DEC] and, where the vocabulary has room, BLIP's [ENC] after it:
-        // ids the Hub tokenizer files do not contain, never shown in text.
-        special.extend((dec..vocab_size.min(dec + 2)).collect::<Vec<_>>());
         for (name, ours, model) in [
             ("[SEP]", sep, text.sep_token_id),
             ("[PAD]", pad, text.pad_token_id),
@@ -107,7 +101,8 @@ impl BlipTokenizer {
             sep,
             pad,
             dec,
-            special,
+            vocab_size,
+            max_positions: usize::try_from(text.max_position_embeddings).unwrap_or(0),
         })
     }
 
@@ -121,7 +116,19 @@ impl BlipTokenizer {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(encoding.get_ids().iter().map(|&i| i64::from(i)).collect())
+        let ids: Vec<i64> = encoding.get_ids().iter().map(|&i| i64::from(i)).collect();
+        if let Some(&bad) = ids.iter().find(|&&i| i >= self.vocab_size) {
+            return Err(ModelError::Tokenizer {
+                path: self.path.clone(),
+                reason: format!(
+                    "{text:?} uses token {bad} ({:?}), which the model's vocab_size {} has no \
+                     embedding for",
+                    self.inner.id_to_token(bad as u32).unwrap_or_default(),
+                    self.vocab_size
+                ),
+            });
+        }
+        Ok(ids)
     }
 
     /// The decoder's input for a caption prompt, as transformers' BLIP
@@ -139,13 +146,25 @@ impl BlipTokenizer {
 
     /// Right-padded ids and mask for `texts`; with `max_len`, each text is
     /// cut to that many tokens (keeping the final `[SEP]`).
+    ///
+    /// # Errors
+    /// [`ModelError::TextTooLong`] for a text that has, after any cut, more
+    /// tokens than the model's position table (transformers fails there
+    /// too); [`ModelError::Tokenizer`] as [`Self::encode`].
     pub fn batch(&self, texts: &[&str], max_len: Option<usize>) -> Result<Batch, ModelError> {
         let mut rows = Vec::with_capacity(texts.len());
-        for text in texts {
+        for (index, text) in texts.iter().enumerate() {
             let mut ids = self.encode(text)?;
             if let Some(max) = max_len.filter(|&m| m >= 2 && ids.len() > m) {
                 ids.truncate(max - 1);
                 ids.push(self.sep);
+            }
+            if ids.len() > self.max_positions {
+                return Err(ModelError::TextTooLong {
+                    index,
+                    tokens: ids.len(),
+                    positions: self.max_positions,
+                });
             }
             rows.push(ids);
         }
@@ -163,13 +182,15 @@ impl BlipTokenizer {
         })
     }
 
-    /// Text of `ids` without special tokens (`[DEC]`, `[ENC]`, `[CLS]`,
-    /// `[SEP]`, `[PAD]`, ...), as transformers' `decode(ids,
-    /// skip_special_tokens=True)`.
+    /// Text of `ids` without special tokens (`[CLS]`, `[SEP]`, `[PAD]`,
+    /// `[DEC]` and `[ENC]` where the tokenizer holds them as special
+    /// tokens, ...), as transformers' `decode(ids,
+    /// skip_special_tokens=True)`: ids the tokenizer does not have (`[DEC]`
+    /// and `[ENC]` past the Hub's tokenizer) are dropped, as the
+    /// `tokenizers` library drops them.
     pub fn decode(&self, ids: &[i64]) -> Result<String, ModelError> {
         let kept: Vec<u32> = ids
             .iter()
-            .filter(|id| !self.special.contains(id))
             .filter_map(|&id| u32::try_from(id).ok())
             .collect();
         self.inner
@@ -178,6 +199,11 @@ impl BlipTokenizer {
                 path: self.path.clone(),
                 reason: e.to_string(),
             })
+    }
+
+    /// The model's position table: the most tokens a text can have.
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
     }
 
     /// `[DEC]`'s id: the first token of every caption.

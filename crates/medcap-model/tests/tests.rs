@@ -13,6 +13,7 @@ mod jpeg_parity;
 mod libtorch;
 #[path = "../../medcap-metrics/tests/common/mod.rs"]
 mod metrics_common;
+mod model_settings;
 mod preprocess_parity;
 mod roberta_parity;
 mod vocabulary_subset;

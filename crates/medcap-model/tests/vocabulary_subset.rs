@@ -92,7 +92,8 @@ fn blip_tokenizer_puts_dec_after_the_cut_vocabulary() {
 }
 
 #[test]
-fn a_config_that_disagrees_with_the_tokenizer_is_refused_by_name() {
+fn a_config_that_disagrees_with_the_tokenizer_is_refused_by_name_and_dec_anywhere_in_the_embedding_loads()
+ {
     let dir = tempfile::tempdir().unwrap();
     let subset = write_vocabulary_subset(Path::new(FULL), dir.path(), CORPUS).unwrap();
     // The Hub's ids (sep 102, [DEC] 30522) do not fit the cut vocabulary.
@@ -104,13 +105,26 @@ fn a_config_that_disagrees_with_the_tokenizer_is_refused_by_name() {
         err.contains("tokenizer.json") && err.contains("[SEP]"),
         "{err}"
     );
-    // [DEC] inside the tokenizer's own ids.
+    // [DEC] inside the tokenizer's own ids runs in transformers (its
+    // embedding row is all it needs), so it loads; past vocab_size it has
+    // no row.
     let mut inside = text_config(subset.len, subset.sep, subset.pad);
     inside.bos_token_id = 5;
-    let err = BlipTokenizer::from_dir(dir.path(), &inside)
+    assert_eq!(
+        BlipTokenizer::from_dir(dir.path(), &inside)
+            .unwrap()
+            .dec_id(),
+        5
+    );
+    let mut outside = text_config(subset.len, subset.sep, subset.pad);
+    outside.bos_token_id = outside.vocab_size;
+    let err = BlipTokenizer::from_dir(dir.path(), &outside)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("bos_token_id 5"), "{err}");
+    assert!(
+        err.contains(&format!("bos_token_id {}", outside.vocab_size)),
+        "{err}"
+    );
     // Not a word-piece tokenizer at all.
     let bad = tempfile::tempdir().unwrap();
     std::fs::write(bad.path().join("tokenizer.json"), "{}").unwrap();

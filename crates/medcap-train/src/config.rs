@@ -96,7 +96,8 @@ pub struct OptimConfig {
     pub eps: f64,
     /// Schedule after warm-up.
     pub schedule: Schedule,
-    /// Optimizer steps of linear warm-up from zero.
+    /// Optimizer steps of linear warm-up from zero (transformers' schedule:
+    /// the first update runs at rate 0, update `warmup_steps` at `lr`).
     pub warmup_steps: usize,
     /// Clip the global gradient norm to this (default 1.0; `0` disables
     /// clipping, as does `null` in JSON).

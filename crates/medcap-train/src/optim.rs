@@ -167,29 +167,44 @@ impl Adam {
     }
 }
 
-/// The learning rate of optimizer step `step` (0-based) out of `total`.
+/// The learning rate of optimizer update `step` (0-based: the rate the
+/// first update uses is `learning_rate(c, 0, total)`) out of `total`.
+///
+/// The schedules of transformers' `get_constant_schedule_with_warmup`,
+/// `get_linear_schedule_with_warmup` and `get_cosine_schedule_with_warmup`
+/// (half a cycle), which are `LambdaLR`s stepped after each optimizer step:
+/// update `k` runs at `lr * lambda(k)`, where during warm-up `lambda(k) =
+/// k / warmup` (so the first update has rate 0 and the peak is reached at
+/// update `warmup`), and afterwards, with `progress = (k - warmup) /
+/// max(1, total - warmup)`, 1 (constant), `max(0, (total - k) / max(1,
+/// total - warmup))` (linear)
+/// or `max(0, (1 + cos(pi * progress)) / 2)` (cosine).
 ///
 /// ```
 /// use medcap_train::config::{OptimConfig, Schedule};
 /// use medcap_train::optim::learning_rate;
 ///
 /// let c = OptimConfig { lr: 1.0, warmup_steps: 2, schedule: Schedule::Cosine, ..Default::default() };
-/// assert_eq!(learning_rate(&c, 0, 10), 0.5);
-/// assert_eq!(learning_rate(&c, 1, 10), 1.0);
+/// assert_eq!(learning_rate(&c, 0, 10), 0.0);
+/// assert_eq!(learning_rate(&c, 1, 10), 0.5);
+/// assert_eq!(learning_rate(&c, 2, 10), 1.0);
 /// assert!(learning_rate(&c, 9, 10) < 0.05);
 /// ```
 pub fn learning_rate(config: &OptimConfig, step: usize, total: usize) -> f64 {
     let warmup = config.warmup_steps;
     if step < warmup {
-        return config.lr * (step + 1) as f64 / warmup as f64;
+        return config.lr * step as f64 / warmup as f64;
     }
     let span = total.saturating_sub(warmup).max(1) as f64;
-    let progress = ((step - warmup) as f64 / span).min(1.0);
-    match config.schedule {
-        Schedule::Constant => config.lr,
-        Schedule::Linear => config.lr * (1.0 - progress),
-        Schedule::Cosine => config.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
-    }
+    let progress = (step - warmup) as f64 / span;
+    let factor = match config.schedule {
+        Schedule::Constant => 1.0,
+        // As transformers writes it: with no update after warm-up
+        // (`total == warmup`) the rate is 0 from there, not 1 - progress.
+        Schedule::Linear => ((total as f64 - step as f64) / span).max(0.0),
+        Schedule::Cosine => (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0),
+    };
+    config.lr * factor
 }
 
 /// The factor torch's `clip_grad_norm_` multiplies gradients of global norm

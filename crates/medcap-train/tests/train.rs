@@ -491,3 +491,85 @@ fn an_fp16_overflow_skips_the_update_and_halves_the_scale() {
         assert!(x.equal(y), "{name} changed in a skipped step");
     }
 }
+
+/// The golden rates of `data-fixtures/schedules/gen.py`: transformers'
+/// schedule functions driven as a training loop drives them.
+fn schedule_cases() -> Vec<serde_json::Value> {
+    let path = fixtures().join("../schedules/golden.json");
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    golden["cases"].as_array().unwrap().clone()
+}
+
+fn schedule_config(case: &serde_json::Value) -> medcap_train::config::OptimConfig {
+    use medcap_train::config::Schedule;
+    medcap_train::config::OptimConfig {
+        lr: case["lr"].as_f64().unwrap(),
+        warmup_steps: case["warmup_steps"].as_u64().unwrap() as usize,
+        schedule: match case["schedule"].as_str().unwrap() {
+            "constant" => Schedule::Constant,
+            "linear" => Schedule::Linear,
+            "cosine" => Schedule::Cosine,
+            other => panic!("{other}"),
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn every_schedule_gives_transformers_rate_at_every_update() {
+    let cases = schedule_cases();
+    assert_eq!(cases.len(), 48);
+    for case in &cases {
+        let optim = schedule_config(case);
+        let total = case["total"].as_u64().unwrap() as usize;
+        for (k, want) in case["rates"].as_array().unwrap().iter().enumerate() {
+            let want = want.as_f64().unwrap();
+            let got = medcap_train::optim::learning_rate(&optim, k, total);
+            assert!(
+                (got - want).abs() <= 1e-12 * want.abs().max(1e-3),
+                "{} warm-up {} of {total}: update {k} runs at {got}, transformers {want}",
+                case["schedule"],
+                optim.warmup_steps
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_logs_the_rate_each_update_ran_at() {
+    // Linear warm-up over 3 updates, 8 updates: transformers gives 0,
+    // 3.33e-4, 6.67e-4, 1e-3, 8e-4, 6e-4, 4e-4, 2e-4.
+    let case = schedule_cases()
+        .into_iter()
+        .find(|c| c["schedule"] == "linear" && c["warmup_steps"] == 3 && c["total"] == 8)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), "warmup", 8);
+    c.loss.kind = LossKind::Ce;
+    c.optim = medcap_train::config::OptimConfig {
+        micro_batch: 1,
+        accumulation: 1,
+        epochs: 1,
+        ..schedule_config(&case)
+    };
+    let mut trainer = Trainer::new(c, Device::Cpu, false).unwrap();
+    let summary = trainer.run(&Quiet, &AtomicBool::new(false)).unwrap();
+    assert_eq!(summary.steps, 8);
+    let logged: Vec<(usize, f64)> = std::fs::read_to_string(summary.run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<MetricsRow>(l).unwrap())
+        .filter(|r| r.train_loss.is_some())
+        .map(|r| (r.step, r.lr))
+        .collect();
+    let want = case["rates"].as_array().unwrap();
+    assert_eq!(logged.len(), 8, "{logged:?}");
+    for (step, lr) in logged {
+        let w = want[step - 1].as_f64().unwrap();
+        assert!(
+            (lr - w).abs() < 1e-12,
+            "update {step}: {lr} logged, {w} wanted"
+        );
+    }
+}

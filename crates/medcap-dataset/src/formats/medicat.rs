@@ -60,7 +60,7 @@ pub(super) fn open(input: &Path) -> Result<Source, DatasetError> {
             let batch = batch.map_err(DatasetError::io(&jsonl))?;
             Ok(batch
                 .into_par_iter()
-                .map(|(line, parsed)| (line, parsed.map(|r| figure(&r, line, &root))))
+                .map(|(line, parsed)| (line, parsed.map(|r| figure(&r, line, &jsonl, &root))))
                 .collect())
         },
     );
@@ -71,11 +71,12 @@ pub(super) fn open(input: &Path) -> Result<Source, DatasetError> {
     })
 }
 
-fn figure(record: &FigureRecord, line: u64, figures_dir: &Path) -> SourceFigure {
+fn figure(record: &FigureRecord, line: u64, file: &Path, figures_dir: &Path) -> SourceFigure {
     SourceFigure {
         id: record.id(),
         group: record.pdf_hash.clone(),
         line,
+        file: file.to_owned(),
         image: image_path(figures_dir, &record.pdf_hash, &record.fig_uri),
         caption: record.caption().unwrap_or_default().to_owned(),
         license: record.license().unwrap_or_default().to_owned(),

@@ -80,8 +80,10 @@ pub struct SourceFigure {
     pub id: String,
     /// Grouping key for leak-free splits: the source paper.
     pub group: String,
-    /// 1-based record number in the file that holds it.
+    /// 1-based line where the record starts in `file`.
     pub line: u64,
+    /// The file that holds the record (a release can span several).
+    pub file: PathBuf,
     /// The image file, or why its name is refused.
     pub image: Result<PathBuf, ImageProblem>,
     /// The caption as released (may be empty).
@@ -213,19 +215,45 @@ pub(crate) fn delimited(
     Ok((reader, headers))
 }
 
-/// The records of a file opened by [`delimited`], each with its line number
-/// (the header is line 1), a record the reader cannot read as a
-/// [`MalformedLine`] naming the file (`shown`).
+/// The records of a file opened by [`delimited`], each with the line it
+/// starts on (the header is line 1; a quoted field may span lines). A
+/// record is what the `csv` crate's strict mode and pandas read as one:
+/// one with more or fewer fields than the header (`expected`), or that the
+/// reader cannot read, comes back as a [`MalformedLine`] naming the file
+/// (`shown`), never cut or padded to fit.
 pub(crate) fn numbered_records<'a>(
     reader: &'a mut csv::Reader<std::fs::File>,
+    expected: usize,
     shown: &'a str,
 ) -> impl Iterator<Item = (u64, Result<csv::StringRecord, MalformedLine>)> + 'a {
-    reader.records().enumerate().map(move |(i, record)| {
-        let line = i as u64 + 2;
-        let record = record.map_err(|e| MalformedLine {
-            line,
-            reason: format!("{shown}: {e}"),
-        });
+    let mut previous = 1;
+    reader.records().map(move |record| {
+        let position = match &record {
+            Ok(r) => r.position(),
+            Err(e) => e.position(),
+        };
+        // A record the reader could not place follows the one before.
+        let line = position.map_or(previous + 1, csv::Position::line);
+        previous = line;
+        let record = record
+            .map_err(|e| MalformedLine {
+                line,
+                reason: format!("{shown}: {e}"),
+            })
+            .and_then(|r| {
+                if r.len() == expected {
+                    Ok(r)
+                } else {
+                    Err(MalformedLine {
+                        line,
+                        reason: format!(
+                            "{shown}: line {line} has {} fields but the header has {expected} \
+                             (a field holding the delimiter must be quoted)",
+                            r.len()
+                        ),
+                    })
+                }
+            });
         (line, record)
     })
 }

@@ -3,8 +3,12 @@
 //! `{bytes, path}` structs, an id column (`image_id` or `ID`) and a
 //! `caption` column. Read with the `parquet` crate's Arrow reader; each
 //! image is written under `extract_to/{split}/` so that the pipeline and
-//! training read it as a file.
+//! training read it as a file. Every row gets a file of its own: a row
+//! whose id an earlier row of the split already used (a duplicate, which
+//! `prepare` reports and leaves out) is written beside it under
+//! `{id}~{shard}-{row}`, never over the earlier row's image.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -85,7 +89,9 @@ pub(super) fn open(
     let mut batch_out: Batch = Vec::new();
     std::fs::create_dir_all(extract_to).map_err(DatasetError::io(extract_to))?;
     let root = std::fs::canonicalize(extract_to).map_err(DatasetError::io(extract_to))?;
-    for (path, split) in files {
+    // The image files this run has written: a later row never replaces one.
+    let mut claimed: HashSet<PathBuf> = HashSet::new();
+    for (shard, (path, split)) in files.iter().enumerate() {
         let bad = |reason: String| DatasetError::Layout {
             path: path.clone(),
             reason,
@@ -123,40 +129,45 @@ pub(super) fn open(
             };
             for ((id, caption), bytes) in ids.into_iter().zip(captions).zip(images) {
                 line += 1;
-                let figure = match id
-                    .filter(|i| !i.is_empty() && !i.contains(['/', '\\']) && i != "..")
-                {
-                    None => Err(MalformedLine {
-                        line,
-                        reason: format!("{shown}: row {line} has no usable image id"),
-                    }),
-                    Some(id) => {
-                        let image = match bytes {
-                            None => Err(ImageProblem::Missing(format!(
-                                "{shown}: row {line} ({id}) has no image bytes"
-                            ))),
-                            Some(bytes) => {
-                                let file = split_dir.join(format!("{id}.{}", extension(&bytes)));
-                                match write_image(&file, &bytes) {
-                                    Ok(()) => Ok(file),
-                                    // The error names the file.
-                                    Err(e) => {
-                                        Err(ImageProblem::Undecodable(format!("cannot write {e}")))
+                let figure =
+                    match id.filter(|i| !i.is_empty() && !i.contains(['/', '\\']) && i != "..") {
+                        None => Err(MalformedLine {
+                            line,
+                            reason: format!("{shown}: row {line} has no usable image id"),
+                        }),
+                        Some(id) => {
+                            let image = match bytes {
+                                None => Err(ImageProblem::Missing(format!(
+                                    "{shown}: row {line} ({id}) has no image bytes"
+                                ))),
+                                Some(bytes) => {
+                                    let ext = extension(&bytes);
+                                    let mut file = split_dir.join(format!("{id}.{ext}"));
+                                    if !claimed.insert(file.clone()) {
+                                        file = split_dir.join(format!("{id}~{shard}-{line}.{ext}"));
+                                        claimed.insert(file.clone());
+                                    }
+                                    match write_image(&file, &bytes) {
+                                        Ok(()) => Ok(file),
+                                        // The error names the file.
+                                        Err(e) => Err(ImageProblem::Undecodable(format!(
+                                            "cannot write {e}"
+                                        ))),
                                     }
                                 }
-                            }
-                        };
-                        Ok(SourceFigure {
-                            group: id.clone(),
-                            id,
-                            line,
-                            image,
-                            caption: caption.unwrap_or_default(),
-                            license: String::new(),
-                            published: *split,
-                        })
-                    }
-                };
+                            };
+                            Ok(SourceFigure {
+                                group: id.clone(),
+                                id,
+                                line,
+                                file: path.clone(),
+                                image,
+                                caption: caption.unwrap_or_default(),
+                                license: String::new(),
+                                published: *split,
+                            })
+                        }
+                    };
                 batch_out.push((line, figure));
             }
         }

@@ -116,6 +116,7 @@ pub(super) fn open(input: &Path) -> Result<Source, DatasetError> {
                         id: r.image.clone(),
                         group,
                         line,
+                        file: file.clone(),
                         image: confined_path(&root, &images.join(&r.image).to_string_lossy()),
                         caption: r.caption.unwrap_or_default(),
                         license: String::new(),

@@ -173,6 +173,7 @@ fn read_category(
                 id: id.to_owned(),
                 group,
                 line,
+                file: captions.clone(),
                 image: confined_path(root, &relative.to_string_lossy()),
                 caption: caption.trim().to_owned(),
                 license,

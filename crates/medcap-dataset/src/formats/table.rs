@@ -69,11 +69,23 @@ impl TableColumns {
     }
 }
 
+impl TableColumns {
+    /// Every column the table must have.
+    fn named(&self) -> Vec<&String> {
+        [&self.image, &self.caption, &self.group]
+            .into_iter()
+            .chain(self.license.as_ref())
+            .chain(self.id.as_ref())
+            .collect()
+    }
+}
+
 /// A row as named cells.
 fn figure(
     get: &dyn Fn(&str) -> Option<String>,
     columns: &TableColumns,
     base: &Path,
+    file: &Path,
     line: u64,
     shown: &str,
 ) -> Result<SourceFigure, MalformedLine> {
@@ -97,6 +109,7 @@ fn figure(
         id,
         group,
         line,
+        file: file.to_owned(),
         image: Ok(base.join(image.trim())),
         caption: get(&columns.caption).unwrap_or_default(),
         license: columns
@@ -132,26 +145,52 @@ pub(super) fn open(input: &Path, columns: &TableColumns) -> Result<Source, Datas
                 continue;
             };
             let record = parsed.and_then(|object| {
+                // Text, or a number as its JSON digits (numeric ids); an
+                // array, object or boolean is not a cell's value and is
+                // reported rather than turned into text.
+                for column in columns.named() {
+                    match object.get(column) {
+                        None if *column == columns.caption => {
+                            return Err(MalformedLine {
+                                line,
+                                reason: format!("{shown}: no `{column}` key"),
+                            });
+                        }
+                        Some(
+                            v @ (serde_json::Value::Array(_)
+                            | serde_json::Value::Object(_)
+                            | serde_json::Value::Bool(_)),
+                        ) => {
+                            return Err(MalformedLine {
+                                line,
+                                reason: format!(
+                                    "{shown}: `{column}` holds {}, not text",
+                                    match v {
+                                        serde_json::Value::Array(_) => "an array",
+                                        serde_json::Value::Object(_) => "an object",
+                                        _ => "a boolean",
+                                    }
+                                ),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
                 let get = |c: &str| {
                     object.get(c).and_then(|v| match v {
                         serde_json::Value::String(s) => Some(s.clone()),
-                        serde_json::Value::Null => None,
-                        other => Some(other.to_string()),
+                        serde_json::Value::Number(n) => Some(n.to_string()),
+                        _ => None,
                     })
                 };
-                figure(&get, columns, base, line, &shown)
+                figure(&get, columns, base, input, line, &shown)
             });
             batch.push((line, record));
         }
     } else {
         let delimiter = if extension == "csv" { b',' } else { b'\t' };
         let (mut reader, headers) = delimited(input, delimiter)?;
-        let named: Vec<&String> = [&columns.image, &columns.caption, &columns.group]
-            .into_iter()
-            .chain(columns.license.as_ref())
-            .chain(columns.id.as_ref())
-            .collect();
-        for column in named {
+        for column in columns.named() {
             if !headers.iter().any(|h| h.trim() == column) {
                 return Err(DatasetError::Layout {
                     path: input.to_owned(),
@@ -162,7 +201,7 @@ pub(super) fn open(input: &Path, columns: &TableColumns) -> Result<Source, Datas
                 });
             }
         }
-        for (line, record) in numbered_records(&mut reader, &shown) {
+        for (line, record) in numbered_records(&mut reader, headers.len(), &shown) {
             let figure = record.and_then(|record| {
                 let get = |c: &str| {
                     headers
@@ -171,7 +210,7 @@ pub(super) fn open(input: &Path, columns: &TableColumns) -> Result<Source, Datas
                         .and_then(|i| record.get(i))
                         .map(str::to_owned)
                 };
-                figure(&get, columns, base, line, &shown)
+                figure(&get, columns, base, input, line, &shown)
             });
             batch.push((line, figure));
         }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bert::BertConfig;
 use crate::error::ModelError;
+use crate::generation::StoredGeneration;
 
 /// The ViT image encoder's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +117,11 @@ pub struct BlipTextConfig {
     /// (transformers' default; such checkpoints may omit
     /// `cls.predictions.decoder.weight`).
     pub tie_word_embeddings: bool,
+    /// Decoding settings stored beside the network's (`num_beams`,
+    /// `max_length`, ...): transformers' `generate` defaults for this
+    /// decoder ([`StoredGeneration::resolve`]).
+    #[serde(flatten)]
+    pub generation: StoredGeneration,
 }
 
 impl Default for BlipTextConfig {
@@ -142,6 +148,7 @@ impl Default for BlipTextConfig {
             use_cache: true,
             label_smoothing: 0.0,
             tie_word_embeddings: true,
+            generation: StoredGeneration::default(),
         }
     }
 }

@@ -13,8 +13,12 @@
 
 mod processors;
 mod search;
+mod stored;
 
-pub use processors::{LogitsProcessor, MinNewTokens, RepetitionPenalty, Temperature, TopK, TopP};
+pub use processors::{
+    LogitsProcessor, MinNewTokens, NoRepeatNGram, RepetitionPenalty, Temperature, TopK, TopP,
+};
+pub use stored::StoredGeneration;
 
 use tch::{Device, Tensor};
 
@@ -58,6 +62,8 @@ pub struct GenerationConfig {
     /// Scores of tokens already in the sequence are divided (if positive)
     /// or multiplied (if negative) by this; 1 disables it.
     pub repetition_penalty: f64,
+    /// No n-gram of this size appears twice in a sequence (0: off).
+    pub no_repeat_ngram_size: usize,
     /// `Some`: sample (with `num_beams` = 1).
     pub sampling: Option<Sampling>,
 }
@@ -70,6 +76,7 @@ impl Default for GenerationConfig {
             num_beams: 1,
             length_penalty: 1.0,
             repetition_penalty: 1.0,
+            no_repeat_ngram_size: 0,
             sampling: None,
         }
     }

@@ -1,5 +1,6 @@
 //! Changes to the next-token scores, in transformers' order: the
-//! processors (repetition penalty, then the minimum length) on every search,
+//! processors (repetition penalty, no repeated n-gram, then the minimum
+//! length) on every search,
 //! then, when sampling, the warpers (temperature, top-k, top-p) before one
 //! draw per row. Each is a [`LogitsProcessor`], independent of the model.
 
@@ -31,6 +32,45 @@ impl LogitsProcessor for RepetitionPenalty {
         let p = self.0;
         let penalised = (&seen * p).where_self(&seen.lt(0.0), &(&seen / p));
         scores.scatter(1, &ids, &penalised)
+    }
+}
+
+/// transformers' `NoRepeatNGramLogitsProcessor`: a token that would
+/// complete an n-gram of size `n` already present in the row (the prompt
+/// and `[DEC]` included) becomes impossible; 0 disables it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoRepeatNGram(pub usize);
+
+impl NoRepeatNGram {
+    /// The tokens banned after `row`: the last tokens of every n-gram whose
+    /// first `n - 1` tokens equal the row's last `n - 1`.
+    pub fn banned(&self, row: &[i64]) -> Vec<i64> {
+        let n = self.0;
+        if n == 0 || row.len() + 1 < n {
+            return Vec::new();
+        }
+        let prefix = &row[row.len() + 1 - n..];
+        row.windows(n)
+            .filter(|gram| gram[..n - 1] == *prefix)
+            .map(|gram| gram[n - 1])
+            .collect()
+    }
+}
+
+impl LogitsProcessor for NoRepeatNGram {
+    fn process(&self, scores: Tensor, sequences: &[&[i64]]) -> Tensor {
+        let vocab = scores.size().get(1).copied().unwrap_or(0);
+        for (r, row) in sequences.iter().enumerate() {
+            for token in self.banned(row) {
+                if (0..vocab).contains(&token) {
+                    let _ = scores
+                        .get(r as i64)
+                        .narrow(0, token, 1)
+                        .fill_(f64::NEG_INFINITY);
+                }
+            }
+        }
+        scores
     }
 }
 
@@ -116,6 +156,9 @@ pub(crate) fn for_config(
     let mut list: Vec<Box<dyn LogitsProcessor>> = Vec::new();
     if config.repetition_penalty != 1.0 {
         list.push(Box::new(RepetitionPenalty(config.repetition_penalty)));
+    }
+    if config.no_repeat_ngram_size > 0 {
+        list.push(Box::new(NoRepeatNGram(config.no_repeat_ngram_size)));
     }
     list.push(Box::new(MinNewTokens {
         min_len: limits.min_len,

@@ -128,6 +128,7 @@ impl Trainer {
         let (mut model, _) = BlipForConditionalGeneration::from_dir(&source, device)?;
         let tokenizer = BlipTokenizer::from_dir(&source, &model.config().text_config)?;
         let processor = ImageProcessor::from_dir(&source, model.config().vision_config.image_size)?;
+        check_lengths(&config, &tokenizer, &run.config_path())?;
         if config.model.freeze_vision {
             for (name, var) in model.vars_mut().variables() {
                 if name.starts_with("vision_model.") {
@@ -303,4 +304,43 @@ impl Trainer {
         self.write_plot()?;
         Ok(self.summary(outcome))
     }
+}
+
+/// `data.max_tokens` within the model's position table, and room after the
+/// prompt for at least one caption token: a longer caption would index
+/// past the table (libtorch aborts the step there).
+fn check_lengths(
+    config: &TrainConfig,
+    tokenizer: &BlipTokenizer,
+    shown: &Path,
+) -> Result<(), TrainError> {
+    let bad = |reason: String| TrainError::Config {
+        path: shown.to_owned(),
+        reason,
+    };
+    let positions = tokenizer.max_positions();
+    if config.data.max_tokens > positions {
+        return Err(bad(format!(
+            "data.max_tokens {} exceeds the model's {positions} positions \
+             (text_config.max_position_embeddings); set it to {positions} or less",
+            config.data.max_tokens
+        )));
+    }
+    if let Some(prompt) = config
+        .data
+        .prompt
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+    {
+        // `[DEC]` and the prompt's pieces, then a caption token and `[SEP]`.
+        let prompt_tokens = tokenizer.encode(prompt.trim())?.len() - 1;
+        if prompt_tokens + 2 > config.data.max_tokens {
+            return Err(bad(format!(
+                "data.prompt takes {prompt_tokens} of data.max_tokens {} tokens, leaving no room \
+                 for a caption",
+                config.data.max_tokens
+            )));
+        }
+    }
+    Ok(())
 }
