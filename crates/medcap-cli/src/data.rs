@@ -82,7 +82,8 @@ pub struct PrepareArgs {
     /// Seed of the paper-grouped split.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Stop at the first malformed JSONL line instead of reporting and skipping it.
+    /// Stop at the first malformed record (a JSONL line, a CSV record that does not fit its
+    /// header, ...) instead of reporting and skipping it.
     #[arg(long)]
     strict: bool,
     /// Do not open images; only check that their names stay inside the release.

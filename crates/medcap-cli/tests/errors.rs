@@ -114,12 +114,35 @@ fn sandbox(dir: &Path) {
     copy_dir(&tiny, &dir.join("model-pickle"));
     std::fs::remove_file(dir.join("model-pickle/model.safetensors")).unwrap();
     write("model-pickle/pytorch_model.bin", b"\x80\x02pickle");
-    copy_dir(&tiny, &dir.join("model-misshaped"));
-    let config = dir.join("model-misshaped/config.json");
-    let mut value: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
-    value["text_config"]["intermediate_size"] = 44.into();
-    std::fs::write(&config, value.to_string()).unwrap();
+    // tiny-caption with one text_config key changed.
+    let variant = |name: &str, key: &str, value: serde_json::Value| {
+        copy_dir(&tiny, &dir.join(name));
+        let config = dir.join(name).join("config.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        json["text_config"][key] = value;
+        std::fs::write(&config, json.to_string()).unwrap();
+    };
+    variant("model-misshaped", "intermediate_size", 44.into());
+    variant("model-typical-p", "typical_p", 0.9.into());
+    copy_dir(&blip_fixtures().join("tiny-itm"), &dir.join("tiny-itm"));
+    write(
+        "train.csv",
+        b"id,image_path,caption
+a,images/ok.png,left effusion
+b,images/ok.png,no pneumothorax
+",
+    );
+    write(
+        "long-captions.toml",
+        b"[data]\ntrain_csv = \"train.csv\"\nmax_tokens = 100\n[model]\nbase_model = \"tiny-caption\"\n\
+          [loss]\nkind = \"ce\"\n[run]\nruns_dir = \"runs-long\"\n",
+    );
+    std::fs::create_dir_all(dir.join("rocov2-bad")).unwrap();
+    write(
+        "rocov2-bad/train_captions.csv",
+        b"ID,Caption\nROCOv2_1,Chest X-ray.\nROCOv2_2,Chest CT, axial view.\n",
+    );
 }
 
 #[test]

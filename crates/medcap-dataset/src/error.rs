@@ -32,7 +32,7 @@ pub enum DatasetError {
         reason: String,
     },
     /// A malformed line in `--strict` mode.
-    #[error("{}: line {line}: {reason} (strict mode stops at the first malformed line)", path.display())]
+    #[error("{}: line {line}: {reason} (strict mode stops at the first malformed record)", path.display())]
     MalformedLine {
         /// The JSONL file.
         path: PathBuf,

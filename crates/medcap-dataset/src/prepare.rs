@@ -63,7 +63,7 @@ pub struct PrepareOptions {
     pub plan: SplitPlan,
     /// Seed of the split.
     pub seed: u64,
-    /// Stop at the first malformed line instead of reporting and skipping it.
+    /// Stop at the first malformed record instead of reporting and skipping it.
     pub strict: bool,
     /// Decode every kept figure's image (off: only the file name is checked).
     pub check_images: bool,

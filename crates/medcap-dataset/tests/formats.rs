@@ -508,6 +508,14 @@ fn walk(dir: &Path) -> Vec<(PathBuf, u64)> {
     out
 }
 
+/// Every figure of `format`, no selection.
+fn keep_all(format: ReleaseFormat) -> PrepareOptions {
+    PrepareOptions {
+        selector: Box::new(medcap_dataset::filter::KeepAll),
+        ..options(Some(format))
+    }
+}
+
 /// `problems.jsonl` of an output, as JSON values.
 fn problems(out: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(out.join("problems.jsonl"))
@@ -548,14 +556,7 @@ fn a_repeated_parquet_id_never_writes_over_the_kept_rows_image() {
         &[(Some("ROCOv2_b"), Some("Knee MRI."), Some(second.clone()))],
     );
     let out = tmp.path().join("out");
-    let (summary, rows) = run(
-        &root,
-        &out,
-        PrepareOptions {
-            selector: Box::new(medcap_dataset::filter::KeepAll),
-            ..options(Some(ReleaseFormat::Rocov2))
-        },
-    );
+    let (summary, rows) = run(&root, &out, keep_all(ReleaseFormat::Rocov2));
     assert_eq!(summary.duplicates, 2);
     for (id, caption, bytes) in [
         ("ROCOv2_a", "Chest X-ray, frontal view.", &first),
@@ -618,14 +619,7 @@ fn a_csv_record_is_what_strict_csv_reads_and_its_place_is_its_first_line() {
         image(&root.join("train").join(format!("{id}.jpg")), 90);
     }
     let out = tmp.path().join("out");
-    let (summary, rows) = run(
-        &root,
-        &out,
-        PrepareOptions {
-            selector: Box::new(medcap_dataset::filter::KeepAll),
-            ..options(Some(ReleaseFormat::Rocov2))
-        },
-    );
+    let (summary, rows) = run(&root, &out, keep_all(ReleaseFormat::Rocov2));
     assert_eq!((summary.malformed, summary.duplicates), (2, 1));
     assert_eq!(
         row(&rows, "ROCOv2_1").raw_caption,
@@ -664,8 +658,7 @@ fn a_csv_record_is_what_strict_csv_reads_and_its_place_is_its_first_line() {
         &tmp.path().join("strict"),
         &PrepareOptions {
             strict: true,
-            selector: Box::new(medcap_dataset::filter::KeepAll),
-            ..options(Some(ReleaseFormat::Rocov2))
+            ..keep_all(ReleaseFormat::Rocov2)
         },
         &NoProgress,
     )
@@ -693,10 +686,7 @@ fn a_jsonl_table_cell_that_is_not_text_is_reported_not_stringified() {
     let (summary, rows) = run(
         &dir.join("figures.jsonl"),
         &out,
-        PrepareOptions {
-            selector: Box::new(medcap_dataset::filter::KeepAll),
-            ..options(Some(ReleaseFormat::Table(columns)))
-        },
+        keep_all(ReleaseFormat::Table(columns)),
     );
     assert_eq!(summary.malformed, 3);
     // A numeric group is its digits.

@@ -94,8 +94,9 @@ pub enum ModelError {
     /// A text with more tokens than the model has positions (transformers
     /// raises an index error there; nothing is cut without saying so).
     #[error(
-        "text {index} has {tokens} tokens, more than the model's {positions} positions \
-         (text_config.max_position_embeddings): shorten it"
+        "text {} has {tokens} tokens, more than the model's {positions} positions \
+         (text_config.max_position_embeddings): shorten it",
+        index + 1
     )]
     TextTooLong {
         /// 0-based place of the text in its batch.

@@ -221,58 +221,33 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    /// (max_new_tokens, min_new_tokens) for `json` and a prompt of `prompt` tokens.
+    fn lengths(json: &str, prompt: usize) -> (usize, usize) {
+        let c = stored(json).resolve(prompt).unwrap().0;
+        (c.max_new_tokens, c.min_new_tokens)
+    }
+
     #[test]
     fn lengths_count_as_transformers_counts_them() {
         // No key: 20 new tokens whatever the prompt.
-        let (c, notes) = stored("{}").resolve(4).unwrap();
-        assert_eq!((c.max_new_tokens, c.min_new_tokens), (20, 0));
-        assert!(notes.is_empty());
+        assert_eq!(lengths("{}", 4), (20, 0));
+        assert!(stored("{}").resolve(4).unwrap().1.is_empty());
         // max_length 20 stored explicitly is still "20 new tokens".
-        assert_eq!(
-            stored(r#"{"max_length": 20}"#)
-                .resolve(4)
-                .unwrap()
-                .0
-                .max_new_tokens,
-            20
-        );
+        assert_eq!(lengths(r#"{"max_length": 20}"#, 4), (20, 0));
         // Any other max_length is the whole sequence's.
-        assert_eq!(
-            stored(r#"{"max_length": 30}"#)
-                .resolve(4)
-                .unwrap()
-                .0
-                .max_new_tokens,
-            26
-        );
-        assert_eq!(
-            stored(r#"{"max_length": 10}"#)
-                .resolve(1)
-                .unwrap()
-                .0
-                .max_new_tokens,
-            9
-        );
+        assert_eq!(lengths(r#"{"max_length": 30}"#, 4), (26, 0));
+        assert_eq!(lengths(r#"{"max_length": 10}"#, 1), (9, 0));
         // max_new_tokens wins over max_length.
-        let c = stored(r#"{"max_length": 30, "max_new_tokens": 5}"#)
-            .resolve(4)
-            .unwrap()
-            .0;
-        assert_eq!(c.max_new_tokens, 5);
-        // min_length counts the prompt; min_new_tokens does not; both apply.
         assert_eq!(
-            stored(r#"{"min_length": 6}"#)
-                .resolve(1)
-                .unwrap()
-                .0
-                .min_new_tokens,
-            5
+            lengths(r#"{"max_length": 30, "max_new_tokens": 5}"#, 4),
+            (5, 0)
         );
-        let c = stored(r#"{"min_length": 6, "min_new_tokens": 7}"#)
-            .resolve(1)
-            .unwrap()
-            .0;
-        assert_eq!(c.min_new_tokens, 7);
+        // min_length counts the prompt; min_new_tokens does not; both apply.
+        assert_eq!(lengths(r#"{"min_length": 6}"#, 1), (20, 5));
+        assert_eq!(
+            lengths(r#"{"min_length": 6, "min_new_tokens": 7}"#, 1),
+            (20, 7)
+        );
         let err = stored(r#"{"max_length": 4}"#)
             .resolve(4)
             .unwrap_err()
