@@ -106,6 +106,18 @@ pub enum ModelError {
         /// The model's position table.
         positions: usize,
     },
+    /// A process group that cannot be joined or a collective that failed
+    /// (a lost peer, the timeout), or a launcher environment that does not
+    /// describe a group.
+    #[error("{}{operation}: {reason}", rank.map(|r| format!("rank {r}: ")).unwrap_or_default())]
+    Distributed {
+        /// This process's rank, when known.
+        rank: Option<usize>,
+        /// What was being done.
+        operation: &'static str,
+        /// c10d's message, or what is wrong.
+        reason: String,
+    },
     /// Generation settings that contradict each other or the model.
     #[error("generation settings: {0}")]
     Generation(String),

@@ -4,7 +4,8 @@
 //! vision encoder, its BERT text encoder and causal text decoder ([`blip`]),
 //! with module paths equal to the Hugging Face checkpoint keys; generation
 //! ([`generation`]); the device layer (where tensors run, what libtorch can
-//! see); precision and mixed-precision autocast ([`precision`]); the BERT-family encoder ([`bert`], [`text_encoder`]) and, on it,
+//! see); precision and mixed-precision autocast ([`precision`]); process groups of
+//! several processes over PyTorch's c10d ([`distributed`]); the BERT-family encoder ([`bert`], [`text_encoder`]) and, on it,
 //! BERTScore's encoder ([`bertscore::BertScorer`], medcap-metrics'
 //! `TokenEmbedder`).
 //!
@@ -23,6 +24,7 @@ pub mod bertscore;
 pub mod blip;
 pub mod checkpoint;
 pub mod device;
+pub mod distributed;
 pub mod error;
 mod ffi;
 pub mod generation;

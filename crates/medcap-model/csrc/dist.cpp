@@ -1,0 +1,137 @@
+// PyTorch's distributed engine (c10d) as libtorch ships it, which tch 0.24
+// does not bind: a TCPStore for the rendezvous, a Gloo process group over
+// it, and the collectives data parallelism needs (all-reduce, broadcast,
+// all-gather, barrier). The same code torch.distributed runs; nothing of
+// the communication is medcap's own.
+//
+// Every entry point catches every C++ exception (c10::Error among them) and
+// returns it as a message the caller frees with medcap_dist_free_error; a
+// null return is success. No exception crosses into Rust.
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Group {
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::chrono::milliseconds timeout;
+};
+
+char *copy_message(const std::string &message) {
+  char *out = static_cast<char *>(std::malloc(message.size() + 1));
+  if (out != nullptr) {
+    std::memcpy(out, message.c_str(), message.size() + 1);
+  }
+  return out;
+}
+
+// Runs `body`, turning any exception into a message.
+template <typename F> char *guarded(F body) {
+  try {
+    body();
+    return nullptr;
+  } catch (const c10::Error &e) {
+    return copy_message(e.what_without_backtrace());
+  } catch (const std::exception &e) {
+    return copy_message(e.what());
+  } catch (...) {
+    return copy_message("unknown C++ exception");
+  }
+}
+
+void wait(const c10::intrusive_ptr<c10d::Work> &work, const Group &group) {
+  work->wait(group.timeout);
+}
+
+} // namespace
+
+extern "C" {
+
+void medcap_dist_free_error(char *message) { std::free(message); }
+
+// Joins the group of `world` processes as `rank`: the TCPStore at
+// host:port (served by this process when `serve`, else a client of the
+// server already there: rank 0, or torchrun's agent), keys under `prefix`,
+// and a Gloo process group over it whose device binds `bind_host` (the
+// default device when empty). `timeout_ms` bounds the rendezvous and every
+// collective.
+char *medcap_dist_init(const char *host, int port, int serve, int rank,
+                       int world, const char *prefix, const char *bind_host,
+                       int64_t timeout_ms, void **out) {
+  return guarded([&] {
+    const auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<std::uint16_t>(port);
+    options.isServer = serve != 0;
+    options.numWorkers = world;
+    options.waitWorkers = false;
+    options.multiTenant = true;
+    options.timeout = timeout;
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), options);
+    auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
+    auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
+    std::string bind(bind_host);
+    gloo->devices.push_back(
+        bind.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
+                     : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
+    auto pg =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, gloo);
+    *out = new Group{pg, timeout};
+  });
+}
+
+void medcap_dist_destroy(void *group) { delete static_cast<Group *>(group); }
+
+// Sums `tensor` (an at::Tensor*, tch's C_tensor) over every rank, in place.
+char *medcap_dist_all_reduce_sum(void *group, void *tensor) {
+  return guarded([&] {
+    auto &g = *static_cast<Group *>(group);
+    std::vector<at::Tensor> tensors{*static_cast<at::Tensor *>(tensor)};
+    wait(g.pg->allreduce(tensors), g);
+  });
+}
+
+// Replaces `tensor` on every rank by rank `root`'s.
+char *medcap_dist_broadcast(void *group, void *tensor, int root) {
+  return guarded([&] {
+    auto &g = *static_cast<Group *>(group);
+    std::vector<at::Tensor> tensors{*static_cast<at::Tensor *>(tensor)};
+    c10d::BroadcastOptions options;
+    options.rootRank = root;
+    wait(g.pg->broadcast(tensors, options), g);
+  });
+}
+
+// Fills `outputs[r]` (world tensors shaped like `input`) with rank r's input.
+char *medcap_dist_all_gather(void *group, void *input, void **outputs,
+                             int count) {
+  return guarded([&] {
+    auto &g = *static_cast<Group *>(group);
+    std::vector<at::Tensor> in{*static_cast<at::Tensor *>(input)};
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int r = 0; r < count; ++r) {
+      out[0].push_back(*static_cast<at::Tensor *>(outputs[r]));
+    }
+    wait(g.pg->allgather(out, in), g);
+  });
+}
+
+char *medcap_dist_barrier(void *group) {
+  return guarded([&] {
+    auto &g = *static_cast<Group *>(group);
+    wait(g.pg->barrier(), g);
+  });
+}
+
+} // extern "C"

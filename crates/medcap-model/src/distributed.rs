@@ -1,0 +1,233 @@
+//! Several processes as one group: PyTorch's own distributed engine (c10d),
+//! as libtorch ships it, with the rendezvous and the collectives data
+//! parallelism needs. The communication is c10d's: a `TCPStore` for the
+//! rendezvous and a Gloo process group for CPU tensors, the code
+//! `torch.distributed` runs; medcap only binds it (`csrc/dist.cpp`).
+//!
+//! A process learns its place from the environment `torchrun` (or a
+//! scheduler, or a person) sets: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
+//! `MASTER_ADDR`, `MASTER_PORT`. Under `torchrun` the agent already serves
+//! the store (`TORCHELASTIC_USE_AGENT_STORE=True`) and every rank is its
+//! client; otherwise rank 0 serves it. Keys are prefixed with the restart
+//! attempt (`TORCHELASTIC_RESTART_COUNT`), because the agent's store outlives
+//! a restart and a fresh attempt must not meet the keys of the failed one.
+//! Every call waits at most the group's timeout, so a lost peer is an error
+//! naming this rank and the operation, never a hang.
+
+use std::time::Duration;
+
+use tch::Tensor;
+
+use crate::error::ModelError;
+use crate::ffi::{DistGroup, DistInit};
+
+/// How long a rendezvous or collective waits by default: 5 minutes
+/// (`torch.distributed`'s 30 is long to wait for a peer that is gone).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A process's place in a group, from the launcher's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct World {
+    /// This process's rank, `0..size`.
+    pub rank: usize,
+    /// How many processes the group has.
+    pub size: usize,
+    /// This process's rank on its machine (`LOCAL_RANK`; its GPU index).
+    pub local_rank: usize,
+    /// The store's host (`MASTER_ADDR`).
+    pub master_addr: String,
+    /// The store's port (`MASTER_PORT`).
+    pub master_port: u16,
+    /// Whether `torchrun`'s agent serves the store (every rank a client).
+    pub agent_store: bool,
+    /// Restarts of the group so far (`TORCHELASTIC_RESTART_COUNT`; 0 outside
+    /// torchrun): a resumed run knows from it that it follows a failure.
+    pub restart_count: u64,
+}
+
+impl World {
+    /// The group this process belongs to, or `None` when it runs alone (no
+    /// `WORLD_SIZE`, or 1).
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] naming the variable that is missing or
+    /// not a number, or a rank outside the world.
+    pub fn from_env() -> Result<Option<Self>, ModelError> {
+        Self::from_vars(|key| std::env::var(key).ok())
+    }
+
+    /// [`Self::from_env`] over any source of variables.
+    ///
+    /// ```
+    /// use medcap_model::distributed::World;
+    ///
+    /// let vars = [("WORLD_SIZE", "2"), ("RANK", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")];
+    /// let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+    /// let world = World::from_vars(get).unwrap().unwrap();
+    /// assert_eq!((world.rank, world.size, world.local_rank, world.agent_store), (1, 2, 1, false));
+    /// assert!(World::from_vars(|_| None).unwrap().is_none());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::from_env`].
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ModelError> {
+        let bad = |reason: String| ModelError::Distributed {
+            rank: None,
+            operation: "reading the launcher's environment",
+            reason,
+        };
+        let number = |key: &str| -> Result<Option<u64>, ModelError> {
+            get(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| bad(format!("{key}={v:?} is not a whole number")))
+                })
+                .transpose()
+        };
+        let size = match number("WORLD_SIZE")? {
+            None | Some(1) => return Ok(None),
+            Some(0) => return Err(bad("WORLD_SIZE=0: a group has at least one process".into())),
+            Some(n) => n as usize,
+        };
+        let missing = |key: &str| {
+            bad(format!(
+                "WORLD_SIZE={size} but {key} is not set (torchrun sets RANK, MASTER_ADDR and \
+                 MASTER_PORT; set them by hand or through your scheduler otherwise)"
+            ))
+        };
+        let need = |key: &str| get(key).ok_or_else(|| missing(key));
+        let rank = number("RANK")?.ok_or_else(|| missing("RANK"))? as usize;
+        if rank >= size {
+            return Err(bad(format!("RANK={rank} is outside WORLD_SIZE={size}")));
+        }
+        let master_addr = need("MASTER_ADDR")?;
+        let port = need("MASTER_PORT")?;
+        let master_port = port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| bad(format!("MASTER_PORT={port:?} is not a port number")))?;
+        Ok(Some(Self {
+            rank,
+            size,
+            local_rank: number("LOCAL_RANK")?.map_or(rank, |r| r as usize),
+            master_addr,
+            master_port,
+            agent_store: get("TORCHELASTIC_USE_AGENT_STORE").is_some_and(|v| v == "True"),
+            restart_count: number("TORCHELASTIC_RESTART_COUNT")?.unwrap_or(0),
+        }))
+    }
+}
+
+/// A process group over Gloo: collectives on CPU tensors, each waiting at
+/// most the group's timeout. Dropping it leaves the group.
+#[derive(Debug)]
+pub struct ProcessGroup {
+    inner: DistGroup,
+    world: World,
+}
+
+impl ProcessGroup {
+    /// Joins `world`'s group: connects to (or, for rank 0 outside torchrun,
+    /// serves) the store at `MASTER_ADDR:MASTER_PORT` and meets every other
+    /// rank, waiting at most `timeout`. On a loopback `MASTER_ADDR` the
+    /// ranks talk over loopback too; otherwise Gloo binds the address this
+    /// machine's host name resolves to, as `torch.distributed` does.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] naming this rank: no store reachable,
+    /// a rank that never came, within `timeout`.
+    pub fn join(world: World, timeout: Duration) -> Result<Self, ModelError> {
+        let loopback = matches!(world.master_addr.as_str(), "localhost" | "::1")
+            || world.master_addr.starts_with("127.");
+        let prefix = format!("medcap/{}", world.restart_count);
+        let init = DistInit {
+            host: &world.master_addr,
+            port: world.master_port,
+            serve: !world.agent_store && world.rank == 0,
+            rank: world.rank,
+            world: world.size,
+            prefix: &prefix,
+            bind_host: if loopback { "127.0.0.1" } else { "" },
+            timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+        };
+        let inner = DistGroup::join(&init).map_err(|reason| ModelError::Distributed {
+            rank: Some(world.rank),
+            operation: "joining the process group",
+            reason: format!(
+                "{reason} (store {}:{}, {} processes, timeout {} s)",
+                world.master_addr,
+                world.master_port,
+                world.size,
+                timeout.as_secs()
+            ),
+        })?;
+        Ok(Self { inner, world })
+    }
+
+    /// Where this process stands in the group.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.world.rank
+    }
+
+    /// How many processes the group has.
+    pub fn size(&self) -> usize {
+        self.world.size
+    }
+
+    fn failed(&self, operation: &'static str) -> impl FnOnce(String) -> ModelError + '_ {
+        move |reason| ModelError::Distributed {
+            rank: Some(self.world.rank),
+            operation,
+            reason,
+        }
+    }
+
+    /// Sums `tensor` (CPU, contiguous) over every rank, in place.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`]: a peer lost, the timeout passed, or a
+    /// tensor c10d refuses (another shape on another rank, a GPU tensor).
+    pub fn all_reduce_sum(&self, tensor: &mut Tensor) -> Result<(), ModelError> {
+        self.inner
+            .all_reduce_sum(tensor)
+            .map_err(self.failed("all-reduce"))
+    }
+
+    /// Makes `tensor` on every rank equal to rank `root`'s.
+    ///
+    /// # Errors
+    /// As [`Self::all_reduce_sum`].
+    pub fn broadcast(&self, tensor: &mut Tensor, root: usize) -> Result<(), ModelError> {
+        self.inner
+            .broadcast(tensor, root)
+            .map_err(self.failed("broadcast"))
+    }
+
+    /// Every rank's `tensor`, in rank order (each rank's of the same shape
+    /// and kind).
+    ///
+    /// # Errors
+    /// As [`Self::all_reduce_sum`].
+    pub fn all_gather(&self, tensor: &Tensor) -> Result<Vec<Tensor>, ModelError> {
+        let mut input = tensor.contiguous();
+        let mut outputs: Vec<Tensor> = (0..self.world.size).map(|_| input.empty_like()).collect();
+        self.inner
+            .all_gather(&mut input, &mut outputs)
+            .map_err(self.failed("all-gather"))?;
+        Ok(outputs)
+    }
+
+    /// Returns when every rank has called it.
+    ///
+    /// # Errors
+    /// As [`Self::all_reduce_sum`].
+    pub fn barrier(&self) -> Result<(), ModelError> {
+        self.inner.barrier().map_err(self.failed("barrier"))
+    }
+}
