@@ -45,6 +45,8 @@ VARIANTS = [
     ("no_repeat_1_prompt", {"no_repeat_ngram_size": 1, "max_length": 14}, PROMPT, None),
     ("no_repeat_3_beams2", {"no_repeat_ngram_size": 3, "num_beams": 2, "max_length": 25}, None, None),
     ("min_length9_repetition", {"min_length": 9, "repetition_penalty": 1.5}, None, None),
+    ("min_new_tokens_replaces_min_length", {"min_length": 9, "min_new_tokens": 2}, None, None),
+    ("min_new_tokens0_replaces_min_length", {"min_length": 9, "min_new_tokens": 0}, None, None),
     ("beams4_length_penalty", {"num_beams": 4, "length_penalty": -1.0, "max_length": 24}, None, None),
     ("generation_config_json_ignored", {}, None, {"num_beams": 3, "max_length": 30}),
 ]

@@ -157,7 +157,7 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     }
     captioner.model_mut().set_precision(precision);
     let (model_settings, from_model) = captioner
-        .model_generation(args.prompt.as_deref())
+        .model_generation(args.prompt.as_deref(), args.max_new_tokens)
         .with_context(|| {
             format!(
                 "the decoding settings of {}",

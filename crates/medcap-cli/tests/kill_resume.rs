@@ -196,12 +196,23 @@ fn kill_at(
     let mut jitter: u64 = 0x2545_f491;
     for (what, moment) in moments {
         let mut child = cmd().spawn().unwrap();
+        // No attempt of these tiny runs takes minutes: past that the run is
+        // stuck, which is a failure, not a wait.
+        let deadline = std::time::Instant::now() + Duration::from_secs(900);
         let ended = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break Some(status);
             }
             if moment(out) {
                 break None;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "waiting for {what}: the run neither got there nor ended in 15 minutes\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         };

@@ -74,10 +74,22 @@ pub fn read_split_csv(path: &Path) -> Result<Vec<SplitRow>, DatasetError> {
     let dir = paths::parent_dir(path);
     let mut rows = Vec::new();
     let mut empty_lines = Vec::new();
-    for (index, record) in reader.deserialize::<SplitRow>().enumerate() {
-        // Line 1 is the header.
-        let line = index + 2;
-        let mut row = record.map_err(|e| bad(format!("line {line}: {e}")))?;
+    // Lines as an editor shows them: a quoted caption may span lines.
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let newlines = crate::formats::newline_offsets(&bytes);
+    let mut previous = 1;
+    for record in reader.records() {
+        let position = match &record {
+            Ok(r) => r.position(),
+            Err(e) => e.position(),
+        };
+        let line = position.map_or(previous + 1, |p| {
+            crate::formats::record_line(&bytes, &newlines, p.byte())
+        });
+        previous = line;
+        let mut row: SplitRow = record
+            .and_then(|r| r.deserialize(Some(&headers)))
+            .map_err(|e| bad(format!("line {line}: {e}")))?;
         row.image_path = row.image_path.trim().to_owned();
         row.caption = row.caption.trim().to_owned();
         if row.image_path.is_empty() || row.caption.is_empty() {

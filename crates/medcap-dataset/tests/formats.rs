@@ -708,3 +708,67 @@ fn a_jsonl_table_cell_that_is_not_text_is_reported_not_stringified() {
         "{details:?}"
     );
 }
+
+#[test]
+fn crlf_and_blank_lines_do_not_shift_a_records_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("rocov2");
+    // Lines: 1 header, 2 good, 3 blank, 4 extra field, 5-6 a quoted caption
+    // over two lines, 7 extra field.
+    let csv = "ID,Caption\r\nROCOv2_1,Chest X-ray.\r\n\r\nROCOv2_2,Chest CT, axial.\r\n\
+               ROCOv2_3,\"Chest film,\r\nPA view.\"\r\nROCOv2_4,Knee, MRI.\r\n";
+    write(&root.join("train_captions.csv"), csv);
+    for id in ["ROCOv2_1", "ROCOv2_3"] {
+        image(&root.join("train").join(format!("{id}.jpg")), 90);
+    }
+    let out = tmp.path().join("out");
+    let (summary, rows) = run(&root, &out, keep_all(ReleaseFormat::Rocov2));
+    assert_eq!(summary.malformed, 2);
+    assert_eq!(row(&rows, "ROCOv2_1").line, 2);
+    assert_eq!(row(&rows, "ROCOv2_3").line, 5);
+    let lines: Vec<u64> = problems(&out)
+        .iter()
+        .filter(|p| p["kind"] == "malformed")
+        .map(|p| p["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [4, 7]);
+}
+
+#[test]
+fn a_roco_licence_record_that_does_not_fit_is_reported_not_guessed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("roco");
+    roco(&root);
+    let licences = root.join("data/train/radiology/licences.txt");
+    let mut text = std::fs::read_to_string(&licences).unwrap();
+    // A licence holding a comma unquoted, and an id given again.
+    text.push_str("ROCO_00090,PMC900_x.jpg,CC BY, NC\nROCO_00001,PMC101_a.jpg,CC0\n");
+    std::fs::write(&licences, text).unwrap();
+    let out = tmp.path().join("out");
+    let (_, rows) = run(
+        &root,
+        &out,
+        keep_all(ReleaseFormat::Roco {
+            non_radiology: false,
+        }),
+    );
+    // The first licence of ROCO_00001 is kept.
+    assert_eq!(row(&rows, "ROCO_00001").license, "CC BY");
+    let details: Vec<String> = problems(&out)
+        .iter()
+        .filter(|p| p["kind"] == "malformed")
+        .map(|p| p["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("licences.txt") && d.contains("4 fields")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("ROCO_00001 was already given on line 2")),
+        "{details:?}"
+    );
+}

@@ -132,12 +132,23 @@ impl ProcessGroup {
     /// serves) the store at `MASTER_ADDR:MASTER_PORT` and meets every other
     /// rank, waiting at most `timeout`. On a loopback `MASTER_ADDR` the
     /// ranks talk over loopback too; otherwise Gloo binds the address this
-    /// machine's host name resolves to, as `torch.distributed` does.
+    /// machine's host name resolves to, as `torch.distributed` does when
+    /// `GLOO_SOCKET_IFNAME` is not set (medcap does not read it).
     ///
     /// # Errors
     /// [`ModelError::Distributed`] naming this rank: no store reachable,
-    /// a rank that never came, within `timeout`.
+    /// a rank that never came, within `timeout`; a `timeout` under one
+    /// millisecond (c10d reads 0 as "wait for ever").
     pub fn join(world: World, timeout: Duration) -> Result<Self, ModelError> {
+        if timeout < Duration::from_millis(1) {
+            return Err(ModelError::Distributed {
+                rank: Some(world.rank),
+                operation: "joining the process group",
+                reason: format!("a timeout of {timeout:?} would wait for ever"),
+            });
+        }
+        // Far beyond any wait, and far from overflowing C++'s clock.
+        let timeout = timeout.min(Duration::from_secs(7 * 24 * 3600));
         let loopback = matches!(world.master_addr.as_str(), "localhost" | "::1")
             || world.master_addr.starts_with("127.");
         let prefix = format!("medcap/{}", world.restart_count);
@@ -188,12 +199,31 @@ impl ProcessGroup {
         }
     }
 
+    /// Gloo works on dense CPU memory: a strided tensor would be summed or
+    /// overwritten wrongly, without an error, so it is refused here.
+    fn check(&self, operation: &'static str, tensor: &Tensor) -> Result<(), ModelError> {
+        if tensor.device() != tch::Device::Cpu || !tensor.is_contiguous() {
+            return Err(self.failed(operation)(format!(
+                "the tensor must be a contiguous CPU tensor (this one is {}on {:?})",
+                if tensor.is_contiguous() {
+                    ""
+                } else {
+                    "strided, "
+                },
+                tensor.device()
+            )));
+        }
+        Ok(())
+    }
+
     /// Sums `tensor` (CPU, contiguous) over every rank, in place.
     ///
     /// # Errors
-    /// [`ModelError::Distributed`]: a peer lost, the timeout passed, or a
-    /// tensor c10d refuses (another shape on another rank, a GPU tensor).
+    /// [`ModelError::Distributed`]: a peer lost, the timeout passed, a
+    /// tensor that is not contiguous or not on the CPU, or one c10d refuses
+    /// (another shape on another rank).
     pub fn all_reduce_sum(&self, tensor: &mut Tensor) -> Result<(), ModelError> {
+        self.check("all-reduce", tensor)?;
         self.inner
             .all_reduce_sum(tensor)
             .map_err(self.failed("all-reduce"))
@@ -204,6 +234,7 @@ impl ProcessGroup {
     /// # Errors
     /// As [`Self::all_reduce_sum`].
     pub fn broadcast(&self, tensor: &mut Tensor, root: usize) -> Result<(), ModelError> {
+        self.check("broadcast", tensor)?;
         self.inner
             .broadcast(tensor, root)
             .map_err(self.failed("broadcast"))
@@ -216,6 +247,7 @@ impl ProcessGroup {
     /// As [`Self::all_reduce_sum`].
     pub fn all_gather(&self, tensor: &Tensor) -> Result<Vec<Tensor>, ModelError> {
         let mut input = tensor.contiguous();
+        self.check("all-gather", &input)?;
         let mut outputs: Vec<Tensor> = (0..self.world.size).map(|_| input.empty_like()).collect();
         self.inner
             .all_gather(&mut input, &mut outputs)

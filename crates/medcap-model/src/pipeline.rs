@@ -94,7 +94,10 @@ impl Captioner {
     /// The decoding settings transformers' plain `generate(**inputs)` uses
     /// with this checkpoint and `prompt`: the defaults, changed by what its
     /// `text_config` stores ([`crate::generation::StoredGeneration::resolve`]),
-    /// and the stored keys that changed them. Explicit settings go on top.
+    /// and the stored keys that changed them. Explicit settings go on top;
+    /// the caller's own `max_new_tokens`, if any, is given here, since it
+    /// replaces the model's length rule (whose `max_length` may leave no
+    /// room after a long prompt).
     ///
     /// # Errors
     /// As [`crate::generation::StoredGeneration::resolve`], and the
@@ -102,13 +105,14 @@ impl Captioner {
     pub fn model_generation(
         &self,
         prompt: Option<&str>,
+        max_new_tokens: Option<usize>,
     ) -> Result<(GenerationConfig, Vec<String>), ModelError> {
         let prompt_len = self.tokenizer.decoder_prompt(prompt)?.len();
         self.model
             .config()
             .text_config
             .generation
-            .resolve(prompt_len)
+            .resolve(prompt_len, max_new_tokens)
     }
 
     /// Captions `images` as one batch, each starting with `prompt` if given.

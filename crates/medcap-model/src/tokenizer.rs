@@ -139,7 +139,12 @@ impl BlipTokenizer {
             Some(text) if !text.trim().is_empty() => self.encode(text)?,
             _ => return Ok(vec![self.dec]),
         };
-        ids[0] = self.dec;
+        // A text the tokenizer gives nothing for (no post-processor, and
+        // only characters its normalizer drops) is no prompt.
+        let Some(first) = ids.first_mut() else {
+            return Ok(vec![self.dec]);
+        };
+        *first = self.dec;
         ids.pop();
         Ok(ids)
     }

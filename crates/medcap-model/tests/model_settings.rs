@@ -68,7 +68,7 @@ fn check(
     want: &serde_json::Value,
     what: &str,
 ) {
-    let (config, _) = captioner.model_generation(prompt).unwrap();
+    let (config, _) = captioner.model_generation(prompt, None).unwrap();
     for (i, image) in images.iter().enumerate() {
         let caption = &captioner
             .caption(std::slice::from_ref(image), prompt, &config)
@@ -122,14 +122,17 @@ fn the_settings_taken_from_the_model_are_named() {
     let change = serde_json::json!({"num_beams": 3, "max_length": 30, "early_stopping": false});
     copy_with(dir.path(), &[("config.json", "text_config", &change)]);
     let captioner = Captioner::from_dir(dir.path(), Device::Cpu).unwrap();
-    let (config, from_model) = captioner.model_generation(None).unwrap();
+    let (config, from_model) = captioner.model_generation(None, None).unwrap();
     assert_eq!((config.num_beams, config.max_new_tokens), (3, 29));
     assert_eq!(from_model, ["max_length=30", "num_beams=3"]);
     // A setting medcap cannot honour is refused by name, never dropped.
     let refused = serde_json::json!({"num_return_sequences": 2});
     copy_with(dir.path(), &[("config.json", "text_config", &refused)]);
     let captioner = Captioner::from_dir(dir.path(), Device::Cpu).unwrap();
-    let err = captioner.model_generation(None).unwrap_err().to_string();
+    let err = captioner
+        .model_generation(None, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("num_return_sequences"), "{err}");
 }
 
@@ -190,7 +193,7 @@ fn a_text_longer_than_the_position_table_is_an_error() {
     }
     // The same through a prompt: generation leaves no room, or fits.
     let captioner = Captioner::from_dir(&fixtures().join("tiny-caption"), Device::Cpu).unwrap();
-    let (config, _) = captioner.model_generation(None).unwrap();
+    let (config, _) = captioner.model_generation(None, None).unwrap();
     for words in [10usize, 62, 63, 100] {
         let prompt = vec!["chest"; words].join(" ");
         let result = captioner.caption(std::slice::from_ref(&image), Some(&prompt), &config);

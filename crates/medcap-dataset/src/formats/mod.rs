@@ -215,17 +215,43 @@ pub(crate) fn delimited(
     Ok((reader, headers))
 }
 
-/// The records of a file opened by [`delimited`], each with the line it
-/// starts on (the header is line 1; a quoted field may span lines). A
-/// record is what the `csv` crate's strict mode and pandas read as one:
-/// one with more or fewer fields than the header (`expected`), or that the
-/// reader cannot read, comes back as a [`MalformedLine`] naming the file
-/// (`shown`), never cut or padded to fit.
+/// The line (1-based) a record starts on, from where the `csv` reader
+/// started reading it: past any line ends there (the `\n` of a CRLF the
+/// reader stopped before, blank lines it skips), counting every `\n` before.
+pub(crate) fn record_line(bytes: &[u8], newlines: &[usize], byte: u64) -> u64 {
+    let mut start = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+    while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+        start += 1;
+    }
+    newlines.partition_point(|&n| n < start) as u64 + 1
+}
+
+/// Where each `\n` of `bytes` is, for [`record_line`].
+pub(crate) fn newline_offsets(bytes: &[u8]) -> Vec<usize> {
+    bytes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &b)| (b == b'\n').then_some(i))
+        .collect()
+}
+
+/// The records of `path`, opened by [`delimited`], each with the line it
+/// starts on (the header is line 1; a quoted field may span lines; LF or
+/// CRLF line ends, blank lines skipped). A record is what the `csv` crate's
+/// strict mode reads as one: one with more or fewer fields than the header
+/// (`expected`; pandas too refuses extra fields, though it pads short
+/// rows), or that the reader cannot read, comes back as a [`MalformedLine`]
+/// naming the file (`shown`), never cut or padded to fit.
 pub(crate) fn numbered_records<'a>(
     reader: &'a mut csv::Reader<std::fs::File>,
+    path: &Path,
     expected: usize,
     shown: &'a str,
 ) -> impl Iterator<Item = (u64, Result<csv::StringRecord, MalformedLine>)> + 'a {
+    // The file's bytes, to count lines as an editor shows them (the
+    // reader's own line count lags on CRLF files and blank lines).
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let newlines = newline_offsets(&bytes);
     let mut previous = 1;
     reader.records().map(move |record| {
         let position = match &record {
@@ -233,7 +259,7 @@ pub(crate) fn numbered_records<'a>(
             Err(e) => e.position(),
         };
         // A record the reader could not place follows the one before.
-        let line = position.map_or(previous + 1, csv::Position::line);
+        let line = position.map_or(previous + 1, |p| record_line(&bytes, &newlines, p.byte()));
         previous = line;
         let record = record
             .map_err(|e| MalformedLine {

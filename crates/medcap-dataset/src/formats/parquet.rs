@@ -143,9 +143,18 @@ pub(super) fn open(
                                 Some(bytes) => {
                                     let ext = extension(&bytes);
                                     let mut file = split_dir.join(format!("{id}.{ext}"));
-                                    if !claimed.insert(file.clone()) {
-                                        file = split_dir.join(format!("{id}~{shard}-{line}.{ext}"));
-                                        claimed.insert(file.clone());
+                                    // A name no earlier row has, even one whose id
+                                    // looks like a fallback name.
+                                    let mut n = 0;
+                                    while !claimed.insert(file.clone()) {
+                                        n += 1;
+                                        let again = if n == 1 {
+                                            String::new()
+                                        } else {
+                                            format!("-{n}")
+                                        };
+                                        file = split_dir
+                                            .join(format!("{id}~{shard}-{line}{again}.{ext}"));
                                     }
                                     match write_image(&file, &bytes) {
                                         Ok(()) => Ok(file),

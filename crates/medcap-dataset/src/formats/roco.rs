@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use super::{Batch, PublishedSplit, Source, SourceFigure, delimited, text_lines};
+use super::{Batch, PublishedSplit, Source, SourceFigure, delimited, numbered_records, text_lines};
 use crate::error::DatasetError;
 use crate::image_check::confined_path;
 use crate::reader::MalformedLine;
@@ -96,23 +96,51 @@ pub(super) fn open(input: &Path, non_radiology: bool) -> Result<Source, DatasetE
     })
 }
 
-/// The PMC id and licence of each figure, from `licences.txt`.
-fn licences(dir: &Path) -> Result<HashMap<String, (String, String)>, DatasetError> {
+/// The PMC id and licence of each figure, from `licences.txt`
+/// (`ROCO_ID,PMC_ID,CC`), and its records that are not one: a record with
+/// another number of fields, or an id given twice (the first is kept).
+#[allow(clippy::type_complexity)]
+fn licences(
+    dir: &Path,
+) -> Result<(HashMap<String, (String, String)>, Vec<MalformedLine>), DatasetError> {
     let path = dir.join("licences.txt");
     let mut out = HashMap::new();
+    let mut bad = Vec::new();
     if !path.is_file() {
-        return Ok(out);
+        return Ok((out, bad));
     }
-    let (mut reader, _) = delimited(&path, b',')?;
-    for record in reader.records().flatten() {
-        let (Some(id), Some(pmc)) = (record.get(0), record.get(1)) else {
+    let (mut reader, headers) = delimited(&path, b',')?;
+    let shown = path.display().to_string();
+    let mut first_line: HashMap<String, u64> = HashMap::new();
+    for (line, record) in numbered_records(&mut reader, &path, headers.len(), &shown) {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                bad.push(e);
+                continue;
+            }
+        };
+        let (Some(id), Some(pmc), Some(licence)) = (record.get(0), record.get(1), record.get(2))
+        else {
+            bad.push(MalformedLine {
+                line,
+                reason: format!("{shown}: expected ROCO_ID,PMC_ID,CC"),
+            });
             continue;
         };
+        let id = id.trim().to_owned();
+        if let Some(first) = first_line.get(&id) {
+            bad.push(MalformedLine {
+                line,
+                reason: format!("{shown}: {id} was already given on line {first}; that is kept"),
+            });
+            continue;
+        }
+        first_line.insert(id.clone(), line);
         let pmc_id = pmc.split('_').next().unwrap_or_default().trim().to_owned();
-        let licence = record.get(2).unwrap_or_default().trim().to_owned();
-        out.insert(id.trim().to_owned(), (pmc_id, licence));
+        out.insert(id, (pmc_id, licence.trim().to_owned()));
     }
-    Ok(out)
+    Ok((out, bad))
 }
 
 /// The PMC id of each figure, from `dlinks.txt`'s package URL.
@@ -141,7 +169,8 @@ fn read_category(
     batch: &mut Batch,
 ) -> Result<(), DatasetError> {
     let captions = dir.join("captions.txt");
-    let licences = licences(dir)?;
+    let (licences, bad_licences) = licences(dir)?;
+    batch.extend(bad_licences.into_iter().map(|bad| (bad.line, Err(bad))));
     let links = download_links(dir)?;
     // Image names are confined to the input; the category directory is
     // named relative to it.

@@ -123,7 +123,7 @@ pub(super) fn open(input: &Path, extract_to: &Path) -> Result<Source, DatasetErr
         let group_col = column(&headers, &["PMC_ID", "pmcid", "PMCID"]);
         let licence_col = column(&headers, &["License", "licence", "CC"]);
         let shown = file.display().to_string();
-        for (line, record) in numbered_records(&mut reader, headers.len(), &shown) {
+        for (line, record) in numbered_records(&mut reader, file, headers.len(), &shown) {
             let figure = record.and_then(|record| {
                 let id = record.get(id_col).unwrap_or_default().trim().to_owned();
                 if id.is_empty() || id.contains(['/', '\\']) {

@@ -201,7 +201,7 @@ pub(super) fn open(input: &Path, columns: &TableColumns) -> Result<Source, Datas
                 });
             }
         }
-        for (line, record) in numbered_records(&mut reader, headers.len(), &shown) {
+        for (line, record) in numbered_records(&mut reader, input, headers.len(), &shown) {
             let figure = record.and_then(|record| {
                 let get = |c: &str| {
                     headers

@@ -86,7 +86,8 @@ impl GenerationConfig {
     /// The settings of transformers' `generate(**kwargs)` given as JSON
     /// (`max_new_tokens`, `min_new_tokens`, `num_beams`, `length_penalty`,
     /// `repetition_penalty`, and `min_length`, which transformers counts
-    /// with `[DEC]`: one less new token when there is no prompt); other
+    /// with `[DEC]`: one less new token when there is no prompt, and which
+    /// a given `min_new_tokens` replaces); other
     /// keys and missing ones keep the defaults. How the parity fixtures
     /// record the settings they were made with.
     ///
@@ -113,10 +114,10 @@ impl GenerationConfig {
         if let Some(v) = get("repetition_penalty") {
             config.repetition_penalty = v;
         }
+        // transformers: a given min_new_tokens replaces min_length.
         if let Some(v) = count("min_new_tokens") {
             config.min_new_tokens = v;
-        }
-        if let Some(v) = count("min_length") {
+        } else if let Some(v) = count("min_length") {
             config.min_new_tokens = v.saturating_sub(1);
         }
         config

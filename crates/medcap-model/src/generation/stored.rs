@@ -70,7 +70,7 @@ fn only_unsupported<'de, D: serde::Deserializer<'de>>(
 
 /// Generation keys medcap does not implement, with transformers' default
 /// value (a stored default, or `null`, changes nothing and is accepted).
-const UNSUPPORTED: [(&str, &str); 17] = [
+const UNSUPPORTED: [(&str, &str); 27] = [
     ("early_stopping", "false"),
     ("num_return_sequences", "1"),
     ("typical_p", "1.0"),
@@ -88,6 +88,16 @@ const UNSUPPORTED: [(&str, &str); 17] = [
     ("diversity_penalty", "0.0"),
     ("max_time", "null"),
     ("remove_invalid_values", "false"),
+    ("encoder_repetition_penalty", "1.0"),
+    ("renormalize_logits", "false"),
+    ("sequence_bias", "null"),
+    ("guidance_scale", "null"),
+    ("penalty_alpha", "null"),
+    ("dola_layers", "null"),
+    ("stop_strings", "null"),
+    ("constraints", "null"),
+    ("force_words_ids", "null"),
+    ("token_healing", "false"),
 ];
 
 fn is_default(value: &serde_json::Value, default: &str) -> bool {
@@ -109,10 +119,12 @@ impl StoredGeneration {
     /// made them differ from the defaults (`"num_beams=3"`, ...), for the
     /// user to see where a setting came from.
     ///
-    /// Lengths follow transformers 4.57: `max_new_tokens` when stored;
-    /// else a `max_length` of 20 (the default) adds 20 tokens and any other
-    /// `max_length` is the whole sequence's; `min_length` is the whole
-    /// sequence's and `min_new_tokens` counts after the prompt (both apply).
+    /// Lengths follow transformers 4.57: `max_new_tokens` when given
+    /// (`explicit_max_new_tokens`, the caller's own, wins over the stored
+    /// one); else a `max_length` of 20 (the default) adds 20 tokens and any
+    /// other `max_length` is the whole sequence's; `min_new_tokens`, when
+    /// stored (even 0), replaces `min_length`, which counts the whole
+    /// sequence.
     /// `do_sample` samples with the stored temperature, `top_k` and `top_p`
     /// (seed 0: transformers draws from torch's global generator, so
     /// sampled tokens are not comparable).
@@ -122,7 +134,7 @@ impl StoredGeneration {
     ///
     /// let stored: StoredGeneration =
     ///     serde_json::from_str(r#"{"num_beams": 3, "max_length": 30}"#).unwrap();
-    /// let (config, from_model) = stored.resolve(1).unwrap();
+    /// let (config, from_model) = stored.resolve(1, None).unwrap();
     /// assert_eq!((config.num_beams, config.max_new_tokens), (3, 29));
     /// assert_eq!(from_model, ["max_length=30", "num_beams=3"]);
     /// ```
@@ -130,10 +142,12 @@ impl StoredGeneration {
     /// # Errors
     /// [`ModelError::Generation`] naming the key: one medcap does not
     /// implement holding other than its default, or a `max_length` that
-    /// leaves no room after the prompt.
+    /// leaves no room after the prompt (unless `explicit_max_new_tokens`
+    /// replaces it).
     pub fn resolve(
         &self,
         prompt_len: usize,
+        explicit_max_new_tokens: Option<usize>,
     ) -> Result<(GenerationConfig, Vec<String>), ModelError> {
         for (key, default) in UNSUPPORTED {
             if let Some(value) = self.other.get(key)
@@ -149,7 +163,9 @@ impl StoredGeneration {
         let mut from_model = Vec::new();
         let mut note = |key: &str, value: String| from_model.push(format!("{key}={value}"));
         let mut config = GenerationConfig::default();
-        if let Some(n) = self.max_new_tokens {
+        if let Some(n) = explicit_max_new_tokens {
+            config.max_new_tokens = n;
+        } else if let Some(n) = self.max_new_tokens {
             note("max_new_tokens", n.to_string());
             config.max_new_tokens = n;
         } else if let Some(total) = self.max_length.filter(|&m| m != DEFAULT_MAX_LENGTH) {
@@ -164,14 +180,17 @@ impl StoredGeneration {
                     ))
                 })?;
         }
-        let from_min_length = self.min_length.unwrap_or(0).saturating_sub(prompt_len);
-        if self.min_length.is_some_and(|m| m > 0) {
-            note("min_length", self.min_length.unwrap_or(0).to_string());
+        match (self.min_new_tokens, self.min_length) {
+            (Some(n), _) => {
+                note("min_new_tokens", n.to_string());
+                config.min_new_tokens = n;
+            }
+            (None, Some(total)) if total > 0 => {
+                note("min_length", total.to_string());
+                config.min_new_tokens = total.saturating_sub(prompt_len);
+            }
+            _ => {}
         }
-        if let Some(n) = self.min_new_tokens.filter(|&n| n > 0) {
-            note("min_new_tokens", n.to_string());
-        }
-        config.min_new_tokens = from_min_length.max(self.min_new_tokens.unwrap_or(0));
         if let Some(n) = self.num_beams.filter(|&n| n != 1) {
             note("num_beams", n.to_string());
             config.num_beams = n;
@@ -223,7 +242,7 @@ mod tests {
 
     /// (max_new_tokens, min_new_tokens) for `json` and a prompt of `prompt` tokens.
     fn lengths(json: &str, prompt: usize) -> (usize, usize) {
-        let c = stored(json).resolve(prompt).unwrap().0;
+        let c = stored(json).resolve(prompt, None).unwrap().0;
         (c.max_new_tokens, c.min_new_tokens)
     }
 
@@ -231,7 +250,7 @@ mod tests {
     fn lengths_count_as_transformers_counts_them() {
         // No key: 20 new tokens whatever the prompt.
         assert_eq!(lengths("{}", 4), (20, 0));
-        assert!(stored("{}").resolve(4).unwrap().1.is_empty());
+        assert!(stored("{}").resolve(4, None).unwrap().1.is_empty());
         // max_length 20 stored explicitly is still "20 new tokens".
         assert_eq!(lengths(r#"{"max_length": 20}"#, 4), (20, 0));
         // Any other max_length is the whole sequence's.
@@ -242,14 +261,29 @@ mod tests {
             lengths(r#"{"max_length": 30, "max_new_tokens": 5}"#, 4),
             (5, 0)
         );
-        // min_length counts the prompt; min_new_tokens does not; both apply.
+        // min_new_tokens, stored even as 0, replaces min_length.
+        assert_eq!(
+            lengths(r#"{"min_length": 9, "min_new_tokens": 2}"#, 1),
+            (20, 2)
+        );
+        assert_eq!(
+            lengths(r#"{"min_length": 9, "min_new_tokens": 0}"#, 1),
+            (20, 0)
+        );
+        // The caller's own max_new_tokens replaces a max_length with no room.
+        let c = stored(r#"{"max_length": 4}"#)
+            .resolve(4, Some(10))
+            .unwrap()
+            .0;
+        assert_eq!(c.max_new_tokens, 10);
+        // min_length counts the prompt; min_new_tokens does not.
         assert_eq!(lengths(r#"{"min_length": 6}"#, 1), (20, 5));
         assert_eq!(
             lengths(r#"{"min_length": 6, "min_new_tokens": 7}"#, 1),
             (20, 7)
         );
         let err = stored(r#"{"max_length": 4}"#)
-            .resolve(4)
+            .resolve(4, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("max_length 4"), "{err}");
@@ -260,14 +294,14 @@ mod tests {
         let ok = stored(
             r#"{"early_stopping": false, "bad_words_ids": null, "typical_p": 1, "num_return_sequences": 1}"#,
         );
-        assert!(ok.resolve(1).is_ok());
+        assert!(ok.resolve(1, None).is_ok());
         for (json, key) in [
             (r#"{"early_stopping": true}"#, "early_stopping"),
             (r#"{"typical_p": 0.9}"#, "typical_p"),
             (r#"{"bad_words_ids": [[5]]}"#, "bad_words_ids"),
             (r#"{"num_return_sequences": 3}"#, "num_return_sequences"),
         ] {
-            let err = stored(json).resolve(1).unwrap_err().to_string();
+            let err = stored(json).resolve(1, None).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
     }
@@ -275,14 +309,14 @@ mod tests {
     #[test]
     fn sampling_takes_its_stored_warpers() {
         let (c, notes) = stored(r#"{"do_sample": true, "top_k": 5, "temperature": 0.7}"#)
-            .resolve(1)
+            .resolve(1, None)
             .unwrap();
         let s = c.sampling.unwrap();
         assert_eq!((s.top_k, s.temperature, s.top_p), (5, 0.7, 1.0));
         assert_eq!(notes, ["do_sample=true", "temperature=0.7", "top_k=5"]);
         assert!(
             stored(r#"{"do_sample": false, "top_k": 5}"#)
-                .resolve(1)
+                .resolve(1, None)
                 .unwrap()
                 .0
                 .sampling

@@ -333,7 +333,7 @@ fn check_lengths(
         .filter(|p| !p.trim().is_empty())
     {
         // `[DEC]` and the prompt's pieces, then a caption token and `[SEP]`.
-        let prompt_tokens = tokenizer.encode(prompt.trim())?.len() - 1;
+        let prompt_tokens = tokenizer.decoder_prompt(Some(prompt.trim()))?.len();
         if prompt_tokens + 2 > config.data.max_tokens {
             return Err(bad(format!(
                 "data.prompt takes {prompt_tokens} of data.max_tokens {} tokens, leaving no room \
