@@ -126,7 +126,7 @@ fn reproduce_killed_anywhere_resumes_to_the_same_report() {
     // Then SIGKILLs spread over a resumed run: once the data are
     // prepared, amid the base model's, FT-1's and FT-2's training.
     let killed = tmp.path().join("killed");
-    let moments: [(&str, Box<dyn Fn(&Path) -> bool>); 4] = [
+    let moments: [Moment; 4] = [
         (
             "data prepared",
             Box::new(|out| out.join("stages/data.json").is_file()),
@@ -169,6 +169,10 @@ fn reproduce_killed_anywhere_resumes_to_the_same_report() {
     }
 }
 
+/// A moment to kill at: its name, and whether it has come in the output
+/// directory.
+type Moment = (&'static str, Box<dyn Fn(&Path) -> bool>);
+
 /// Whether the training run in `run` has logged optimizer step `step` or a
 /// later one.
 fn reached(run: &Path, step: u64) -> bool {
@@ -189,7 +193,7 @@ fn reached(run: &Path, step: u64) -> bool {
 fn kill_at(
     cmd: &mut impl FnMut() -> Command,
     out: &Path,
-    moments: &[(&str, Box<dyn Fn(&Path) -> bool>)],
+    moments: &[Moment],
     check: &impl Fn(),
 ) -> usize {
     let mut kills = 0;
@@ -314,7 +318,7 @@ fn train_killed_anywhere_resumes_to_the_same_weights() {
     let run = b.join("runs/kill");
     // Once before training begins (the run directory is made, the model
     // loading), then at three steps of the 200, between checkpoints.
-    let moments: [(&str, Box<dyn Fn(&Path) -> bool>); 4] = [
+    let moments: [Moment; 4] = [
         (
             "the run directory",
             Box::new(|run| run.join("config.json").is_file()),

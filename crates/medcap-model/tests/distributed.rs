@@ -82,7 +82,7 @@ fn worker() {
     let group = match ProcessGroup::join(world, timeout) {
         Ok(group) => group,
         Err(e) => {
-            println!("worker error: {e}");
+            eprintln!("worker error: {e}");
             std::process::exit(3);
         }
     };
@@ -106,7 +106,7 @@ fn worker() {
                 assert_eq!(Vec::<f64>::try_from(t).unwrap(), vec![(r * 100) as f64; 2]);
             }
             group.barrier().unwrap();
-            println!("rank {rank} of {size}: collectives ok");
+            eprintln!("rank {rank} of {size}: collectives ok");
         }
         "die" if rank == 1 => std::process::exit(0),
         "die" => {
@@ -114,7 +114,7 @@ fn worker() {
             std::thread::sleep(Duration::from_millis(500));
             let mut t = Tensor::ones([8], (Kind::Float, tch::Device::Cpu));
             let err = group.all_reduce_sum(&mut t).unwrap_err();
-            println!(
+            eprintln!(
                 "worker error after {:.1} s: {err}",
                 started.elapsed().as_secs_f64()
             );
