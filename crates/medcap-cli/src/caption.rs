@@ -8,11 +8,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use medcap_dataset::prepare::Progress;
 use medcap_model::blip::Precision;
-use medcap_model::device::DeviceChoice;
 use medcap_model::generation::{GenerationConfig, Sampling};
 use medcap_model::pipeline::{Captioner, Matcher};
 use medcap_model::preprocess::RgbImage;
 
+use crate::dist::DistArgs;
 use crate::progress::Bars;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -109,6 +109,8 @@ pub struct CaptionArgs {
     /// Image files (PNG or JPEG).
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    #[command(flatten)]
+    dist: DistArgs,
 }
 
 /// The model's settings (`model`, from its text_config) with every option
@@ -144,7 +146,8 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let group = crate::dist::join(&args.dist)?;
+    let device = crate::dist::device(&args.device, group.as_ref())?;
     let mut captioner = Captioner::from_dir(&args.model, device)
         .with_context(|| format!("cannot load the captioning model {}", args.model.display()))?;
     let precision = match args.precision {
@@ -173,50 +176,64 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     let config = generation_config(args, model_settings);
 
     let bars = Bars::new();
-    bars.begin("captioning", Some(args.images.len() as u64));
+    // Under torchrun rank 0 shows the progress of all.
+    if group.as_ref().is_none_or(|g| g.rank() == 0) {
+        bars.begin("captioning", Some(args.images.len() as u64));
+    }
     let mut failures = 0usize;
     let mut out = medcap_cli::results_out::results_out();
-    captioner.caption_files(
-        &args.images,
-        args.prompt.as_deref(),
-        &config,
-        args.batch_size,
-        |paths, results| -> Result<()> {
-            // Results go out in input order, failures included, so that line
-            // N of the output is about image N.
-            for (path, result) in paths.iter().zip(results) {
-                match (result, args.format) {
-                    (Ok(caption), CaptionFormat::Text) => {
-                        writeln!(out, "{}\t{}", path.display(), caption.text)?
-                    }
-                    (Ok(caption), CaptionFormat::Jsonl) => writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({
-                            "image": path.display().to_string(),
-                            "caption": caption.text,
-                            "token_ids": caption.token_ids,
-                        })
-                    )?,
-                    (Err(err), format) => {
-                        failures += 1;
-                        eprintln!("error: {err}");
-                        if let CaptionFormat::Jsonl = format {
-                            writeln!(
-                                out,
-                                "{}",
-                                serde_json::json!({"image": path.display().to_string(), "error": err.to_string()})
-                            )?;
-                        }
+    let write = |paths: &[PathBuf],
+                 results: Vec<
+        Result<medcap_model::pipeline::Caption, medcap_model::ModelError>,
+    >|
+     -> Result<()> {
+        // Results go out in input order, failures included, so that line
+        // N of the output is about image N.
+        for (path, result) in paths.iter().zip(results) {
+            match (result, args.format) {
+                (Ok(caption), CaptionFormat::Text) => {
+                    writeln!(out, "{}\t{}", path.display(), caption.text)?
+                }
+                (Ok(caption), CaptionFormat::Jsonl) => writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({
+                        "image": path.display().to_string(),
+                        "caption": caption.text,
+                        "token_ids": caption.token_ids,
+                    })
+                )?,
+                (Err(err), format) => {
+                    failures += 1;
+                    eprintln!("error: {err}");
+                    if let CaptionFormat::Jsonl = format {
+                        writeln!(
+                            out,
+                            "{}",
+                            serde_json::json!({"image": path.display().to_string(), "error": err.to_string()})
+                        )?;
                     }
                 }
             }
-            // Each batch is out before the next is computed.
-            out.flush()?;
-            bars.advance(paths.len() as u64);
-            Ok(())
-        },
-    )?;
+        }
+        // Each batch is out before the next is computed.
+        out.flush()?;
+        bars.advance(paths.len() as u64);
+        Ok(())
+    };
+    let prompt = args.prompt.as_deref();
+    match &group {
+        // Under torchrun each rank captions its share; rank 0 writes all.
+        Some(group) => captioner.caption_files_sharded(
+            group,
+            &args.images,
+            prompt,
+            &config,
+            args.batch_size,
+            write,
+        )?,
+        None => captioner.caption_files(&args.images, prompt, &config, args.batch_size, write)?,
+    }
     bars.end();
     if failures > 0 {
         bail!(
@@ -244,15 +261,30 @@ pub struct ItmArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: CaptionFormat,
+    #[command(flatten)]
+    dist: DistArgs,
 }
 
 pub fn itm(args: &ItmArgs) -> Result<()> {
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let group = crate::dist::join(&args.dist)?;
+    let device = crate::dist::device(&args.device, group.as_ref())?;
     let matcher = Matcher::from_dir(&args.model, device)
         .with_context(|| format!("cannot load the retrieval model {}", args.model.display()))?;
     let image = RgbImage::open(&args.image)?;
     let texts: Vec<&str> = args.text.iter().map(String::as_str).collect();
-    let scores = matcher.score(&image, &texts).context("scoring failed")?;
+    let scores = match &group {
+        // Under torchrun each rank scores a share of the texts; rank 0 writes.
+        Some(group) => {
+            let scores = matcher
+                .score_sharded(group, &image, &texts)
+                .context("scoring failed")?;
+            if group.rank() != 0 {
+                return Ok(());
+            }
+            scores
+        }
+        None => matcher.score(&image, &texts).context("scoring failed")?,
+    };
     let mut out = medcap_cli::results_out::results_out();
     if let CaptionFormat::Text = args.format {
         writeln!(out, "itm_probability\titc_similarity\ttext")?;

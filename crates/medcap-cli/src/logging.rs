@@ -7,8 +7,14 @@ use std::process::ExitCode;
 /// Installs the `tracing` subscriber: `MEDCAP_LOG` (an `EnvFilter`, default
 /// `info`) on stderr, without module targets, coloured only on a terminal.
 pub fn init() {
+    init_with_default("info");
+}
+
+/// [`init`] with another default filter than `info` (ranks other than 0 of
+/// a data-parallel run default to `warn`: rank 0 tells the story).
+pub fn init_with_default(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MEDCAP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("MEDCAP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -22,11 +28,23 @@ pub fn init() {
 /// code. Output cut short because its reader went away (`medcap caption
 /// ... | head`: a broken pipe) is not a failure of the command.
 pub fn exit(result: anyhow::Result<()>) -> ExitCode {
+    exit_as(None, result)
+}
+
+/// [`exit`] for rank `rank` of a data-parallel run: the error line says
+/// which rank failed (unless its message already begins with it).
+pub fn exit_as(rank: Option<usize>, result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", message(&err));
+            let text = message(&err);
+            match rank {
+                Some(r) if !text.starts_with(&format!("rank {r}:")) => {
+                    eprintln!("error: rank {r}: {text}");
+                }
+                _ => eprintln!("error: {text}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@
 
 mod caption;
 mod data;
+mod dist;
 mod label;
 mod progress;
 mod reproduce;
@@ -56,13 +57,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    logging::init();
+    // Under torchrun, rank 0 tells the story; the others say only warnings
+    // and errors, and say which rank they are.
+    let rank = dist::rank_from_env().map(|(rank, _)| rank);
+    logging::init_with_default(if rank.is_some_and(|r| r > 0) {
+        "warn"
+    } else {
+        "info"
+    });
+    let _rank_span = rank.map(|rank| tracing::error_span!("rank", rank).entered());
     let matches = medcap_cli::cli_args::allow_negative_numbers(Cli::command()).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
-    logging::exit(run(cli))
+    logging::exit_as(rank, run(cli))
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -1,16 +1,18 @@
 //! `medcap train`: a fine-tuning run from a configuration file, with a
 //! progress bar on a terminal, log lines otherwise, and Ctrl-C writing a
-//! checkpoint before exiting (rerun with `--resume` to continue).
+//! checkpoint before exiting (rerun with `--resume` to continue). Under
+//! `torchrun` each process is one rank of a data-parallel run; a group
+//! restarted by torchrun after a failure resumes by itself.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use medcap_model::device::DeviceChoice;
 use medcap_train::config::TrainConfig;
-use medcap_train::trainer::{Outcome, Trainer};
+use medcap_train::trainer::{Observer, Outcome, Replicas, Trainer};
 
+use crate::dist::DistArgs;
 use crate::train_progress::TrainBar;
 
 #[derive(Debug, Args)]
@@ -21,21 +23,46 @@ pub struct TrainArgs {
     /// Continue the run from its latest checkpoint (starts fresh when it has none).
     #[arg(long)]
     resume: bool,
-    /// auto (CUDA when present), cpu, cuda or cuda:N.
+    /// auto (CUDA when present), cpu, cuda or cuda:N. Under torchrun, auto
+    /// and cuda mean each process's own GPU, cuda:LOCAL_RANK.
     #[arg(long, default_value = "auto")]
     device: String,
+    #[command(flatten)]
+    dist: DistArgs,
 }
+
+/// Progress of ranks other than 0: nothing (rank 0 shows it).
+struct Quiet;
+
+impl Observer for Quiet {}
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let config = TrainConfig::from_file(&args.config)?;
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
-    let mut trainer = Trainer::new(config, device, args.resume).context("cannot start the run")?;
+    let group = crate::dist::join(&args.dist)?;
+    let device = crate::dist::device(&args.device, group.as_ref())?;
+    // torchrun restarts a failed group from the start: it continues from
+    // the last checkpoint.
+    let restarted = group.as_ref().is_some_and(|g| g.world().restart_count > 0);
+    let replicas = group.map_or_else(Replicas::single, Replicas::new);
+    let leader = replicas.leader();
+    let mut trainer = Trainer::with_replicas(config, device, args.resume || restarted, replicas)
+        .context("cannot start the run")?;
     let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(
         "finishing the current step and writing a checkpoint; continue with --resume",
     )?;
-    let observer = TrainBar::new();
-    let summary = trainer.run(&observer, &stop)?;
-    observer.finish();
+    let summary = if leader {
+        let observer = TrainBar::new();
+        let summary = trainer.run(&observer, &stop)?;
+        observer.finish();
+        summary
+    } else {
+        let summary = trainer.run(&Quiet, &stop)?;
+        // Rank 0 reports the run.
+        return match summary.outcome {
+            Outcome::Interrupted => std::process::exit(130),
+            Outcome::Finished | Outcome::EarlyStopped => Ok(()),
+        };
+    };
     match summary.outcome {
         Outcome::Interrupted => {
             eprintln!(

@@ -7,6 +7,7 @@ mod caption;
 mod cli;
 mod common;
 mod disk_faults;
+mod distributed;
 mod errors;
 mod findings;
 mod kill_resume;

@@ -19,12 +19,16 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
 
 struct Group {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::Store> store;
+  int rank;
+  int world;
   std::chrono::milliseconds timeout;
 };
 
@@ -87,7 +91,7 @@ char *medcap_dist_init(const char *host, int port, int serve, int rank,
                      : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
     auto pg =
         c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, gloo);
-    *out = new Group{pg, timeout};
+    *out = new Group{pg, store, rank, world, timeout};
   });
 }
 
@@ -131,6 +135,34 @@ char *medcap_dist_barrier(void *group) {
   return guarded([&] {
     auto &g = *static_cast<Group *>(group);
     wait(g.pg->barrier(), g);
+  });
+}
+
+// After a failed collective: which ranks are gone. Every surviving rank
+// leaves a key in the store (which outlives the ranks: torchrun's agent
+// serves it, or rank 0) and waits up to `wait_ms` for the others' keys;
+// `lost[r]` is set to 1 for each rank r whose key did not come. (c10d's
+// monitored barrier cannot tell: on a pair whose peer died it rethrows the
+// transport's error.) A store that cannot be reached is the error: then
+// its server, rank 0 outside torchrun, is the one lost.
+char *medcap_dist_find_lost(void *group, int64_t wait_ms, int *lost) {
+  return guarded([&] {
+    auto &g = *static_cast<Group *>(group);
+    auto key = [](int r) { return "answered/" + std::to_string(r); };
+    g.store->set(key(g.rank), std::vector<uint8_t>{1});
+    std::vector<std::string> all;
+    for (int r = 0; r < g.world; ++r) {
+      all.push_back(key(r));
+    }
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    while (!g.store->check(all) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    for (int r = 0; r < g.world; ++r) {
+      lost[r] = g.store->check({key(r)}) ? 0 : 1;
+    }
   });
 }
 

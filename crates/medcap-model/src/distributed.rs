@@ -125,6 +125,7 @@ impl World {
 pub struct ProcessGroup {
     inner: DistGroup,
     world: World,
+    timeout: Duration,
 }
 
 impl ProcessGroup {
@@ -173,7 +174,11 @@ impl ProcessGroup {
                 timeout.as_secs()
             ),
         })?;
-        Ok(Self { inner, world })
+        Ok(Self {
+            inner,
+            world,
+            timeout,
+        })
     }
 
     /// Where this process stands in the group.
@@ -196,6 +201,34 @@ impl ProcessGroup {
             rank: Some(self.world.rank),
             operation,
             reason,
+        }
+    }
+
+    /// A collective that failed: c10d's message, and which ranks are gone
+    /// (those that did not answer through the store within a few seconds;
+    /// a store that cannot be reached means its server, rank 0 outside
+    /// torchrun, is gone), so that the error says who, not only that a
+    /// connection closed.
+    fn collective_failed(&self, operation: &'static str) -> impl FnOnce(String) -> ModelError + '_ {
+        move |reason| {
+            let wait = self.timeout.min(Duration::from_secs(5));
+            let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+            let lost = match self.inner.find_lost(self.world.size, wait) {
+                Ok(ranks) if ranks.is_empty() => String::new(),
+                Ok(ranks) => format!(
+                    "; lost: rank {} (did not answer after the failure)",
+                    ranks
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Err(_) if !self.world.agent_store => {
+                    "; lost: rank 0 (its store no longer answers)".to_owned()
+                }
+                Err(_) => String::new(),
+            };
+            self.failed(operation)(format!("{}{lost}", first_line(&reason)))
         }
     }
 
@@ -226,7 +259,7 @@ impl ProcessGroup {
         self.check("all-reduce", tensor)?;
         self.inner
             .all_reduce_sum(tensor)
-            .map_err(self.failed("all-reduce"))
+            .map_err(self.collective_failed("all-reduce"))
     }
 
     /// Makes `tensor` on every rank equal to rank `root`'s.
@@ -237,7 +270,7 @@ impl ProcessGroup {
         self.check("broadcast", tensor)?;
         self.inner
             .broadcast(tensor, root)
-            .map_err(self.failed("broadcast"))
+            .map_err(self.collective_failed("broadcast"))
     }
 
     /// Every rank's `tensor`, in rank order (each rank's of the same shape
@@ -251,8 +284,38 @@ impl ProcessGroup {
         let mut outputs: Vec<Tensor> = (0..self.world.size).map(|_| input.empty_like()).collect();
         self.inner
             .all_gather(&mut input, &mut outputs)
-            .map_err(self.failed("all-gather"))?;
+            .map_err(self.collective_failed("all-gather"))?;
         Ok(outputs)
+    }
+
+    /// Every rank's `bytes`, in rank order (lengths may differ): two
+    /// all-gathers, the lengths and then the bytes padded to the longest.
+    ///
+    /// # Errors
+    /// As [`Self::all_reduce_sum`].
+    pub fn all_gather_bytes(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, ModelError> {
+        let length = i64::try_from(bytes.len()).map_err(|_| {
+            self.failed("all-gather")(format!("{} bytes are too many", bytes.len()))
+        })?;
+        let mut lengths = Vec::with_capacity(self.world.size);
+        for tensor in self.all_gather(&Tensor::from_slice(&[length]))? {
+            let value =
+                i64::try_from(&tensor).map_err(|e| self.failed("all-gather")(e.to_string()))?;
+            lengths.push(usize::try_from(value).unwrap_or(0));
+        }
+        // Gloo is given at least one byte.
+        let longest = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let mut padded = bytes.to_vec();
+        padded.resize(longest, 0);
+        let gathered = self.all_gather(&Tensor::from_slice(&padded))?;
+        let mut out = Vec::with_capacity(gathered.len());
+        for (tensor, length) in gathered.iter().zip(lengths) {
+            let mut bytes = Vec::<u8>::try_from(tensor)
+                .map_err(|e| self.failed("all-gather")(e.to_string()))?;
+            bytes.truncate(length);
+            out.push(bytes);
+        }
+        Ok(out)
     }
 
     /// Returns when every rank has called it.
@@ -260,6 +323,21 @@ impl ProcessGroup {
     /// # Errors
     /// As [`Self::all_reduce_sum`].
     pub fn barrier(&self) -> Result<(), ModelError> {
-        self.inner.barrier().map_err(self.failed("barrier"))
+        self.inner
+            .barrier()
+            .map_err(self.collective_failed("barrier"))
+    }
+}
+
+/// The first line of a c10d message, without its `[file.cpp:line]` prefix:
+/// what a user reads.
+fn first_line(message: &str) -> &str {
+    let line = message.lines().next().unwrap_or("").trim();
+    match line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+    {
+        Some((place, rest)) if place.contains(':') => rest,
+        _ => line,
     }
 }

@@ -118,6 +118,16 @@ pub enum ModelError {
         /// c10d's message, or what is wrong.
         reason: String,
     },
+    /// An input that another process of a sharded run could not handle
+    /// (an unreadable image, say): that process's message, as it would
+    /// read alone.
+    #[error("{message}")]
+    OnRank {
+        /// The process that met it.
+        rank: usize,
+        /// Its error, as text.
+        message: String,
+    },
     /// Generation settings that contradict each other or the model.
     #[error("generation settings: {0}")]
     Generation(String),

@@ -42,6 +42,7 @@ unsafe extern "C" {
         count: c_int,
     ) -> *mut c_char;
     fn medcap_dist_barrier(group: *mut c_void) -> *mut c_char;
+    fn medcap_dist_find_lost(group: *mut c_void, wait_ms: i64, lost: *mut c_int) -> *mut c_char;
 }
 
 /// A C++ exception's message (or nothing for success), freed on the C side.
@@ -149,6 +150,21 @@ impl DistGroup {
     pub(crate) fn barrier(&self) -> Result<(), String> {
         // SAFETY: a live group handle.
         take_error(unsafe { medcap_dist_barrier(self.handle) })
+    }
+
+    /// The ranks of a group of `world` that did not answer within
+    /// `wait_ms` after a failure (see `medcap_dist_find_lost`).
+    pub(crate) fn find_lost(&self, world: usize, wait_ms: i64) -> Result<Vec<usize>, String> {
+        let mut lost: Vec<c_int> = vec![0; world];
+        // SAFETY: a live group handle and an array of one int per rank, the
+        // group's size, that outlives the call.
+        take_error(unsafe { medcap_dist_find_lost(self.handle, wait_ms, lost.as_mut_ptr()) })?;
+        Ok(lost
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| **l != 0)
+            .map(|(r, _)| r)
+            .collect())
     }
 }
 

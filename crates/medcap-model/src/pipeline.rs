@@ -7,6 +7,7 @@ use std::path::Path;
 use tch::{Device, Tensor};
 
 use crate::blip::{BlipConfig, BlipForConditionalGeneration, BlipForImageTextRetrieval};
+use crate::distributed::ProcessGroup;
 use crate::error::ModelError;
 use crate::generation::GenerationConfig;
 use crate::preprocess::{ImageProcessor, RgbImage};
@@ -23,8 +24,12 @@ fn processors(
     ))
 }
 
+/// What a rank of a sharded run sends for its batch: one caption or error
+/// message per file, or the batch's own failure.
+type Shared = Result<Vec<Result<Caption, String>>, String>;
+
 /// One generated caption.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Caption {
     /// The whole sequence as transformers' `generate` returns it: `[DEC]`
     /// (30522), the prompt's word pieces, the new tokens, `[SEP]`.
@@ -170,38 +175,120 @@ impl Captioner {
             return Err(ModelError::Generation("the batch size must be at least 1".into()).into());
         }
         for chunk in paths.chunks(batch_size) {
-            // The readable images, and in input order what each file gave.
-            let mut images = Vec::with_capacity(chunk.len());
-            let mut unreadable: Vec<Option<ModelError>> = Vec::with_capacity(chunk.len());
-            for path in chunk {
-                match RgbImage::open(path.as_ref()) {
-                    Ok(image) => {
-                        images.push(image);
-                        unreadable.push(None);
-                    }
-                    Err(e) => unreadable.push(Some(e.into())),
-                }
-            }
-            let mut captions = if images.is_empty() {
-                Vec::new()
-            } else {
-                self.caption(&images, prompt, config)?
-            }
-            .into_iter();
-            let mut results = Vec::with_capacity(chunk.len());
-            for failure in unreadable {
-                results.push(match failure {
-                    Some(e) => Err(e),
-                    None => Ok(captions.next().ok_or_else(|| {
-                        ModelError::Generation(
-                            "the model returned fewer captions than images".into(),
-                        )
-                    })?),
-                });
-            }
+            let results = self.caption_chunk(chunk, prompt, config)?;
             each_batch(chunk, results)?;
         }
         Ok(())
+    }
+
+    /// [`Self::caption_files`] shared among the processes of `group`: the
+    /// same batches (of `batch_size`, in input order) dealt to the ranks in
+    /// turn, each rank captioning its own; after every round the results
+    /// are gathered and rank 0's `each_batch` receives every batch of the
+    /// round in input order, each input exactly once, a file another rank
+    /// could not read as [`ModelError::OnRank`] in its place. On the other
+    /// ranks `each_batch` is never called. Every caption equals the one
+    /// process's, since each batch is the same batch.
+    ///
+    /// # Errors
+    /// As [`Self::caption_files`], on every rank when any rank's batch fails
+    /// (naming it); [`ModelError::Distributed`] when a peer is lost.
+    pub fn caption_files_sharded<P, E>(
+        &self,
+        group: &ProcessGroup,
+        paths: &[P],
+        prompt: Option<&str>,
+        config: &GenerationConfig,
+        batch_size: usize,
+        mut each_batch: impl FnMut(&[P], Vec<Result<Caption, ModelError>>) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        P: AsRef<Path>,
+        E: From<ModelError>,
+    {
+        if batch_size == 0 {
+            return Err(ModelError::Generation("the batch size must be at least 1".into()).into());
+        }
+        let batches: Vec<&[P]> = paths.chunks(batch_size).collect();
+        for round in batches.chunks(group.size()) {
+            // What this rank sends: its batch's results, or the failure of
+            // the whole batch (a device error) so that every rank stops.
+            let shared: Shared = match round.get(group.rank()) {
+                None => Ok(Vec::new()),
+                Some(chunk) => match self.caption_chunk(chunk, prompt, config) {
+                    Ok(results) => Ok(results
+                        .into_iter()
+                        .map(|r| r.map_err(|e| e.to_string()))
+                        .collect()),
+                    Err(e) => Err(e.to_string()),
+                },
+            };
+            let bytes =
+                serde_json::to_vec(&shared).map_err(|e| ModelError::Generation(e.to_string()))?;
+            let gathered = group.all_gather_bytes(&bytes)?;
+            let mut received = Vec::with_capacity(round.len());
+            for (rank, bytes) in gathered.iter().enumerate().take(round.len()) {
+                let shared: Shared = serde_json::from_slice(bytes).map_err(|e| {
+                    ModelError::Generation(format!("rank {rank} sent unreadable results: {e}"))
+                })?;
+                match shared {
+                    Ok(results) => received.push(results),
+                    Err(message) => {
+                        return Err(ModelError::OnRank { rank, message }.into());
+                    }
+                }
+            }
+            if group.rank() != 0 {
+                continue;
+            }
+            for (rank, (chunk, results)) in round.iter().zip(received).enumerate() {
+                let results = results
+                    .into_iter()
+                    .map(|r| r.map_err(|message| ModelError::OnRank { rank, message }))
+                    .collect();
+                each_batch(chunk, results)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One batch of [`Self::caption_files`]: each file decoded (medcap-image,
+    /// as Pillow), the readable ones captioned together, one result per
+    /// file in order.
+    fn caption_chunk<P: AsRef<Path>>(
+        &self,
+        chunk: &[P],
+        prompt: Option<&str>,
+        config: &GenerationConfig,
+    ) -> Result<Vec<Result<Caption, ModelError>>, ModelError> {
+        // The readable images, and in input order what each file gave.
+        let mut images = Vec::with_capacity(chunk.len());
+        let mut unreadable: Vec<Option<ModelError>> = Vec::with_capacity(chunk.len());
+        for path in chunk {
+            match RgbImage::open(path.as_ref()) {
+                Ok(image) => {
+                    images.push(image);
+                    unreadable.push(None);
+                }
+                Err(e) => unreadable.push(Some(e.into())),
+            }
+        }
+        let mut captions = if images.is_empty() {
+            Vec::new()
+        } else {
+            self.caption(&images, prompt, config)?
+        }
+        .into_iter();
+        let mut results = Vec::with_capacity(chunk.len());
+        for failure in unreadable {
+            results.push(match failure {
+                Some(e) => Err(e),
+                None => Ok(captions.next().ok_or_else(|| {
+                    ModelError::Generation("the model returned fewer captions than images".into())
+                })?),
+            });
+        }
+        Ok(results)
     }
 
     /// Captions preprocessed `pixel_values`; `interpolate` lets them differ
@@ -232,7 +319,7 @@ impl Captioner {
 }
 
 /// ITM and ITC scores of one image with one text.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MatchScores {
     /// ITM probability that the text matches the image.
     pub itm_probability: f32,
@@ -299,5 +386,42 @@ impl Matcher {
                 itc_similarity,
             })
             .collect())
+    }
+
+    /// [`Self::score`] shared among the processes of `group`: each rank
+    /// scores a contiguous share of `texts` (the first ranks one more when
+    /// they do not divide), and every rank returns all the scores in input
+    /// order. Scores equal one process's up to the last bits of f32 (a
+    /// share is padded to its own longest text, and padding is masked).
+    ///
+    /// # Errors
+    /// As [`Self::score`], on every rank when any rank fails (naming it);
+    /// [`ModelError::Distributed`] when a peer is lost.
+    pub fn score_sharded(
+        &self,
+        group: &ProcessGroup,
+        image: &RgbImage,
+        texts: &[&str],
+    ) -> Result<Vec<MatchScores>, ModelError> {
+        let (rank, size) = (group.rank(), group.size());
+        let (base, extra) = (texts.len() / size, texts.len() % size);
+        let start = rank * base + rank.min(extra);
+        let end = start + base + usize::from(rank < extra);
+        let mine: Result<Vec<MatchScores>, String> = self
+            .score(image, &texts[start..end])
+            .map_err(|e| e.to_string());
+        let bytes = serde_json::to_vec(&mine).map_err(|e| ModelError::Generation(e.to_string()))?;
+        let mut all = Vec::with_capacity(texts.len());
+        for (from, bytes) in group.all_gather_bytes(&bytes)?.iter().enumerate() {
+            let share: Result<Vec<MatchScores>, String> =
+                serde_json::from_slice(bytes).map_err(|e| {
+                    ModelError::Generation(format!("rank {from} sent unreadable scores: {e}"))
+                })?;
+            all.extend(share.map_err(|message| ModelError::OnRank {
+                rank: from,
+                message,
+            })?);
+        }
+        Ok(all)
     }
 }

@@ -218,7 +218,9 @@ pub struct Prefetcher {
 
 impl Prefetcher {
     /// Starts preparing the batches of `order` (chunked by `micro_batch`)
-    /// from batch number `start`.
+    /// from batch number `start`; of those, with `(rank, processes)`, only
+    /// every `processes`-th from the `rank`-th on (a rank's share of each
+    /// step when `processes` divides the accumulation).
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         examples: std::sync::Arc<Vec<CaptionExample>>,
@@ -230,6 +232,7 @@ impl Prefetcher {
         seed: u64,
         epoch: usize,
         workers: usize,
+        (rank, processes): (usize, usize),
     ) -> Self {
         let (sender, receiver) = mpsc::sync_channel(2);
         let handle = std::thread::spawn(move || {
@@ -237,7 +240,12 @@ impl Prefetcher {
                 .num_threads(workers.max(1))
                 .build();
             let run = || {
-                for chunk in order.chunks(micro_batch).skip(start) {
+                let share = order
+                    .chunks(micro_batch)
+                    .skip(start)
+                    .skip(rank)
+                    .step_by(processes.max(1));
+                for chunk in share {
                     let batch = load_batch(&examples, chunk, &processor, augment, seed, epoch);
                     if sender.send(batch).is_err() {
                         return; // the trainer stopped early

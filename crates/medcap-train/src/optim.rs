@@ -40,6 +40,11 @@ impl Adam {
         }
     }
 
+    /// The parameters it updates (name, tensor), sorted by name.
+    pub fn params(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
     /// Clears the gradients.
     pub fn zero_grad(&mut self) {
         for (_, p) in &mut self.params {

@@ -36,6 +36,11 @@ pub struct TrainState {
     /// overflowed (fp16 only).
     #[serde(default)]
     pub overflow_steps: usize,
+    /// Processes that ran the run when the checkpoint was written (absent
+    /// in state files from before data parallelism: one). A run resumes
+    /// with any number that divides `optim.accumulation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub world_size: Option<usize>,
 }
 
 /// One line of `metrics.jsonl`.
@@ -51,8 +56,13 @@ pub struct MetricsRow {
     pub val_loss: Option<f64>,
     /// Learning rate of the step.
     pub lr: f64,
-    /// Training images per second since the previous row.
+    /// Training images per second since the previous row, over all processes.
     pub images_per_second: Option<f64>,
+    /// The global L2 norm of the last step's gradients before clipping (as
+    /// transformers' Trainer logs it; absent on validation-only rows and
+    /// in logs from before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<f64>,
 }
 
 /// Paths of one run.
@@ -73,6 +83,12 @@ impl RunDir {
     pub fn create(root: PathBuf) -> Result<Self, TrainError> {
         std::fs::create_dir_all(root.join("checkpoints")).map_err(io(&root))?;
         Ok(Self { root })
+    }
+
+    /// `<runs_dir>/<name>` as it is, creating nothing (another process
+    /// prepares it).
+    pub fn open(root: PathBuf) -> Self {
+        Self { root }
     }
 
     /// The run directory.

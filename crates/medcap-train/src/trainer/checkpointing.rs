@@ -36,7 +36,19 @@ impl CheckpointPolicy {
 }
 
 impl Trainer {
-    pub(super) fn save_checkpoint(&self, which: &str) -> Result<PathBuf, TrainError> {
+    /// Writes checkpoint `which` (rank 0 alone; the others wait for it and
+    /// stop with it if it fails).
+    pub(super) fn save_checkpoint(&mut self, which: &str) -> Result<PathBuf, TrainError> {
+        self.state.world_size = Some(self.replicas.size());
+        let written = if self.replicas.leader() {
+            self.write_checkpoint(which)
+        } else {
+            Ok(self.run.checkpoint(which))
+        };
+        self.replicas.settle("writing a checkpoint", written)
+    }
+
+    fn write_checkpoint(&self, which: &str) -> Result<PathBuf, TrainError> {
         self.run.write_checkpoint(which, |dir| {
             self.model.save(dir)?;
             self.tokenizer.save(dir)?;

@@ -10,6 +10,7 @@ mod checkpointing;
 pub mod early_stopping;
 mod heads;
 mod observer;
+pub mod parallel;
 mod progress_log;
 mod resume;
 mod step;
@@ -27,6 +28,7 @@ use tch::{Device, Tensor};
 
 pub use checkpointing::CheckpointPolicy;
 pub use observer::{LogObserver, Observer};
+pub use parallel::Replicas;
 
 use crate::config::Precision;
 use crate::config::{LossKind, TrainConfig};
@@ -84,6 +86,10 @@ pub struct Trainer {
     pending_since: Instant,
     /// Reasons of the images skipped in the current epoch, summarised at its end.
     skipped_in_epoch: Vec<String>,
+    /// The global gradient norm of the last update, before clipping.
+    last_grad_norm: Option<f64>,
+    /// The processes of a data-parallel run (one alone).
+    replicas: Replicas,
 }
 
 fn trainable(
@@ -113,8 +119,48 @@ impl Trainer {
     /// Prepares the run directory and loads the data and the model; with
     /// `resume`, continues from the run's latest checkpoint when it has one.
     pub fn new(config: TrainConfig, device: Device, resume: bool) -> Result<Self, TrainError> {
+        Self::with_replicas(config, device, resume, Replicas::single())
+    }
+
+    /// [`Self::new`] as one rank of a data-parallel run: rank 0 prepares
+    /// the run directory while the others wait, every rank loads the model
+    /// and takes rank 0's parameters. `optim.accumulation` micro-batches
+    /// still make one optimizer step, shared among the ranks.
+    ///
+    /// # Errors
+    /// As [`Self::new`]; [`TrainError::Config`] when the number of
+    /// processes does not divide `optim.accumulation`; a distributed error
+    /// when the ranks were started with different configurations or a
+    /// rank failed.
+    pub fn with_replicas(
+        config: TrainConfig,
+        device: Device,
+        resume: bool,
+        replicas: Replicas,
+    ) -> Result<Self, TrainError> {
         medcap_io::config::check(&config)?;
-        let (run, resume_from) = resume::open_run(&config, resume)?;
+        let processes = replicas.size();
+        if !config.optim.accumulation.is_multiple_of(processes) {
+            return Err(TrainError::Config {
+                path: PathBuf::new(),
+                reason: format!(
+                    "optim.accumulation {} is not divisible by the {processes} processes; each \
+                     process runs an equal share of a step's micro-batches (use a number of \
+                     processes that divides it, or change accumulation)",
+                    config.optim.accumulation
+                ),
+            });
+        }
+        replicas.check_same("configuration", fingerprint(&config, resume))?;
+        let opened = if replicas.leader() {
+            resume::open_run(&config, resume).map(Some)
+        } else {
+            Ok(None)
+        };
+        let (run, resume_from) = match replicas.settle("opening the run directory", opened)? {
+            Some(opened) => opened,
+            None => resume::follow_run(&config, resume)?,
+        };
 
         let train = data::read_examples(&config.data.train_csv, config.data.limit_train)?;
         let val = match &config.data.val_csv {
@@ -149,6 +195,8 @@ impl Trainer {
                 config.run.seed,
             )?),
         };
+        // Every rank starts from rank 0's weights, as DistributedDataParallel does.
+        replicas.broadcast(&trainable(&model, heads.as_ref(), false))?;
         let mut optimizer = Adam::new(
             trainable(&model, heads.as_ref(), config.model.freeze_vision),
             &config.optim,
@@ -176,7 +224,14 @@ impl Trainer {
             pending_images: 0,
             pending_since: Instant::now(),
             skipped_in_epoch: Vec::new(),
+            last_grad_norm: None,
+            replicas,
         })
+    }
+
+    /// The processes of this run.
+    pub fn replicas(&self) -> &Replicas {
+        &self.replicas
     }
 
     /// The run directory.
@@ -236,19 +291,28 @@ impl Trainer {
                 self.config.run.seed,
                 epoch,
                 self.config.data.workers,
+                (self.replicas.rank(), self.replicas.size()),
             );
+            let per_epoch =
+                data::batches_per_epoch(self.train.len(), self.config.optim.micro_batch);
             loop {
-                let mut group = Vec::with_capacity(self.config.optim.accumulation);
-                while group.len() < self.config.optim.accumulation {
+                // The step's micro-batches in the one-process order; this
+                // rank runs positions rank, rank + N, ... of them.
+                let consumed = self
+                    .config
+                    .optim
+                    .accumulation
+                    .min(per_epoch.saturating_sub(self.state.batch_in_epoch));
+                if consumed == 0 {
+                    break;
+                }
+                let mut group = Vec::with_capacity(consumed);
+                for position in (self.replicas.rank()..consumed).step_by(self.replicas.size()) {
                     match prefetch.next_batch() {
-                        Some(batch) => group.push(batch),
+                        Some(batch) => group.push((position, batch)),
                         None => break,
                     }
                 }
-                if group.is_empty() {
-                    break;
-                }
-                let consumed = group.len();
                 batches_seen += consumed;
                 self.optimizer_step(group, total)?;
                 self.state.batch_in_epoch += consumed;
@@ -265,7 +329,8 @@ impl Trainer {
                 if self.checkpoint_policy().after_step(step) {
                     self.save_checkpoint("latest")?;
                 }
-                if stop.load(Ordering::SeqCst) {
+                medcap_io::crash::point("train-step");
+                if self.replicas.any(stop.load(Ordering::SeqCst))? {
                     drop(prefetch);
                     self.report_skipped(epoch);
                     self.save_checkpoint("latest")?;
@@ -304,6 +369,20 @@ impl Trainer {
         self.write_plot()?;
         Ok(self.summary(outcome))
     }
+}
+
+/// What every rank of a run must agree on: the configuration and whether
+/// it resumes (a hash; compared across ranks at the start).
+fn fingerprint(config: &TrainConfig, resume: bool) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    // A configuration always serialises; an error would only make every
+    // rank hash the same empty text.
+    serde_json::to_string(config)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    resume.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// `data.max_tokens` within the model's position table, and room after the

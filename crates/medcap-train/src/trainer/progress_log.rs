@@ -57,8 +57,15 @@ impl Trainer {
             lr: self.current_lr(total),
             images_per_second: (self.pending_images > 0 && elapsed > 0.0)
                 .then(|| self.pending_images as f64 / elapsed),
+            grad_norm: self.last_grad_norm.filter(|_| val_loss.is_none()),
         };
-        self.run.append_metrics(&row)?;
+        // Rank 0 keeps the log; every rank has the same row.
+        let appended = if self.replicas.leader() {
+            self.run.append_metrics(&row)
+        } else {
+            Ok(())
+        };
+        self.replicas.settle("writing metrics.jsonl", appended)?;
         observer.logged(&row);
         self.pending_loss = (0.0, 0);
         self.pending_images = 0;
@@ -66,7 +73,17 @@ impl Trainer {
         Ok(())
     }
 
+    /// Draws `loss.svg` from the metrics log (rank 0 alone).
     pub(super) fn write_plot(&self) -> Result<(), TrainError> {
+        let drawn = if self.replicas.leader() {
+            self.draw_plot()
+        } else {
+            Ok(())
+        };
+        self.replicas.settle("drawing the loss plot", drawn)
+    }
+
+    fn draw_plot(&self) -> Result<(), TrainError> {
         let rows = self.run.read_metrics()?;
         let train: Vec<(f64, f64)> = rows
             .iter()

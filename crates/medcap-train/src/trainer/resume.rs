@@ -67,6 +67,21 @@ pub(super) fn open_run(
     Ok((run, resume_from))
 }
 
+/// The run directory of `config` as another rank than 0 finds it once
+/// rank 0 has opened it ([`open_run`]): the checkpoint to continue from
+/// when `resume` is asked. Writes nothing.
+///
+/// # Errors
+/// [`TrainError::Io`] for the run directory.
+pub(super) fn follow_run(
+    config: &TrainConfig,
+    resume: bool,
+) -> Result<(RunDir, Option<PathBuf>), TrainError> {
+    let run = RunDir::open(config.run.runs_dir.join(&config.run.name));
+    let resume_from = if resume { run.latest() } else { None };
+    Ok((run, resume_from))
+}
+
 /// The trainer's state at the checkpoint `dir`, with the optimizer's
 /// moments loaded and the metrics log cut back to that step.
 ///

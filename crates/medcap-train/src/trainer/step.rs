@@ -2,8 +2,9 @@
 //! micro-batch's captioning and contrastive losses, their combination with
 //! token-exact normalisation (every micro-batch divided by the whole step's
 //! target tokens, so the update equals one large batch's), the NaN guard,
-//! clipping and the update. Each step seeds libtorch's generator from the
-//! run seed and the step number, so that dropout is the same on a resume.
+//! clipping and the update. Each micro-batch seeds libtorch's generator
+//! from the run seed, the step number and its place in the step, so that
+//! dropout is the same on a resume and whichever process runs it.
 
 use medcap_model::precision::Autocast;
 use tch::{Kind, Tensor};
@@ -16,10 +17,15 @@ use crate::loss::{caption_loss_sum, margin_contrastive_loss};
 use crate::optim::{clip_coefficient, learning_rate};
 use crate::targets::{CaptionTargets, caption_targets};
 
-/// libtorch's seed for optimizer step `step`.
-pub(super) fn step_seed(seed: u64, step: usize) -> i64 {
+/// libtorch's seed for the micro-batch at `position` in optimizer step
+/// `step` (the first micro-batch's is the step's own seed).
+pub(super) fn micro_batch_seed(seed: u64, step: usize, position: usize) -> i64 {
     let mut rng = medcap_rng::SplitMix64::for_item(seed, step as u64);
-    (rng.next_u64() >> 1) as i64
+    let mut value = rng.next_u64();
+    for _ in 0..position {
+        value = rng.next_u64();
+    }
+    (value >> 1) as i64
 }
 
 /// One micro-batch's share of a step's objective: its summed cross-entropy
@@ -138,82 +144,111 @@ impl Trainer {
         )
     }
 
+    /// One optimizer step over this rank's micro-batches of it, `group`:
+    /// (position in the step, micro-batch). Alone, the positions are
+    /// `0..accumulation`; in a data-parallel run each rank has its share
+    /// and the counts, losses and gradients are summed over the ranks.
     pub(super) fn optimizer_step(
         &mut self,
-        group: Vec<Batch>,
+        group: Vec<(usize, Batch)>,
         total: usize,
     ) -> Result<(), TrainError> {
-        tch::manual_seed(step_seed(self.config.run.seed, self.state.step));
         let mut batches = Vec::with_capacity(group.len());
-        for batch in group {
-            self.state.skipped_images += batch.skipped.len();
+        let mut skipped = 0;
+        for (position, batch) in group {
+            skipped += batch.skipped.len();
             self.skipped_in_epoch.extend(batch.skipped.iter().cloned());
             if batch.len > 0 {
-                batches.push(batch);
+                batches.push((position, batch));
             }
         }
-        if batches.is_empty() {
-            return Ok(());
-        }
-        // Token counts first, so that every micro-batch is divided by the
-        // whole step's count: the update equals one big batch's.
         let targets = batches
             .iter()
-            .map(|b| self.targets(b))
+            .map(|(_, b)| self.targets(b))
             .collect::<Result<Vec<_>, _>>()?;
-        let step_tokens: i64 = targets.iter().map(|t| t.target_tokens).sum();
+        // Token and batch counts of the whole step first, so that every
+        // micro-batch is divided by them: the update equals one big batch's
+        // on one process or many.
+        let local = [
+            targets.iter().map(|t| t.target_tokens).sum::<i64>() as f64,
+            batches.len() as f64,
+            batches.iter().map(|(_, b)| b.len).sum::<usize>() as f64,
+            skipped as f64,
+        ];
+        let counts = self.replicas.sum(&local)?;
+        let (step_tokens, count, images) =
+            (counts[0] as i64, counts[1] as usize, counts[2] as usize);
+        self.state.skipped_images += counts[3] as usize;
+        if count == 0 {
+            return Ok(());
+        }
         let mut step_loss = 0.0;
-        let count = batches.len();
-        for (batch, targets) in batches.iter().zip(&targets) {
+        let mut non_finite = None;
+        for ((position, batch), targets) in batches.iter().zip(&targets) {
+            // Dropout depends on the step and the micro-batch's place in
+            // it, not on the process that runs it.
+            tch::manual_seed(micro_batch_seed(
+                self.config.run.seed,
+                self.state.step,
+                *position,
+            ));
             let (ce, contrastive) = self.batch_losses(batch, targets, true)?;
             let loss = self.objective(&ce, contrastive.as_ref(), step_tokens, count);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
-                return Err(self.non_finite(value));
+                non_finite = Some(value);
+                break;
             }
             match &self.state.loss_scale {
                 Some(scaler) => (loss * scaler.scale).backward(),
                 None => loss.backward(),
             }
             step_loss += value;
-            self.pending_images += batch.len;
         }
-        // The global gradient norm, computed once: fp16 reads an overflow
-        // off the scaled gradients' norm, and dividing out the loss scale and
-        // clipping are then one multiplication of the gradients.
+        let summed = self
+            .replicas
+            .sum(&[step_loss, f64::from(u8::from(non_finite.is_some()))])?;
+        if summed[1] > 0.0 {
+            return Err(self.non_finite(non_finite.unwrap_or(f64::NAN)));
+        }
+        let step_loss = summed[0];
+        self.pending_images += images;
+        self.replicas.sum_gradients(self.optimizer.params())?;
+        // The global gradient norm, computed once: logged, fp16 reads an
+        // overflow off the scaled gradients' norm, and dividing out the loss
+        // scale and clipping are then one multiplication of the gradients.
         let scale = self.state.loss_scale.as_ref().map_or(1.0, |s| s.scale);
         let clip = self.config.grad_clip();
-        if self.state.loss_scale.is_some() || clip.is_some() {
-            let scaled_norm = self.optimizer.grad_norm();
-            if let Some(scaler) = self.state.loss_scale.as_mut() {
-                // An overflow in the scaled gradients skips the update, as
-                // GradScaler does; the scale backs off and the run goes on.
-                let overflowed = !scaled_norm.is_finite();
-                scaler.record(overflowed);
-                if overflowed {
-                    self.optimizer.zero_grad();
-                    self.state.overflow_steps += 1;
-                    tracing::warn!(
-                        step = self.state.step + 1,
-                        scale,
-                        "fp16 gradients overflowed; update skipped, loss scale halved"
-                    );
-                    self.finish_step(step_loss);
-                    return Ok(());
-                }
+        let scaled_norm = self.optimizer.grad_norm();
+        if let Some(scaler) = self.state.loss_scale.as_mut() {
+            // An overflow in the scaled gradients skips the update, as
+            // GradScaler does; the scale backs off and the run goes on.
+            let overflowed = !scaled_norm.is_finite();
+            scaler.record(overflowed);
+            if overflowed {
+                self.optimizer.zero_grad();
+                self.state.overflow_steps += 1;
+                tracing::warn!(
+                    step = self.state.step + 1,
+                    scale,
+                    "fp16 gradients overflowed; update skipped, loss scale halved"
+                );
+                self.finish_step(step_loss);
+                return Ok(());
             }
-            // The scale is a power of two, so this is the unscaled norm exactly.
-            let norm = scaled_norm / scale;
-            let mut factor = 1.0 / scale;
-            if let Some(max) = clip {
-                if !norm.is_finite() {
-                    return Err(self.non_finite(norm));
-                }
-                factor *= clip_coefficient(max, norm);
+        }
+        // The scale is a power of two, so this is the unscaled norm exactly.
+        let norm = scaled_norm / scale;
+        self.last_grad_norm = norm.is_finite().then_some(norm);
+        let mut factor = 1.0 / scale;
+        if let Some(max) = clip {
+            if !norm.is_finite() {
+                return Err(self.non_finite(norm));
             }
-            if factor != 1.0 {
-                self.optimizer.scale_grads(factor);
-            }
+            factor *= clip_coefficient(max, norm);
+        }
+        if factor != 1.0 {
+            self.optimizer.scale_grads(factor);
         }
         let lr = learning_rate(&self.config.optim, self.state.step, total);
         self.optimizer.update(lr);
@@ -247,11 +282,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn step_seeds_are_fixed_by_seed_and_step_and_never_negative() {
-        assert_eq!(step_seed(7, 3), step_seed(7, 3));
-        assert_ne!(step_seed(7, 3), step_seed(7, 4));
-        assert_ne!(step_seed(7, 3), step_seed(8, 3));
-        assert!((0..100).all(|s| step_seed(1, s) >= 0));
+    fn micro_batch_seeds_are_fixed_by_seed_step_and_position_and_never_negative() {
+        assert_eq!(micro_batch_seed(7, 3, 1), micro_batch_seed(7, 3, 1));
+        assert_ne!(micro_batch_seed(7, 3, 0), micro_batch_seed(7, 4, 0));
+        assert_ne!(micro_batch_seed(7, 3, 0), micro_batch_seed(8, 3, 0));
+        assert_ne!(micro_batch_seed(7, 3, 0), micro_batch_seed(7, 3, 1));
+        assert!((0..100).all(|s| (0..4).all(|p| micro_batch_seed(1, s, p) >= 0)));
     }
 
     #[test]

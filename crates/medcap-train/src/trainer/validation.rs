@@ -29,7 +29,10 @@ fn validation_objective(
 }
 
 impl Trainer {
-    /// Mean validation objective per example batch (same objective as training, no dropout).
+    /// Mean validation objective per example batch (same objective as
+    /// training, no dropout). In a data-parallel run each rank takes every
+    /// N-th micro-batch and the sums are added over the ranks, so every
+    /// rank returns the one-process value.
     pub fn validation_loss(&self) -> Result<Option<f64>, TrainError> {
         if self.val.is_empty() {
             return Ok(None);
@@ -38,7 +41,11 @@ impl Trainer {
         let indices: Vec<usize> = (0..self.val.len()).collect();
         let (mut ce_total, mut tokens, mut contrastive_total, mut batches) =
             (0.0, 0i64, 0.0, 0usize);
-        for chunk in indices.chunks(self.config.optim.micro_batch) {
+        let share = indices
+            .chunks(self.config.optim.micro_batch)
+            .skip(self.replicas.rank())
+            .step_by(self.replicas.size());
+        for chunk in share {
             let batch = data::load_batch(
                 &self.val,
                 chunk,
@@ -60,11 +67,14 @@ impl Trainer {
                 batches += 1;
             }
         }
+        let sums =
+            self.replicas
+                .sum(&[ce_total, tokens as f64, contrastive_total, batches as f64])?;
         Ok(Some(validation_objective(
             self.config.loss.kind,
             self.contrastive_weight(),
-            (ce_total, tokens),
-            (contrastive_total, batches),
+            (sums[0], sums[1] as i64),
+            (sums[2], sums[3] as usize),
         )))
     }
 

@@ -1,0 +1,70 @@
+//! Running under `torchrun` (or any launcher that sets `WORLD_SIZE`,
+//! `RANK`, `MASTER_ADDR` and `MASTER_PORT`): joining the process group,
+//! each rank's device, and the options the commands that run
+//! data-parallel share. Without `WORLD_SIZE` (or with 1) none of it does
+//! anything: one process, as always.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use medcap_model::device::DeviceChoice;
+use medcap_model::distributed::{DEFAULT_TIMEOUT, ProcessGroup, World};
+use medcap_model::tch::{self, Device};
+
+/// Options of a command that can run as several processes.
+#[derive(Debug, Clone, Args)]
+pub struct DistArgs {
+    /// Under torchrun: how long a rank waits for the others at the start
+    /// and at each exchange before it stops with an error naming the
+    /// operation (a lost peer, a rank that never came).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub dist_timeout: u64,
+}
+
+/// This process's group, when the environment says it is one of several.
+///
+/// # Errors
+/// The launcher's variables are wrong, or the group cannot be joined (no
+/// store at `MASTER_ADDR:MASTER_PORT`, a rank missing) within the timeout.
+pub fn join(args: &DistArgs) -> Result<Option<ProcessGroup>> {
+    let Some(world) = World::from_env()? else {
+        return Ok(None);
+    };
+    let (rank, size) = (world.rank, world.size);
+    let group = ProcessGroup::join(world, Duration::from_secs(args.dist_timeout))
+        .context("cannot join the group of processes")?;
+    tracing::info!(rank, processes = size, "joined the process group");
+    Ok(Some(group))
+}
+
+/// The device of `choice` for this process: in a group, `auto` and a bare
+/// `cuda` mean this rank's GPU on its machine (`cuda:LOCAL_RANK`) when
+/// CUDA is present; an explicit `cuda:N` or `cpu` is taken as given.
+///
+/// # Errors
+/// The text is not a device, or the CUDA device does not exist.
+pub fn device(text: &str, group: Option<&ProcessGroup>) -> Result<Device> {
+    let choice = text.parse::<DeviceChoice>()?;
+    let bare = matches!(text.trim().to_ascii_lowercase().as_str(), "cuda" | "gpu");
+    let choice = match (group, choice) {
+        (Some(group), DeviceChoice::Auto) if tch::Cuda::is_available() => {
+            DeviceChoice::Cuda(group.world().local_rank)
+        }
+        (Some(group), DeviceChoice::Cuda(_)) if bare => {
+            DeviceChoice::Cuda(group.world().local_rank)
+        }
+        (_, choice) => choice,
+    };
+    Ok(choice.resolve()?)
+}
+
+/// Rank and size from the environment, for what runs before the group is
+/// joined (logging); `None` alone or when the variables are unusable (the
+/// join reports those).
+pub fn rank_from_env() -> Option<(usize, usize)> {
+    World::from_env()
+        .ok()
+        .flatten()
+        .map(|world| (world.rank, world.size))
+}
