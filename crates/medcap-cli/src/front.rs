@@ -56,18 +56,18 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match command {
-        FrontCommand::Score(args) if args.no_bertscore => here(|| score::run(&args, None)),
+        FrontCommand::Score(args) if args.no_bertscore => here("score", || score::run(&args, None)),
         FrontCommand::Score(_) | FrontCommand::Other(_) => torch(&argv),
-        FrontCommand::Synth(args) => here(|| data::synth(args)),
-        FrontCommand::Prepare(args) => here(|| data::prepare_command(args)),
-        FrontCommand::Label(args) => here(|| label::run(&args)),
+        FrontCommand::Synth(args) => here("synth", || data::synth(args)),
+        FrontCommand::Prepare(args) => here("prepare", || data::prepare_command(args)),
+        FrontCommand::Label(args) => here("label", || label::run(&args)),
     }
 }
 
 /// Runs a command in this process.
-fn here(command: impl FnOnce() -> Result<()>) -> ExitCode {
+fn here(name: &str, command: impl FnOnce() -> Result<()>) -> ExitCode {
     logging::init();
-    logging::exit(command())
+    logging::exit(medcap_cli::single_process::require(name).and_then(|()| command()))
 }
 
 /// Runs `medcap-torch` with the same arguments, in this process's place.

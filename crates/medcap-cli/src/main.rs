@@ -75,6 +75,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let one_process = match &cli.command {
+        Command::Synth(_) => Some("synth"),
+        Command::Prepare(_) => Some("prepare"),
+        Command::Score(_) => Some("score"),
+        Command::Label(_) => Some("label"),
+        Command::Reproduce(_) => Some("reproduce"),
+        Command::Caption(_) | Command::Itm(_) | Command::Train(_) | Command::Info => None,
+    };
+    if let Some(name) = one_process {
+        medcap_cli::single_process::require(name)?;
+    }
     match cli.command {
         Command::Synth(args) => data::synth(args),
         Command::Prepare(args) => data::prepare_command(args),

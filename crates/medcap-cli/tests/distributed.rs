@@ -410,6 +410,25 @@ fn bad_starts_are_refused_before_anything_is_written() {
     assert!(started.elapsed() < Duration::from_secs(60), "{stderr}");
     nothing_written(&alone);
 
+    // Commands that run as one process refuse to run as several (each
+    // would write the same outputs), in the front end and in medcap-torch.
+    let study = tmp.path().join("study");
+    for args in [
+        vec!["reproduce", "--reduced", "--device", "cpu", "--out"],
+        vec!["synth", "--out"],
+    ] {
+        let mut args = args;
+        args.push(study.to_str().unwrap());
+        let out = torchrun_medcap(2, &args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("medcap {} runs as one process", args[0])),
+            "{stderr}"
+        );
+        assert!(!study.exists(), "{} wrote its output", args[0]);
+    }
+
     // A GPU asked for on a machine without one.
     if !medcap_model::tch::Cuda::is_available() {
         let cuda = tmp.path().join("cuda");
