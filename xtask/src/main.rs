@@ -50,7 +50,8 @@ Tasks:
               evaluation, report); resumes unfinished runs. Options (medcap reproduce's):
               --out DIR (default medcap-out), --config FILE, --medicat DIR,
               --base-model DIR, --device auto|cpu|cuda, --fresh, --seed N,
-              --check-targets. With --seeds N: N runs (seeds S, S+1, ...; S from
+              --check-targets; --nproc-per-node N runs it as N processes under
+              the project's torchrun. With --seeds N: N runs (seeds S, S+1, ...; S from
               --seed, the configuration, else 2023) in OUT/seed-S, then the
               spread of every Table 1 cell over them (OUT/seeds.md); fails when
               a seed misses a reproduction target.
@@ -448,11 +449,32 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
 /// started `cargo xtask` in, so that relative paths (and the default
 /// `--out medcap-out`) are the user's.
 fn reproduce(ws: &Workspace, args: &[String]) -> Result<()> {
+    let (processes, args) = nproc_per_node(args)?;
+    let args = &args[..];
     let plan = seeds::plan(args, &ws.cwd)?;
     let env = setup::run(&ws.root)?;
     let medcap = build_medcap(ws, &env)?;
+    // With --nproc-per-node N, torchrun of the project's environment starts
+    // N processes on this machine (see README, "On several GPUs or
+    // machines").
+    let torchrun = ws.root.join(".venv/bin/torchrun");
+    if processes.is_some() && !torchrun.is_file() {
+        bail!(
+            "--nproc-per-node needs torchrun, which setup installs with torch into {}",
+            ws.root.join(".venv").display()
+        );
+    }
     let run = |args: &[String]| {
-        let mut cmd = Command::new(&medcap);
+        let mut cmd = match processes {
+            Some(n) => {
+                let mut cmd = Command::new(&torchrun);
+                cmd.args(["--standalone", "--nproc-per-node", &n.to_string()])
+                    .arg("--no-python")
+                    .arg(&medcap);
+                cmd
+            }
+            None => Command::new(&medcap),
+        };
         cmd.arg("reproduce").args(args).current_dir(&ws.cwd);
         env.apply(&mut cmd);
         println!(
@@ -555,4 +577,68 @@ fn build_release(
     }
     println!("    ({what}: {:.1} s)", started.elapsed().as_secs_f64());
     Ok(paths)
+}
+
+/// `--nproc-per-node N` (or `=N`) taken out of `args`: how many processes
+/// torchrun starts for the study, and the rest for `medcap reproduce`.
+fn nproc_per_node(args: &[String]) -> Result<(Option<usize>, Vec<String>)> {
+    let mut processes = None;
+    let mut rest = Vec::with_capacity(args.len());
+    let mut i = 0;
+    while i < args.len() {
+        let value = if args[i] == "--nproc-per-node" {
+            i += 1;
+            Some(
+                args.get(i)
+                    .cloned()
+                    .context("--nproc-per-node needs a number")?,
+            )
+        } else {
+            args[i].strip_prefix("--nproc-per-node=").map(str::to_owned)
+        };
+        match value {
+            Some(v) => {
+                let n: usize = v.parse().ok().filter(|&n| n >= 1).with_context(|| {
+                    format!("--nproc-per-node {v}: expected a count of at least 1")
+                })?;
+                processes = Some(n);
+            }
+            None => rest.push(args[i].clone()),
+        }
+        i += 1;
+    }
+    Ok((processes, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nproc_per_node;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn nproc_per_node_is_taken_out_of_the_study_options() {
+        let (n, rest) = nproc_per_node(&strings(&[
+            "--reduced",
+            "--nproc-per-node",
+            "2",
+            "--out",
+            "x",
+        ]))
+        .unwrap();
+        assert_eq!(n, Some(2));
+        assert_eq!(rest, strings(&["--reduced", "--out", "x"]));
+        let (n, rest) = nproc_per_node(&strings(&["--nproc-per-node=4"])).unwrap();
+        assert_eq!((n, rest.len()), (Some(4), 0));
+        assert_eq!(nproc_per_node(&strings(&["--out", "x"])).unwrap().0, None);
+        for bad in [
+            &["--nproc-per-node"][..],
+            &["--nproc-per-node", "0"],
+            &["--nproc-per-node=two"],
+        ] {
+            assert!(nproc_per_node(&strings(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -12,6 +12,11 @@ use medcap_model::device::DeviceChoice;
 use medcap_model::distributed::{DEFAULT_TIMEOUT, ProcessGroup, World};
 use medcap_model::tch::{self, Device};
 
+/// Progress of ranks other than 0: nothing (rank 0 shows it).
+pub struct Quiet;
+
+impl medcap_train::trainer::Observer for Quiet {}
+
 /// Options of a command that can run as several processes.
 #[derive(Debug, Clone, Args)]
 pub struct DistArgs {

@@ -80,8 +80,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prepare(_) => Some("prepare"),
         Command::Score(_) => Some("score"),
         Command::Label(_) => Some("label"),
-        Command::Reproduce(_) => Some("reproduce"),
-        Command::Caption(_) | Command::Itm(_) | Command::Train(_) | Command::Info => None,
+        Command::Caption(_)
+        | Command::Itm(_)
+        | Command::Train(_)
+        | Command::Reproduce(_)
+        | Command::Info => None,
     };
     if let Some(name) = one_process {
         medcap_cli::single_process::require(name)?;

@@ -7,14 +7,15 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use medcap_io::config::ConfigError;
-use medcap_model::device::DeviceChoice;
 use medcap_study::StudyError;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::Study;
+use medcap_train::trainer::{Observer, Replicas};
 
 use medcap_cli::results_out::results_out;
 use medcap_cli::study_args::StudyInputs;
 
+use crate::dist::{DistArgs, Quiet};
 use crate::train_progress::TrainBar;
 
 #[derive(Debug, Args)]
@@ -37,6 +38,8 @@ pub struct ReproduceArgs {
     /// (embedded synthetic data only; see README).
     #[arg(long)]
     check_targets: bool,
+    #[command(flatten)]
+    dist: DistArgs,
 }
 
 pub fn run(args: &ReproduceArgs) -> Result<()> {
@@ -60,12 +63,19 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     if args.check_targets && config.medicat.is_some() {
         bail!("--check-targets applies to the embedded synthetic data only (drop --medicat)");
     }
-    let device = args.inputs.device.parse::<DeviceChoice>()?.resolve()?;
+    let group = crate::dist::join(&args.dist)?;
+    let device = crate::dist::device(&args.inputs.device, group.as_ref())?;
+    let replicas = group.map_or_else(Replicas::single, Replicas::new);
+    let leader = replicas.leader();
     let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(
         "checkpointing; rerun the same command to continue",
     )?;
-    let observer = TrainBar::new();
-    let study = match Study::new(config, &args.out, device, args.fresh, &observer, &stop) {
+    let bar = TrainBar::new();
+    // Under torchrun rank 0 shows the progress and prints the table.
+    let observer: &dyn Observer = if leader { &bar } else { &Quiet };
+    let study = match Study::with_replicas(
+        config, &args.out, device, args.fresh, observer, &stop, replicas,
+    ) {
         Err(e @ StudyError::Config(ConfigError::Changed { .. })) => {
             return Err(e).with_context(|| {
                 format!(
@@ -86,8 +96,11 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             args.out.display()
         )
     });
-    observer.finish();
+    bar.finish();
     let outcome = outcome?;
+    if !leader {
+        return Ok(());
+    }
     let table = std::fs::read_to_string(outcome.report_dir.join("table1.md"))
         .with_context(|| format!("cannot read {}", outcome.report_dir.display()))?;
     let mut out = results_out();

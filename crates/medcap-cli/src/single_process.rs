@@ -1,7 +1,7 @@
 //! Commands that run as one process refuse to run as several: under
 //! `torchrun` every process would do the whole work and write the same
-//! outputs. `train`, `caption` and `itm` are the commands that share their
-//! work among the processes.
+//! outputs. `train`, `caption`, `itm` and `reproduce` are the commands that
+//! share their work among the processes.
 
 use anyhow::{Result, bail};
 
@@ -18,8 +18,8 @@ pub fn require(command: &str) -> Result<()> {
         bail!(
             "medcap {command} runs as one process, but WORLD_SIZE={size} says this is one of \
              {size}: every process would do the same work and write the same outputs. Run it \
-             without torchrun (medcap train, caption and itm are the commands that run as \
-             several processes)"
+             without torchrun (medcap train, caption, itm and reproduce are the commands that run \
+             as several processes)"
         );
     }
     Ok(())

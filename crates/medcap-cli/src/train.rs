@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use medcap_train::config::TrainConfig;
-use medcap_train::trainer::{Observer, Outcome, Replicas, Trainer};
+use medcap_train::trainer::{Outcome, Replicas, Trainer};
 
-use crate::dist::DistArgs;
+use crate::dist::{DistArgs, Quiet};
 use crate::train_progress::TrainBar;
 
 #[derive(Debug, Args)]
@@ -30,11 +30,6 @@ pub struct TrainArgs {
     #[command(flatten)]
     dist: DistArgs,
 }
-
-/// Progress of ranks other than 0: nothing (rank 0 shows it).
-struct Quiet;
-
-impl Observer for Quiet {}
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let config = TrainConfig::from_file(&args.config)?;

@@ -227,7 +227,12 @@ fn assert_same_run(a: &Path, b: &Path) {
 
 /// Nothing half-written: no temporary or partial file anywhere in the run.
 fn assert_no_leftovers(dir: &Path) {
-    let mut stack = vec![dir.join("runs")];
+    assert_no_leftovers_in(&dir.join("runs"));
+}
+
+/// No temporary or partial file anywhere under `root`.
+fn assert_no_leftovers_in(root: &Path) {
+    let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -414,7 +419,7 @@ fn bad_starts_are_refused_before_anything_is_written() {
     // would write the same outputs), in the front end and in medcap-torch.
     let study = tmp.path().join("study");
     for args in [
-        vec!["reproduce", "--reduced", "--device", "cpu", "--out"],
+        vec!["prepare", "--medicat", "absent", "--out"],
         vec!["synth", "--out"],
     ] {
         let mut args = args;
@@ -552,4 +557,94 @@ fn sharded_captions_equal_one_process_line_for_line() {
             assert!((x - y).abs() < 1e-5, "{key}: {x} against {y}");
         }
     }
+}
+
+/// The reduced study (`StudyConfig::reduced`) with 2 micro-batches a step,
+/// so that 2 processes share every step.
+const STUDY: &str = r#"{"synthetic_figures": 260, "test": 40, "val": 10, "ft1": 60, "ft2_extra": 30,
+"scenes": 120, "image_size": 32, "patch_size": 16, "width": 32, "layers": 1,
+"base_training": {"epochs": 0, "max_steps": 40, "lr": 0.005, "micro_batch": 8, "accumulation": 2,
+  "loss": "ce", "schedule": "constant", "warmup_steps": 0, "label_smoothing": 0.0},
+"fine_tuning": {"epochs": 0, "max_steps": 100, "lr": 0.005, "micro_batch": 4, "accumulation": 2,
+  "loss": "ce+contrastive", "schedule": "constant", "warmup_steps": 0, "label_smoothing": 0.0},
+"max_new_tokens": 16, "caption_batch": 20, "report_sample": 12, "bootstrap": 200}"#;
+
+#[test]
+fn the_study_under_torchrun_equals_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("study.json"), STUDY).unwrap();
+    let args = |out: &str| {
+        [
+            "reproduce",
+            "--config",
+            "study.json",
+            "--device",
+            "cpu",
+            "--out",
+            out,
+        ]
+        .map(str::to_owned)
+    };
+    // One thread in every process, as under torchrun below: libtorch's
+    // sums then add in the same order, and 140 Adam steps do not amplify a
+    // last-bit difference into other captions.
+    let alone = Command::new(env!("CARGO_BIN_EXE_medcap"))
+        .args(args("one"))
+        .current_dir(tmp.path())
+        .env("MEDCAP_LOG", "warn")
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    succeeded(&alone);
+    let shared = Command::new(torchrun_path())
+        .args(["--standalone", "--nproc-per-node", "2", "--no-python"])
+        .arg(env!("CARGO_BIN_EXE_medcap"))
+        .args(args("two"))
+        .current_dir(tmp.path())
+        .env("MEDCAP_LOG", "warn")
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    succeeded(&shared);
+    // Rank 0 alone prints the table (once, not once per process).
+    let rows = |out: &Output| text(&out.stdout).matches("| FT-2").count();
+    assert!(rows(&alone) > 0);
+    assert_eq!(rows(&alone), rows(&shared), "{}", text(&shared.stdout));
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    for stage in ["data", "base", "ft1", "ft2", "eval", "report"] {
+        assert!(
+            two.join(format!("stages/{stage}.json")).is_file(),
+            "{stage}"
+        );
+    }
+    // The data is rank 0's, whole; the models equal one process's to
+    // about 1e-6, so their captions are the same (a greedy or beam choice
+    // could in principle turn on such a difference: allow one in 40).
+    assert_eq!(
+        std::fs::read(one.join("data/prepared/test.csv")).unwrap(),
+        std::fs::read(two.join("data/prepared/test.csv")).unwrap()
+    );
+    for model in ["base", "ft1", "ft2"] {
+        let rows = |dir: &Path| -> Vec<(String, String)> {
+            std::fs::read_to_string(dir.join(format!("eval/{model}/captions.jsonl")))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    (v["row"]["id"].to_string(), v["row"]["caption"].to_string())
+                })
+                .collect()
+        };
+        let (a, b) = (rows(&one), rows(&two));
+        assert_eq!(a.len(), 40);
+        assert_eq!(
+            a.iter().map(|r| &r.0).collect::<Vec<_>>(),
+            b.iter().map(|r| &r.0).collect::<Vec<_>>(),
+            "{model}: every test figure once, in order"
+        );
+        let differ = a.iter().zip(&b).filter(|(x, y)| x.1 != y.1).count();
+        assert!(differ <= 1, "{model}: {differ} captions differ");
+    }
+    assert!(two.join("report/index.html").is_file());
+    assert_no_leftovers_in(&two);
 }

@@ -9,8 +9,10 @@ use medcap_model::bertscore::BertScorer;
 use medcap_metrics::caption_scores::{
     BertScoreSetup, Metrics, ScoredCaptions, score_captions_with_bertscore,
 };
+use medcap_model::ModelError;
+use medcap_model::distributed::ProcessGroup;
 use medcap_model::generation::GenerationConfig;
-use medcap_model::pipeline::Captioner;
+use medcap_model::pipeline::{Caption, Captioner};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
@@ -42,19 +44,25 @@ pub fn read_split(path: &Path) -> Result<Vec<SplitRow>, StudyError> {
     Ok(read_split_csv(path)?)
 }
 
-/// Captions every test figure with the model in `model_dir`.
+/// Captions every test figure with the model in `model_dir`, in batches of
+/// `batch`. With a process `group` (a study under `torchrun`) the ranks
+/// share the batches and rank 0 returns every row; the others return none.
+///
+/// # Errors
+/// The model cannot be loaded or a batch fails; a peer is lost.
 pub fn caption_split(
     model_dir: &Path,
     test: &[SplitRow],
     decoding: &GenerationConfig,
     batch: usize,
     device: Device,
+    group: Option<&ProcessGroup>,
 ) -> Result<Vec<CaptionRow>, StudyError> {
     let captioner = Captioner::from_dir(model_dir, device)?;
     let mut rows = Vec::with_capacity(test.len());
     let mut unreadable: Vec<String> = Vec::new();
     let paths: Vec<&Path> = test.iter().map(|r| Path::new(&r.image_path)).collect();
-    captioner.caption_files(&paths, None, decoding, batch, |_, results| {
+    let each_batch = |_: &[&Path], results: Vec<Result<Caption, ModelError>>| {
         // The batch's rows: those after the rows already captioned.
         let batch_rows = test.iter().skip(rows.len());
         for (row, result) in batch_rows.zip(results) {
@@ -73,7 +81,13 @@ pub fn caption_split(
             });
         }
         Ok::<(), StudyError>(())
-    })?;
+    };
+    match group {
+        Some(group) => {
+            captioner.caption_files_sharded(group, &paths, None, decoding, batch, each_batch)?
+        }
+        None => captioner.caption_files(&paths, None, decoding, batch, each_batch)?,
+    }
     // One warning for the set, not a line per figure.
     if let Some(first) = unreadable.first() {
         tracing::warn!(

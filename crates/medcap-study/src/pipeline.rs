@@ -18,7 +18,7 @@ use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::stats::Bootstrap;
 use medcap_model::bertscore::BertScorer;
 use medcap_model::generation::GenerationConfig;
-use medcap_train::trainer::{Observer, Outcome, Trainer};
+use medcap_train::trainer::{Observer, Outcome, Replicas, Trainer};
 use serde::{Deserialize, Serialize};
 use tch::Device;
 
@@ -28,6 +28,9 @@ use crate::eval::{self, CaptionRow};
 use crate::report::{self, ModelResult, ReportData};
 use crate::truth::TruthScore;
 use crate::{scenes, small_model, truth};
+
+/// The collective that settles a stage's outcome on every rank.
+const STAGE_OPERATION: &str = "a stage of the study";
 
 /// The stages, in order.
 pub const STAGES: [&str; 6] = ["data", "base", "ft1", "ft2", "eval", "report"];
@@ -60,10 +63,24 @@ pub struct Study<'a> {
     device: Device,
     observer: &'a dyn Observer,
     stop: &'a AtomicBool,
+    replicas: Replicas,
+}
+
+/// Who does a stage's work in a data-parallel study.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workers {
+    /// Rank 0 alone (data, report); the others wait for its record.
+    Leader,
+    /// Every rank (training, captioning).
+    Every,
 }
 
 impl<'a> Study<'a> {
     /// Prepares `out`; `fresh` deletes what an earlier run left there.
+    ///
+    /// # Errors
+    /// The configuration breaks a rule, or differs from the one the stages
+    /// already done in `out` were made with; `out` cannot be written.
     pub fn new(
         config: StudyConfig,
         out: &Path,
@@ -72,7 +89,51 @@ impl<'a> Study<'a> {
         observer: &'a dyn Observer,
         stop: &'a AtomicBool,
     ) -> Result<Self, StudyError> {
+        Self::with_replicas(
+            config,
+            out,
+            device,
+            fresh,
+            observer,
+            stop,
+            Replicas::single(),
+        )
+    }
+
+    /// [`Self::new`] as one rank of a data-parallel study (under
+    /// `torchrun`): rank 0 prepares the data, writes every record and the
+    /// report, every rank trains and captions its share; `out` must be the
+    /// same directory for every rank (one machine, or a shared file system).
+    ///
+    /// # Errors
+    /// As [`Self::new`]; a failure on another rank, naming it.
+    pub fn with_replicas(
+        config: StudyConfig,
+        out: &Path,
+        device: Device,
+        fresh: bool,
+        observer: &'a dyn Observer,
+        stop: &'a AtomicBool,
+        replicas: Replicas,
+    ) -> Result<Self, StudyError> {
         medcap_io::config::check(&config)?;
+        let prepared = if replicas.leader() {
+            Self::prepare_out(&config, out, fresh)
+        } else {
+            Ok(())
+        };
+        replicas.settle("preparing the study's directory", prepared)?;
+        Ok(Self {
+            config,
+            out: out.to_owned(),
+            device,
+            observer,
+            stop,
+            replicas,
+        })
+    }
+
+    fn prepare_out(config: &StudyConfig, out: &Path, fresh: bool) -> Result<(), StudyError> {
         if fresh {
             for part in [
                 "data", "scenes", "models", "runs", "eval", "report", "stages",
@@ -84,7 +145,7 @@ impl<'a> Study<'a> {
             }
         }
         std::fs::create_dir_all(out.join("stages")).map_err(io(out))?;
-        let stored = stored_config(&config, out, out)?;
+        let stored = stored_config(config, out, out)?;
         // A stage already done was made with the configuration recorded
         // then; continuing under another one would mix two runs.
         let started = out
@@ -92,13 +153,7 @@ impl<'a> Study<'a> {
             .read_dir()
             .is_ok_and(|mut d| d.next().is_some());
         medcap_io::config::pin_run_config(&out.join("study-config.json"), &stored, started)?;
-        Ok(Self {
-            config,
-            out: out.to_owned(),
-            device,
-            observer,
-            stop,
-        })
+        Ok(())
     }
 
     fn marker(&self, stage: &str) -> PathBuf {
@@ -115,15 +170,56 @@ impl<'a> Study<'a> {
         Some(record)
     }
 
+    /// Runs stage `name` unless its record says it is done; in a
+    /// data-parallel study rank 0 decides, `workers` do the work, and the
+    /// others take the output from rank 0's record.
     fn stage(
+        &self,
+        name: &'static str,
+        workers: Workers,
+        run: impl FnOnce() -> Result<PathBuf, StudyError>,
+    ) -> Result<PathBuf, StudyError> {
+        let done = self.finished(name);
+        if self.replicas.leader_says(done.is_some())? {
+            let done = done.ok_or_else(|| self.not_shared(name))?;
+            tracing::info!(stage = name, output = %done.output.display(), "already done");
+            return Ok(done.output);
+        }
+        let outcome = if workers == Workers::Every || self.replicas.leader() {
+            self.run_stage(name, run)
+        } else {
+            Ok(PathBuf::new())
+        };
+        let output = self.replicas.settle(STAGE_OPERATION, outcome)?;
+        if self.replicas.size() == 1 {
+            return Ok(output);
+        }
+        // Every rank takes the output as the record gives it, so that the
+        // next stage's settings are the same text on every rank.
+        Ok(self
+            .finished(name)
+            .ok_or_else(|| self.not_shared(name))?
+            .output)
+    }
+
+    /// Rank 0 recorded a stage that this rank cannot read.
+    fn not_shared(&self, stage: &'static str) -> StudyError {
+        StudyError::Stage {
+            stage,
+            reason: format!(
+                "rank {} does not see rank 0's record {}: every rank must have the same output \
+                 directory (one machine, or a shared file system)",
+                self.replicas.rank(),
+                self.marker(stage).display()
+            ),
+        }
+    }
+
+    fn run_stage(
         &self,
         name: &'static str,
         run: impl FnOnce() -> Result<PathBuf, StudyError>,
     ) -> Result<PathBuf, StudyError> {
-        if let Some(done) = self.finished(name) {
-            tracing::info!(stage = name, output = %done.output.display(), "already done");
-            return Ok(done.output);
-        }
         tracing::info!(stage = name, "starting");
         let started = Instant::now();
         let output = run()?;
@@ -133,6 +229,9 @@ impl<'a> Study<'a> {
         let writer = PathWriter::new(&stages)
             .and_then(|w| w.within(&self.out))
             .map_err(io(&stages))?;
+        if !self.replicas.leader() {
+            return Ok(output);
+        }
         let record = StageRecord {
             seconds: started.elapsed().as_secs_f64(),
             output: writer.store(&output).map_err(io(&output))?.into(),
@@ -148,14 +247,14 @@ impl<'a> Study<'a> {
 
     /// The data stage: the prepared splits' directory.
     pub fn data_stage(&self) -> Result<PathBuf, StudyError> {
-        self.stage("data", || self.data())
+        self.stage("data", Workers::Leader, || self.data())
     }
 
     /// The base-model stage: the general-purpose captioner's directory.
     /// `prepared`: the data stage's output, whose training and validation
     /// captions join the scenes' in the small model's vocabulary.
     pub fn base_stage(&self, prepared: &Path) -> Result<PathBuf, StudyError> {
-        self.stage("base", || self.base_model(prepared))
+        self.stage("base", Workers::Every, || self.base_model(prepared))
     }
 
     /// FT-1 (`"ft1"`, on `ft1.csv`) or FT-2 (`"ft2"`, on `ft2.csv`): the
@@ -173,7 +272,9 @@ impl<'a> Study<'a> {
             });
         }
         let train = prepared.join(format!("{which}.csv"));
-        self.stage(which, || self.fine_tune(which, base, &train, prepared))
+        self.stage(which, Workers::Every, || {
+            self.fine_tune(which, base, &train, prepared)
+        })
     }
 
     /// Runs every unfinished stage.
@@ -183,8 +284,8 @@ impl<'a> Study<'a> {
         let ft1 = self.fine_tune_stage("ft1", &base, &prepared)?;
         let ft2 = self.fine_tune_stage("ft2", &base, &prepared)?;
         let models = [base, ft1, ft2];
-        let eval_dir = self.stage("eval", || self.evaluate(&prepared, &models))?;
-        let report_dir = self.stage("report", || self.report(&eval_dir))?;
+        let eval_dir = self.stage("eval", Workers::Every, || self.evaluate(&prepared, &models))?;
+        let report_dir = self.stage("report", Workers::Leader, || self.report(&eval_dir))?;
         let data: ReportData = {
             let models = self.load_results(&eval_dir)?;
             report::analyse(&models, self.bootstrap())
@@ -255,14 +356,29 @@ impl<'a> Study<'a> {
             return Ok(dir.clone());
         }
         let scenes_dir = self.out.join("scenes");
+        let (train, val) = (scenes_dir.join("train.csv"), scenes_dir.join("val.csv"));
+        let init = self.out.join("models/base-init");
+        // Rank 0 draws the scenes and makes the initial model; every rank
+        // then trains it.
+        let made = if self.replicas.leader() {
+            self.base_init(prepared, &scenes_dir, &init)
+        } else {
+            Ok(())
+        };
+        self.replicas.settle("making the base model", made)?;
+        self.train("base", &init, &train, Some(&val), &c.base_training)
+    }
+
+    /// The scenes the base model learns from and its initial weights.
+    fn base_init(&self, prepared: &Path, scenes_dir: &Path, init: &Path) -> Result<(), StudyError> {
+        let c = &self.config;
         let (train, val) = scenes::write_scenes(
-            &scenes_dir,
+            scenes_dir,
             c.scenes,
             (c.scenes / 10).max(2),
             c.image_size as usize,
             c.seed,
         )?;
-        let init = self.out.join("models/base-init");
         // BLIP's word pieces are bert-base-uncased's, which the MiniLM that
         // setup installs carries (whatever model BERTScore uses).
         let tokenizer = medcap_metrics::bertscore::default_model_dir()
@@ -283,7 +399,7 @@ impl<'a> Study<'a> {
             );
         }
         small_model::create(
-            &init,
+            init,
             small_model::SmallShape {
                 image_size: c.image_size,
                 patch_size: c.patch_size,
@@ -294,7 +410,7 @@ impl<'a> Study<'a> {
             captions.iter().map(String::as_str),
             c.seed,
         )?;
-        self.train("base", &init, &train, Some(&val), &c.base_training)
+        Ok(())
     }
 
     fn fine_tune(
@@ -329,7 +445,7 @@ impl<'a> Study<'a> {
             runs_dir: &runs_dir,
         };
         let config = stage.train_config(name, paths, self.config.seed, self.config.workers);
-        let mut trainer = Trainer::new(config, self.device, true)?;
+        let mut trainer = Trainer::with_replicas(config, self.device, true, self.replicas.clone())?;
         let summary = trainer.run(self.observer, self.stop)?;
         if summary.outcome == Outcome::Interrupted {
             return Err(StudyError::Interrupted(name));
@@ -355,6 +471,22 @@ impl<'a> Study<'a> {
     fn evaluate(&self, prepared: &Path, models: &[PathBuf; 3]) -> Result<PathBuf, StudyError> {
         let test = eval::read_split(&prepared.join("test.csv"))?;
         let eval_dir = self.out.join("eval");
+        // Every rank captions its share of the test figures; rank 0 has
+        // them all, and scores and writes them.
+        let mut captions = Vec::with_capacity(MODELS.len());
+        for model_dir in models {
+            captions.push(eval::caption_split(
+                model_dir,
+                &test,
+                &self.decoding(),
+                self.config.caption_batch,
+                self.device,
+                self.replicas.group(),
+            )?);
+        }
+        if !self.replicas.leader() {
+            return Ok(eval_dir);
+        }
         // One encoder for the three models' captions, found as `medcap
         // score` finds it.
         let (scorer, _) = BertScorer::choose(
@@ -373,16 +505,9 @@ impl<'a> Study<'a> {
             )?),
             Some(_) => None,
         };
-        for ((_, key), model_dir) in MODELS.iter().zip(models) {
+        for ((_, key), rows) in MODELS.iter().zip(captions) {
             let dir = eval_dir.join(key);
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let rows = eval::caption_split(
-                model_dir,
-                &test,
-                &self.decoding(),
-                self.config.caption_batch,
-                self.device,
-            )?;
             let scored = eval::score_rows(&rows, &scorer)?;
             let truth_scores = match (&truth, &scored.findings) {
                 (Some(t), Some(f)) => Some(eval::truth_scores(&rows, &f.hypotheses, t)),

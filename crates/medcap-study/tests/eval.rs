@@ -45,6 +45,7 @@ fn every_test_figure_keeps_its_row_across_batches() {
             &decoding,
             batch,
             Device::Cpu,
+            None,
         )
         .unwrap();
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();

@@ -142,7 +142,7 @@ impl Trainer {
         let processes = replicas.size();
         if !config.optim.accumulation.is_multiple_of(processes) {
             return Err(TrainError::Config {
-                path: PathBuf::new(),
+                path: config.run.runs_dir.join(&config.run.name),
                 reason: format!(
                     "optim.accumulation {} is not divisible by the {processes} processes; each \
                      process runs an equal share of a step's micro-batches (use a number of \

@@ -18,6 +18,8 @@
 //! With one process ([`Replicas::single`]) every operation is the identity
 //! and nothing is communicated.
 
+use std::rc::Rc;
+
 use medcap_model::ModelError;
 use medcap_model::distributed::ProcessGroup;
 use tch::{Device, Kind, Tensor};
@@ -29,9 +31,11 @@ use crate::error::TrainError;
 const BUCKET_VALUES: i64 = 25 * 1024 * 1024 / 4;
 
 /// This process's part in a data-parallel run: a process group, or none.
-#[derive(Debug)]
+/// Clones share the group (a study's trainers run one after another in
+/// the same group).
+#[derive(Debug, Clone)]
 pub struct Replicas {
-    group: Option<ProcessGroup>,
+    group: Option<Rc<ProcessGroup>>,
 }
 
 impl Replicas {
@@ -42,20 +46,40 @@ impl Replicas {
 
     /// The ranks of `group`; a group of one process is [`Self::single`].
     pub fn new(group: ProcessGroup) -> Self {
+        Self::shared(Rc::new(group))
+    }
+
+    /// The ranks of a group shared with other users of it.
+    pub fn shared(group: Rc<ProcessGroup>) -> Self {
         if group.size() <= 1 {
             return Self::single();
         }
         Self { group: Some(group) }
     }
 
+    /// The process group, when there are several processes.
+    pub fn group(&self) -> Option<&ProcessGroup> {
+        self.group.as_deref()
+    }
+
+    /// Rank 0's `flag`, on every rank: a decision rank 0 takes (whether a
+    /// stage is done) that the others follow.
+    ///
+    /// # Errors
+    /// As [`Self::sum`].
+    pub fn leader_says(&self, flag: bool) -> Result<bool, TrainError> {
+        let mine = if self.leader() { flag } else { false };
+        self.any(mine)
+    }
+
     /// This process's rank (0 alone).
     pub fn rank(&self) -> usize {
-        self.group.as_ref().map_or(0, ProcessGroup::rank)
+        self.group.as_deref().map_or(0, ProcessGroup::rank)
     }
 
     /// Processes in the run (1 alone).
     pub fn size(&self) -> usize {
-        self.group.as_ref().map_or(1, ProcessGroup::size)
+        self.group.as_deref().map_or(1, ProcessGroup::size)
     }
 
     /// Whether this process writes the run's files (rank 0).
@@ -96,11 +120,11 @@ impl Replicas {
     /// # Errors
     /// This rank's error, or [`ModelError::Distributed`] naming the failed
     /// ranks and `operation`.
-    pub fn settle<T>(
+    pub fn settle<T, E: From<TrainError>>(
         &self,
         operation: &'static str,
-        outcome: Result<T, TrainError>,
-    ) -> Result<T, TrainError> {
+        outcome: Result<T, E>,
+    ) -> Result<T, E> {
         let Some(group) = &self.group else {
             return outcome;
         };
@@ -117,14 +141,14 @@ impl Replicas {
         if ranks.is_empty() {
             return Ok(value);
         }
-        Err(ModelError::Distributed {
+        Err(TrainError::from(ModelError::Distributed {
             rank: Some(group.rank()),
             operation,
             reason: format!(
                 "rank {} failed (its own error says why); stopping with it",
                 ranks.join(", ")
             ),
-        }
+        })
         .into())
     }
 
