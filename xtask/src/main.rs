@@ -13,6 +13,7 @@
 #![allow(clippy::print_stdout)]
 
 mod artifact;
+mod bench_dist;
 mod bench_score;
 mod fuzz;
 mod gpu_check;
@@ -70,7 +71,11 @@ Tasks:
               and 105,000 real-caption pairs (1 and 5 references; BERTScore on 10,000)
               against the Python packages doing the same work, with each side's peak
               memory; installs sacrebleu, rouge-score and pycocoevalcap into .venv and
-              writes target/bench-score/report.md
+              writes target/bench-score/report.md;
+              dist [--base]: one training run as 1 process × 2 threads and as 2 processes
+              × 1 thread under torchrun (tiny model; --base also a BLIP-base-size one):
+              s/step, images/s, bytes all-reduced and time in all-reduce per step;
+              writes target/bench-dist/report.md
   parity      rerun medcap-model's parity tests against the committed transformers fixtures;
               --base also builds a full-size random blip-image-captioning-base checkpoint
               with transformers (installed into .venv) and checks it the same way;
@@ -258,6 +263,23 @@ fn default_run(ws: &Workspace, env: &setup::Environment) -> Result<()> {
 
 fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     let env = setup::run(&ws.root)?;
+    if args.first().map(String::as_str) == Some("dist") {
+        let base = match args.get(1).map(String::as_str) {
+            None => false,
+            Some("--base") => true,
+            Some(other) => bail!("unknown option `{other}` of bench dist (--base)"),
+        };
+        if base {
+            make_base_checkpoint(&ws.root)?;
+        }
+        let medcap = build_medcap(ws, &env)?;
+        return bench_dist::run(
+            &ws.root,
+            &medcap,
+            &|cmd| env.apply(cmd),
+            &bench_dist::models(&ws.root, base),
+        );
+    }
     if args.first().map(String::as_str) == Some("score") {
         let options = bench_score::options(&args[1..], &ws.cwd, &ws.root)?;
         let python = setup::metrics_python(&ws.root)?;
@@ -356,6 +378,23 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// A random checkpoint of blip-image-captioning-base's geometry, made once
+/// by transformers (installed into .venv) in `target/blip-base-parity`.
+fn make_base_checkpoint(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/blip-base-parity");
+    if !dir.join("golden.json").is_file() {
+        let python = setup::reference_python(root)?;
+        run_step(
+            "gen.py --base (transformers builds and runs the full-size model)",
+            Command::new(&python)
+                .arg(root.join("data-fixtures/blip/gen.py"))
+                .arg("--base")
+                .arg(&dir),
+        )?;
+    }
+    Ok(dir)
+}
+
 /// The committed parity tests, and with `--base` the full-size check: a
 /// random checkpoint of blip-image-captioning-base's geometry made by
 /// transformers (`data-fixtures/blip/gen.py --base`, about 1 GB, under
@@ -383,17 +422,7 @@ fn parity(ws: &Workspace, args: &[String]) -> Result<()> {
         ]),
     )?;
     if base {
-        let python = setup::reference_python(root)?;
-        let dir = root.join("target/blip-base-parity");
-        if !dir.join("golden.json").is_file() {
-            run_step(
-                "gen.py --base (transformers builds and runs the full-size model)",
-                Command::new(&python)
-                    .arg(root.join("data-fixtures/blip/gen.py"))
-                    .arg("--base")
-                    .arg(&dir),
-            )?;
-        }
+        let dir = make_base_checkpoint(root)?;
         run_step(
             "base-size parity (release build)",
             cargo(ws, &env)

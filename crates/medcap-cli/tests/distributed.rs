@@ -265,6 +265,31 @@ fn two_processes_train_as_one_and_resume_with_either() {
     succeeded(&torchrun(&two, 2, &[], false).output().unwrap());
     assert_same_run(&one, &two);
     assert_eq!(world_size(&two), 2);
+    // The 2-process log says what the all-reduces moved and cost; one
+    // process's has no such columns.
+    let training = |dir: &Path| -> Vec<serde_json::Value> {
+        metrics(dir)
+            .into_iter()
+            .filter(|r| r["train_loss"].is_number())
+            .collect()
+    };
+    assert!(
+        training(&one)
+            .iter()
+            .all(|r| r.get("all_reduced_bytes").is_none())
+    );
+    for row in training(&two) {
+        assert!(
+            row["all_reduced_bytes"].as_u64().is_some_and(|b| b > 0),
+            "{row}"
+        );
+        assert!(
+            row["communication_seconds"]
+                .as_f64()
+                .is_some_and(|s| s >= 0.0),
+            "{row}"
+        );
+    }
 
     // Stopped after step 3 (the last checkpoint is step 2's) by two
     // processes, continued by one; and the reverse.

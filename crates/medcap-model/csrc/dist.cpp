@@ -30,6 +30,7 @@ struct Group {
   int rank;
   int world;
   std::chrono::milliseconds timeout;
+  int checks = 0;
 };
 
 char *copy_message(const std::string &message) {
@@ -91,7 +92,7 @@ char *medcap_dist_init(const char *host, int port, int serve, int rank,
                      : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
     auto pg =
         c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, gloo);
-    *out = new Group{pg, store, rank, world, timeout};
+    *out = new Group{pg, store, rank, world, timeout, 0};
   });
 }
 
@@ -103,6 +104,19 @@ char *medcap_dist_all_reduce_sum(void *group, void *tensor) {
     auto &g = *static_cast<Group *>(group);
     std::vector<at::Tensor> tensors{*static_cast<at::Tensor *>(tensor)};
     wait(g.pg->allreduce(tensors), g);
+  });
+}
+
+// As medcap_dist_all_reduce_sum, waiting up to `timeout_ms` instead of the
+// group's timeout: for ranks that wait while another does work of its own.
+char *medcap_dist_all_reduce_sum_within(void *group, void *tensor,
+                                        int64_t timeout_ms) {
+  return guarded([&] {
+    auto &g = *static_cast<Group *>(group);
+    std::vector<at::Tensor> tensors{*static_cast<at::Tensor *>(tensor)};
+    c10d::AllreduceOptions options;
+    options.timeout = std::chrono::milliseconds(timeout_ms);
+    g.pg->allreduce(tensors, options)->wait(options.timeout);
   });
 }
 
@@ -148,7 +162,12 @@ char *medcap_dist_barrier(void *group) {
 char *medcap_dist_find_lost(void *group, int64_t wait_ms, int *lost) {
   return guarded([&] {
     auto &g = *static_cast<Group *>(group);
-    auto key = [](int r) { return "answered/" + std::to_string(r); };
+    // Keys of this check alone: a later check (another failure in the
+    // same group) must not count an answer given to an earlier one.
+    const int check = g.checks++;
+    auto key = [&](int r) {
+      return "answered/" + std::to_string(check) + "/" + std::to_string(r);
+    };
     g.store->set(key(g.rank), std::vector<uint8_t>{1});
     std::vector<std::string> all;
     for (int r = 0; r < g.world; ++r) {

@@ -216,12 +216,13 @@ impl ProcessGroup {
             let lost = match self.inner.find_lost(self.world.size, wait) {
                 Ok(ranks) if ranks.is_empty() => String::new(),
                 Ok(ranks) => format!(
-                    "; lost: rank {} (did not answer after the failure)",
+                    "; lost: rank {} (no answer within {} s of the failure)",
                     ranks
                         .iter()
                         .map(usize::to_string)
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    (wait + 999) / 1000
                 ),
                 Err(_) if !self.world.agent_store => {
                     "; lost: rank 0 (its store no longer answers)".to_owned()
@@ -259,6 +260,28 @@ impl ProcessGroup {
         self.check("all-reduce", tensor)?;
         self.inner
             .all_reduce_sum(tensor)
+            .map_err(self.collective_failed("all-reduce"))
+    }
+
+    /// [`Self::all_reduce_sum`] waiting up to `timeout` rather than the
+    /// group's: for ranks that wait while another does a long piece of work
+    /// alone (rank 0 preparing data or writing a report). A peer that dies
+    /// meanwhile still ends the wait at once (its connection closes).
+    ///
+    /// # Errors
+    /// As [`Self::all_reduce_sum`].
+    pub fn all_reduce_sum_within(
+        &self,
+        tensor: &mut Tensor,
+        timeout: Duration,
+    ) -> Result<(), ModelError> {
+        self.check("all-reduce", tensor)?;
+        let timeout = timeout.clamp(Duration::from_millis(1), Duration::from_secs(7 * 24 * 3600));
+        self.inner
+            .all_reduce_sum_within(
+                tensor,
+                i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+            )
             .map_err(self.collective_failed("all-reduce"))
     }
 

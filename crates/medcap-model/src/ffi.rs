@@ -34,6 +34,11 @@ unsafe extern "C" {
     ) -> *mut c_char;
     fn medcap_dist_destroy(group: *mut c_void);
     fn medcap_dist_all_reduce_sum(group: *mut c_void, tensor: *mut c_void) -> *mut c_char;
+    fn medcap_dist_all_reduce_sum_within(
+        group: *mut c_void,
+        tensor: *mut c_void,
+        timeout_ms: i64,
+    ) -> *mut c_char;
     fn medcap_dist_broadcast(group: *mut c_void, tensor: *mut c_void, root: c_int) -> *mut c_char;
     fn medcap_dist_all_gather(
         group: *mut c_void,
@@ -119,6 +124,17 @@ impl DistGroup {
     pub(crate) fn all_reduce_sum(&self, tensor: &mut tch::Tensor) -> Result<(), String> {
         // SAFETY: a live group handle and tch's own tensor pointer.
         take_error(unsafe { medcap_dist_all_reduce_sum(self.handle, tensor.as_mut_ptr().cast()) })
+    }
+
+    pub(crate) fn all_reduce_sum_within(
+        &self,
+        tensor: &mut tch::Tensor,
+        timeout_ms: i64,
+    ) -> Result<(), String> {
+        // SAFETY: a live group handle and tch's own tensor pointer.
+        take_error(unsafe {
+            medcap_dist_all_reduce_sum_within(self.handle, tensor.as_mut_ptr().cast(), timeout_ms)
+        })
     }
 
     pub(crate) fn broadcast(&self, tensor: &mut tch::Tensor, root: usize) -> Result<(), String> {

@@ -117,6 +117,29 @@ impl<'a> Study<'a> {
         replicas: Replicas,
     ) -> Result<Self, StudyError> {
         medcap_io::config::check(&config)?;
+        // Each trained stage's micro-batches are shared among the
+        // processes: said before rank 0 prepares anything.
+        let trained = [
+            (
+                "base_training",
+                &config.base_training,
+                config.base_model.is_none(),
+            ),
+            ("fine_tuning", &config.fine_tuning, true),
+        ];
+        for (key, stage, _) in trained.iter().filter(|(_, _, trained)| *trained) {
+            if !stage.accumulation.is_multiple_of(replicas.size()) {
+                return Err(StudyError::Stage {
+                    stage: "start",
+                    reason: format!(
+                        "{key}.accumulation {} is not divisible by the {} processes; run a \
+                         number of processes that divides it, or change it",
+                        stage.accumulation,
+                        replicas.size()
+                    ),
+                });
+            }
+        }
         let prepared = if replicas.leader() {
             Self::prepare_out(&config, out, fresh)
         } else {

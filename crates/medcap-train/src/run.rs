@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::trainer::Traffic;
 
 /// Where the trainer stands: everything besides weights and moments that
 /// resuming needs.
@@ -63,6 +64,11 @@ pub struct MetricsRow {
     /// in logs from before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_norm: Option<f64>,
+    /// In a data-parallel run, rank 0's all-reduce traffic since the
+    /// previous training row: `all_reduced_bytes` and
+    /// `communication_seconds` (absent alone).
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub communication: Option<Traffic>,
 }
 
 /// Paths of one run.
@@ -193,6 +199,33 @@ fn write_row(out: &mut impl Write, row: &MetricsRow, path: &Path) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_rows_carry_traffic_only_in_data_parallel_runs() {
+        let mut row = MetricsRow {
+            step: 3,
+            epoch: 0.5,
+            train_loss: Some(2.0),
+            val_loss: None,
+            lr: 1e-3,
+            images_per_second: None,
+            grad_norm: Some(1.5),
+            communication: None,
+        };
+        let alone = serde_json::to_string(&row).unwrap();
+        assert!(!alone.contains("communication_seconds"), "{alone}");
+        assert_eq!(serde_json::from_str::<MetricsRow>(&alone).unwrap(), row);
+        row.communication = Some(Traffic {
+            all_reduced_bytes: 4096,
+            seconds: 0.25,
+        });
+        let shared = serde_json::to_string(&row).unwrap();
+        assert!(
+            shared.contains(r#""all_reduced_bytes":4096,"communication_seconds":0.25"#),
+            "{shared}"
+        );
+        assert_eq!(serde_json::from_str::<MetricsRow>(&shared).unwrap(), row);
+    }
 
     #[test]
     fn a_failed_checkpoint_write_keeps_the_previous_one() {

@@ -28,7 +28,7 @@ use tch::{Device, Tensor};
 
 pub use checkpointing::CheckpointPolicy;
 pub use observer::{LogObserver, Observer};
-pub use parallel::Replicas;
+pub use parallel::{Replicas, Traffic};
 
 use crate::config::Precision;
 use crate::config::{LossKind, TrainConfig};
@@ -162,49 +162,64 @@ impl Trainer {
             None => resume::follow_run(&config, resume)?,
         };
 
-        let train = data::read_examples(&config.data.train_csv, config.data.limit_train)?;
-        let val = match &config.data.val_csv {
-            Some(path) => data::read_examples(path, config.data.limit_val)?,
-            None => Vec::new(),
-        };
-        let source = resume_from
-            .clone()
-            .unwrap_or_else(|| config.model.base_model.clone());
-        tch::manual_seed(config.run.seed as i64);
-        let (mut model, _) = BlipForConditionalGeneration::from_dir(&source, device)?;
-        let tokenizer = BlipTokenizer::from_dir(&source, &model.config().text_config)?;
-        let processor = ImageProcessor::from_dir(&source, model.config().vision_config.image_size)?;
-        check_lengths(&config, &tokenizer, &run.config_path())?;
-        if config.model.freeze_vision {
-            for (name, var) in model.vars_mut().variables() {
-                if name.starts_with("vision_model.") {
-                    let _ = var.set_requires_grad(false);
+        // What each rank loads for itself; a failure on any rank stops
+        // every rank here, before the collectives of training begin.
+        let loaded = (|| -> Result<_, TrainError> {
+            let train = data::read_examples(&config.data.train_csv, config.data.limit_train)?;
+            let val = match &config.data.val_csv {
+                Some(path) => data::read_examples(path, config.data.limit_val)?,
+                None => Vec::new(),
+            };
+            let source = resume_from
+                .clone()
+                .unwrap_or_else(|| config.model.base_model.clone());
+            tch::manual_seed(config.run.seed as i64);
+            let (mut model, _) = BlipForConditionalGeneration::from_dir(&source, device)?;
+            let tokenizer = BlipTokenizer::from_dir(&source, &model.config().text_config)?;
+            let processor =
+                ImageProcessor::from_dir(&source, model.config().vision_config.image_size)?;
+            check_lengths(&config, &tokenizer, &run.config_path())?;
+            if config.model.freeze_vision {
+                for (name, var) in model.vars_mut().variables() {
+                    if name.starts_with("vision_model.") {
+                        let _ = var.set_requires_grad(false);
+                    }
                 }
             }
-        }
-        let heads = match config.loss.kind {
-            LossKind::Ce => None,
-            _ => Some(Heads::load_or_new(
-                &source,
-                (
-                    model.config().vision_config.hidden_size,
-                    model.config().text_config.hidden_size,
-                ),
-                config.loss.projection_dim,
-                device,
-                config.run.seed,
-            )?),
-        };
+            let heads = match config.loss.kind {
+                LossKind::Ce => None,
+                _ => Some(Heads::load_or_new(
+                    &source,
+                    (
+                        model.config().vision_config.hidden_size,
+                        model.config().text_config.hidden_size,
+                    ),
+                    config.loss.projection_dim,
+                    device,
+                    config.run.seed,
+                )?),
+            };
+            Ok((train, val, model, tokenizer, processor, heads))
+        })();
+        let (train, val, model, tokenizer, processor, heads) =
+            replicas.settle("loading the data and the model", loaded)?;
         // Every rank starts from rank 0's weights, as DistributedDataParallel does.
         replicas.broadcast(&trainable(&model, heads.as_ref(), false))?;
         let mut optimizer = Adam::new(
             trainable(&model, heads.as_ref(), config.model.freeze_vision),
             &config.optim,
         );
-        let mut state = match &resume_from {
-            Some(dir) => resume::restore(dir, &mut optimizer, &run)?,
-            None => TrainState::default(),
+        let restored = match &resume_from {
+            Some(dir) => resume::restore(dir, &mut optimizer, &run, replicas.leader()),
+            None => Ok(TrainState::default()),
         };
+        let mut state = replicas.settle("restoring the checkpoint", restored)?;
+        // Every rank must continue from the same checkpoint: one that finds
+        // none (a run directory not shared with rank 0) would start over.
+        replicas.check_same(
+            "checkpoint to continue from (every rank must see rank 0's run directory)",
+            resume_fingerprint(resume_from.is_some(), &state),
+        )?;
         if config.optim.precision == Precision::F16 && state.loss_scale.is_none() {
             state.loss_scale = Some(LossScaler::default());
         }
@@ -382,6 +397,15 @@ fn fingerprint(config: &TrainConfig, resume: bool) -> u64 {
         .unwrap_or_default()
         .hash(&mut hasher);
     resume.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Where a rank continues from: whether it resumes, and the step and data
+/// position of its checkpoint.
+fn resume_fingerprint(resumes: bool, state: &TrainState) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (resumes, state.step, state.epoch, state.batch_in_epoch).hash(&mut hasher);
     hasher.finish()
 }
 

@@ -18,13 +18,21 @@
 //! With one process ([`Replicas::single`]) every operation is the identity
 //! and nothing is communicated.
 
+use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Instant;
 
 use medcap_model::ModelError;
 use medcap_model::distributed::ProcessGroup;
 use tch::{Device, Kind, Tensor};
 
 use crate::error::TrainError;
+
+/// How long ranks wait for work that only some of them do (rank 0
+/// preparing a data set, scoring, writing a checkpoint to a slow disk),
+/// beyond the group's timeout: a rank that dies meanwhile still ends the
+/// wait at once, since its connections close.
+pub const LEADER_WORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Gradients are summed in buckets of at most this many values (25 MiB of
 /// f32, DistributedDataParallel's `bucket_cap_mb` default).
@@ -36,12 +44,28 @@ const BUCKET_VALUES: i64 = 25 * 1024 * 1024 / 4;
 #[derive(Debug, Clone)]
 pub struct Replicas {
     group: Option<Rc<ProcessGroup>>,
+    traffic: Rc<Cell<Traffic>>,
+}
+
+/// What this rank's all-reduces cost since the count was last taken: the
+/// bytes it contributed and the seconds spent in the calls (waiting for a
+/// slower rank included, as in any collective).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Traffic {
+    /// Bytes this rank contributed to all-reduces.
+    pub all_reduced_bytes: u64,
+    /// Seconds spent in all-reduces.
+    #[serde(rename = "communication_seconds")]
+    pub seconds: f64,
 }
 
 impl Replicas {
     /// One process, no group.
     pub fn single() -> Self {
-        Self { group: None }
+        Self {
+            group: None,
+            traffic: Rc::default(),
+        }
     }
 
     /// The ranks of `group`; a group of one process is [`Self::single`].
@@ -54,7 +78,10 @@ impl Replicas {
         if group.size() <= 1 {
             return Self::single();
         }
-        Self { group: Some(group) }
+        Self {
+            group: Some(group),
+            traffic: Rc::default(),
+        }
     }
 
     /// The process group, when there are several processes.
@@ -97,7 +124,7 @@ impl Replicas {
             return Ok(values.to_vec());
         };
         let mut tensor = Tensor::from_slice(values);
-        group.all_reduce_sum(&mut tensor)?;
+        self.all_reduce(group, &mut tensor)?;
         Vec::<f64>::try_from(&tensor).map_err(|source| TrainError::Torch {
             context: "reading a summed tensor".into(),
             source,
@@ -125,31 +152,87 @@ impl Replicas {
         operation: &'static str,
         outcome: Result<T, E>,
     ) -> Result<T, E> {
-        let Some(group) = &self.group else {
+        if self.group.is_none() {
             return outcome;
-        };
-        let mut failed = vec![0.0; group.size()];
-        failed[group.rank()] = f64::from(u8::from(outcome.is_err()));
-        let failed = self.sum(&failed)?;
+        }
+        let (_, failed) = self.sum_with_failures(&[], outcome.is_err(), true)?;
         let value = outcome?;
-        let ranks: Vec<String> = failed
+        self.stop_for(operation, &failed)?;
+        Ok(value)
+    }
+
+    /// `values` summed over the ranks, unless a rank failed the work that
+    /// made them: this rank's `failure`, or an error naming the ranks that
+    /// failed. The failure travels in the same all-reduce as the values, so
+    /// every rank leaves the step at the same collective.
+    ///
+    /// # Errors
+    /// This rank's failure; [`ModelError::Distributed`] naming the failed
+    /// ranks and `operation`; as [`Self::sum`].
+    pub fn sum_unless_failed(
+        &self,
+        operation: &'static str,
+        values: &[f64],
+        failure: Result<(), TrainError>,
+    ) -> Result<Vec<f64>, TrainError> {
+        if self.group.is_none() {
+            failure?;
+            return Ok(values.to_vec());
+        }
+        let (sums, failed) = self.sum_with_failures(values, failure.is_err(), false)?;
+        failure?;
+        self.stop_for(operation, &failed)?;
+        Ok(sums)
+    }
+
+    /// `values` summed, and the ranks that raised `failed`; `patient`: the
+    /// others may be waiting for work that only some ranks do, so the wait
+    /// is [`LEADER_WORK_TIMEOUT`], not the group's timeout.
+    fn sum_with_failures(
+        &self,
+        values: &[f64],
+        failed: bool,
+        patient: bool,
+    ) -> Result<(Vec<f64>, Vec<usize>), TrainError> {
+        let mut all = values.to_vec();
+        let mut flags = vec![0.0; self.size()];
+        flags[self.rank()] = f64::from(u8::from(failed));
+        all.extend(flags);
+        let mut summed = match (&self.group, patient) {
+            (Some(group), true) => {
+                let mut tensor = Tensor::from_slice(&all);
+                group.all_reduce_sum_within(&mut tensor, LEADER_WORK_TIMEOUT)?;
+                Vec::<f64>::try_from(&tensor).map_err(|source| TrainError::Torch {
+                    context: "reading a summed tensor".into(),
+                    source,
+                })?
+            }
+            _ => self.sum(&all)?,
+        };
+        let ranks = summed
+            .split_off(values.len())
             .iter()
             .enumerate()
             .filter(|(_, f)| **f > 0.0)
-            .map(|(r, _)| r.to_string())
+            .map(|(r, _)| r)
             .collect();
-        if ranks.is_empty() {
-            return Ok(value);
+        Ok((summed, ranks))
+    }
+
+    /// An error naming `failed` ranks, if any.
+    fn stop_for(&self, operation: &'static str, failed: &[usize]) -> Result<(), TrainError> {
+        if failed.is_empty() {
+            return Ok(());
         }
+        let ranks: Vec<String> = failed.iter().map(usize::to_string).collect();
         Err(TrainError::from(ModelError::Distributed {
-            rank: Some(group.rank()),
+            rank: Some(self.rank()),
             operation,
             reason: format!(
                 "rank {} failed (its own error says why); stopping with it",
                 ranks.join(", ")
             ),
-        })
-        .into())
+        }))
     }
 
     /// Checks that every rank passes the same `fingerprint` of `what`, and
@@ -232,7 +315,24 @@ impl Replicas {
             .filter(|(_, anywhere)| **anywhere > 0.0)
             .map(|((_, p), _)| p.grad())
             .collect();
-        for_each_bucket(&grads, |flat| Ok(group.all_reduce_sum(flat)?))
+        for_each_bucket(&grads, |flat| self.all_reduce(group, flat))
+    }
+
+    /// An all-reduce (sum) of `tensor`, counted in [`Self::take_traffic`].
+    fn all_reduce(&self, group: &ProcessGroup, tensor: &mut Tensor) -> Result<(), TrainError> {
+        let started = Instant::now();
+        group.all_reduce_sum(tensor)?;
+        let mut traffic = self.traffic.get();
+        traffic.all_reduced_bytes += (tensor.numel() * tensor.kind().elt_size_in_bytes()) as u64;
+        traffic.seconds += started.elapsed().as_secs_f64();
+        self.traffic.set(traffic);
+        Ok(())
+    }
+
+    /// The all-reduce traffic since the last call (none alone), and a new count.
+    pub fn take_traffic(&self) -> Option<Traffic> {
+        self.group.as_ref()?;
+        Some(self.traffic.replace(Traffic::default()))
     }
 
     /// Waits for every rank.

@@ -58,6 +58,11 @@ impl Trainer {
             images_per_second: (self.pending_images > 0 && elapsed > 0.0)
                 .then(|| self.pending_images as f64 / elapsed),
             grad_norm: self.last_grad_norm.filter(|_| val_loss.is_none()),
+            communication: if val_loss.is_none() {
+                self.replicas.take_traffic()
+            } else {
+                None
+            },
         };
         // Rank 0 keeps the log; every rank has the same row.
         let appended = if self.replicas.leader() {

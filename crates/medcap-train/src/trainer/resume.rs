@@ -83,7 +83,8 @@ pub(super) fn follow_run(
 }
 
 /// The trainer's state at the checkpoint `dir`, with the optimizer's
-/// moments loaded and the metrics log cut back to that step.
+/// moments loaded and, by the process that writes the run (`writer`), the
+/// metrics log cut back to that step.
 ///
 /// # Errors
 /// [`TrainError::Io`] or [`TrainError::Resume`] for a missing or unreadable
@@ -92,6 +93,7 @@ pub(super) fn restore(
     dir: &std::path::Path,
     optimizer: &mut Adam,
     run: &RunDir,
+    writer: bool,
 ) -> Result<TrainState, TrainError> {
     let text = std::fs::read_to_string(dir.join(STATE_FILE)).map_err(|source| TrainError::Io {
         path: dir.join(STATE_FILE),
@@ -104,7 +106,9 @@ pub(super) fn restore(
     // Adam counts its updates; fp16 steps skipped for overflow made none.
     let updates = state.step.saturating_sub(state.overflow_steps);
     optimizer.load(&dir.join(OPTIMIZER_FILE), updates)?;
-    run.truncate_metrics(state.step)?;
+    if writer {
+        run.truncate_metrics(state.step)?;
+    }
     tracing::info!(step = state.step, from = %dir.display(), "resuming");
     Ok(state)
 }
@@ -174,10 +178,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (run, _) = open_run(&config(dir.path()), false).unwrap();
         let mut optimizer = Adam::new(Vec::new(), &crate::config::OptimConfig::default());
-        let err = restore(dir.path(), &mut optimizer, &run).unwrap_err();
+        let err = restore(dir.path(), &mut optimizer, &run, true).unwrap_err();
         assert!(err.to_string().contains(STATE_FILE), "{err}");
         std::fs::write(dir.path().join(STATE_FILE), "not json").unwrap();
-        let err = restore(dir.path(), &mut optimizer, &run).unwrap_err();
+        let err = restore(dir.path(), &mut optimizer, &run, true).unwrap_err();
         assert!(matches!(err, TrainError::Resume { .. }), "{err}");
     }
 }

@@ -162,10 +162,14 @@ impl Trainer {
                 batches.push((position, batch));
             }
         }
-        let targets = batches
+        let (targets, failure) = match batches
             .iter()
             .map(|(_, b)| self.targets(b))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(targets) => (targets, Ok(())),
+            Err(e) => (Vec::new(), Err(e)),
+        };
         // Token and batch counts of the whole step first, so that every
         // micro-batch is divided by them: the update equals one big batch's
         // on one process or many.
@@ -175,7 +179,9 @@ impl Trainer {
             batches.iter().map(|(_, b)| b.len).sum::<usize>() as f64,
             skipped as f64,
         ];
-        let counts = self.replicas.sum(&local)?;
+        let counts =
+            self.replicas
+                .sum_unless_failed("counting the step's tokens", &local, failure)?;
         let (step_tokens, count, images) =
             (counts[0] as i64, counts[1] as usize, counts[2] as usize);
         self.state.skipped_images += counts[3] as usize;
@@ -184,6 +190,7 @@ impl Trainer {
         }
         let mut step_loss = 0.0;
         let mut non_finite = None;
+        let mut failure = Ok(());
         for ((position, batch), targets) in batches.iter().zip(&targets) {
             // Dropout depends on the step and the micro-batch's place in
             // it, not on the process that runs it.
@@ -192,7 +199,13 @@ impl Trainer {
                 self.state.step,
                 *position,
             ));
-            let (ce, contrastive) = self.batch_losses(batch, targets, true)?;
+            let (ce, contrastive) = match self.batch_losses(batch, targets, true) {
+                Ok(losses) => losses,
+                Err(e) => {
+                    failure = Err(e);
+                    break;
+                }
+            };
             let loss = self.objective(&ce, contrastive.as_ref(), step_tokens, count);
             let value = loss.double_value(&[]);
             if !value.is_finite() {
@@ -205,9 +218,11 @@ impl Trainer {
             }
             step_loss += value;
         }
-        let summed = self
-            .replicas
-            .sum(&[step_loss, f64::from(u8::from(non_finite.is_some()))])?;
+        let summed = self.replicas.sum_unless_failed(
+            "the step's forward and backward passes",
+            &[step_loss, f64::from(u8::from(non_finite.is_some()))],
+            failure,
+        )?;
         if summed[1] > 0.0 {
             return Err(self.non_finite(non_finite.unwrap_or(f64::NAN)));
         }
@@ -226,6 +241,7 @@ impl Trainer {
             let overflowed = !scaled_norm.is_finite();
             scaler.record(overflowed);
             if overflowed {
+                self.last_grad_norm = None;
                 self.optimizer.zero_grad();
                 self.state.overflow_steps += 1;
                 tracing::warn!(

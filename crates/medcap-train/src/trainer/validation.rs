@@ -45,6 +45,7 @@ impl Trainer {
             .chunks(self.config.optim.micro_batch)
             .skip(self.replicas.rank())
             .step_by(self.replicas.size());
+        let mut failure = Ok(());
         for chunk in share {
             let batch = data::load_batch(
                 &self.val,
@@ -57,9 +58,16 @@ impl Trainer {
             if batch.len == 0 {
                 continue;
             }
-            let targets = self.targets(&batch)?;
-            let n = targets.target_tokens;
-            let (ce, contrastive) = self.batch_losses(&batch, &targets, false)?;
+            let losses = self
+                .targets(&batch)
+                .and_then(|t| Ok((t.target_tokens, self.batch_losses(&batch, &t, false)?)));
+            let (n, (ce, contrastive)) = match losses {
+                Ok(losses) => losses,
+                Err(e) => {
+                    failure = Err(e);
+                    break;
+                }
+            };
             ce_total += ce.double_value(&[]);
             tokens += n;
             if let Some(c) = contrastive {
@@ -67,9 +75,11 @@ impl Trainer {
                 batches += 1;
             }
         }
-        let sums =
-            self.replicas
-                .sum(&[ce_total, tokens as f64, contrastive_total, batches as f64])?;
+        let sums = self.replicas.sum_unless_failed(
+            "validation",
+            &[ce_total, tokens as f64, contrastive_total, batches as f64],
+            failure,
+        )?;
         Ok(Some(validation_objective(
             self.config.loss.kind,
             self.contrastive_weight(),
