@@ -126,7 +126,7 @@ pub fn run(
         if !model.join("model.safetensors").is_file() {
             bail!("{} has no model.safetensors", model.display());
         }
-        let steps = if label.starts_with("tiny") { 40 } else { 6 };
+        let steps = if label.starts_with("tiny") { 40 } else { 4 };
         for (layout, processes) in [("1 × 2", 1), ("2 × 1", 2)] {
             let dir = out.join(format!(
                 "{}-{processes}",
