@@ -147,6 +147,9 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let group = crate::dist::join(&args.dist)?;
+    if let Some(group) = &group {
+        crate::dist::same_options(group, args)?;
+    }
     let device = crate::dist::device(&args.device, group.as_ref())?;
     let mut captioner = Captioner::from_dir(&args.model, device)
         .with_context(|| format!("cannot load the captioning model {}", args.model.display()))?;
@@ -267,6 +270,9 @@ pub struct ItmArgs {
 
 pub fn itm(args: &ItmArgs) -> Result<()> {
     let group = crate::dist::join(&args.dist)?;
+    if let Some(group) = &group {
+        crate::dist::same_options(group, args)?;
+    }
     let device = crate::dist::device(&args.device, group.as_ref())?;
     let matcher = Matcher::from_dir(&args.model, device)
         .with_context(|| format!("cannot load the retrieval model {}", args.model.display()))?;

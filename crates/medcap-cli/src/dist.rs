@@ -43,6 +43,19 @@ pub fn join(args: &DistArgs) -> Result<Option<ProcessGroup>> {
     Ok(Some(group))
 }
 
+/// Stops unless every rank was started with the same `options` (their
+/// `Debug` text, hashed): ranks that caption different inputs, or the same
+/// in other batches, would exchange the wrong results.
+///
+/// # Errors
+/// A rank's options differ from rank 0's (naming it), or the group fails.
+pub fn same_options(group: &ProcessGroup, options: &impl std::fmt::Debug) -> Result<()> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    format!("{options:?}").hash(&mut hasher);
+    Ok(group.check_same("command line", hasher.finish())?)
+}
+
 /// The device of `choice` for this process: in a group, `auto` and a bare
 /// `cuda` mean this rank's GPU on its machine (`cuda:LOCAL_RANK`) when
 /// CUDA is present; an explicit `cuda:N` or `cpu` is taken as given.

@@ -440,6 +440,44 @@ fn bad_starts_are_refused_before_anything_is_written() {
     assert!(started.elapsed() < Duration::from_secs(60), "{stderr}");
     nothing_written(&alone);
 
+    // Captioning ranks started with different options (another batch
+    // size would deal other batches to the ranks).
+    let port = free_port();
+    let caption = |rank: usize, batch: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_medcap"));
+        cmd.args([
+            "caption",
+            "--device",
+            "cpu",
+            "--dist-timeout",
+            "30",
+            "--model",
+        ])
+        .arg(blip_fixtures().join("tiny-caption"))
+        .args(["--batch-size", batch])
+        .arg(blip_fixtures().join("images/grey.png"))
+        .env("MEDCAP_LOG", "warn")
+        .env("WORLD_SIZE", "2")
+        .env("RANK", rank.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        cmd
+    };
+    let leader = caption(0, "2").spawn().unwrap();
+    let follower = caption(1, "3").output().unwrap();
+    let leader = leader.wait_with_output().unwrap();
+    for (rank, out) in [(0, &leader), (1, &follower)] {
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "rank {rank}: {stderr}");
+        assert!(
+            stderr.contains("rank 1's command line differs"),
+            "rank {rank}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "rank {rank} wrote captions");
+    }
+
     // Commands that run as one process refuse to run as several (each
     // would write the same outputs), in the front end and in medcap-torch.
     let study = tmp.path().join("study");

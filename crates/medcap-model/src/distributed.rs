@@ -341,6 +341,24 @@ impl ProcessGroup {
         Ok(out)
     }
 
+    /// Checks that every rank passes the same `fingerprint` of `what` (a
+    /// hash of its settings), naming the first rank that differs from rank
+    /// 0: ranks started with different options would work on different
+    /// things and meet at the wrong collectives.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] naming that rank; as [`Self::all_gather`].
+    pub fn check_same(&self, what: &str, fingerprint: u64) -> Result<(), ModelError> {
+        let gathered = self.all_gather_bytes(&fingerprint.to_le_bytes())?;
+        if let Some(rank) = gathered.iter().position(|f| *f != gathered[0]) {
+            return Err(self.failed("comparing the ranks' settings")(format!(
+                "rank {rank}'s {what} differs from rank 0's; start every rank with the same \
+                 configuration file and options"
+            )));
+        }
+        Ok(())
+    }
+
     /// Returns when every rank has called it.
     ///
     /// # Errors

@@ -241,36 +241,10 @@ impl Replicas {
     /// # Errors
     /// [`ModelError::Distributed`] naming that rank; as [`Self::sum`].
     pub fn check_same(&self, what: &str, fingerprint: u64) -> Result<(), TrainError> {
-        let Some(group) = &self.group else {
-            return Ok(());
-        };
-        // Two 32-bit halves, exact in f64 (Gloo gathers f64 on every build).
-        let halves = [
-            (fingerprint >> 32) as f64,
-            (fingerprint & 0xffff_ffff) as f64,
-        ];
-        let gathered = group.all_gather(&Tensor::from_slice(&halves))?;
-        let mut all = Vec::with_capacity(gathered.len());
-        for tensor in &gathered {
-            all.push(
-                Vec::<f64>::try_from(tensor).map_err(|source| TrainError::Torch {
-                    context: "reading gathered fingerprints".into(),
-                    source,
-                })?,
-            );
+        match &self.group {
+            Some(group) => Ok(group.check_same(what, fingerprint)?),
+            None => Ok(()),
         }
-        if let Some(rank) = all.iter().position(|h| *h != all[0]) {
-            return Err(ModelError::Distributed {
-                rank: Some(group.rank()),
-                operation: "comparing the ranks' settings",
-                reason: format!(
-                    "rank {rank}'s {what} differs from rank 0's; start every rank with the same \
-                     configuration file and options"
-                ),
-            }
-            .into());
-        }
-        Ok(())
     }
 
     /// Makes every rank's `params` equal to rank 0's (sent in buckets).
