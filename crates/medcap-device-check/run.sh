@@ -4,7 +4,9 @@
 # test the bundle. Writes OUT/report.json (medcap's checks and timings, with
 # transformers' beside them), OUT/reference.json, OUT/trained.json
 # (transformers loading a checkpoint medcap trained in bf16), OUT/info.txt,
-# OUT/caption.txt and OUT/log.txt; exits non-zero when a check fails.
+# OUT/caption.txt and OUT/log.txt; exits non-zero when a check fails. The
+# process-group check runs under python3's torchrun (NCCL on cuda, Gloo on
+# cpu).
 #
 #   ./run.sh [--device cuda|cpu] [--out DIR] [--work DIR] [--quick] [--no-reference]
 #
@@ -83,7 +85,8 @@ say "medcap caption on $device"
 say "medcap-device-check on $device"
 # shellcheck disable=SC2086
 "$here/bin/medcap-device-check" run --device "$device" --fixtures "$fixtures" --base "$base" \
-    --work "$work/runs" --out "$out/report.json" $ref_args $sizes 2>&1 | tee -a "$log" >&2
+    --work "$work/runs" --out "$out/report.json" --torchrun "$python -m torch.distributed.run" \
+    $ref_args $sizes 2>&1 | tee -a "$log" >&2
 trained_ok=0
 if [ "$reference" = 1 ]; then
     say "transformers loads the checkpoint medcap trained in bf16 on $device"

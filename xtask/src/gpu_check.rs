@@ -267,8 +267,10 @@ torch 2.11.0 in its `python3` (no Rust toolchain or network needed):
 4.57.1 wheels into the work directory if python3 has another version, makes a random
 blip-image-captioning-base-size checkpoint with transformers, measures transformers
 (`gpu_reference.py measure`), then runs `bin/medcap-torch caption` (the `medcap` command
-line) and
-`bin/medcap-device-check run`. Options: `--out DIR` (default ./out), `--work DIR`
+line) and `bin/medcap-device-check run`, whose process-group check runs under python3's
+torchrun (`python3 -m torch.distributed.run --nproc-per-node 1`): NCCL on cuda:0 (Gloo on
+the CPU), training through the group against training alone, sharded captioning against
+captioning alone. Options: `--out DIR` (default ./out), `--work DIR`
 (default $TMPDIR/medcap-gpu-check; the checkpoint is 1 GB), `--quick`, `--no-reference`.
 
 out/report.json holds every check (passed, skipped, details) and the measurements

@@ -494,17 +494,8 @@ fn reproduce(ws: &Workspace, args: &[String]) -> Result<()> {
         );
     }
     let run = |args: &[String]| {
-        let mut cmd = match processes {
-            Some(n) => {
-                let mut cmd = Command::new(&torchrun);
-                cmd.args(["--standalone", "--nproc-per-node", &n.to_string()])
-                    .arg("--no-python")
-                    .arg(&medcap);
-                cmd
-            }
-            None => Command::new(&medcap),
-        };
-        cmd.arg("reproduce").args(args).current_dir(&ws.cwd);
+        let mut cmd = study_command(&medcap, processes.map(|n| (torchrun.as_path(), n)), args);
+        cmd.current_dir(&ws.cwd);
         env.apply(&mut cmd);
         println!(
             "    ({} reproduce {}, in {})",
@@ -608,6 +599,23 @@ fn build_release(
     Ok(paths)
 }
 
+/// `medcap reproduce ARGS`, or with `(torchrun, n)` the same under
+/// `torchrun --standalone --nproc-per-node n --no-python`.
+fn study_command(medcap: &Path, torchrun: Option<(&Path, usize)>, args: &[String]) -> Command {
+    let mut cmd = match torchrun {
+        Some((torchrun, n)) => {
+            let mut cmd = Command::new(torchrun);
+            cmd.args(["--standalone", "--nproc-per-node", &n.to_string()])
+                .arg("--no-python")
+                .arg(medcap);
+            cmd
+        }
+        None => Command::new(medcap),
+    };
+    cmd.arg("reproduce").args(args);
+    cmd
+}
+
 /// `--nproc-per-node N` (or `=N`) taken out of `args`: how many processes
 /// torchrun starts for the study, and the rest for `medcap reproduce`.
 fn nproc_per_node(args: &[String]) -> Result<(Option<usize>, Vec<String>)> {
@@ -641,7 +649,38 @@ fn nproc_per_node(args: &[String]) -> Result<(Option<usize>, Vec<String>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::nproc_per_node;
+    use super::{nproc_per_node, study_command};
+    use std::path::Path;
+
+    #[test]
+    fn the_study_runs_under_the_projects_torchrun_when_asked() {
+        let medcap = Path::new("/b/medcap");
+        let argv = |cmd: &std::process::Command| {
+            std::iter::once(cmd.get_program())
+                .chain(cmd.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let (n, rest) = nproc_per_node(&strings(&["--nproc-per-node", "2", "--reduced"])).unwrap();
+        let torchrun = Path::new("/p/.venv/bin/torchrun");
+        assert_eq!(
+            argv(&study_command(medcap, n.map(|n| (torchrun, n)), &rest)),
+            [
+                "/p/.venv/bin/torchrun",
+                "--standalone",
+                "--nproc-per-node",
+                "2",
+                "--no-python",
+                "/b/medcap",
+                "reproduce",
+                "--reduced"
+            ]
+        );
+        assert_eq!(
+            argv(&study_command(medcap, None, &rest)),
+            ["/b/medcap", "reproduce", "--reduced"]
+        );
+    }
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|a| (*a).to_owned()).collect()

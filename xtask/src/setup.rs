@@ -209,6 +209,10 @@ pub fn run(root: &Path) -> Result<Environment> {
         }
     }
 
+    if source == Source::Venv {
+        complete_cuda_headers(&venv, &site)?;
+    }
+
     let env = Environment {
         libtorch,
         minilm,
@@ -275,6 +279,75 @@ fn ensure_venv(venv: &Path) -> Result<PathBuf> {
         }
     }
     site_packages(venv)
+}
+
+/// The CUDA headers that c10d's NCCL header needs beyond those of the
+/// CUDA wheels torch depends on: `crt/` and `nv/` (the CUDA toolkit's
+/// `crt` and `cccl` parts), installed at the versions torch's own
+/// `cuda-toolkit` pins for its `crt` and `cccl` extras, so that
+/// medcap-model compiles its NCCL process group. Nothing to do for a
+/// torch without CUDA.
+fn complete_cuda_headers(venv: &Path, site: &Path) -> Result<()> {
+    if !site.join("torch/lib/libtorch_cuda.so").is_file() {
+        return Ok(());
+    }
+    let nvidia = site.join("nvidia");
+    let found = |header: &str| {
+        fs::read_dir(&nvidia).is_ok_and(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .any(|e| e.path().join("include").join(header).exists())
+        })
+    };
+    if found("crt/host_config.h") && found("nv/target") {
+        return Ok(());
+    }
+    let metadata = fs::read_dir(site)
+        .with_context(|| format!("cannot read {}", site.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("cuda_toolkit-") && n.ends_with(".dist-info"))
+        })
+        .map(|p| p.join("METADATA"))
+        .with_context(|| {
+            format!(
+                "torch in {} has CUDA but no cuda-toolkit package beside it, whose versions \
+                 of the CUDA headers medcap's NCCL support would install",
+                site.display()
+            )
+        })?;
+    let text = fs::read_to_string(&metadata)
+        .with_context(|| format!("cannot read {}", metadata.display()))?;
+    let packages = toolkit_requirements(&text, &["crt", "cccl"]);
+    if packages.len() != 2 {
+        bail!(
+            "{} does not pin the crt and cccl parts of the CUDA toolkit (found {packages:?})",
+            metadata.display()
+        );
+    }
+    let mut args = vec!["--no-deps"];
+    args.extend(packages.iter().map(String::as_str));
+    pip_install(venv, &args)
+}
+
+/// The requirements `cuda-toolkit`'s METADATA lists for each of `extras`
+/// on Linux (`nvidia-cuda-crt==13.0.88.*` for `crt`), in that order.
+fn toolkit_requirements(metadata: &str, extras: &[&str]) -> Vec<String> {
+    extras
+        .iter()
+        .filter_map(|extra| {
+            let marker = format!("extra == '{extra}'");
+            metadata.lines().find_map(|line| {
+                let rest = line.strip_prefix("Requires-Dist:")?;
+                let (requirement, markers) = rest.split_once(';')?;
+                (markers.contains(&marker) && markers.contains("linux"))
+                    .then(|| requirement.trim().replace(' ', ""))
+            })
+        })
+        .collect()
 }
 
 fn site_packages(venv: &Path) -> Result<PathBuf> {
@@ -544,6 +617,19 @@ pub fn metrics_python(root: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toolkit_requirements_follow_the_extras() {
+        let metadata = "Name: cuda-toolkit\n\
+            Requires-Dist: nvidia-cuda-cccl==13.0.85.*; (sys_platform == 'linux' or sys_platform == 'win32') and extra == 'all'\n\
+            Requires-Dist: nvidia-cuda-crt==13.0.88.*; (sys_platform == 'linux' or sys_platform == 'win32') and extra == 'crt'\n\
+            Requires-Dist: nvidia-cuda-cccl==13.0.85.*; (sys_platform == 'linux' or sys_platform == 'win32') and extra == 'cccl'\n";
+        assert_eq!(
+            toolkit_requirements(metadata, &["crt", "cccl"]),
+            ["nvidia-cuda-crt==13.0.88.*", "nvidia-cuda-cccl==13.0.85.*"]
+        );
+        assert!(toolkit_requirements(metadata, &["nvcc"]).is_empty());
+    }
 
     const OLD_TORCH: &str = "/home/u/old-name/.venv/lib/python3.11/site-packages/torch";
     const OLD_MINILM: &str =

@@ -146,11 +146,10 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let group = crate::dist::join(&args.dist)?;
+    let (group, device) = crate::dist::join(&args.dist, &args.device)?;
     if let Some(group) = &group {
         crate::dist::same_options(group, args)?;
     }
-    let device = crate::dist::device(&args.device, group.as_ref())?;
     let mut captioner = Captioner::from_dir(&args.model, device)
         .with_context(|| format!("cannot load the captioning model {}", args.model.display()))?;
     let precision = match args.precision {
@@ -269,11 +268,10 @@ pub struct ItmArgs {
 }
 
 pub fn itm(args: &ItmArgs) -> Result<()> {
-    let group = crate::dist::join(&args.dist)?;
+    let (group, device) = crate::dist::join(&args.dist, &args.device)?;
     if let Some(group) = &group {
         crate::dist::same_options(group, args)?;
     }
-    let device = crate::dist::device(&args.device, group.as_ref())?;
     let matcher = Matcher::from_dir(&args.model, device)
         .with_context(|| format!("cannot load the retrieval model {}", args.model.display()))?;
     let image = RgbImage::open(&args.image)?;

@@ -27,20 +27,24 @@ pub struct DistArgs {
     pub dist_timeout: u64,
 }
 
-/// This process's group, when the environment says it is one of several.
+/// This process's device, and its group when the environment says it is
+/// one of several: a group over Gloo when the device is the CPU, over NCCL
+/// when it is a GPU (see [`device`] for which).
 ///
 /// # Errors
-/// The launcher's variables are wrong, or the group cannot be joined (no
-/// store at `MASTER_ADDR:MASTER_PORT`, a rank missing) within the timeout.
-pub fn join(args: &DistArgs) -> Result<Option<ProcessGroup>> {
+/// The launcher's variables are wrong, the device is not one here, or the
+/// group cannot be joined (no store at `MASTER_ADDR:MASTER_PORT`, a rank
+/// missing, no NCCL in this build) within the timeout.
+pub fn join(args: &DistArgs, device_text: &str) -> Result<(Option<ProcessGroup>, Device)> {
     let Some(world) = World::from_env()? else {
-        return Ok(None);
+        return Ok((None, device(device_text, None)?));
     };
+    let device = device(device_text, Some(&world))?;
     let (rank, size) = (world.rank, world.size);
-    let group = ProcessGroup::join(world, Duration::from_secs(args.dist_timeout))
+    let group = ProcessGroup::join_on(world, Duration::from_secs(args.dist_timeout), device)
         .context("cannot join the group of processes")?;
-    tracing::info!(rank, processes = size, "joined the process group");
-    Ok(Some(group))
+    tracing::info!(rank, processes = size, ?device, "joined the process group");
+    Ok((Some(group), device))
 }
 
 /// Stops unless every rank was started with the same `options` (their
@@ -62,16 +66,14 @@ pub fn same_options(group: &ProcessGroup, options: &impl std::fmt::Debug) -> Res
 ///
 /// # Errors
 /// The text is not a device, or the CUDA device does not exist.
-pub fn device(text: &str, group: Option<&ProcessGroup>) -> Result<Device> {
+fn device(text: &str, world: Option<&World>) -> Result<Device> {
     let choice = text.parse::<DeviceChoice>()?;
     let bare = matches!(text.trim().to_ascii_lowercase().as_str(), "cuda" | "gpu");
-    let choice = match (group, choice) {
-        (Some(group), DeviceChoice::Auto) if tch::Cuda::is_available() => {
-            DeviceChoice::Cuda(group.world().local_rank)
+    let choice = match (world, choice) {
+        (Some(world), DeviceChoice::Auto) if tch::Cuda::is_available() => {
+            DeviceChoice::Cuda(world.local_rank)
         }
-        (Some(group), DeviceChoice::Cuda(_)) if bare => {
-            DeviceChoice::Cuda(group.world().local_rank)
-        }
+        (Some(world), DeviceChoice::Cuda(_)) if bare => DeviceChoice::Cuda(world.local_rank),
         (_, choice) => choice,
     };
     Ok(choice.resolve()?)

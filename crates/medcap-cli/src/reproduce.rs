@@ -63,8 +63,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     if args.check_targets && config.medicat.is_some() {
         bail!("--check-targets applies to the embedded synthetic data only (drop --medicat)");
     }
-    let group = crate::dist::join(&args.dist)?;
-    let device = crate::dist::device(&args.inputs.device, group.as_ref())?;
+    let (group, device) = crate::dist::join(&args.dist, &args.inputs.device)?;
     let replicas = group.map_or_else(Replicas::single, Replicas::new);
     let leader = replicas.leader();
     let stop = medcap_cli::interrupt::stop_flag_on_ctrl_c(

@@ -33,8 +33,7 @@ pub struct TrainArgs {
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let config = TrainConfig::from_file(&args.config)?;
-    let group = crate::dist::join(&args.dist)?;
-    let device = crate::dist::device(&args.device, group.as_ref())?;
+    let (group, device) = crate::dist::join(&args.dist, &args.device)?;
     // torchrun restarts a failed group from the start: it continues from
     // the last checkpoint.
     let restarted = group.as_ref().is_some_and(|g| g.world().restart_count > 0);

@@ -366,6 +366,65 @@ fn two_processes_train_as_one_and_resume_with_either() {
 }
 
 #[test]
+fn sigterm_to_torchrun_stops_every_rank_at_one_checkpointed_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("stopped");
+    setup(&dir, 4, "0.001");
+    // Far more steps than the test waits for: the signal, not the end of
+    // the run, stops it.
+    let config = std::fs::read_to_string(dir.join("train.toml")).unwrap();
+    let config = config.replace("epochs = 2\n", "epochs = 1000\nmax_steps = 3000\n");
+    std::fs::write(dir.join("train.toml"), config).unwrap();
+    let mut child = torchrun(&dir, 2, &[], false).spawn().unwrap();
+    // Once step 2 is logged, SIGTERM to the launcher, as a scheduler
+    // preempting the job sends it.
+    let logged = |dir: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.join("runs/dp/metrics.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let started = Instant::now();
+    while !logged(&dir).iter().any(|r| r["step"].as_u64() >= Some(2)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before step 2"
+        );
+        assert!(
+            started.elapsed().as_secs() < 600,
+            "no step 2 within 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted at step"), "{stderr}");
+    // Both ranks stopped at the same step, checkpointed it whole, and the
+    // log ends there.
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("runs/dp/checkpoints/latest/state.json")).unwrap(),
+    )
+    .unwrap();
+    let step = state["step"].as_u64().unwrap();
+    assert!((2..3000).contains(&step), "stopped at step {step}");
+    let last = logged(&dir)
+        .iter()
+        .filter_map(|r| r["step"].as_u64())
+        .max()
+        .unwrap();
+    assert_eq!(last, step);
+    assert_eq!(world_size(&dir), 2);
+    assert_no_leftovers(&dir);
+}
+
+#[test]
 fn a_rank_lost_without_a_launcher_stops_the_other_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");

@@ -166,7 +166,12 @@ fn training_csv(blip: &Path, work: &Path, rows: usize) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn tiny_config(blip: &Path, work: &Path, name: &str, rows: usize) -> Result<TrainConfig> {
+pub(crate) fn tiny_config(
+    blip: &Path,
+    work: &Path,
+    name: &str,
+    rows: usize,
+) -> Result<TrainConfig> {
     let mut c = TrainConfig::default();
     c.data.train_csv = training_csv(blip, work, rows)?;
     c.data.workers = 1;
@@ -184,7 +189,7 @@ fn tiny_config(blip: &Path, work: &Path, name: &str, rows: usize) -> Result<Trai
     Ok(c)
 }
 
-struct Quiet;
+pub(crate) struct Quiet;
 impl Observer for Quiet {}
 
 /// Raises the stop flag after a given step, as Ctrl-C would.
@@ -197,7 +202,7 @@ impl Observer for StopAt {
     }
 }
 
-fn losses(run_dir: &Path) -> Result<Vec<f64>> {
+pub(crate) fn losses(run_dir: &Path) -> Result<Vec<f64>> {
     let text = std::fs::read_to_string(run_dir.join("metrics.jsonl"))?;
     text.lines()
         .map(|l| Ok(serde_json::from_str::<MetricsRow>(l)?))
@@ -243,14 +248,14 @@ pub fn training_loss(blip: &Path, work: &Path, device: Device) -> Result<Check> 
     ))
 }
 
-fn weights(dir: &Path) -> Result<Vec<(String, Tensor)>> {
+pub(crate) fn weights(dir: &Path) -> Result<Vec<(String, Tensor)>> {
     let (model, _) = BlipForConditionalGeneration::from_dir(dir, Device::Cpu)?;
     let mut v: Vec<_> = model.vars().variables().into_iter().collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(v)
 }
 
-fn max_weight_diff(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> f64 {
+pub(crate) fn max_weight_diff(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> f64 {
     a.iter()
         .zip(b)
         .map(|((_, x), (_, y))| (x - y).abs().max().double_value(&[]))

@@ -11,6 +11,10 @@
 //!   autocast, against the same steps on the CPU, and a resumed run
 //!   against an uninterrupted one (bit-identical where the device is
 //!   deterministic; the report says which it is);
+//! - a process group of one on the device (NCCL on a GPU, Gloo on the
+//!   CPU), under torchrun when `--torchrun` names it: its collectives,
+//!   training through it against training alone, sharded captioning
+//!   against captioning alone;
 //! - with `--base DIR` (a blip-image-captioning-base-size checkpoint) and
 //!   `--reference FILE` (what `gpu_reference.py` measured with transformers
 //!   on the same device): fp32 caption ids against transformers', bf16 and
@@ -24,6 +28,7 @@
 
 mod bench;
 mod checks;
+mod group;
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +52,9 @@ enum Command {
     /// One training-step measurement (a child process of `run`, so that each
     /// configuration's peak memory is its own); prints one JSON object.
     Step(bench::StepArgs),
+    /// The process-group check (a child process of `run`, launched by
+    /// torchrun when `run` is given one); prints one JSON object.
+    Group(group::GroupArgs),
 }
 
 #[derive(clap::Args)]
@@ -75,6 +83,11 @@ struct RunArgs {
     /// Images per captioning measurement.
     #[arg(long, default_value_t = 32)]
     caption_images: usize,
+    /// The torchrun command line that launches the process-group check
+    /// (`python3 -m torch.distributed.run`); without it the check makes
+    /// its group of one itself.
+    #[arg(long)]
+    torchrun: Option<String>,
 }
 
 /// One check's outcome in the report.
@@ -111,6 +124,7 @@ fn main() {
     let outcome = match cli.command {
         Command::Run(args) => run(&args),
         Command::Step(args) => bench::step_command(&args).map(|()| true),
+        Command::Group(args) => group::group_command(&args).map(|()| true),
     };
     match outcome {
         Ok(true) => {}
@@ -152,7 +166,7 @@ fn run(args: &RunArgs) -> Result<bool> {
         ));
     }
     let blip = args.fixtures.join("blip");
-    let sections: [(&str, &dyn Fn() -> Result<Check>); 4] = [
+    let sections: [(&str, &dyn Fn() -> Result<Check>); 5] = [
         ("tiny generation", &|| {
             checks::tiny_generation(&blip, device)
         }),
@@ -163,6 +177,9 @@ fn run(args: &RunArgs) -> Result<bool> {
             checks::training_loss(&blip, &args.work, device)
         }),
         ("resume", &|| checks::resume(&blip, &args.work, device)),
+        ("process group", &|| {
+            group::check(&blip, &args.work, &args.device, args.torchrun.as_deref())
+        }),
     ];
     for (name, section) in sections {
         eprintln!("== {name}");

@@ -1,12 +1,15 @@
 // PyTorch's distributed engine (c10d) as libtorch ships it, which tch 0.24
-// does not bind: a TCPStore for the rendezvous, a Gloo process group over
-// it, and the collectives data parallelism needs (all-reduce, broadcast,
-// all-gather, barrier). The same code torch.distributed runs; nothing of
-// the communication is medcap's own.
+// does not bind: a TCPStore for the rendezvous, a Gloo process group (CPU
+// tensors) or, when built against a CUDA libtorch, an NCCL one (CUDA
+// tensors, dist_nccl.cpp) over it, and the collectives data parallelism
+// needs (all-reduce, broadcast, all-gather, barrier). The same code
+// torch.distributed runs; nothing of the communication is medcap's own.
 //
 // Every entry point catches every C++ exception (c10::Error among them) and
 // returns it as a message the caller frees with medcap_dist_free_error; a
 // null return is success. No exception crosses into Rust.
+
+#include "dist.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -17,21 +20,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <exception>
 #include <string>
 #include <thread>
 #include <vector>
 
-namespace {
-
-struct Group {
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
-  c10::intrusive_ptr<c10d::Store> store;
-  int rank;
-  int world;
-  std::chrono::milliseconds timeout;
-  int checks = 0;
-};
+namespace medcap_dist {
 
 char *copy_message(const std::string &message) {
   char *out = static_cast<char *>(std::malloc(message.size() + 1));
@@ -41,19 +36,12 @@ char *copy_message(const std::string &message) {
   return out;
 }
 
-// Runs `body`, turning any exception into a message.
-template <typename F> char *guarded(F body) {
-  try {
-    body();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return copy_message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return copy_message(e.what());
-  } catch (...) {
-    return copy_message("unknown C++ exception");
-  }
-}
+} // namespace medcap_dist
+
+using medcap_dist::Group;
+using medcap_dist::guarded;
+
+namespace {
 
 void wait(const c10::intrusive_ptr<c10d::Work> &work, const Group &group) {
   work->wait(group.timeout);
@@ -68,12 +56,13 @@ void medcap_dist_free_error(char *message) { std::free(message); }
 // Joins the group of `world` processes as `rank`: the TCPStore at
 // host:port (served by this process when `serve`, else a client of the
 // server already there: rank 0, or torchrun's agent), keys under `prefix`,
-// and a Gloo process group over it whose device binds `bind_host` (the
-// default device when empty). `timeout_ms` bounds the rendezvous and every
+// and over it a Gloo process group whose device binds `bind_host` (the
+// default device when empty) when `cuda_index` < 0, else an NCCL one on
+// cuda:`cuda_index`. `timeout_ms` bounds the rendezvous and every
 // collective.
 char *medcap_dist_init(const char *host, int port, int serve, int rank,
                        int world, const char *prefix, const char *bind_host,
-                       int64_t timeout_ms, void **out) {
+                       int cuda_index, int64_t timeout_ms, void **out) {
   return guarded([&] {
     const auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions options;
@@ -84,19 +73,43 @@ char *medcap_dist_init(const char *host, int port, int serve, int rank,
     options.multiTenant = true;
     options.timeout = timeout;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), options);
-    auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
-    auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
-    std::string bind(bind_host);
-    gloo->devices.push_back(
-        bind.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
-                     : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
-    auto pg =
-        c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, gloo);
+    c10::intrusive_ptr<c10d::Store> store =
+        c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
+    c10::intrusive_ptr<c10d::Backend> pg;
+    if (cuda_index >= 0) {
+      pg = medcap_dist::nccl_backend(store, rank, world, cuda_index, timeout);
+    } else {
+      auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
+      std::string bind(bind_host);
+      gloo->devices.push_back(
+          bind.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
+                       : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
+      pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world,
+                                                      gloo);
+    }
     *out = new Group{pg, store, rank, world, timeout, 0};
   });
 }
 
-void medcap_dist_destroy(void *group) { delete static_cast<Group *>(group); }
+#ifndef MEDCAP_NCCL
+// This build's libtorch has no CUDA or its headers were missing: the Rust
+// side refuses NCCL before it gets here.
+c10::intrusive_ptr<c10d::Backend>
+medcap_dist::nccl_backend(const c10::intrusive_ptr<c10d::Store> &, int, int,
+                          int, std::chrono::milliseconds) {
+  throw std::runtime_error("this medcap was built without NCCL");
+}
+#endif
+
+// Shuts the group down (NCCL releases its communicators; Gloo has nothing
+// to do) and frees it; an error in the shutdown is ignored, since the
+// process is leaving the group either way.
+void medcap_dist_destroy(void *group) {
+  auto *g = static_cast<Group *>(group);
+  char *error = guarded([&] { g->pg->shutdown(); });
+  std::free(error);
+  delete g;
+}
 
 // Sums `tensor` (an at::Tensor*, tch's C_tensor) over every rank, in place.
 char *medcap_dist_all_reduce_sum(void *group, void *tensor) {

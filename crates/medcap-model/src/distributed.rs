@@ -1,8 +1,10 @@
 //! Several processes as one group: PyTorch's own distributed engine (c10d),
 //! as libtorch ships it, with the rendezvous and the collectives data
 //! parallelism needs. The communication is c10d's: a `TCPStore` for the
-//! rendezvous and a Gloo process group for CPU tensors, the code
-//! `torch.distributed` runs; medcap only binds it (`csrc/dist.cpp`).
+//! rendezvous, a Gloo process group for CPU tensors and an NCCL one for
+//! CUDA tensors, the code `torch.distributed` runs; medcap only binds it
+//! (`csrc/dist.cpp`, `csrc/dist_nccl.cpp`). A group's backend follows its
+//! device: Gloo on the CPU, NCCL on `cuda:N` (one GPU per process).
 //!
 //! A process learns its place from the environment `torchrun` (or a
 //! scheduler, or a person) sets: `RANK`, `WORLD_SIZE`, `LOCAL_RANK`,
@@ -16,7 +18,7 @@
 
 use std::time::Duration;
 
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use crate::error::ModelError;
 use crate::ffi::{DistGroup, DistInit};
@@ -119,13 +121,57 @@ impl World {
     }
 }
 
-/// A process group over Gloo: collectives on CPU tensors, each waiting at
-/// most the group's timeout. Dropping it leaves the group.
+impl World {
+    /// This process alone as a group, its store served here on a free
+    /// loopback port: for checking the collectives on a device (the
+    /// environment of a world of one is no group at all to
+    /// [`Self::from_env`]).
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`]: no loopback port is free.
+    pub fn alone_on_loopback() -> Result<Self, ModelError> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| ModelError::Distributed {
+                rank: Some(0),
+                operation: "finding a free loopback port",
+                reason: e.to_string(),
+            })?
+            .port();
+        Ok(Self {
+            rank: 0,
+            size: 1,
+            local_rank: 0,
+            master_addr: "127.0.0.1".into(),
+            master_port: port,
+            agent_store: false,
+            restart_count: 0,
+        })
+    }
+}
+
+/// Whether this build can make NCCL process groups: it was built against
+/// a CUDA libtorch with NCCL's and CUDA's headers at hand.
+///
+/// # Errors
+/// Why not, as the build found it (a libtorch without CUDA, headers
+/// missing).
+pub fn nccl_built() -> Result<(), &'static str> {
+    #[cfg(medcap_nccl)]
+    return Ok(());
+    #[cfg(not(medcap_nccl))]
+    return Err(env!("MEDCAP_NCCL_MISSING"));
+}
+
+/// A process group: Gloo over CPU tensors or NCCL over this process's GPU,
+/// each collective waiting at most the group's timeout. Dropping it shuts
+/// it down and leaves the group.
 #[derive(Debug)]
 pub struct ProcessGroup {
     inner: DistGroup,
     world: World,
     timeout: Duration,
+    device: Device,
 }
 
 impl ProcessGroup {
@@ -141,6 +187,46 @@ impl ProcessGroup {
     /// a rank that never came, within `timeout`; a `timeout` under one
     /// millisecond (c10d reads 0 as "wait for ever").
     pub fn join(world: World, timeout: Duration) -> Result<Self, ModelError> {
+        Self::join_on(world, timeout, Device::Cpu)
+    }
+
+    /// [`Self::join`] with the backend for `device`'s tensors: Gloo for
+    /// [`Device::Cpu`], NCCL for `Device::Cuda(n)`, whose GPU this process
+    /// then works on (one GPU per process: NCCL refuses two ranks on one).
+    ///
+    /// # Errors
+    /// As [`Self::join`]; for a CUDA device also: this build has no NCCL
+    /// ([`nccl_built`]), no such GPU here, or NCCL's own error.
+    pub fn join_on(world: World, timeout: Duration, device: Device) -> Result<Self, ModelError> {
+        let cuda_index = match device {
+            Device::Cpu => None,
+            Device::Cuda(index) => {
+                let refuse = |reason: String| ModelError::Distributed {
+                    rank: Some(world.rank),
+                    operation: "joining the process group",
+                    reason,
+                };
+                nccl_built().map_err(|why| {
+                    refuse(format!(
+                        "an NCCL group for cuda:{index} needs NCCL, but {why}"
+                    ))
+                })?;
+                let count = tch::Cuda::device_count();
+                if i64::try_from(index).map_or(true, |i| i >= count) {
+                    return Err(refuse(format!(
+                        "cuda:{index} does not exist here ({count} CUDA devices)"
+                    )));
+                }
+                Some(index)
+            }
+            other => {
+                return Err(ModelError::Distributed {
+                    rank: Some(world.rank),
+                    operation: "joining the process group",
+                    reason: format!("no process group works on {other:?} (cpu or cuda:N)"),
+                });
+            }
+        };
         if timeout < Duration::from_millis(1) {
             return Err(ModelError::Distributed {
                 rank: Some(world.rank),
@@ -161,6 +247,7 @@ impl ProcessGroup {
             world: world.size,
             prefix: &prefix,
             bind_host: if loopback { "127.0.0.1" } else { "" },
+            cuda_index,
             timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
         };
         let inner = DistGroup::join(&init).map_err(|reason| ModelError::Distributed {
@@ -178,7 +265,14 @@ impl ProcessGroup {
             inner,
             world,
             timeout,
+            device,
         })
+    }
+
+    /// The device of this group's tensors: the CPU (Gloo) or this
+    /// process's GPU (NCCL).
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// Where this process stands in the group.
@@ -233,12 +327,15 @@ impl ProcessGroup {
         }
     }
 
-    /// Gloo works on dense CPU memory: a strided tensor would be summed or
-    /// overwritten wrongly, without an error, so it is refused here.
+    /// The backends work on dense memory of their device: a strided tensor
+    /// would be summed or overwritten wrongly, without an error, so it is
+    /// refused here, as is one on another device.
     fn check(&self, operation: &'static str, tensor: &Tensor) -> Result<(), ModelError> {
-        if tensor.device() != tch::Device::Cpu || !tensor.is_contiguous() {
+        if tensor.device() != self.device || !tensor.is_contiguous() {
             return Err(self.failed(operation)(format!(
-                "the tensor must be a contiguous CPU tensor (this one is {}on {:?})",
+                "the tensor must be a contiguous tensor on the group's device, {:?} (this one \
+                 is {}on {:?})",
+                self.device,
                 if tensor.is_contiguous() {
                     ""
                 } else {
@@ -250,7 +347,8 @@ impl ProcessGroup {
         Ok(())
     }
 
-    /// Sums `tensor` (CPU, contiguous) over every rank, in place.
+    /// Sums `tensor` (contiguous, on [`Self::device`]) over every rank, in
+    /// place.
     ///
     /// # Errors
     /// [`ModelError::Distributed`]: a peer lost, the timeout passed, a
@@ -296,8 +394,8 @@ impl ProcessGroup {
             .map_err(self.collective_failed("broadcast"))
     }
 
-    /// Every rank's `tensor`, in rank order (each rank's of the same shape
-    /// and kind).
+    /// Every rank's `tensor` (on [`Self::device`]), in rank order (each
+    /// rank's of the same shape and kind).
     ///
     /// # Errors
     /// As [`Self::all_reduce_sum`].
@@ -321,19 +419,19 @@ impl ProcessGroup {
             self.failed("all-gather")(format!("{} bytes are too many", bytes.len()))
         })?;
         let mut lengths = Vec::with_capacity(self.world.size);
-        for tensor in self.all_gather(&Tensor::from_slice(&[length]))? {
-            let value =
-                i64::try_from(&tensor).map_err(|e| self.failed("all-gather")(e.to_string()))?;
+        for tensor in self.all_gather(&Tensor::from_slice(&[length]).to_device(self.device))? {
+            let value = i64::try_from(&tensor.to_device(Device::Cpu))
+                .map_err(|e| self.failed("all-gather")(e.to_string()))?;
             lengths.push(usize::try_from(value).unwrap_or(0));
         }
         // Gloo is given at least one byte.
         let longest = lengths.iter().copied().max().unwrap_or(0).max(1);
         let mut padded = bytes.to_vec();
         padded.resize(longest, 0);
-        let gathered = self.all_gather(&Tensor::from_slice(&padded))?;
+        let gathered = self.all_gather(&Tensor::from_slice(&padded).to_device(self.device))?;
         let mut out = Vec::with_capacity(gathered.len());
         for (tensor, length) in gathered.iter().zip(lengths) {
-            let mut bytes = Vec::<u8>::try_from(tensor)
+            let mut bytes = Vec::<u8>::try_from(&tensor.to_device(Device::Cpu))
                 .map_err(|e| self.failed("all-gather")(e.to_string()))?;
             bytes.truncate(length);
             out.push(bytes);
@@ -380,5 +478,88 @@ fn first_line(message: &str) -> &str {
     {
         Some((place, rest)) if place.contains(':') => rest,
         _ => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world_of_one() -> World {
+        World::alone_on_loopback().unwrap()
+    }
+
+    #[test]
+    fn nccl_is_built_against_a_cuda_libtorch() {
+        let torch = std::path::PathBuf::from(std::env::var("LIBTORCH").unwrap());
+        let cuda = torch.join("lib/libtorch_cuda.so").exists();
+        match nccl_built() {
+            Ok(()) => assert!(cuda, "NCCL built against {}", torch.display()),
+            Err(why) => assert!(!cuda, "no NCCL against a CUDA libtorch: {why}"),
+        }
+    }
+
+    /// The NCCL entry point itself, past the device check of `join_on`:
+    /// without a GPU, CUDA's error comes back as a message; with one, a
+    /// group of one sums as it should.
+    #[test]
+    fn an_nccl_group_of_one_joins_or_reports_cuda_s_error() {
+        if nccl_built().is_err() {
+            return;
+        }
+        let world = world_of_one();
+        let prefix = "medcap/test".to_owned();
+        let init = DistInit {
+            host: &world.master_addr,
+            port: world.master_port,
+            serve: true,
+            rank: 0,
+            world: 1,
+            prefix: &prefix,
+            bind_host: "127.0.0.1",
+            cuda_index: Some(0),
+            timeout_ms: 20_000,
+        };
+        match DistGroup::join(&init) {
+            Ok(group) => {
+                assert!(tch::Cuda::is_available());
+                let mut t = Tensor::from_slice(&[1.0f32, 2.0]).to_device(Device::Cuda(0));
+                group.all_reduce_sum(&mut t).unwrap();
+                assert_eq!(
+                    Vec::<f32>::try_from(&t.to_device(Device::Cpu)).unwrap(),
+                    [1.0, 2.0]
+                );
+            }
+            Err(message) => {
+                assert!(!tch::Cuda::is_available(), "{message}");
+                assert!(message.contains("CUDA"), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_gpu_group_on_a_gpu_not_here_is_refused_by_name() {
+        let count = usize::try_from(tch::Cuda::device_count()).unwrap();
+        let err =
+            ProcessGroup::join_on(world_of_one(), Duration::from_secs(5), Device::Cuda(count))
+                .unwrap_err()
+                .to_string();
+        let expected = match nccl_built() {
+            Ok(()) => format!("cuda:{count} does not exist here ({count} CUDA devices)"),
+            Err(_) => "needs NCCL".to_owned(),
+        };
+        assert!(err.contains(&expected), "{err}");
+    }
+
+    #[test]
+    fn tensors_on_another_device_than_the_group_s_are_refused() {
+        let group = ProcessGroup::join(world_of_one(), Duration::from_secs(20)).unwrap();
+        assert_eq!(group.device(), Device::Cpu);
+        let mut strided = Tensor::arange(6, (tch::Kind::Float, Device::Cpu))
+            .view([2, 3])
+            .transpose(0, 1);
+        let err = group.all_reduce_sum(&mut strided).unwrap_err().to_string();
+        assert!(err.contains("strided"), "{err}");
+        assert_eq!(group.all_gather_bytes(b"abc").unwrap(), [b"abc".to_vec()]);
     }
 }

@@ -1,5 +1,6 @@
 //! The libtorch calls that tch 0.24 does not bind, compiled from
-//! `csrc/amp.cpp` and `csrc/dist.cpp` by this crate's build script. The only
+//! `csrc/amp.cpp`, `csrc/dist.cpp` and (with a CUDA libtorch)
+//! `csrc/dist_nccl.cpp` by this crate's build script. The only
 //! `unsafe` code in medcap. The autocast and memory functions take and
 //! return plain integers or write through pointers to two local integers,
 //! and report failure as -1. The distributed functions take C strings
@@ -29,6 +30,7 @@ unsafe extern "C" {
         world: c_int,
         prefix: *const c_char,
         bind_host: *const c_char,
+        cuda_index: c_int,
         timeout_ms: i64,
         out: *mut *mut c_void,
     ) -> *mut c_char;
@@ -89,6 +91,8 @@ pub(crate) struct DistInit<'a> {
     pub world: usize,
     pub prefix: &'a str,
     pub bind_host: &'a str,
+    /// NCCL on this CUDA device; Gloo when `None`.
+    pub cuda_index: Option<usize>,
     pub timeout_ms: i64,
 }
 
@@ -110,6 +114,7 @@ impl DistGroup {
                 int(init.world)?,
                 prefix.as_ptr(),
                 bind.as_ptr(),
+                init.cuda_index.map_or(Ok(-1), int)?,
                 init.timeout_ms,
                 &mut handle,
             )

@@ -123,9 +123,9 @@ impl Replicas {
         let Some(group) = &self.group else {
             return Ok(values.to_vec());
         };
-        let mut tensor = Tensor::from_slice(values);
+        let mut tensor = Tensor::from_slice(values).to_device(group.device());
         self.all_reduce(group, &mut tensor)?;
-        Vec::<f64>::try_from(&tensor).map_err(|source| TrainError::Torch {
+        Vec::<f64>::try_from(&tensor.to_device(Device::Cpu)).map_err(|source| TrainError::Torch {
             context: "reading a summed tensor".into(),
             source,
         })
@@ -200,11 +200,13 @@ impl Replicas {
         all.extend(flags);
         let mut summed = match (&self.group, patient) {
             (Some(group), true) => {
-                let mut tensor = Tensor::from_slice(&all);
+                let mut tensor = Tensor::from_slice(&all).to_device(group.device());
                 group.all_reduce_sum_within(&mut tensor, LEADER_WORK_TIMEOUT)?;
-                Vec::<f64>::try_from(&tensor).map_err(|source| TrainError::Torch {
-                    context: "reading a summed tensor".into(),
-                    source,
+                Vec::<f64>::try_from(&tensor.to_device(Device::Cpu)).map_err(|source| {
+                    TrainError::Torch {
+                        context: "reading a summed tensor".into(),
+                        source,
+                    }
                 })?
             }
             _ => self.sum(&all)?,
@@ -257,7 +259,9 @@ impl Replicas {
         };
         let _guard = tch::no_grad_guard();
         let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.shallow_clone()).collect();
-        for_each_bucket(&tensors, |flat| Ok(group.broadcast(flat, 0)?))
+        for_each_bucket(&tensors, group.device(), |flat| {
+            Ok(group.broadcast(flat, 0)?)
+        })
     }
 
     /// Sums the gradients of `params` (sorted by name, the same list on
@@ -289,7 +293,7 @@ impl Replicas {
             .filter(|(_, anywhere)| **anywhere > 0.0)
             .map(|((_, p), _)| p.grad())
             .collect();
-        for_each_bucket(&grads, |flat| self.all_reduce(group, flat))
+        for_each_bucket(&grads, group.device(), |flat| self.all_reduce(group, flat))
     }
 
     /// An all-reduce (sum) of `tensor`, counted in [`Self::take_traffic`].
@@ -321,10 +325,12 @@ impl Replicas {
     }
 }
 
-/// Copies `tensors` into flat f32 CPU buckets of at most [`BUCKET_VALUES`]
-/// values, hands each to `exchange`, and copies the result back in place.
+/// Copies `tensors` into flat f32 buckets on `device` (the group's) of at
+/// most [`BUCKET_VALUES`] values, hands each to `exchange`, and copies the
+/// result back in place.
 fn for_each_bucket(
     tensors: &[Tensor],
+    device: Device,
     mut exchange: impl FnMut(&mut Tensor) -> Result<(), TrainError>,
 ) -> Result<(), TrainError> {
     let mut start = 0;
@@ -339,7 +345,7 @@ fn for_each_bucket(
         }
         let parts: Vec<Tensor> = tensors[start..end]
             .iter()
-            .map(|t| t.to_device(Device::Cpu).to_kind(Kind::Float).reshape([-1]))
+            .map(|t| t.to_device(device).to_kind(Kind::Float).reshape([-1]))
             .collect();
         let mut flat = Tensor::cat(&parts, 0);
         exchange(&mut flat)?;
@@ -374,7 +380,7 @@ mod tests {
             .map(|t| Vec::<f32>::try_from(&t.reshape([-1])).unwrap())
             .collect();
         let mut seen = 0;
-        for_each_bucket(&tensors, |flat| {
+        for_each_bucket(&tensors, Device::Cpu, |flat| {
             seen += flat.numel();
             *flat *= 2.0;
             Ok(())
