@@ -1,12 +1,13 @@
 //! `medcap`, the command users type: a front end that runs the commands
-//! needing no libtorch itself (synth, prepare, label, and score without
-//! BERTScore) and replaces itself (`exec`) with `medcap-torch`, installed
+//! needing no libtorch itself (synth, prepare, label, check-submission,
+//! and score without BERTScore) and replaces itself (`exec`) with `medcap-torch`, installed
 //! beside it, for the others. libtorch is linked only into `medcap-torch`,
 //! so `medcap score --no-bertscore` starts in milliseconds and its memory
 //! is its data's, not libtorch's several hundred megabytes.
 #![allow(clippy::print_stdout)]
 
 mod data;
+mod imageclef;
 mod label;
 mod progress;
 mod score;
@@ -35,6 +36,7 @@ enum FrontCommand {
     Prepare(data::PrepareArgs),
     Score(score::ScoreArgs),
     Label(label::LabelArgs),
+    CheckSubmission(imageclef::CheckSubmissionArgs),
     /// Every other command, forwarded whole (from argv) to medcap-torch.
     #[command(external_subcommand)]
     Other(#[expect(dead_code, reason = "forwarded from argv, not from here")] Vec<OsString>),
@@ -56,11 +58,15 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match command {
-        FrontCommand::Score(args) if args.no_bertscore => here("score", || score::run(&args, None)),
+        // ImageCLEF's suites compute nothing with libtorch yet.
+        FrontCommand::Score(args) if args.no_bertscore || args.imageclef.suite.is_some() => {
+            here("score", || score::run(&args, None))
+        }
         FrontCommand::Score(_) | FrontCommand::Other(_) => torch(&argv),
         FrontCommand::Synth(args) => here("synth", || data::synth(args)),
         FrontCommand::Prepare(args) => here("prepare", || data::prepare_command(args)),
         FrontCommand::Label(args) => here("label", || label::run(&args)),
+        FrontCommand::CheckSubmission(args) => here("check-submission", || imageclef::check(&args)),
     }
 }
 

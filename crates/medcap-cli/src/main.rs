@@ -10,6 +10,7 @@
 mod caption;
 mod data;
 mod dist;
+mod imageclef;
 mod label;
 mod progress;
 mod reproduce;
@@ -52,6 +53,8 @@ enum Command {
     Reproduce(reproduce::ReproduceArgs),
     /// Label the findings of each line of a file, as the CheXpert labeller's CSV.
     Label(label::LabelArgs),
+    /// Check an ImageCLEFmedical Caption submission as that year's official evaluator does.
+    CheckSubmission(imageclef::CheckSubmissionArgs),
     /// Show what the linked libtorch sees: version, CUDA, threads.
     Info,
 }
@@ -80,6 +83,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prepare(_) => Some("prepare"),
         Command::Score(_) => Some("score"),
         Command::Label(_) => Some("label"),
+        Command::CheckSubmission(_) => Some("check-submission"),
         Command::Caption(_)
         | Command::Itm(_)
         | Command::Train(_)
@@ -92,11 +96,14 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Synth(args) => data::synth(args),
         Command::Prepare(args) => data::prepare_command(args),
+        // The ImageCLEF suites use no encoder of medcap's yet.
+        Command::Score(args) if args.imageclef.suite.is_some() => score::run(&args, None),
         Command::Score(args) => {
             let bert = score_bert::bertscore_encoder(&args)?;
             score::run(&args, bert.as_ref().map(|(e, b)| (e as _, *b)))
         }
         Command::Label(args) => label::run(&args),
+        Command::CheckSubmission(args) => imageclef::check(&args),
         Command::Caption(args) => caption::caption(&args),
         Command::Itm(args) => caption::itm(&args),
         Command::Train(args) => train::run(&args),

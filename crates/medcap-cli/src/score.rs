@@ -27,13 +27,13 @@ use medcap_metrics::table1::Table1;
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     /// Reference captions, one per line (repeat for several references per caption).
-    #[arg(long = "refs", value_name = "FILE", required_unless_present = "csv")]
+    #[arg(long = "refs", value_name = "FILE", required_unless_present_any = ["csv", "suite"])]
     pub(crate) refs: Vec<PathBuf>,
     /// Hypothesis captions, one per line; an empty line is an empty caption.
     #[arg(
         long,
         value_name = "FILE",
-        required_unless_present = "csv",
+        required_unless_present_any = ["csv", "suite"],
         conflicts_with = "csv"
     )]
     pub(crate) hyps: Option<PathBuf>,
@@ -105,9 +105,11 @@ pub struct ScoreArgs {
     /// Where BERTScore's encoder runs: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     pub(crate) device: String,
+    #[command(flatten)]
+    pub(crate) imageclef: crate::imageclef::SuiteArgs,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
     Jsonl,
     Csv,
@@ -356,6 +358,13 @@ impl Scored {
 /// `medcap score`: BERTScore from `bert` (the encoder and its baseline)
 /// when given; the caller loads it (libtorch lives in `medcap-torch` only).
 pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)>) -> Result<()> {
+    if args.imageclef.suite.is_some() {
+        let bootstrap = Bootstrap {
+            resamples: args.bootstrap,
+            seed: args.seed,
+        };
+        return crate::imageclef::score(&args.imageclef, args.format, &bootstrap);
+    }
     let source = match (&args.csv, &args.hyps) {
         (Some(csv), _) => Source::Csv(csv),
         (None, Some(hyps)) => Source::Lines {

@@ -138,6 +138,15 @@ b,images/ok.png,no pneumothorax
         b"[data]\ntrain_csv = \"train.csv\"\nmax_tokens = 100\n[model]\nbase_model = \"tiny-caption\"\n\
           [loss]\nkind = \"ce\"\n[run]\nruns_dir = \"runs-long\"\n",
     );
+    write(
+        "clef-captions.csv",
+        b"ID,Caption\nimg1,a mass\nimg2,normal\n",
+    );
+    write("clef-no-header.csv", b"img1,a mass\nimg2,normal\n");
+    write(
+        "clef-unordered.csv",
+        b"ID,Caption\nimg2,normal\nimg1,a mass\n",
+    );
     std::fs::create_dir_all(dir.join("rocov2-bad")).unwrap();
     write(
         "rocov2-bad/train_captions.csv",

@@ -10,4 +10,5 @@ mod disk_faults;
 mod distributed;
 mod errors;
 mod findings;
+mod imageclef;
 mod kill_resume;

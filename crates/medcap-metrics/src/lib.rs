@@ -9,6 +9,9 @@
 //! - [`caption_scores`]: every text metric of a caption set, with summaries.
 //! - [`cider`]: CIDEr-D as pycocoevalcap computes it.
 //! - [`metric`]: the metrics by name ([`metric::Metric`]: key in files, heading in tables).
+//! - [`imageclef`]: ImageCLEFmedical Caption's evaluators: each year's
+//!   file checks, preprocessing, per-caption rules, concept-detection F1
+//!   and aggregates.
 //! - [`findings`]: a rule-based labeller of the CheXpert labeller's 14
 //!   observations and clinical-efficacy scores (findings precision, recall, F1).
 //! - [`porter`]: nltk's Porter stemmer (NLTK_EXTENSIONS mode), for ROUGE.
@@ -144,6 +147,7 @@ pub mod caption_files;
 pub mod caption_scores;
 pub mod cider;
 pub mod findings;
+pub mod imageclef;
 pub mod metric;
 mod ngram;
 pub mod porter;

@@ -5,6 +5,7 @@
 mod bleu_cider_parity;
 mod common;
 mod findings;
+mod imageclef_parity;
 mod porter_parity;
 mod properties;
 mod rouge_parity;

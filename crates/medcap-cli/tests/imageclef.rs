@@ -1,0 +1,258 @@
+//! `medcap score --suite` and `medcap check-submission` as README shows
+//! them: relative paths from the files' own directory, the front end with
+//! a clean environment (the suites need no libtorch), the official
+//! messages on refused files, nothing written on failure.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::common::text;
+
+fn golden() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data-fixtures/imageclef/golden.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn case<'a>(golden: &'a Value, task: &str, suite: &str, name: &str) -> &'a Value {
+    golden[task]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["suite"] == suite && c["case"] == name)
+        .unwrap()
+}
+
+fn medcap(cwd: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_medcap"));
+    cmd.env_clear().current_dir(cwd).args(args);
+    if let Some(v) = std::env::var_os("PATH") {
+        cmd.env("PATH", v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn score_and_check_submissions_as_typed() {
+    let golden = golden();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let write = |name: &str, case: &Value, key: &str| {
+        std::fs::write(dir.join(name), case[key].as_str().unwrap()).unwrap();
+    };
+    let ordered = case(&golden, "captions", "imageclef-2025", "in_order");
+    write("captions.csv", ordered, "ground_truth");
+    write("run.csv", ordered, "submission");
+    write(
+        "other.csv",
+        case(&golden, "captions", "imageclef-2025", "complete"),
+        "submission",
+    );
+    write(
+        "no-header.csv",
+        case(&golden, "captions", "imageclef-2025", "no_header"),
+        "submission",
+    );
+
+    let out = medcap(
+        dir,
+        &[
+            "score",
+            "--suite",
+            "imageclef-2025",
+            "--submission",
+            "run.csv",
+            "--ground-truth",
+            "captions.csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    // The official per-caption ROUGE-1 values, averaged.
+    let official: Vec<f64> = ordered["rouge1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let mean = official.iter().sum::<f64>() / official.len() as f64;
+    assert!(
+        table.contains(&format!("| ROUGE-1 | {mean:.4} [")),
+        "{table}"
+    );
+    assert!(
+        table.contains("| Relevance | incomplete: lacks BERTScore, Similarity |"),
+        "{table}"
+    );
+    assert!(table.contains("| BERTScore | missing: "), "{table}");
+    assert!(
+        table.contains("signature: imageclef-2025|rouge1:nostem:preprocessed|medcap-"),
+        "{table}"
+    );
+
+    // Per caption, and two submissions compared.
+    let out = medcap(
+        dir,
+        &[
+            "score",
+            "--suite",
+            "imageclef-2025",
+            "--submission",
+            "run.csv",
+            "--ground-truth",
+            "captions.csv",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 5);
+    for (row, value) in rows.iter().zip(&official) {
+        assert!(
+            (row["rouge1"].as_f64().unwrap() - value).abs() < 1e-12,
+            "{row}"
+        );
+    }
+    let out = medcap(
+        dir,
+        &[
+            "score",
+            "--suite",
+            "imageclef-2025",
+            "--submission",
+            "run.csv",
+            "--submission",
+            "other.csv",
+            "--ground-truth",
+            "captions.csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ROUGE-1, other.csv minus run.csv: "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Refused as the official loader refuses, with why.
+    let out = medcap(
+        dir,
+        &[
+            "score",
+            "--suite",
+            "imageclef-2025",
+            "--submission",
+            "no-header.csv",
+            "--ground-truth",
+            "captions.csv",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Number in submission: 4 Error occurred at record line 3."),
+        "{err}"
+    );
+    assert!(err.contains("add the header"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = medcap(
+        dir,
+        &[
+            "check-submission",
+            "--suite",
+            "imageclef-2026",
+            "--submission",
+            "other.csv",
+            "--ground-truth",
+            "captions.csv",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("Row 2: ID order mismatch. Expected 'img1' at position 1, found 'img2'."),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = medcap(
+        dir,
+        &[
+            "check-submission",
+            "--suite",
+            "imageclef-2026",
+            "--submission",
+            "run.csv",
+            "--ground-truth",
+            "captions.csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout)
+            .contains("run.csv passes imageclef-2026's official checks (caption task, 5 images)")
+    );
+    std::fs::write(dir.join("latin1.csv"), b"ID,Caption\nimg1,caf\xe9\n").unwrap();
+    let out = medcap(
+        dir,
+        &[
+            "check-submission",
+            "--suite",
+            "imageclef-2026",
+            "--submission",
+            "latin1.csv",
+            "--ground-truth",
+            "captions.csv",
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains(
+            "'utf-8' codec can't decode byte 0xe9 in position 19: invalid continuation byte"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The concept task, primary and secondary.
+    let concepts = case(&golden, "concepts", "imageclef-2025", "complete");
+    write("concepts.csv", concepts, "ground_truth");
+    write("concepts_manual.csv", concepts, "manual");
+    write("concept-run.csv", concepts, "submission");
+    let out = medcap(
+        dir,
+        &[
+            "score",
+            "--suite",
+            "imageclef-2025",
+            "--task",
+            "concepts",
+            "--submission",
+            "concept-run.csv",
+            "--ground-truth",
+            "concepts.csv",
+            "--ground-truth-secondary",
+            "concepts_manual.csv",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let primary = concepts["primary"].as_f64().unwrap();
+    let secondary = concepts["secondary"].as_f64().unwrap();
+    assert!(
+        table.contains(&format!("| primary F1 | {primary:.4} |")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "| secondary F1 (curated concepts) | {secondary:.4} |"
+        )),
+        "{table}"
+    );
+}

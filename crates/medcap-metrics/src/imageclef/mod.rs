@@ -1,0 +1,341 @@
+//! ImageCLEFmedical Caption as its organisers' evaluators score it: each
+//! year's reading of submission and ground-truth files (the checks, their
+//! messages and their quirks), the caption preprocessing, the per-caption
+//! rules, the concept-detection F1 scores and the aggregates.
+//!
+//! Sources, read (not copied) at these commits: the 2025 evaluator
+//! (taubsity/clef-caption-evaluation `ce13086`), the 2026 one
+//! (taubsity/clef-caption-evaluation-2026 `9966c13`, with its
+//! `submission_check.py`), and the 2023 one as a participating team kept
+//! it (TiagoFilipeSousaGoncalves/ImageCLEFmedical2023VCMI `d8fa3f1`). No
+//! 2024 evaluator is public; its year is not offered.
+//!
+//! - [`pycsv`]: CSV records as Python's `csv` module reads them;
+//! - [`submission`]: caption files (ground truth and submission), each
+//!   year's checks;
+//! - [`concepts`]: the concept-detection task's files and F1 scores;
+//! - [`Suite`]: the years, their components and aggregates;
+//! - [`preprocess`]: the caption preprocessing of BERTScore, ROUGE and
+//!   BLEURT.
+
+pub mod concepts;
+pub mod pycsv;
+pub mod submission;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::rouge::Rouge;
+
+/// One year's evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suite {
+    /// 2023: BERTScore (DeBERTa-xlarge-MNLI, no idf) and ROUGE-1; files
+    /// separated by `|` (or a tab) without quoting.
+    Y2023,
+    /// 2025: Relevance (BERTScore with idf, ROUGE-1, image–caption
+    /// similarity) and Factuality (MedCAT concept F1, AlignScore); BLEURT
+    /// reported beside them.
+    Y2025,
+    /// 2026: as 2025 with BLEURT inside Relevance, a strict format check
+    /// first, and an empty caption's similarity 0.
+    Y2026,
+}
+
+impl Suite {
+    /// Every suite, oldest first.
+    pub const ALL: [Self; 3] = [Self::Y2023, Self::Y2025, Self::Y2026];
+
+    /// The name `--suite` takes: `imageclef-2025`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Y2023 => "imageclef-2023",
+            Self::Y2025 => "imageclef-2025",
+            Self::Y2026 => "imageclef-2026",
+        }
+    }
+
+    /// The caption task's components, in the order the official table
+    /// lists them.
+    pub fn components(self) -> &'static [Component] {
+        use Component::*;
+        match self {
+            Self::Y2023 => &[BertScore, Rouge1],
+            Self::Y2025 | Self::Y2026 => {
+                &[BertScore, Rouge1, Similarity, Bleurt, MedCat, AlignScore]
+            }
+        }
+    }
+
+    /// The caption task's aggregates: the official primary and secondary
+    /// scores, each the mean of its components.
+    pub fn aggregates(self) -> &'static [Aggregate] {
+        match self {
+            Self::Y2023 => &[
+                Aggregate {
+                    name: "Primary (BERTScore)",
+                    components: &[Component::BertScore],
+                },
+                Aggregate {
+                    name: "Secondary (ROUGE-1)",
+                    components: &[Component::Rouge1],
+                },
+            ],
+            Self::Y2025 => &[
+                Aggregate {
+                    name: "Relevance",
+                    components: &[
+                        Component::BertScore,
+                        Component::Rouge1,
+                        Component::Similarity,
+                    ],
+                },
+                Aggregate {
+                    name: "Factuality",
+                    components: &[Component::MedCat, Component::AlignScore],
+                },
+            ],
+            Self::Y2026 => &[
+                Aggregate {
+                    name: "Relevance",
+                    components: &[
+                        Component::BertScore,
+                        Component::Rouge1,
+                        Component::Similarity,
+                        Component::Bleurt,
+                    ],
+                },
+                Aggregate {
+                    name: "Factuality",
+                    components: &[Component::MedCat, Component::AlignScore],
+                },
+            ],
+        }
+    }
+
+    /// What a caption pair empty on both sides scores, by the official
+    /// rule: 1 for every component but BLEURT (scored as text) in
+    /// 2025–2026, where "empty" means the raw captions; 1 in 2023 too, where
+    /// the check is on the preprocessed captions and the official code
+    /// meant 1 but stops with a `TypeError` instead.
+    pub fn both_empty(self, reference: &str, candidate: &str) -> bool {
+        match self {
+            Self::Y2023 => preprocess(reference).is_empty() && preprocess(candidate).is_empty(),
+            Self::Y2025 | Self::Y2026 => reference.is_empty() && candidate.is_empty(),
+        }
+    }
+
+    /// ROUGE-1 F of one pair as the year's evaluator computes it:
+    /// rouge-score's unigram F (no stemming) of the preprocessed captions,
+    /// 1 for a pair empty on both sides ([`Self::both_empty`]).
+    ///
+    /// ```
+    /// use medcap_metrics::imageclef::Suite;
+    ///
+    /// let s = Suite::Y2025;
+    /// assert_eq!(s.rouge1("Effusion, 3.5 cm", "effusion 35 cm"), 0.0 + 2.0 / 3.0);
+    /// assert_eq!(s.rouge1("", ""), 1.0);
+    /// assert_eq!(s.rouge1("", "x"), 0.0);
+    /// ```
+    pub fn rouge1(self, reference: &str, candidate: &str) -> f64 {
+        if self.both_empty(reference, candidate) {
+            return 1.0;
+        }
+        Rouge::default()
+            .score(&preprocess(candidate), &preprocess(reference))
+            .rouge1
+            .fmeasure
+    }
+}
+
+impl fmt::Display for Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A `--suite` name that is not one of [`Suite::ALL`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "unknown suite `{0}`; known: imageclef-2023, imageclef-2025, imageclef-2026 (no 2024 \
+     evaluator is public)"
+)]
+pub struct UnknownSuite(pub String);
+
+impl FromStr for Suite {
+    type Err = UnknownSuite;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|suite| suite.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownSuite(s.to_owned()))
+    }
+}
+
+/// A component of the caption task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Component {
+    /// BERTScore F1 with `microsoft/deberta-xlarge-mnli` (layer 40), on
+    /// preprocessed captions.
+    BertScore,
+    /// ROUGE-1 F, no stemming, on preprocessed captions.
+    Rouge1,
+    /// Image–caption similarity, 2.5 · max(cos, 0), MedImageInsight
+    /// embeddings of the image and the raw caption.
+    Similarity,
+    /// BLEURT-20-D12's score of (reference, candidate), preprocessed.
+    Bleurt,
+    /// F1 of the UMLS concepts MedCAT finds in the raw captions.
+    MedCat,
+    /// AlignScore-base (`nli_sp`) of the raw caption given the reference.
+    AlignScore,
+}
+
+impl Component {
+    /// The key of the component in the official result (`bert`, `rouge`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::BertScore => "bert",
+            Self::Rouge1 => "rouge",
+            Self::Similarity => "similarity",
+            Self::Bleurt => "bleurt",
+            Self::MedCat => "medcat",
+            Self::AlignScore => "align",
+        }
+    }
+
+    /// The heading of the component in tables.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Self::BertScore => "BERTScore",
+            Self::Rouge1 => "ROUGE-1",
+            Self::Similarity => "Similarity",
+            Self::Bleurt => "BLEURT",
+            Self::MedCat => "MedCAT",
+            Self::AlignScore => "AlignScore",
+        }
+    }
+}
+
+/// An official aggregate: the mean of its components' means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aggregate {
+    /// Its name in the official results.
+    pub name: &'static str,
+    /// What it averages.
+    pub components: &'static [Component],
+}
+
+impl Aggregate {
+    /// The aggregate of the component means `value` gives, or the
+    /// components it lacks: an aggregate is never taken over fewer
+    /// components than the official one.
+    ///
+    /// # Errors
+    /// The components `value` has no mean for.
+    pub fn of(&self, value: impl Fn(Component) -> Option<f64>) -> Result<f64, Vec<Component>> {
+        let mut missing = Vec::new();
+        let mut sum = 0.0;
+        for &c in self.components {
+            match value(c) {
+                Some(v) => sum += v,
+                None => missing.push(c),
+            }
+        }
+        if missing.is_empty() {
+            Ok(sum / self.components.len() as f64)
+        } else {
+            Err(missing)
+        }
+    }
+}
+
+/// The caption preprocessing of every year, before BERTScore, ROUGE and
+/// BLEURT: lowercase (Unicode, as Python's `str.lower`), then each run of
+/// decimal digits (Unicode `Nd`, as Python's `\d`) becomes `number`, then
+/// ASCII punctuation (Python's `string.punctuation`) is deleted; nothing
+/// else, so `3.5 cm` becomes `numbernumber cm` and spaces stay as they are.
+///
+/// ```
+/// use medcap_metrics::imageclef::preprocess;
+///
+/// assert_eq!(preprocess("CT 3.5 cm, ²٣ x"), "ct numbernumber cm ²number x");
+/// assert_eq!(preprocess("  (A)  "), "  a  ");
+/// ```
+pub fn preprocess(caption: &str) -> String {
+    let lower = caption.to_lowercase();
+    let mut out = String::with_capacity(lower.len() + 8);
+    let mut in_digits = false;
+    for c in lower.chars() {
+        if is_decimal_digit(c) {
+            if !in_digits {
+                out.push_str("number");
+                in_digits = true;
+            }
+            continue;
+        }
+        in_digits = false;
+        if !c.is_ascii_punctuation() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Unicode general category `Nd`, which Python's `\d` matches in a str
+/// pattern (not `No` such as `²`, nor `Nl` such as Roman numerals).
+fn is_decimal_digit(c: char) -> bool {
+    if c.is_ascii_digit() {
+        return true;
+    }
+    if c.is_ascii() || !c.is_numeric() {
+        return false;
+    }
+    // Every Nd block is a run of ten code points whose first is a zero;
+    // `is_numeric` also holds for No and Nl, which come in other runs.
+    DECIMAL_ZEROS
+        .iter()
+        .any(|&zero| (zero..zero + 10).contains(&(c as u32)))
+}
+
+/// The zero of each run of ten decimal digits beyond ASCII (Unicode 14,
+/// Python 3.11's `unicodedata`, category Nd).
+const DECIMAL_ZEROS: [u32; 65] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digits_are_python_s_decimal_digits() {
+        assert!(is_decimal_digit('٣'));
+        assert!(is_decimal_digit('７'));
+        assert!(!is_decimal_digit('²'));
+        assert!(!is_decimal_digit('Ⅻ'));
+        assert!(!is_decimal_digit('½'));
+        assert_eq!(preprocess("a1b22"), "anumberbnumber");
+    }
+
+    #[test]
+    fn suites_by_name() {
+        assert_eq!("imageclef-2025".parse::<Suite>().unwrap(), Suite::Y2025);
+        let err = "imageclef-2024".parse::<Suite>().unwrap_err().to_string();
+        assert!(err.contains("no 2024 evaluator"), "{err}");
+    }
+
+    #[test]
+    fn aggregates_never_drop_a_component() {
+        let relevance = Suite::Y2026.aggregates()[0];
+        let some = |c: Component| (c != Component::Bleurt).then_some(0.5);
+        assert_eq!(relevance.of(some), Err(vec![Component::Bleurt]));
+        assert_eq!(relevance.of(|_| Some(0.25)), Ok(0.25));
+    }
+}
