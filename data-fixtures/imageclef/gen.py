@@ -22,13 +22,20 @@ Scratch environment (not needed by CI), Python 3.11:
 Versions used for the committed golden.json: Python 3.11.7, scikit-learn 1.7,
 numpy 2.3, rouge-score 0.1.2. The caption evaluators import their models'
 packages at the top (bert_score, alignscore, bleurt_pytorch, MedCAT,
-MedImageInsight, torch); those modules are replaced by empty stand-ins here,
-since only the loaders, the checks, the preprocessing and ROUGE run.
+MedImageInsight, torch); those modules are replaced by empty stand-ins here.
+The loaders, the checks, the preprocessing and ROUGE run as they are; the
+official MedCAT and Similarity code (`medcat_scorer.py`'s F1,
+`compute_medcats`, `compute_similarity` of 2025 and 2026) runs on stand-in
+entities and float32 embeddings drawn from each text's digest, which
+golden.json records beside the values, so that medcap scores the same inputs.
 `evaluate.load("rouge")` (which fetches its script from the Hugging Face hub)
 is replaced by what that script computes: rouge-score's scorer with the four
 default ROUGE types and `use_aggregator=False`, a one-element list per type.
 """
 import argparse
+import base64
+import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -37,6 +44,7 @@ import sys
 import tempfile
 import types
 
+import numpy as np
 from rouge_score import rouge_scorer
 
 
@@ -60,13 +68,15 @@ def stub_modules():
     evaluate = types.ModuleType("evaluate")
     evaluate.load = lambda name: Rouge()
     sys.modules["evaluate"] = evaluate
+    torch = types.ModuleType("torch")
+    torch.no_grad = contextlib.nullcontext
+    sys.modules["torch"] = torch
     for name, attrs in [
         ("alignscore", ["AlignScore"]),
         ("bert_score", ["BERTScorer"]),
         ("medcat_scorer", ["MedCatScorer"]),
         ("bleurt_pytorch", ["BleurtConfig", "BleurtForSequenceClassification", "BleurtTokenizer"]),
         ("medimageinsightmodel", ["MedImageInsight"]),
-        ("torch", []),
     ]:
         module = types.ModuleType(name)
         for attr in attrs:
@@ -240,6 +250,78 @@ CONCEPT_CASES_2023 = {
 }
 
 
+def fake_entities(text):
+    """MedCAT's entities stood in for: each word of four letters or more is
+    a concept (its CUI from the word's digest, its name the word), some
+    names shared by two CUIs and some CUIs by two names, as MedCAT's can be."""
+    out = {}
+    for i, word in enumerate(w for w in text.lower().split() if len(w) >= 4):
+        digest = int(hashlib.sha256(word.strip(".,").encode()).hexdigest(), 16)
+        cui = "C%07d" % (digest % 7)
+        out[i] = {"pretty_name": word[:5], "cui": cui}
+    return {"entities": out}
+
+
+class FakeCat:
+    def get_entities(self, text):
+        return fake_entities(text)
+
+
+def fake_vector(key, dim=8):
+    """A float32 embedding drawn from the key's digest, as the model's are float32."""
+    seed = int(hashlib.sha256(key.encode()).hexdigest(), 16) % (2**32)
+    return np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+
+
+class FakeInsight2025:
+    """MedImageInsight for 2025's compute_similarity: the image is named by
+    the bytes of its file (the id), the text by itself."""
+
+    def load_model(self):
+        pass
+
+    def encode(self, images, texts):
+        key = base64.decodebytes(images[0].encode()).decode()
+        return {"image_embeddings": [fake_vector("image:" + key)],
+                "text_embeddings": [fake_vector("text:" + texts[0])]}
+
+
+def model_components(module, year, evaluator, pairs, work):
+    """The official MedCAT and Similarity code on stand-in entities and
+    embeddings, per caption; with the inputs that produced them."""
+    medcat = load_module(
+        os.path.join(EVALUATORS, year, "caption_prediction", "medcat_scorer.py"), f"medcat_{year}"
+    )
+    scorer = medcat.MedCatScorer.__new__(medcat.MedCatScorer)
+    scorer.cat = FakeCat()
+    evaluator.medcat_scorer = scorer
+    entities = {}
+    for k, caption in pairs.items():
+        side = lambda t: [[e["cui"], e["pretty_name"]] for e in fake_entities(t)["entities"].values()]
+        entities[k] = [side(evaluator.gt[k]), side(caption)]
+    per_medcat = [float(evaluator.compute_medcats({k: pairs[k]})) for k in pairs]
+    embeddings = {k: [fake_vector("image:" + k).tolist(), fake_vector("text:" + pairs[k]).tolist()] for k in pairs}
+    if year == "2025":
+        images = os.path.join(os.path.dirname(evaluator.ground_truth_path), "images")
+        os.makedirs(images, exist_ok=True)
+        for k in pairs:
+            with open(os.path.join(images, k + ".jpg"), "wb") as f:
+                f.write(k.encode())
+        evaluator.image_similarity_scorer = FakeInsight2025()
+    else:
+        evaluator.device = "cpu"
+        evaluator._image_embeddings = {k: fake_vector("image:" + k) for k in pairs}
+        evaluator._load_image_similarity_scorer = lambda: None
+        evaluator._encode_texts = lambda texts: [fake_vector("text:" + t) for t in texts]
+    per_similarity = [float(evaluator.compute_similarity({k: pairs[k]})) for k in pairs]
+    return {
+        "entities": entities,
+        "medcat": per_medcat,
+        "embeddings": embeddings,
+        "similarity": per_similarity,
+    }
+
+
 def caption_cases(evaluators, work):
     out = []
     for year in ["2023", "2025", "2026"]:
@@ -277,6 +359,8 @@ def caption_cases(evaluators, work):
                     case["rouge1"] = per
                     whole = outcome_of(lambda: float(evaluator.compute_rouge(pairs)))
                     case["rouge1_official_mean"] = whole.get("ok", whole.get("error"))
+                    if year != "2023":
+                        case.update(model_components(module, year, evaluator, pairs, work))
             out.append(case)
     # The preprocessing itself, on its own.
     module, _ = caption_module(evaluators, "2025", work)
@@ -331,11 +415,19 @@ def concept_cases(evaluators, work):
     return out
 
 
+EVALUATORS = None
+
+
 def main():
+    global EVALUATORS
     parser = argparse.ArgumentParser()
     parser.add_argument("--evaluators", required=True)
     args = parser.parse_args()
     stub_modules()
+    sys.modules["medcat.cat"] = types.ModuleType("medcat.cat")
+    sys.modules["medcat.cat"].CAT = type("CAT", (), {})
+    sys.modules["medcat"] = types.ModuleType("medcat")
+    EVALUATORS = args.evaluators
     with tempfile.TemporaryDirectory() as work:
         # The evaluators print progress; golden.json goes to stdout alone.
         real_stdout = sys.stdout

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use medcap_metrics::imageclef::concepts::{self, ConceptScore, Concepts};
 use medcap_metrics::imageclef::submission::{self, Pairs, Rejection, decode_utf8};
-use medcap_metrics::imageclef::{Component, Suite};
+use medcap_metrics::imageclef::{Component, Entity, Suite};
 use medcap_metrics::stats::{Bootstrap, Summary, compare_paired, summarize};
 use serde_json::json;
 
@@ -48,6 +48,17 @@ pub struct SuiteArgs {
     /// The task of the submission.
     #[arg(long, value_enum, default_value_t = Task::Caption, requires = "suite")]
     pub task: Task,
+    /// The MedCAT component from the entities MedCAT found: JSONL, one line
+    /// per image, `{"id": ..., "reference": [...], "candidate": [...]}`, each
+    /// entity a CUI or `{"cui": ..., "pretty_name": ...}` (one file per
+    /// --submission).
+    #[arg(long, value_name = "FILE", requires = "suite")]
+    pub medcat_entities: Vec<PathBuf>,
+    /// The Similarity component from precomputed embeddings: JSONL, one line
+    /// per image, `{"id": ..., "image": [...], "text": [...]}`, the text
+    /// embedding of the raw candidate caption (one file per --submission).
+    #[arg(long, value_name = "FILE", requires = "suite")]
+    pub similarity_embeddings: Vec<PathBuf>,
 }
 
 /// `medcap check-submission`: the official format checks alone.
@@ -216,8 +227,9 @@ pub fn score(args: &SuiteArgs, format: Format, bootstrap: &Bootstrap) -> Result<
     let mut out = medcap_cli::results_out::results_out();
     match args.task {
         Task::Caption => {
+            let inputs = ComponentInputs::read(args)?;
             let loaded = load_caption(suite, truth, &args.submission)?;
-            caption_report(suite, &loaded, format, bootstrap, &mut out)?;
+            caption_report(suite, &loaded, &inputs, format, bootstrap, &mut out)?;
         }
         Task::Concepts => {
             let loaded = load_concepts(
@@ -241,8 +253,10 @@ fn missing_reason(component: Component) -> &'static str {
         }
         Component::Bleurt => "needs BLEURT-20-D12, which medcap does not load yet",
         Component::AlignScore => "needs AlignScore-base, which medcap does not load yet",
-        Component::Similarity => "needs MedImageInsight embeddings, which medcap does not read yet",
-        Component::MedCat => "needs MedCAT's concepts, which medcap does not read yet",
+        Component::Similarity => {
+            "give --similarity-embeddings (MedImageInsight's image and caption embeddings)"
+        }
+        Component::MedCat => "give --medcat-entities (the concepts MedCAT finds in each caption)",
         Component::Rouge1 => "",
     }
 }
@@ -258,6 +272,8 @@ fn signature(suite: Suite, computed: &[Component]) -> String {
     for c in computed {
         parts.push(match c {
             Component::Rouge1 => "rouge1:nostem:preprocessed".to_owned(),
+            Component::MedCat => "medcat:given-entities".to_owned(),
+            Component::Similarity => "similarity:given-embeddings:w2.5".to_owned(),
             other => other.key().to_owned(),
         });
     }
@@ -265,56 +281,105 @@ fn signature(suite: Suite, computed: &[Component]) -> String {
     parts.join("|")
 }
 
+/// Each submission's per-caption values of the components medcap can
+/// compute from what it was given, in the official order.
+struct Scored {
+    ids: Vec<String>,
+    columns: Vec<(Component, Vec<f64>)>,
+}
+
+fn score_captions(suite: Suite, loaded: &Caption, inputs: &ComponentInputs) -> Result<Vec<Scored>> {
+    let mut all = Vec::new();
+    for (k, (path, pairs)) in loaded.submissions.iter().enumerate() {
+        let rows: Vec<(&str, &str, &str)> = pairs
+            .iter()
+            .map(|(id, caption)| (id, loaded.truth.get(id).unwrap_or_default(), caption))
+            .collect();
+        let mut columns = vec![(
+            Component::Rouge1,
+            rows.iter().map(|(_, r, c)| suite.rouge1(r, c)).collect(),
+        )];
+        if let Some(entities) = inputs.medcat.get(k) {
+            let mut values = Vec::with_capacity(rows.len());
+            for (id, reference, caption) in &rows {
+                let (r, c) = entities.get(id).with_context(|| {
+                    format!(
+                        "{} has no MedCAT entities for image {id} (of {})",
+                        entities.path.display(),
+                        path.display()
+                    )
+                })?;
+                values.extend(suite.medcat(reference, caption, r, c));
+            }
+            if !values.is_empty() {
+                columns.push((Component::MedCat, values));
+            }
+        }
+        if let Some(embeddings) = inputs.similarity.get(k) {
+            let mut values = Vec::with_capacity(rows.len());
+            for (id, reference, caption) in &rows {
+                let (image, text) = embeddings.get(id).with_context(|| {
+                    format!(
+                        "Missing precomputed embeddings for image IDs: {id} (in {})",
+                        embeddings.path.display()
+                    )
+                })?;
+                if let Some(value) = suite.similarity(reference, caption, image, text) {
+                    values.push(value.map_err(|e| {
+                        anyhow::anyhow!("{}, image {id}: {e}", embeddings.path.display())
+                    })?);
+                }
+            }
+            if !values.is_empty() {
+                columns.push((Component::Similarity, values));
+            }
+        }
+        all.push(Scored {
+            ids: rows.iter().map(|(id, _, _)| (*id).to_owned()).collect(),
+            columns,
+        });
+    }
+    Ok(all)
+}
+
 fn caption_report(
     suite: Suite,
     loaded: &Caption,
+    inputs: &ComponentInputs,
     format: Format,
     bootstrap: &Bootstrap,
     out: &mut impl Write,
 ) -> Result<()> {
-    // Per caption, in the official order of each submission.
-    let scored: Vec<Vec<(String, f64)>> = loaded
-        .submissions
-        .iter()
-        .map(|(_, pairs)| {
-            pairs
-                .iter()
-                .map(|(id, caption)| {
-                    let reference = loaded.truth.get(id).unwrap_or_default();
-                    (id.to_owned(), suite.rouge1(reference, caption))
-                })
-                .collect()
-        })
-        .collect();
-    match format {
-        Format::Jsonl | Format::Csv => {
-            if format == Format::Csv {
-                writeln!(out, "submission,id,rouge1")?;
-            }
-            for ((path, _), rows) in loaded.submissions.iter().zip(&scored) {
-                for (id, rouge) in rows {
-                    if format == Format::Csv {
-                        writeln!(
-                            out,
-                            "{},{},{rouge}",
-                            csv_cell(&path.display().to_string()),
-                            csv_cell(id)
-                        )?;
-                    } else {
-                        let row = json!({"submission": path, "id": id, "rouge1": rouge});
-                        writeln!(out, "{row}")?;
+    let scored = score_captions(suite, loaded, inputs)?;
+    if matches!(format, Format::Jsonl | Format::Csv) {
+        let keys: Vec<&str> = scored[0].columns.iter().map(|(c, _)| c.key()).collect();
+        if format == Format::Csv {
+            writeln!(out, "submission,id,{}", keys.join(","))?;
+        }
+        for ((path, _), s) in loaded.submissions.iter().zip(&scored) {
+            for (i, id) in s.ids.iter().enumerate() {
+                if format == Format::Csv {
+                    let values: Vec<String> =
+                        s.columns.iter().map(|(_, v)| v[i].to_string()).collect();
+                    writeln!(
+                        out,
+                        "{},{},{}",
+                        csv_cell(&path.display().to_string()),
+                        csv_cell(id),
+                        values.join(",")
+                    )?;
+                } else {
+                    let mut row = json!({"submission": path, "id": id});
+                    for (c, v) in &s.columns {
+                        row[c.key()] = json!(v[i]);
                     }
+                    writeln!(out, "{row}")?;
                 }
             }
-            return Ok(());
         }
-        Format::Table => {}
+        return Ok(());
     }
-    let summaries: Vec<Summary> = scored
-        .iter()
-        .map(|rows| summarize(&rows.iter().map(|(_, r)| *r).collect::<Vec<_>>(), bootstrap))
-        .collect();
-    for ((path, pairs), summary) in loaded.submissions.iter().zip(&summaries) {
+    for ((path, pairs), s) in loaded.submissions.iter().zip(&scored) {
         writeln!(
             out,
             "{} caption task, {} ({} captions); 95% bootstrap intervals\n",
@@ -324,20 +389,27 @@ fn caption_report(
         )?;
         writeln!(out, "| component | score |")?;
         writeln!(out, "|---|---|")?;
+        let summaries: Vec<(Component, Summary)> = s
+            .columns
+            .iter()
+            .map(|(c, v)| (*c, summarize(v, bootstrap)))
+            .collect();
+        let mean = |c: Component| summaries.iter().find(|(k, _)| *k == c).map(|(_, s)| s.mean);
         for &component in suite.components() {
-            match component {
-                Component::Rouge1 => writeln!(out, "| ROUGE-1 | {} |", fmt_summary(summary))?,
-                other => writeln!(
+            match summaries.iter().find(|(c, _)| *c == component) {
+                Some((c, summary)) => {
+                    writeln!(out, "| {} | {} |", c.heading(), fmt_summary(summary))?
+                }
+                None => writeln!(
                     out,
                     "| {} | missing: {} |",
-                    other.heading(),
-                    missing_reason(other)
+                    component.heading(),
+                    missing_reason(component)
                 )?,
             }
         }
         for aggregate in suite.aggregates() {
-            let value = aggregate.of(|c| (c == Component::Rouge1).then_some(summary.mean));
-            match value {
+            match aggregate.of(mean) {
                 Ok(v) => writeln!(out, "| {} | {v:.4} |", aggregate.name)?,
                 Err(missing) => writeln!(
                     out,
@@ -368,34 +440,172 @@ fn caption_report(
                  1, as the 2023 code intends; that code itself stops with a TypeError on them"
             )?;
         }
-        writeln!(
-            out,
-            "\nsignature: {}\n",
-            signature(suite, &[Component::Rouge1])
-        )?;
+        let computed: Vec<Component> = s.columns.iter().map(|(c, _)| *c).collect();
+        writeln!(out, "\nsignature: {}\n", signature(suite, &computed))?;
     }
     if let [a, b] = scored.as_slice() {
-        let ids_a: Vec<&String> = a.iter().map(|(i, _)| i).collect();
-        let by_id: std::collections::HashMap<&String, f64> =
-            b.iter().map(|(i, r)| (i, *r)).collect();
-        let b_aligned: Vec<f64> = ids_a
-            .iter()
-            .map(|i| by_id.get(i).copied().unwrap_or(f64::NAN))
-            .collect();
-        let a_values: Vec<f64> = a.iter().map(|(_, r)| *r).collect();
-        let paired = compare_paired(&a_values, &b_aligned, bootstrap);
-        writeln!(
-            out,
-            "ROUGE-1, {} minus {}: {:+.4} [{:+.4}, {:+.4}], permutation p = {:.4}",
-            loaded.submissions[1].0.display(),
-            loaded.submissions[0].0.display(),
-            paired.mean_difference,
-            paired.ci95.0,
-            paired.ci95.1,
-            paired.p_value
-        )?;
+        for ((component, a_values), (_, b_values)) in a.columns.iter().zip(&b.columns) {
+            // The same ids in both (the checks make both the ground truth's);
+            // b's values in a's order.
+            let by_id: std::collections::HashMap<&String, f64> =
+                b.ids.iter().zip(b_values).map(|(i, v)| (i, *v)).collect();
+            let b_aligned: Vec<f64> = a
+                .ids
+                .iter()
+                .map(|i| by_id.get(i).copied().unwrap_or(f64::NAN))
+                .collect();
+            let paired = compare_paired(a_values, &b_aligned, bootstrap);
+            writeln!(
+                out,
+                "{}, {} minus {}: {:+.4} [{:+.4}, {:+.4}], permutation p = {:.4}",
+                component.heading(),
+                loaded.submissions[1].0.display(),
+                loaded.submissions[0].0.display(),
+                paired.mean_difference,
+                paired.ci95.0,
+                paired.ci95.1,
+                paired.p_value
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Precomputed inputs of the components medcap takes from outside: one
+/// file per submission, in the submissions' order.
+#[derive(Default)]
+struct ComponentInputs {
+    medcat: Vec<EntityFile>,
+    similarity: Vec<EmbeddingFile>,
+}
+
+struct EntityFile {
+    path: PathBuf,
+    by_id: std::collections::HashMap<String, (Vec<Entity>, Vec<Entity>)>,
+}
+
+impl EntityFile {
+    fn get(&self, id: &str) -> Option<&(Vec<Entity>, Vec<Entity>)> {
+        self.by_id.get(id)
+    }
+}
+
+struct EmbeddingFile {
+    path: PathBuf,
+    by_id: std::collections::HashMap<String, (Vec<f64>, Vec<f64>)>,
+}
+
+impl EmbeddingFile {
+    fn get(&self, id: &str) -> Option<(&[f64], &[f64])> {
+        self.by_id
+            .get(id)
+            .map(|(i, t)| (i.as_slice(), t.as_slice()))
+    }
+}
+
+/// JSONL lines of `path`, each parsed by `each` (given the line number).
+fn jsonl<T>(
+    path: &Path,
+    mut each: impl FnMut(usize, serde_json::Value) -> Result<(String, T)>,
+) -> Result<std::collections::HashMap<String, T>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = std::collections::HashMap::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}, line {}: not JSON", path.display(), n + 1))?;
+        let (id, item) =
+            each(n + 1, value).with_context(|| format!("{}, line {}", path.display(), n + 1))?;
+        if out.insert(id.clone(), item).is_some() {
+            bail!(
+                "{}, line {}: image {id} appears twice",
+                path.display(),
+                n + 1
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn entities(value: &serde_json::Value, side: &str) -> Result<Vec<Entity>> {
+    let list = value[side]
+        .as_array()
+        .with_context(|| format!("no `{side}` list of MedCAT entities"))?;
+    list.iter()
+        .map(|e| match e {
+            serde_json::Value::String(cui) => Ok(Entity {
+                cui: cui.clone(),
+                pretty_name: cui.clone(),
+            }),
+            serde_json::Value::Object(_) => {
+                let cui = e["cui"].as_str().context("an entity without a `cui`")?;
+                Ok(Entity {
+                    cui: cui.to_owned(),
+                    pretty_name: e["pretty_name"].as_str().unwrap_or(cui).to_owned(),
+                })
+            }
+            other => bail!("an entity is neither a CUI nor an object: {other}"),
+        })
+        .collect()
+}
+
+fn vector(value: &serde_json::Value, key: &str) -> Result<Vec<f64>> {
+    value[key]
+        .as_array()
+        .with_context(|| format!("no `{key}` embedding"))?
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .with_context(|| format!("`{key}` holds a value that is not a number: {x}"))
+        })
+        .collect()
+}
+
+fn id_of(value: &serde_json::Value) -> Result<String> {
+    Ok(value["id"].as_str().context("no `id`")?.to_owned())
+}
+
+impl ComponentInputs {
+    fn read(args: &SuiteArgs) -> Result<Self> {
+        let n = args.submission.len();
+        for (flag, given) in [
+            ("--medcat-entities", args.medcat_entities.len()),
+            ("--similarity-embeddings", args.similarity_embeddings.len()),
+        ] {
+            if given != 0 && given != n {
+                bail!(
+                    "{flag} takes one file per --submission ({n}), in the same order ({given} given)"
+                );
+            }
+        }
+        let mut inputs = Self::default();
+        for path in &args.medcat_entities {
+            let by_id = jsonl(path, |_, v| {
+                Ok((
+                    id_of(&v)?,
+                    (entities(&v, "reference")?, entities(&v, "candidate")?),
+                ))
+            })?;
+            inputs.medcat.push(EntityFile {
+                path: path.clone(),
+                by_id,
+            });
+        }
+        for path in &args.similarity_embeddings {
+            let by_id = jsonl(path, |_, v| {
+                Ok((id_of(&v)?, (vector(&v, "image")?, vector(&v, "text")?)))
+            })?;
+            inputs.similarity.push(EmbeddingFile {
+                path: path.clone(),
+                by_id,
+            });
+        }
+        Ok(inputs)
+    }
 }
 
 fn csv_cell(text: &str) -> String {

@@ -4,7 +4,7 @@
 //! every rule).
 
 use medcap_metrics::imageclef::submission::{self, Rejection};
-use medcap_metrics::imageclef::{Suite, concepts, preprocess};
+use medcap_metrics::imageclef::{Entity, Suite, concepts, preprocess};
 use serde_json::Value;
 
 fn golden() -> Value {
@@ -52,6 +52,7 @@ fn caption_files_are_read_and_scored_as_the_official_evaluators_do() {
     let golden = golden();
     let cases = golden["captions"].as_array().unwrap();
     assert!(cases.len() >= 40);
+    let mut with_models = 0;
     for case in cases {
         let suite: Suite = text(case, "suite").parse().unwrap();
         let name = format!("{suite} {}", text(case, "case"));
@@ -107,7 +108,68 @@ fn caption_files_are_read_and_scored_as_the_official_evaluators_do() {
             let ours = rouge.iter().sum::<f64>() / rouge.len() as f64;
             assert!((ours - mean).abs() < 1e-12, "{name}");
         }
+        // The official MedCAT F1 and Similarity on the entities and
+        // embeddings the generator gave them.
+        if case.get("medcat").is_some() {
+            let floats = |v: &Value| -> Vec<f64> {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            };
+            let entities = |v: &Value| -> Vec<Entity> {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| Entity {
+                        cui: e[0].as_str().unwrap().to_owned(),
+                        pretty_name: e[1].as_str().unwrap().to_owned(),
+                    })
+                    .collect()
+            };
+            let official_medcat = floats(&case["medcat"]);
+            let official_similarity = floats(&case["similarity"]);
+            for (k, (id, caption)) in pairs.iter().enumerate() {
+                let reference = truth.get(id).unwrap();
+                let sides = &case["entities"][id];
+                let ours = suite
+                    .medcat(
+                        reference,
+                        caption,
+                        &entities(&sides[0]),
+                        &entities(&sides[1]),
+                    )
+                    .unwrap();
+                assert!(
+                    (ours - official_medcat[k]).abs() < 1e-12,
+                    "{name} {id}: MedCAT {ours} against {}",
+                    official_medcat[k]
+                );
+                let vectors = &case["embeddings"][id];
+                let ours = suite
+                    .similarity(
+                        reference,
+                        caption,
+                        &floats(&vectors[0]),
+                        &floats(&vectors[1]),
+                    )
+                    .unwrap()
+                    .unwrap();
+                // The official cosine is float32 arithmetic.
+                assert!(
+                    (ours - official_similarity[k]).abs() < 1e-6,
+                    "{name} {id}: Similarity {ours} against {}",
+                    official_similarity[k]
+                );
+            }
+            with_models += 1;
+        }
     }
+    assert!(
+        with_models >= 8,
+        "only {with_models} cases with MedCAT and Similarity"
+    );
 }
 
 #[test]

@@ -148,6 +148,113 @@ impl Suite {
     }
 }
 
+/// A concept MedCAT found in a caption: its CUI and the name MedCAT
+/// prints for it (`pretty_name`), in the order MedCAT lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entity {
+    /// The UMLS concept identifier.
+    pub cui: String,
+    /// MedCAT's name of the concept.
+    pub pretty_name: String,
+}
+
+impl Suite {
+    /// The MedCAT component of one pair from the entities MedCAT found in
+    /// the raw reference and candidate (`medcat_scorer.py`): each side's
+    /// concepts (a CUI kept once under each name); precision the share of
+    /// the candidate's CUIs among the reference's, recall the reverse, F1
+    /// their harmonic mean, 0 when either is 0; 1 for a pair empty on
+    /// both sides. `None` for 2023, which has no MedCAT component.
+    ///
+    /// ```
+    /// use medcap_metrics::imageclef::{Entity, Suite};
+    ///
+    /// let e = |cui: &str| Entity { cui: cui.into(), pretty_name: cui.into() };
+    /// let f = Suite::Y2025.medcat("a b", "a c", &[e("C1"), e("C2")], &[e("C1"), e("C3")]);
+    /// assert_eq!(f, Some(0.5));
+    /// ```
+    pub fn medcat(
+        self,
+        reference: &str,
+        candidate: &str,
+        reference_entities: &[Entity],
+        candidate_entities: &[Entity],
+    ) -> Option<f64> {
+        if self == Self::Y2023 {
+            return None;
+        }
+        if self.both_empty(reference, candidate) {
+            return Some(1.0);
+        }
+        let (truth, predicted) = (cui_list(reference_entities), cui_list(candidate_entities));
+        let correct = truth.iter().filter(|c| predicted.contains(c)).count() as f64;
+        let precision = if predicted.is_empty() {
+            0.0
+        } else {
+            correct / predicted.len() as f64
+        };
+        let recall = if truth.is_empty() {
+            0.0
+        } else {
+            correct / truth.len() as f64
+        };
+        Some(if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        })
+    }
+
+    /// The Similarity component of one pair from the image's and the raw
+    /// candidate caption's embeddings (MedImageInsight's, or any encoder's:
+    /// the numbers compare only within one encoder): 2.5 · max(cos, 0);
+    /// 2025 scores a pair empty on both sides 1, 2026 an empty candidate 0.
+    /// `None` for 2023, which has no Similarity component.
+    ///
+    /// # Errors
+    /// The two embeddings differ in length, or one has no direction (all
+    /// zeros, or not finite), where the official code's cosine is NaN.
+    pub fn similarity(
+        self,
+        reference: &str,
+        candidate: &str,
+        image: &[f64],
+        text: &[f64],
+    ) -> Option<Result<f64, String>> {
+        match self {
+            Self::Y2023 => return None,
+            Self::Y2025 if self.both_empty(reference, candidate) => return Some(Ok(1.0)),
+            Self::Y2026 if candidate.is_empty() => return Some(Ok(0.0)),
+            Self::Y2025 | Self::Y2026 => {}
+        }
+        if image.len() != text.len() {
+            return Some(Err(format!(
+                "the image embedding has {} values, the caption's {}",
+                image.len(),
+                text.len()
+            )));
+        }
+        let dot: f64 = image.iter().zip(text).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cos = dot / (norm(image) * norm(text));
+        if !cos.is_finite() {
+            return Some(Err("an embedding is all zeros or not finite".to_owned()));
+        }
+        Some(Ok(2.5 * cos.max(0.0)))
+    }
+}
+
+/// MedCAT's matches as `medcat_scorer.py` lists them: each CUI once under
+/// each of its names, in MedCAT's order.
+fn cui_list(entities: &[Entity]) -> Vec<&str> {
+    let mut seen: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+    entities
+        .iter()
+        .filter(|e| seen.insert((e.pretty_name.as_str(), e.cui.as_str())))
+        .map(|e| e.cui.as_str())
+        .collect()
+}
+
 impl fmt::Display for Suite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
