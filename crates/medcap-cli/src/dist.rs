@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use medcap_model::device::DeviceChoice;
-use medcap_model::distributed::{DEFAULT_TIMEOUT, ProcessGroup, World};
+use medcap_model::distributed::{self, DEFAULT_TIMEOUT, ProcessGroup, World};
 use medcap_model::tch::{self, Device};
 
 /// Progress of ranks other than 0: nothing (rank 0 shows it).
@@ -28,8 +28,8 @@ pub struct DistArgs {
 }
 
 /// This process's device, and its group when the environment says it is
-/// one of several: a group over Gloo when the device is the CPU, over NCCL
-/// when it is a GPU (see [`device`] for which).
+/// one of several: Gloo, and NCCL too when the device is a GPU and this
+/// build has NCCL (see [`device`] for which GPU).
 ///
 /// # Errors
 /// The launcher's variables are wrong, the device is not one here, or the
@@ -41,7 +41,21 @@ pub fn join(args: &DistArgs, device_text: &str) -> Result<(Option<ProcessGroup>,
     };
     let device = device(device_text, Some(&world))?;
     let (rank, size) = (world.rank, world.size);
-    let group = ProcessGroup::join_on(world, Duration::from_secs(args.dist_timeout), device)
+    // Without NCCL in this build, GPUs still train together over Gloo,
+    // through host memory.
+    let group_device = match (device, distributed::nccl_built()) {
+        (Device::Cuda(_), Err(why)) => {
+            if rank == 0 {
+                tracing::warn!(
+                    "this medcap has no NCCL ({why}): the processes exchange gradients over \
+                     Gloo, through host memory"
+                );
+            }
+            Device::Cpu
+        }
+        _ => device,
+    };
+    let group = ProcessGroup::join_on(world, Duration::from_secs(args.dist_timeout), group_device)
         .context("cannot join the group of processes")?;
     tracing::info!(rank, processes = size, ?device, "joined the process group");
     Ok((Some(group), device))

@@ -2,13 +2,18 @@
 //! same way (a scheduler preempting a job, torchrun stopping its workers, a
 //! closed terminal): the first one sets a stop flag that the run polls
 //! between steps (it then writes a checkpoint and returns; under torchrun
-//! every rank stops at the same step), a second one exits at once with
-//! status 130, as a shell expects of an interrupted command.
+//! every rank stops at the same step), a second one, 5 s or more after the
+//! first, exits at once with status 130, as a shell expects of an
+//! interrupted command (sooner, it is the same request delivered twice, as
+//! a scheduler and torchrun both deliver it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
+
+/// A second signal within this time of the first is the same request.
+const SAME_REQUEST: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Installs the process's handler of Ctrl-C (SIGINT), SIGTERM and SIGHUP
 /// and returns the flag it sets; `message` is printed on the first signal
@@ -19,12 +24,23 @@ use anyhow::{Context, Result};
 pub fn stop_flag_on_ctrl_c(message: &'static str) -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
+    let first = std::sync::OnceLock::new();
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            // A second Ctrl-C means "now".
-            std::process::exit(130);
+            // A second signal means "now", unless it is the same request
+            // delivered twice: a scheduler signals every process of a job,
+            // and torchrun forwards its own signal to its workers again.
+            let since: &std::time::Instant = first.get_or_init(std::time::Instant::now);
+            if since.elapsed() >= SAME_REQUEST {
+                std::process::exit(130);
+            }
+            return;
         }
-        eprintln!("\ninterrupt: {message} (interrupt again to abort)");
+        let _ = first.set(std::time::Instant::now());
+        eprintln!(
+            "\ninterrupt: {message} (interrupt again, after {} s, to abort)",
+            SAME_REQUEST.as_secs()
+        );
     })
     .context("cannot install the handler of Ctrl-C and SIGTERM")?;
     Ok(stop)

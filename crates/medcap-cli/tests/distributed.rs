@@ -373,9 +373,21 @@ fn sigterm_to_torchrun_stops_every_rank_at_one_checkpointed_step() {
     // Far more steps than the test waits for: the signal, not the end of
     // the run, stops it.
     let config = std::fs::read_to_string(dir.join("train.toml")).unwrap();
-    let config = config.replace("epochs = 2\n", "epochs = 1000\nmax_steps = 3000\n");
+    // No validation or periodic checkpoint near the stop: the processes
+    // finish well within torchrun's 30 s between SIGTERM and SIGKILL.
+    let config = config
+        .replace("epochs = 2\n", "epochs = 1000\nmax_steps = 3000\n")
+        .replace("eval_every = 3\n", "eval_every = 5000\n")
+        .replace("checkpoint_every = 2\n", "checkpoint_every = 5000\n");
     std::fs::write(dir.join("train.toml"), config).unwrap();
     let mut child = torchrun(&dir, 2, &[], false).spawn().unwrap();
+    // Read stderr as it comes, so that the processes never block on it.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr_pipe, &mut text).unwrap();
+        text
+    });
     // Once step 2 is logged, SIGTERM to the launcher, as a scheduler
     // preempting the job sends it.
     let logged = |dir: &Path| -> Vec<serde_json::Value> {
@@ -402,9 +414,9 @@ fn sigterm_to_torchrun_stops_every_rank_at_one_checkpointed_step() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let status = child.wait().unwrap();
+    let stderr = stderr_reader.join().unwrap();
+    assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("interrupted at step"), "{stderr}");
     // Both ranks stopped at the same step, checkpointed it whole, and the
     // log ends there.

@@ -129,7 +129,7 @@ fn measure(args: &GroupArgs, device: Device) -> Result<Value> {
         Ok((losses(&summary.run_dir)?, summary.run_dir))
     };
     let (alone, alone_dir) = run("group-alone", Replicas::single())?;
-    let (grouped, grouped_dir) = run("group-of-one", Replicas::shared(Rc::clone(&group)))?;
+    let (grouped, grouped_dir) = run("group-of-one", Replicas::through(Rc::clone(&group)))?;
     let loss_diff = alone
         .iter()
         .zip(&grouped)
@@ -141,7 +141,14 @@ fn measure(args: &GroupArgs, device: Device) -> Result<Value> {
     );
     // CUDA's reductions may differ run to run in the last bits.
     let tolerance = if device == Device::Cpu { 0.0 } else { 1e-4 };
-    let training = alone.len() == 3
+    // The gradients really went through the group's collectives.
+    let exchanged: u64 = std::fs::read_to_string(grouped_dir.join("metrics.jsonl"))?
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|row| row["all_reduced_bytes"].as_u64())
+        .sum();
+    let training = exchanged > 0
+        && alone.len() == 3
         && grouped.len() == 3
         && loss_diff <= tolerance
         && weight_diff <= tolerance;
@@ -182,6 +189,7 @@ fn measure(args: &GroupArgs, device: Device) -> Result<Value> {
             "losses_through_group": grouped,
             "max_relative_loss_diff": loss_diff,
             "max_abs_weight_diff": weight_diff,
+            "all_reduced_bytes": exchanged,
             "tolerance": tolerance,
         },
         "captioning_equal": captioning,

@@ -47,6 +47,12 @@ void wait(const c10::intrusive_ptr<c10d::Work> &work, const Group &group) {
   work->wait(group.timeout);
 }
 
+// The backend for `tensor`: the device's for a CUDA tensor, Gloo for a
+// CPU one.
+c10d::Backend &backend(const Group &group, const at::Tensor &tensor) {
+  return tensor.is_cuda() ? *group.pg : *group.cpu;
+}
+
 } // namespace
 
 extern "C" {
@@ -75,19 +81,24 @@ char *medcap_dist_init(const char *host, int port, int serve, int rank,
     auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(host), options);
     c10::intrusive_ptr<c10d::Store> store =
         c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
-    c10::intrusive_ptr<c10d::Backend> pg;
+    // Gloo connects every pair of ranks now, so joining waits (up to the
+    // timeout) for all of them, whichever backend the device gets.
+    auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
+    std::string bind(bind_host);
+    gloo->devices.push_back(
+        bind.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
+                     : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
+    c10::intrusive_ptr<c10d::Backend> cpu =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(
+            c10::make_intrusive<c10d::PrefixStore>("gloo", store), rank, world,
+            gloo);
+    c10::intrusive_ptr<c10d::Backend> pg = cpu;
     if (cuda_index >= 0) {
-      pg = medcap_dist::nccl_backend(store, rank, world, cuda_index, timeout);
-    } else {
-      auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
-      std::string bind(bind_host);
-      gloo->devices.push_back(
-          bind.empty() ? c10d::ProcessGroupGloo::createDefaultDevice()
-                       : c10d::ProcessGroupGloo::createDeviceForHostname(bind));
-      pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world,
-                                                      gloo);
+      pg = medcap_dist::nccl_backend(
+          c10::make_intrusive<c10d::PrefixStore>("nccl", store), rank, world,
+          cuda_index, timeout);
     }
-    *out = new Group{pg, store, rank, world, timeout, 0};
+    *out = new Group{pg, cpu, store, rank, world, timeout, 0};
   });
 }
 
@@ -106,7 +117,12 @@ medcap_dist::nccl_backend(const c10::intrusive_ptr<c10d::Store> &, int, int,
 // process is leaving the group either way.
 void medcap_dist_destroy(void *group) {
   auto *g = static_cast<Group *>(group);
-  char *error = guarded([&] { g->pg->shutdown(); });
+  char *error = guarded([&] {
+    if (g->pg != g->cpu) {
+      g->pg->shutdown();
+    }
+    g->cpu->shutdown();
+  });
   std::free(error);
   delete g;
 }
@@ -116,7 +132,7 @@ char *medcap_dist_all_reduce_sum(void *group, void *tensor) {
   return guarded([&] {
     auto &g = *static_cast<Group *>(group);
     std::vector<at::Tensor> tensors{*static_cast<at::Tensor *>(tensor)};
-    wait(g.pg->allreduce(tensors), g);
+    wait(backend(g, tensors[0]).allreduce(tensors), g);
   });
 }
 
@@ -129,7 +145,7 @@ char *medcap_dist_all_reduce_sum_within(void *group, void *tensor,
     std::vector<at::Tensor> tensors{*static_cast<at::Tensor *>(tensor)};
     c10d::AllreduceOptions options;
     options.timeout = std::chrono::milliseconds(timeout_ms);
-    g.pg->allreduce(tensors, options)->wait(options.timeout);
+    backend(g, tensors[0]).allreduce(tensors, options)->wait(options.timeout);
   });
 }
 
@@ -140,7 +156,7 @@ char *medcap_dist_broadcast(void *group, void *tensor, int root) {
     std::vector<at::Tensor> tensors{*static_cast<at::Tensor *>(tensor)};
     c10d::BroadcastOptions options;
     options.rootRank = root;
-    wait(g.pg->broadcast(tensors, options), g);
+    wait(backend(g, tensors[0]).broadcast(tensors, options), g);
   });
 }
 
@@ -154,14 +170,14 @@ char *medcap_dist_all_gather(void *group, void *input, void **outputs,
     for (int r = 0; r < count; ++r) {
       out[0].push_back(*static_cast<at::Tensor *>(outputs[r]));
     }
-    wait(g.pg->allgather(out, in), g);
+    wait(backend(g, in[0]).allgather(out, in), g);
   });
 }
 
 char *medcap_dist_barrier(void *group) {
   return guarded([&] {
     auto &g = *static_cast<Group *>(group);
-    wait(g.pg->barrier(), g);
+    wait(g.cpu->barrier(), g);
   });
 }
 

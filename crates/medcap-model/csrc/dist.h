@@ -14,7 +14,11 @@
 namespace medcap_dist {
 
 struct Group {
+  // The backend of the group's device: NCCL for a GPU, else `cpu` itself.
   c10::intrusive_ptr<c10d::Backend> pg;
+  // Gloo, always: CPU tensors (counts, flags, settings, byte strings) and
+  // the barrier, with per-call timeouts NCCL's watchdog would not honour.
+  c10::intrusive_ptr<c10d::Backend> cpu;
   c10::intrusive_ptr<c10d::Store> store;
   int rank;
   int world;

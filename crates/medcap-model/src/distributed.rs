@@ -163,9 +163,10 @@ pub fn nccl_built() -> Result<(), &'static str> {
     return Err(env!("MEDCAP_NCCL_MISSING"));
 }
 
-/// A process group: Gloo over CPU tensors or NCCL over this process's GPU,
-/// each collective waiting at most the group's timeout. Dropping it shuts
-/// it down and leaves the group.
+/// A process group: Gloo over CPU tensors, and for a group on a GPU also
+/// NCCL over that GPU's tensors (each collective goes to the backend of its
+/// tensor's device), each collective waiting at most the group's timeout.
+/// Dropping it shuts it down and leaves the group.
 #[derive(Debug)]
 pub struct ProcessGroup {
     inner: DistGroup,
@@ -190,9 +191,11 @@ impl ProcessGroup {
         Self::join_on(world, timeout, Device::Cpu)
     }
 
-    /// [`Self::join`] with the backend for `device`'s tensors: Gloo for
-    /// [`Device::Cpu`], NCCL for `Device::Cuda(n)`, whose GPU this process
-    /// then works on (one GPU per process: NCCL refuses two ranks on one).
+    /// [`Self::join`] for `device`'s tensors too: for `Device::Cuda(n)` an
+    /// NCCL group on that GPU beside the Gloo one (one GPU per process: NCCL
+    /// refuses two ranks on one). Small exchanges (counts, flags, settings)
+    /// stay on Gloo, where a wait longer than the group's timeout is
+    /// honoured ([`Self::all_reduce_sum_within`]).
     ///
     /// # Errors
     /// As [`Self::join`]; for a CUDA device also: this build has no NCCL
@@ -269,8 +272,8 @@ impl ProcessGroup {
         })
     }
 
-    /// The device of this group's tensors: the CPU (Gloo) or this
-    /// process's GPU (NCCL).
+    /// The device whose tensors this group sums fastest: this process's GPU
+    /// (NCCL) or the CPU (Gloo); CPU tensors are always accepted.
     pub fn device(&self) -> Device {
         self.device
     }
@@ -327,28 +330,29 @@ impl ProcessGroup {
         }
     }
 
-    /// The backends work on dense memory of their device: a strided tensor
-    /// would be summed or overwritten wrongly, without an error, so it is
-    /// refused here, as is one on another device.
+    /// The backends work on dense memory: a strided tensor would be summed
+    /// or overwritten wrongly, without an error, so it is refused here, as
+    /// is one on a device that is neither the CPU (Gloo's) nor the group's.
     fn check(&self, operation: &'static str, tensor: &Tensor) -> Result<(), ModelError> {
-        if tensor.device() != self.device || !tensor.is_contiguous() {
+        let device = tensor.device();
+        if (device != Device::Cpu && device != self.device) || !tensor.is_contiguous() {
             return Err(self.failed(operation)(format!(
-                "the tensor must be a contiguous tensor on the group's device, {:?} (this one \
-                 is {}on {:?})",
+                "the tensor must be a contiguous tensor on the CPU or on the group's device, \
+                 {:?} (this one is {}on {:?})",
                 self.device,
                 if tensor.is_contiguous() {
                     ""
                 } else {
                     "strided, "
                 },
-                tensor.device()
+                device
             )));
         }
         Ok(())
     }
 
-    /// Sums `tensor` (contiguous, on [`Self::device`]) over every rank, in
-    /// place.
+    /// Sums `tensor` (contiguous) over every rank, in place: over NCCL when
+    /// it is on the group's GPU, over Gloo when it is on the CPU.
     ///
     /// # Errors
     /// [`ModelError::Distributed`]: a peer lost, the timeout passed, a
@@ -394,8 +398,8 @@ impl ProcessGroup {
             .map_err(self.collective_failed("broadcast"))
     }
 
-    /// Every rank's `tensor` (on [`Self::device`]), in rank order (each
-    /// rank's of the same shape and kind).
+    /// Every rank's `tensor` (on the CPU or the group's device), in rank
+    /// order (each rank's of the same shape and kind).
     ///
     /// # Errors
     /// As [`Self::all_reduce_sum`].
@@ -419,19 +423,19 @@ impl ProcessGroup {
             self.failed("all-gather")(format!("{} bytes are too many", bytes.len()))
         })?;
         let mut lengths = Vec::with_capacity(self.world.size);
-        for tensor in self.all_gather(&Tensor::from_slice(&[length]).to_device(self.device))? {
-            let value = i64::try_from(&tensor.to_device(Device::Cpu))
-                .map_err(|e| self.failed("all-gather")(e.to_string()))?;
+        for tensor in self.all_gather(&Tensor::from_slice(&[length]))? {
+            let value =
+                i64::try_from(&tensor).map_err(|e| self.failed("all-gather")(e.to_string()))?;
             lengths.push(usize::try_from(value).unwrap_or(0));
         }
         // Gloo is given at least one byte.
         let longest = lengths.iter().copied().max().unwrap_or(0).max(1);
         let mut padded = bytes.to_vec();
         padded.resize(longest, 0);
-        let gathered = self.all_gather(&Tensor::from_slice(&padded).to_device(self.device))?;
+        let gathered = self.all_gather(&Tensor::from_slice(&padded))?;
         let mut out = Vec::with_capacity(gathered.len());
         for (tensor, length) in gathered.iter().zip(lengths) {
-            let mut bytes = Vec::<u8>::try_from(&tensor.to_device(Device::Cpu))
+            let mut bytes = Vec::<u8>::try_from(tensor)
                 .map_err(|e| self.failed("all-gather")(e.to_string()))?;
             bytes.truncate(length);
             out.push(bytes);
@@ -493,9 +497,16 @@ mod tests {
     fn nccl_is_built_against_a_cuda_libtorch() {
         let torch = std::path::PathBuf::from(std::env::var("LIBTORCH").unwrap());
         let cuda = torch.join("lib/libtorch_cuda.so").exists();
+        // `cargo xtask setup` completes the headers of its own torch; a
+        // libtorch of the user's may lack them, and then says why.
+        let setups_own = torch.components().any(|c| c.as_os_str() == ".venv");
         match nccl_built() {
             Ok(()) => assert!(cuda, "NCCL built against {}", torch.display()),
-            Err(why) => assert!(!cuda, "no NCCL against a CUDA libtorch: {why}"),
+            Err(why) if cuda => {
+                assert!(!setups_own, "no NCCL against setup's CUDA libtorch: {why}");
+                assert!(why.contains("headers"), "{why}");
+            }
+            Err(why) => assert!(why.contains("without CUDA"), "{why}"),
         }
     }
 

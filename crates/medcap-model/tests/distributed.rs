@@ -106,7 +106,9 @@ fn worker() {
                 assert_eq!(Vec::<f64>::try_from(t).unwrap(), vec![(r * 100) as f64; 2]);
             }
             group.barrier().unwrap();
-            eprintln!("rank {rank} of {size}: collectives ok");
+            // One write, so that the two ranks' lines never interleave.
+            let line = format!("rank {rank} of {size}: collectives ok\n");
+            std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes()).unwrap();
         }
         "die" if rank == 1 => std::process::exit(0),
         "die" => {

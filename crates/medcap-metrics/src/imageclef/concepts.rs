@@ -145,8 +145,7 @@ pub fn submission(
     truth_texts: (&str, &str),
 ) -> Result<Concepts, Rejection> {
     if suite == Suite::Y2026 {
-        let ids = merged_ids(truth_texts)?;
-        check_2026(text, &ids, "ID,CUIs")?;
+        check_2026(text, "ID,CUIs", || merged_ids(truth_texts))?;
     }
     let (separator, example) = match suite {
         Suite::Y2023 => (
@@ -234,9 +233,10 @@ pub fn submission(
     Ok(out)
 }
 
-/// 2026's check reads the ids of both ground truths, the primary's first:
-/// as a ground truth of its own (header row, then ids).
-fn merged_ids((primary, secondary): (&str, &str)) -> Result<String, Rejection> {
+/// 2026's check reads the ids of both ground truths, the primary's first,
+/// each once: a header row always skipped, blank rows skipped, ids
+/// stripped.
+fn merged_ids((primary, secondary): (&str, &str)) -> Result<Vec<String>, Rejection> {
     let mut ids = Vec::new();
     let mut seen = HashSet::new();
     for text in [primary, secondary] {
@@ -261,18 +261,7 @@ fn merged_ids((primary, secondary): (&str, &str)) -> Result<String, Rejection> {
             }
         }
     }
-    // One id a line after a header: what check_2026 reads back. An id
-    // with a comma or quote is quoted so that it reads back whole.
-    let mut text = String::from("ID\n");
-    for id in ids {
-        if id.contains([',', '"', '\n', '\r']) {
-            text += &format!("\"{}\"\n", id.replace('"', "\"\""));
-        } else {
-            text += &id;
-            text.push('\n');
-        }
-    }
-    Ok(text)
+    Ok(ids)
 }
 
 /// One image's F1, as `sklearn.metrics.f1_score(average="binary")` over
@@ -405,6 +394,13 @@ mod tests {
             sub.official
                 .starts_with("Same concept was specified more than once for image ID 'a'.")
         );
+    }
+
+    #[test]
+    fn the_2026_check_keeps_an_empty_id() {
+        let text = "ID,CUIs\n,C1\na,C2\n";
+        let gt = ground_truth(Suite::Y2026, text).unwrap();
+        assert!(submission(Suite::Y2026, text, &gt, (text, text)).is_ok());
     }
 
     #[test]

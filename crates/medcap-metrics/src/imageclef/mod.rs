@@ -113,11 +113,11 @@ impl Suite {
         }
     }
 
-    /// What a caption pair empty on both sides scores, by the official
-    /// rule: 1 for every component but BLEURT (scored as text) in
-    /// 2025–2026, where "empty" means the raw captions; 1 in 2023 too, where
-    /// the check is on the preprocessed captions and the official code
-    /// meant 1 but stops with a `TypeError` instead.
+    /// Whether a pair is empty on both sides by the official rule, which
+    /// then scores it 1: every component but BLEURT (scored as text) and,
+    /// in 2026, Similarity (an empty candidate scores 0 there), on the raw
+    /// captions in 2025–2026; on the preprocessed captions in 2023, whose
+    /// code meant 1 but stops with a `TypeError` instead.
     pub fn both_empty(self, reference: &str, candidate: &str) -> bool {
         match self {
             Self::Y2023 => preprocess(reference).is_empty() && preprocess(candidate).is_empty(),

@@ -207,7 +207,7 @@ pub fn submission(
         Suite::Y2023 => submission_2023(text, truth),
         Suite::Y2025 => submission_2025(text, truth),
         Suite::Y2026 => {
-            check_2026(text, truth_text, "ID,Caption")?;
+            check_2026(text, "ID,Caption", || truth_ids_2026(truth_text))?;
             submission_2025(text, truth)
         }
     }
@@ -384,11 +384,16 @@ fn submission_2025(text: &str, truth: &Pairs) -> Result<Pairs, Rejection> {
 /// `ID,CUIs`): UTF-8, no blank line but perhaps the first, the exact
 /// header, then every ground-truth id once in the ground truth's order,
 /// ids without surrounding spaces, and a caption with a comma quoted.
-/// `truth_text` is the ground truth whose first row is always its header.
+/// `truth_ids` gives the ground truth's ids, in order, once the header has
+/// passed (as the official check reads them then).
 ///
 /// # Errors
 /// The first [`Rejection`], in the official words.
-pub fn check_2026(text: &str, truth_text: &str, header: &str) -> Result<(), Rejection> {
+pub fn check_2026(
+    text: &str,
+    header: &str,
+    truth_ids: impl FnOnce() -> Result<Vec<String>, Rejection>,
+) -> Result<(), Rejection> {
     let captions = header == "ID,Caption";
     let lines = splitlines(text);
     if let Some(first) = lines.first()
@@ -432,7 +437,7 @@ pub fn check_2026(text: &str, truth_text: &str, header: &str) -> Result<(), Reje
         }
         return Err(rejection);
     }
-    let truth_ids = truth_ids_2026(truth_text)?;
+    let truth_ids = truth_ids()?;
     let truth_set: HashSet<&str> = truth_ids.iter().map(String::as_str).collect();
     let mut seen: HashSet<&str> = HashSet::new();
     for (k, (record, raw)) in rest.iter().zip(lines.iter().skip(1)).enumerate() {
@@ -542,7 +547,10 @@ fn check_cuis_2026(value: &str) -> Result<(), String> {
 /// The ground-truth ids 2026's check compares with: the first row skipped
 /// always, blank rows skipped, ids stripped, order and repeats kept.
 fn truth_ids_2026(text: &str) -> Result<Vec<String>, Rejection> {
-    let records = read(text, Dialect::EXCEL_RAW_NEWLINES)?;
+    let records = read(text, Dialect::EXCEL_RAW_NEWLINES).map_err(|r| Rejection {
+        official: format!("CSV parsing error: {}", r.official),
+        ..r
+    })?;
     match records.first() {
         Some(first) if !first.fields.is_empty() => {}
         _ => {

@@ -84,6 +84,17 @@ impl Replicas {
         }
     }
 
+    /// Every exchange through `group`, even a group of one: for checking a
+    /// group's collectives on a device (the device check runs training
+    /// through NCCL this way on one GPU), where [`Self::shared`] would skip
+    /// them.
+    pub fn through(group: Rc<ProcessGroup>) -> Self {
+        Self {
+            group: Some(group),
+            traffic: Rc::default(),
+        }
+    }
+
     /// The process group, when there are several processes.
     pub fn group(&self) -> Option<&ProcessGroup> {
         self.group.as_deref()
@@ -123,9 +134,10 @@ impl Replicas {
         let Some(group) = &self.group else {
             return Ok(values.to_vec());
         };
-        let mut tensor = Tensor::from_slice(values).to_device(group.device());
+        // Counts and flags go over Gloo (CPU), whatever the device.
+        let mut tensor = Tensor::from_slice(values);
         self.all_reduce(group, &mut tensor)?;
-        Vec::<f64>::try_from(&tensor.to_device(Device::Cpu)).map_err(|source| TrainError::Torch {
+        Vec::<f64>::try_from(&tensor).map_err(|source| TrainError::Torch {
             context: "reading a summed tensor".into(),
             source,
         })
@@ -200,13 +212,11 @@ impl Replicas {
         all.extend(flags);
         let mut summed = match (&self.group, patient) {
             (Some(group), true) => {
-                let mut tensor = Tensor::from_slice(&all).to_device(group.device());
+                let mut tensor = Tensor::from_slice(&all);
                 group.all_reduce_sum_within(&mut tensor, LEADER_WORK_TIMEOUT)?;
-                Vec::<f64>::try_from(&tensor.to_device(Device::Cpu)).map_err(|source| {
-                    TrainError::Torch {
-                        context: "reading a summed tensor".into(),
-                        source,
-                    }
+                Vec::<f64>::try_from(&tensor).map_err(|source| TrainError::Torch {
+                    context: "reading a summed tensor".into(),
+                    source,
                 })?
             }
             _ => self.sum(&all)?,
