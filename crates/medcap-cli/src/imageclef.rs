@@ -316,6 +316,19 @@ fn score_captions(suite: Suite, loaded: &Caption, inputs: &ComponentInputs) -> R
             }
         }
         if let Some(embeddings) = inputs.similarity.get(k) {
+            // As the official check: every missing id at once.
+            let missing: Vec<&str> = rows
+                .iter()
+                .map(|(id, _, _)| *id)
+                .filter(|id| embeddings.get(id).is_none())
+                .collect();
+            if !missing.is_empty() {
+                bail!(
+                    "Missing precomputed embeddings for image IDs: {} (in {})",
+                    missing.join(", "),
+                    embeddings.path.display()
+                );
+            }
             let mut values = Vec::with_capacity(rows.len());
             for (id, reference, caption) in &rows {
                 let (image, text) = embeddings.get(id).with_context(|| {

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Suite;
 use super::pycsv::{self, Dialect, Record};
-use super::submission::{Rejection, check_2026, python_strip};
+use super::submission::{self, Rejection, check_2026, dialect_2023, python_strip};
 
 /// The curated concepts of the secondary score, 2025 and 2026 (the 2025
 /// evaluator's list, `C0920367` added for OCT).
@@ -64,26 +64,12 @@ impl Concepts {
     }
 }
 
-fn dialect(suite: Suite, text: &str) -> Dialect {
-    match suite {
-        Suite::Y2023 => {
-            let first = text.split(['\n', '\r']).next().unwrap_or("");
-            Dialect {
-                delimiter: if first.contains('|') { '|' } else { '\t' },
-                quoting: false,
-                universal_newlines: true,
-            }
-        }
-        Suite::Y2025 | Suite::Y2026 => Dialect::EXCEL,
-    }
-}
-
 fn read(suite: Suite, text: &str) -> Result<Vec<Record>, Rejection> {
-    pycsv::records(text, dialect(suite, text)).map_err(|e| Rejection {
-        official: e.to_string(),
-        line: Some(e.line),
-        note: Some("Python's csv module stops there; the official evaluator with it".into()),
-    })
+    let dialect = match suite {
+        Suite::Y2023 => dialect_2023(text),
+        Suite::Y2025 | Suite::Y2026 => Dialect::EXCEL,
+    };
+    submission::read(text, dialect)
 }
 
 fn split(field: &str) -> Vec<String> {

@@ -133,7 +133,7 @@ impl Pairs {
 
 /// The 2023 evaluator's dialect: `|` when the first line holds one, else
 /// a tab; no quoting.
-fn dialect_2023(text: &str) -> Dialect {
+pub(crate) fn dialect_2023(text: &str) -> Dialect {
     let first = text.split(['\n', '\r']).next().unwrap_or("");
     Dialect {
         delimiter: if first.contains('|') { '|' } else { '\t' },
@@ -142,7 +142,7 @@ fn dialect_2023(text: &str) -> Dialect {
     }
 }
 
-fn read(text: &str, dialect: Dialect) -> Result<Vec<Record>, Rejection> {
+pub(crate) fn read(text: &str, dialect: Dialect) -> Result<Vec<Record>, Rejection> {
     pycsv::records(text, dialect).map_err(|e| {
         Rejection::new(e.to_string(), Some(e.line))
             .note("Python's csv module stops there; the official evaluator with it")
