@@ -58,8 +58,11 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     match command {
-        // ImageCLEF's suites compute nothing with libtorch yet.
-        FrontCommand::Score(args) if args.no_bertscore || args.imageclef.suite.is_some() => {
+        // ImageCLEF's suites need libtorch only for a model component.
+        FrontCommand::Score(args)
+            if args.no_bertscore
+                || (args.imageclef.suite.is_some() && args.bertscore_model.is_none()) =>
+        {
             here("score", || score::run(&args, None))
         }
         FrontCommand::Score(_) | FrontCommand::Other(_) => torch(&argv),

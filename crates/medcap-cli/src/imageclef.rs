@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use medcap_metrics::bertscore::TokenEmbedder;
 use medcap_metrics::imageclef::concepts::{self, ConceptScore, Concepts};
 use medcap_metrics::imageclef::submission::{self, Pairs, Rejection, decode_utf8};
 use medcap_metrics::imageclef::{Component, Entity, Suite};
@@ -206,12 +207,27 @@ pub fn check(args: &CheckSubmissionArgs) -> Result<()> {
     Ok(())
 }
 
-/// `medcap score --suite ...`.
+/// The BERTScore encoder of a suite, loaded by the caller (libtorch lives
+/// in `medcap-torch` only), and how the signature names it.
+pub struct SuiteBert<'a> {
+    /// The encoder.
+    pub embedder: &'a dyn TokenEmbedder,
+    /// The model directory's name and the layer, `deberta-xlarge-mnli:L40`.
+    pub label: String,
+}
+
+/// `medcap score --suite ...`: the caption or concept task of a year;
+/// BERTScore with `bert` when given.
 ///
 /// # Errors
 /// A file cannot be read or fails the year's checks; two submissions of
-/// the concept task score different images.
-pub fn score(args: &SuiteArgs, format: Format, bootstrap: &Bootstrap) -> Result<()> {
+/// the concept task score different images; the encoder fails.
+pub fn score(
+    args: &SuiteArgs,
+    bert: Option<SuiteBert<'_>>,
+    format: Format,
+    bootstrap: &Bootstrap,
+) -> Result<()> {
     let Some(suite) = args.suite else {
         bail!("--suite is needed");
     };
@@ -229,7 +245,15 @@ pub fn score(args: &SuiteArgs, format: Format, bootstrap: &Bootstrap) -> Result<
         Task::Caption => {
             let inputs = ComponentInputs::read(args)?;
             let loaded = load_caption(suite, truth, &args.submission)?;
-            caption_report(suite, &loaded, &inputs, format, bootstrap, &mut out)?;
+            caption_report(
+                suite,
+                &loaded,
+                &inputs,
+                bert.as_ref(),
+                format,
+                bootstrap,
+                &mut out,
+            )?;
         }
         Task::Concepts => {
             let loaded = load_concepts(
@@ -249,7 +273,7 @@ pub fn score(args: &SuiteArgs, format: Format, bootstrap: &Bootstrap) -> Result<
 fn missing_reason(component: Component) -> &'static str {
     match component {
         Component::BertScore => {
-            "needs microsoft/deberta-xlarge-mnli, a DeBERTa model medcap does not load yet"
+            "give --bertscore-model DIR (microsoft/deberta-xlarge-mnli's Hugging Face directory)"
         }
         Component::Bleurt => "needs BLEURT-20-D12, which medcap does not load yet",
         Component::AlignScore => "needs AlignScore-base, which medcap does not load yet",
@@ -267,10 +291,19 @@ fn fmt_summary(s: &Summary) -> String {
 
 /// The signature of a caption evaluation: the suite and how each
 /// computed component was computed, so that a number can be traced.
-fn signature(suite: Suite, computed: &[Component]) -> String {
+fn signature(suite: Suite, computed: &[Component], bert: Option<&SuiteBert<'_>>) -> String {
     let mut parts = vec![suite.name().to_owned()];
     for c in computed {
         parts.push(match c {
+            Component::BertScore => format!(
+                "bertscore:{}:{}:preprocessed",
+                bert.map_or("?", |b| b.label.as_str()),
+                if suite.bertscore_idf() {
+                    "idf=gt"
+                } else {
+                    "noidf"
+                }
+            ),
             Component::Rouge1 => "rouge1:nostem:preprocessed".to_owned(),
             Component::MedCat => "medcat:given-entities".to_owned(),
             Component::Similarity => "similarity:given-embeddings:w2.5".to_owned(),
@@ -288,17 +321,30 @@ struct Scored {
     columns: Vec<(Component, Vec<f64>)>,
 }
 
-fn score_captions(suite: Suite, loaded: &Caption, inputs: &ComponentInputs) -> Result<Vec<Scored>> {
+fn score_captions(
+    suite: Suite,
+    loaded: &Caption,
+    inputs: &ComponentInputs,
+    bert: Option<&SuiteBert<'_>>,
+) -> Result<Vec<Scored>> {
     let mut all = Vec::new();
     for (k, (path, pairs)) in loaded.submissions.iter().enumerate() {
         let rows: Vec<(&str, &str, &str)> = pairs
             .iter()
             .map(|(id, caption)| (id, loaded.truth.get(id).unwrap_or_default(), caption))
             .collect();
-        let mut columns = vec![(
+        let mut columns = Vec::new();
+        if let Some(bert) = bert {
+            let pairs: Vec<(&str, &str)> = rows.iter().map(|(_, r, c)| (*r, *c)).collect();
+            let values = suite
+                .bertscore(bert.embedder, loaded.truth.iter().map(|(_, c)| c), &pairs)
+                .with_context(|| format!("BERTScore of {}", path.display()))?;
+            columns.push((Component::BertScore, values));
+        }
+        columns.push((
             Component::Rouge1,
             rows.iter().map(|(_, r, c)| suite.rouge1(r, c)).collect(),
-        )];
+        ));
         if let Some(entities) = inputs.medcat.get(k) {
             let mut values = Vec::with_capacity(rows.len());
             for (id, reference, caption) in &rows {
@@ -359,11 +405,12 @@ fn caption_report(
     suite: Suite,
     loaded: &Caption,
     inputs: &ComponentInputs,
+    bert: Option<&SuiteBert<'_>>,
     format: Format,
     bootstrap: &Bootstrap,
     out: &mut impl Write,
 ) -> Result<()> {
-    let scored = score_captions(suite, loaded, inputs)?;
+    let scored = score_captions(suite, loaded, inputs, bert)?;
     if matches!(format, Format::Jsonl | Format::Csv) {
         let keys: Vec<&str> = scored[0].columns.iter().map(|(c, _)| c.key()).collect();
         if format == Format::Csv {
@@ -454,7 +501,7 @@ fn caption_report(
             )?;
         }
         let computed: Vec<Component> = s.columns.iter().map(|(c, _)| *c).collect();
-        writeln!(out, "\nsignature: {}\n", signature(suite, &computed))?;
+        writeln!(out, "\nsignature: {}\n", signature(suite, &computed, bert))?;
     }
     if let [a, b] = scored.as_slice() {
         for ((component, a_values), (_, b_values)) in a.columns.iter().zip(&b.columns) {

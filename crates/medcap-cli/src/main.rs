@@ -96,8 +96,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Synth(args) => data::synth(args),
         Command::Prepare(args) => data::prepare_command(args),
-        // The ImageCLEF suites use no encoder of medcap's yet.
-        Command::Score(args) if args.imageclef.suite.is_some() => score::run(&args, None),
+        // The ImageCLEF suites load only the model components given.
+        Command::Score(args) if args.imageclef.suite.is_some() => {
+            let bert = score_bert::suite_encoder(&args)?;
+            score::run(&args, bert.as_ref().map(|e| (e as _, None)))
+        }
         Command::Score(args) => {
             let bert = score_bert::bertscore_encoder(&args)?;
             score::run(&args, bert.as_ref().map(|(e, b)| (e as _, *b)))

@@ -355,15 +355,60 @@ impl Scored {
     }
 }
 
+/// The year fixes how BERTScore is computed (idf, no rescaling, one pair
+/// per call): options that would change it are refused with `--suite`.
+pub(crate) fn check_suite_bertscore(args: &ScoreArgs) -> Result<()> {
+    for (given, flag) in [
+        (args.bertscore_idf, "--bertscore-idf"),
+        (args.bertscore_rescale, "--bertscore-rescale"),
+        (args.bertscore_baseline.is_some(), "--bertscore-baseline"),
+        (
+            args.bertscore_batch_size.is_some(),
+            "--bertscore-batch-size",
+        ),
+        (
+            args.bertscore_model_type.is_some(),
+            "--bertscore-model-type",
+        ),
+    ] {
+        if given {
+            anyhow::bail!(
+                "{flag} does not apply to --suite: the year's evaluator fixes how BERTScore is \
+                 computed (leave out --bertscore-model to skip the component)"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// How a suite's signature names its BERTScore model: the directory's
+/// name and the layer.
+fn suite_bert_label(args: &ScoreArgs) -> String {
+    let name = args
+        .bertscore_model
+        .as_deref()
+        .and_then(|d| d.file_name())
+        .map_or_else(|| "?".to_owned(), |n| n.to_string_lossy().into_owned());
+    let layer = args
+        .bertscore_layer
+        .unwrap_or(medcap_metrics::imageclef::BERTSCORE_LAYER);
+    format!("{name}:L{layer}")
+}
+
 /// `medcap score`: BERTScore from `bert` (the encoder and its baseline)
 /// when given; the caller loads it (libtorch lives in `medcap-torch` only).
 pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)>) -> Result<()> {
     if args.imageclef.suite.is_some() {
+        check_suite_bertscore(args)?;
         let bootstrap = Bootstrap {
             resamples: args.bootstrap,
             seed: args.seed,
         };
-        return crate::imageclef::score(&args.imageclef, args.format, &bootstrap);
+        let bert = bert.map(|(embedder, _)| crate::imageclef::SuiteBert {
+            embedder,
+            label: suite_bert_label(args),
+        });
+        return crate::imageclef::score(&args.imageclef, bert, args.format, &bootstrap);
     }
     let source = match (&args.csv, &args.hyps) {
         (Some(csv), _) => Source::Csv(csv),

@@ -28,3 +28,20 @@ pub fn bertscore_encoder(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<
     )?;
     Ok(Some((scorer, baseline)))
 }
+
+/// The BERTScore encoder of `--suite imageclef-YYYY`: `--bertscore-model`
+/// at `--bertscore-layer` (default: the official layer 40), or none when no
+/// model is given (the component is then reported missing).
+pub fn suite_encoder(args: &ScoreArgs) -> Result<Option<BertScorer>> {
+    crate::score::check_suite_bertscore(args)?;
+    let Some(dir) = args.bertscore_model.as_deref() else {
+        return Ok(None);
+    };
+    let device: DeviceChoice = args.device.parse()?;
+    let layer = args
+        .bertscore_layer
+        .unwrap_or(medcap_metrics::imageclef::BERTSCORE_LAYER);
+    let scorer = BertScorer::from_dir(dir, layer, device.resolve()?)
+        .with_context(|| format!("cannot load the BERTScore model {}", dir.display()))?;
+    Ok(Some(scorer))
+}

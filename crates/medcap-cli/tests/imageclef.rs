@@ -331,3 +331,116 @@ fn score_and_check_submissions_as_typed() {
         "{table}"
     );
 }
+
+/// The BERTScore component from a DeBERTa directory, README's command as
+/// typed, with the tiny DeBERTa of the fixtures in its directory: refused
+/// at the official layer 40 with the layers it has, then at its layer 2: the official 2025
+/// evaluator's per-caption values (`models.json`) in the JSONL, their mean
+/// in the table, the signature naming the model, and options the year
+/// fixes refused.
+#[test]
+fn bertscore_component_equals_the_official_evaluator() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures");
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("imageclef/models.json")).unwrap(),
+    )
+    .unwrap();
+    let case = golden["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["suite"] == "imageclef-2025")
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("captions.csv"),
+        case["ground_truth"].as_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("run.csv"), case["submission"].as_str().unwrap()).unwrap();
+    // README's directory name, holding the tiny model: 3 layers, not 48.
+    let model = dir.join("deberta-xlarge-mnli");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(fixtures.join("deberta/tiny-deberta")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    }
+    let readme = [
+        "score",
+        "--suite",
+        "imageclef-2025",
+        "--submission",
+        "run.csv",
+        "--ground-truth",
+        "captions.csv",
+        "--bertscore-model",
+        "deberta-xlarge-mnli/",
+    ];
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = readme.map(String::from).to_vec();
+        a.extend(
+            ["--bertscore-layer", "2"]
+                .iter()
+                .chain(extra)
+                .map(|s| s.to_string()),
+        );
+        a
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        crate::common::medcap_in(dir, &a)
+    };
+    // As typed: the official layer 40, which the tiny model does not have.
+    let out = crate::common::medcap_in(dir, &readme);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("deberta-xlarge-mnli")
+            && stderr.contains("layer 40 requested, but the model has 3 layers"),
+        "{stderr}"
+    );
+
+    let out = run(args(&["--format", "jsonl"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let want = case["bertscore"].as_array().unwrap();
+    let lines = text(&out.stdout);
+    let rows: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), want.len(), "{lines}");
+    for (row, (id, w)) in rows
+        .iter()
+        .zip(case["ids"].as_array().unwrap().iter().zip(want))
+    {
+        assert_eq!(&row["id"], id);
+        let (got, w) = (row["bert"].as_f64().unwrap(), w.as_f64().unwrap());
+        assert!((got - w).abs() <= 1e-6, "{id}: {got} vs {w}");
+    }
+
+    let out = run(args(&[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let mean = case["bertscore_official_mean"].as_f64().unwrap();
+    assert!(
+        table.contains(&format!("| BERTScore | {mean:.4} [")),
+        "{table}"
+    );
+    assert!(
+        table.contains("signature: imageclef-2025|bertscore:deberta-xlarge-mnli:L2:idf=gt:preprocessed|rouge1:nostem:preprocessed|medcap-"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| Relevance | incomplete: lacks Similarity |"),
+        "{table}"
+    );
+
+    let out = run(args(&["--bertscore-idf"]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--bertscore-idf does not apply to --suite"),
+        "{}",
+        text(&out.stderr)
+    );
+}

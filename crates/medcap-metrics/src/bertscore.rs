@@ -638,8 +638,9 @@ pub enum BaselineError {
 
 /// bert-score 0.3.13's default layer per model name (its `model2layers`,
 /// tuned on WMT16), for the models whose family medcap runs: BERT and
-/// RoBERTa with absolute positions. Names as bert-score spells them.
-pub const DEFAULT_LAYERS: [(&str, usize); 25] = [
+/// RoBERTa with absolute positions, DeBERTa v1. Names as bert-score spells
+/// them.
+pub const DEFAULT_LAYERS: [(&str, usize); 31] = [
     ("bert-base-uncased", 9),
     ("bert-large-uncased", 18),
     ("bert-base-cased-finetuned-mrpc", 9),
@@ -665,6 +666,12 @@ pub const DEFAULT_LAYERS: [(&str, usize); 25] = [
     ("princeton-nlp/sup-simcse-roberta-base", 10),
     ("princeton-nlp/sup-simcse-roberta-large", 16),
     ("dbmdz/bert-base-turkish-cased", 10),
+    ("microsoft/deberta-base", 9),
+    ("microsoft/deberta-base-mnli", 9),
+    ("microsoft/deberta-large", 16),
+    ("microsoft/deberta-large-mnli", 18),
+    ("microsoft/deberta-xlarge", 18),
+    ("microsoft/deberta-xlarge-mnli", 40),
 ];
 
 /// The row of [`DEFAULT_LAYERS`] for `name`: bert-score's spelling
@@ -701,7 +708,7 @@ pub enum ModelChoiceError {
     /// A model name bert-score's table does not have.
     #[error(
         "`{0}` is not in bert-score's model table for the families medcap runs (BERT, \
-         RoBERTa); pass --bertscore-layer N, or one of: {names}",
+         RoBERTa, DeBERTa v1); pass --bertscore-layer N, or one of: {names}",
         names = DEFAULT_LAYERS.map(|(n, _)| n).join(", ")
     )]
     UnknownName(String),
@@ -870,7 +877,11 @@ mod tests {
             default_layer("scibert_scivocab_uncased"),
             Some(("allenai/scibert_scivocab_uncased", 8))
         );
-        assert_eq!(default_layer("deberta-xlarge-mnli"), None);
+        assert_eq!(
+            default_layer("deberta-xlarge-mnli"),
+            Some(("microsoft/deberta-xlarge-mnli", 40))
+        );
+        assert_eq!(default_layer("deberta-v2-xlarge"), None);
         let dir = std::path::Path::new("/models/roberta-large");
         let choice = choose_model(Some(dir), None, None).unwrap();
         assert_eq!((choice.name, choice.layer), (Some("roberta-large"), 17));

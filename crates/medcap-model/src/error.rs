@@ -59,7 +59,12 @@ pub enum ModelError {
     },
     /// A PyTorch pickle checkpoint, which is not loaded: unpickling runs code.
     #[error(
-        "{}: PyTorch pickle weights are not loaded (unpickling can run arbitrary code); convert          them once with transformers: `BlipForConditionalGeneration.from_pretrained(DIR)         .save_pretrained(DIR, safe_serialization=True)` (or BlipForImageTextRetrieval), which          writes model.safetensors",
+        "{}: PyTorch pickle weights are not loaded (unpickling can run arbitrary code); convert \
+         them once, in that directory, with torch: `python -c \"import torch, safetensors.torch \
+         as s; s.save_file({{k: v.contiguous().clone() for k, v in \
+         torch.load('pytorch_model.bin').items()}}, 'model.safetensors')\"`, or for BLIP with \
+         transformers: `BlipForConditionalGeneration.from_pretrained(DIR).save_pretrained(DIR, \
+         safe_serialization=True)` (or BlipForImageTextRetrieval)",
         path.display()
     )]
     PickleRefused {

@@ -1,13 +1,16 @@
-//! Contextual token embeddings from a BERT or RoBERTa checkpoint directory
-//! (`config.json`, `model.safetensors`, `tokenizer.json`, or for RoBERTa
-//! `vocab.json` + `merges.txt`): what BERTScore needs from a model. The
-//! family comes from `config.json`'s `model_type`; weights are found with or
-//! without the `bert.` / `roberta.` prefix that masked-LM checkpoints (the
-//! Hub's bert-base-uncased, roberta-large) put before the encoder's keys.
+//! Contextual token embeddings from a BERT, RoBERTa or DeBERTa (v1)
+//! checkpoint directory (`config.json`, `model.safetensors`,
+//! `tokenizer.json`, or for RoBERTa and DeBERTa `vocab.json` +
+//! `merges.txt`): what BERTScore needs from a model. The family comes from
+//! `config.json`'s `model_type`; weights are found with or without the
+//! `bert.` / `roberta.` / `deberta.` prefix that checkpoints with a head
+//! (the Hub's bert-base-uncased, roberta-large, deberta-xlarge-mnli) put
+//! before the encoder's keys.
 //!
 //! RoBERTa follows bert-score's call for it too: the stripped text with a
 //! space before it (`add_prefix_space=True`), `<s>` and `</s>` as the
-//! special tokens, byte-level BPE from `tokenizers`.
+//! special tokens, byte-level BPE from `tokenizers`. DeBERTa's tokenizer is
+//! the same byte-level BPE with `[CLS]` and `[SEP]` and no prefix space.
 //!
 //! Tokenization follows bert-score's call of transformers,
 //! `tokenizer.encode(text.strip(), add_special_tokens=True,
@@ -26,6 +29,7 @@ use tch::{Device, Kind, Tensor, nn};
 use tokenizers::Tokenizer;
 
 use crate::bert::{BertConfig, BertModel};
+use crate::deberta::{DebertaConfig, DebertaModel};
 use crate::error::ModelError;
 
 /// One sentence's tokens and their hidden states.
@@ -42,14 +46,65 @@ pub struct EncodedSentence {
 }
 
 /// The model families this encoder runs, by `config.json`'s `model_type`.
-pub const SUPPORTED_MODEL_TYPES: [&str; 2] = ["bert", "roberta"];
+pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["bert", "roberta", "deberta"];
 
-/// A BERT or RoBERTa encoder and its tokenizer, returning one layer's
-/// hidden states.
+/// The network of a family.
+enum Network {
+    Bert(BertModel),
+    Deberta(DebertaModel),
+}
+
+impl Network {
+    fn hidden_state(&self, input_ids: &Tensor, attention_mask: &Tensor, layer: usize) -> Tensor {
+        match self {
+            Self::Bert(m) => m.hidden_state(input_ids, attention_mask, layer),
+            Self::Deberta(m) => m.hidden_state(input_ids, attention_mask, layer),
+        }
+    }
+}
+
+/// A family's tokenizer conventions, as bert-score calls transformers'
+/// tokenizer of it.
+struct Family {
+    cls: &'static str,
+    sep: &'static str,
+    /// A space goes before the text (RoBERTa's `add_prefix_space=True`).
+    prefix_space: bool,
+    /// The special tokens of a byte-level BPE built from `vocab.json` and
+    /// `merges.txt`; `None`: the family needs `tokenizer.json`.
+    byte_level_specials: Option<&'static [&'static str]>,
+}
+
+impl Family {
+    const BERT_TOKENS: Self = Self {
+        cls: "[CLS]",
+        sep: "[SEP]",
+        prefix_space: false,
+        byte_level_specials: None,
+    };
+    const ROBERTA_TOKENS: Self = Self {
+        cls: "<s>",
+        sep: "</s>",
+        prefix_space: true,
+        byte_level_specials: Some(&["<s>", "<pad>", "</s>", "<unk>", "<mask>"]),
+    };
+    // DebertaTokenizer: GPT-2's byte-level BPE with BERT's special tokens,
+    // and no prefix space (bert-score adds one only for GPT-2 and RoBERTa
+    // tokenizers).
+    const DEBERTA_TOKENS: Self = Self {
+        cls: "[CLS]",
+        sep: "[SEP]",
+        prefix_space: false,
+        byte_level_specials: Some(&["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]),
+    };
+}
+
+/// A BERT, RoBERTa or DeBERTa encoder and its tokenizer, returning one
+/// layer's hidden states.
 pub struct BertTextEncoder {
     tokenizer: Tokenizer,
     tokenizer_path: PathBuf,
-    model: BertModel,
+    model: Network,
     _vars: nn::VarStore,
     device: Device,
     layer: usize,
@@ -79,54 +134,24 @@ impl BertTextEncoder {
             path: config_path.clone(),
             source,
         })?;
-        let config: BertConfig = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        let bad_config = |reason: String| ModelError::Config {
             path: config_path.clone(),
-            reason: e.to_string(),
-        })?;
-        if config.hidden_act != "gelu" {
-            return Err(ModelError::Config {
-                path: config_path,
-                reason: format!(
-                    "hidden_act `{}` is not supported (only gelu)",
-                    config.hidden_act
-                ),
-            });
-        }
-        if !SUPPORTED_MODEL_TYPES.contains(&config.model_type.as_str()) {
-            return Err(ModelError::Config {
-                path: config_path,
-                reason: format!(
-                    "model_type `{}` is not supported (supported: {})",
-                    config.model_type,
-                    SUPPORTED_MODEL_TYPES.join(", ")
-                ),
-            });
-        }
-        if config.position_embedding_type != "absolute" {
-            return Err(ModelError::Config {
-                path: config_path,
-                reason: format!(
-                    "position_embedding_type `{}` is not supported (only absolute)",
-                    config.position_embedding_type
-                ),
-            });
-        }
-        if layer > config.num_hidden_layers {
-            return Err(ModelError::NoSuchLayer {
-                layer,
-                available: config.num_hidden_layers,
-            });
-        }
-        let roberta = config.roberta_positions();
-        let (tokenizer, tokenizer_path) = load_tokenizer(dir, roberta)?;
-        let (cls_token, sep_token) = if roberta {
-            ("<s>", "</s>")
-        } else {
-            ("[CLS]", "[SEP]")
+            reason,
         };
-        let cls = special_id(&tokenizer, &tokenizer_path, cls_token)?;
-        let sep = special_id(&tokenizer, &tokenizer_path, sep_token)?;
-
+        #[derive(serde::Deserialize)]
+        struct ModelType {
+            #[serde(default)]
+            model_type: Option<String>,
+        }
+        let family: ModelType =
+            serde_json::from_str(&text).map_err(|e| bad_config(e.to_string()))?;
+        let family = family.model_type.unwrap_or_else(|| "bert".into());
+        if !SUPPORTED_MODEL_TYPES.contains(&family.as_str()) {
+            return Err(bad_config(format!(
+                "model_type `{family}` is not supported (supported: {})",
+                SUPPORTED_MODEL_TYPES.join(", ")
+            )));
+        }
         let vars = nn::VarStore::new(device);
         // The checkpoint's key list (headers only), read once: it says the
         // prefix and which keys are heads.
@@ -134,12 +159,66 @@ impl BertTextEncoder {
         for file in crate::checkpoint::weight_files(dir)? {
             keys.extend(crate::checkpoint::stored_keys(&file)?);
         }
-        let prefix = weight_prefix(&keys, &config.model_type);
+        let prefix = weight_prefix(&keys, &family);
         let root = match &prefix {
             Some(p) => vars.root() / p.as_str(),
             None => vars.root(),
         };
-        let model = BertModel::new(&root, &config, None);
+        let (network, layers, positions, pad, tokens, unused_positions) = if family == "deberta" {
+            let config: DebertaConfig =
+                serde_json::from_str(&text).map_err(|e| bad_config(e.to_string()))?;
+            if let Some(reason) = config.unsupported() {
+                return Err(bad_config(reason));
+            }
+            let network = Network::Deberta(DebertaModel::new(&root, &config));
+            (
+                network,
+                config.num_hidden_layers,
+                config.max_position_embeddings,
+                config.pad_token_id,
+                Family::DEBERTA_TOKENS,
+                // transformers drops a stored position table the model does
+                // not use (deberta-xlarge-mnli keeps one).
+                !config.position_biased_input,
+            )
+        } else {
+            let config: BertConfig =
+                serde_json::from_str(&text).map_err(|e| bad_config(e.to_string()))?;
+            if config.hidden_act != "gelu" {
+                return Err(bad_config(format!(
+                    "hidden_act `{}` is not supported (only gelu)",
+                    config.hidden_act
+                )));
+            }
+            if config.position_embedding_type != "absolute" {
+                return Err(bad_config(format!(
+                    "position_embedding_type `{}` is not supported (only absolute)",
+                    config.position_embedding_type
+                )));
+            }
+            let roberta = config.roberta_positions();
+            (
+                Network::Bert(BertModel::new(&root, &config, None)),
+                config.num_hidden_layers,
+                config.max_input_len(),
+                config.pad_token_id,
+                if roberta {
+                    Family::ROBERTA_TOKENS
+                } else {
+                    Family::BERT_TOKENS
+                },
+                false,
+            )
+        };
+        if layer > layers {
+            return Err(ModelError::NoSuchLayer {
+                layer,
+                available: layers,
+            });
+        }
+        let (tokenizer, tokenizer_path) = load_tokenizer(dir, &tokens)?;
+        let cls = special_id(&tokenizer, &tokenizer_path, tokens.cls)?;
+        let sep = special_id(&tokenizer, &tokenizer_path, tokens.sep)?;
         // Heads and the pooler of the checkpoint are not part of the encoder.
         let encoder_key = |key: &str| {
             let rest = match &prefix {
@@ -148,7 +227,10 @@ impl BertTextEncoder {
                     .and_then(|k| k.strip_prefix('.')),
                 None => Some(key),
             };
-            rest.is_some_and(|k| k.starts_with("embeddings.") || k.starts_with("encoder."))
+            rest.is_some_and(|k| {
+                (k.starts_with("embeddings.") || k.starts_with("encoder."))
+                    && !(unused_positions && k == "embeddings.position_embeddings.weight")
+            })
         };
         let ignored: Vec<String> = keys.into_iter().filter(|k| !encoder_key(k)).collect();
         crate::checkpoint::load(
@@ -159,19 +241,19 @@ impl BertTextEncoder {
                 ..Default::default()
             },
         )?;
-        let max_len = max_len(dir, config.max_input_len())?;
+        let max_len = max_len(dir, positions)?;
         Ok(Self {
             tokenizer,
             tokenizer_path,
-            model,
+            model: network,
             _vars: vars,
             device,
             layer,
             cls,
             sep,
-            pad: config.pad_token_id,
+            pad,
             max_len,
-            prefix_space: roberta,
+            prefix_space: tokens.prefix_space,
         })
     }
 
@@ -287,18 +369,15 @@ impl BertTextEncoder {
     }
 }
 
-/// The tokenizer: `tokenizer.json`, else (RoBERTa) `vocab.json` and
-/// `merges.txt` as byte-level BPE; its own padding and truncation off.
-fn load_tokenizer(dir: &Path, roberta: bool) -> Result<(Tokenizer, PathBuf), ModelError> {
+/// The tokenizer: `tokenizer.json`, else (RoBERTa, DeBERTa) `vocab.json`
+/// and `merges.txt` as byte-level BPE; its own padding and truncation off.
+fn load_tokenizer(dir: &Path, family: &Family) -> Result<(Tokenizer, PathBuf), ModelError> {
     let json = dir.join("tokenizer.json");
     let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
-    let (mut tokenizer, path) = if json.is_file() || !roberta || !vocab.is_file() {
-        let tokenizer = Tokenizer::from_file(&json).map_err(|e| ModelError::Tokenizer {
-            path: json.clone(),
-            reason: e.to_string(),
-        })?;
-        (tokenizer, json)
-    } else {
+    let byte_level = family
+        .byte_level_specials
+        .filter(|_| !json.is_file() && vocab.is_file());
+    let (mut tokenizer, path) = if let Some(specials) = byte_level {
         let bpe = tokenizers::models::bpe::BPE::from_file(
             &vocab.to_string_lossy(),
             &merges.to_string_lossy(),
@@ -309,12 +388,15 @@ fn load_tokenizer(dir: &Path, roberta: bool) -> Result<(Tokenizer, PathBuf), Mod
             reason: e.to_string(),
         })?;
         let mut tokenizer = Tokenizer::new(bpe);
-        // GPT-2's byte-level rules, as RobertaTokenizer applies them.
+        // GPT-2's byte-level rules, as RobertaTokenizer and DebertaTokenizer
+        // apply them.
         let byte_level = tokenizers::pre_tokenizers::byte_level::ByteLevel::new(false, true, true);
         tokenizer.with_pre_tokenizer(Some(byte_level));
         tokenizer.with_decoder(Some(byte_level));
-        let specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-            .map(|t| tokenizers::AddedToken::from(t, true));
+        let specials: Vec<_> = specials
+            .iter()
+            .map(|t| tokenizers::AddedToken::from(*t, true))
+            .collect();
         tokenizer
             .add_special_tokens(specials)
             .map_err(|e| ModelError::Tokenizer {
@@ -322,6 +404,12 @@ fn load_tokenizer(dir: &Path, roberta: bool) -> Result<(Tokenizer, PathBuf), Mod
                 reason: e.to_string(),
             })?;
         (tokenizer, vocab)
+    } else {
+        let tokenizer = Tokenizer::from_file(&json).map_err(|e| ModelError::Tokenizer {
+            path: json.clone(),
+            reason: e.to_string(),
+        })?;
+        (tokenizer, json)
     };
     tokenizer.with_padding(None);
     tokenizer

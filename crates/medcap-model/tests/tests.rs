@@ -7,6 +7,7 @@ mod bertscore_parity;
 mod blip_parity;
 mod checkpoint;
 mod common;
+mod deberta_parity;
 mod distributed;
 // The golden values of the metrics fixtures, shared with medcap-metrics'
 // tests (BERTScore's parity needs this crate's encoder).

@@ -25,6 +25,7 @@ pub mod submission;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::bertscore::{BertScoreError, IdfWeights, TokenEmbedder, bert_score_chunk};
 use crate::rouge::Rouge;
 
 /// One year's evaluation.
@@ -241,6 +242,68 @@ impl Suite {
             return Some(Err("an embedding is all zeros or not finite".to_owned()));
         }
         Some(Ok(2.5 * cos.max(0.0)))
+    }
+}
+
+/// The model of every year's BERTScore component, as bert-score names it.
+pub const BERTSCORE_MODEL: &str = "microsoft/deberta-xlarge-mnli";
+
+/// The layer every year's BERTScore takes (bert-score's default for
+/// [`BERTSCORE_MODEL`]).
+pub const BERTSCORE_LAYER: usize = 40;
+
+impl Suite {
+    /// Whether the year's BERTScore weighs tokens by idf: 2025 and 2026 do
+    /// (`BERTScorer(idf=True, idf_sents=<the preprocessed ground truth>)`),
+    /// 2023's `evaluate` call does not.
+    pub fn bertscore_idf(self) -> bool {
+        self != Self::Y2023
+    }
+
+    /// The BERTScore component (F1) of each `(reference, candidate)` pair
+    /// as the year's evaluator computes it: both captions preprocessed
+    /// ([`preprocess`]), one pair per bert-score call (so no batch padding
+    /// enters), idf weights from every ground-truth caption of the split
+    /// (`truth`, preprocessed) in 2025 and 2026, none in 2023; 1 for a pair
+    /// empty on both sides ([`Self::both_empty`]). `embedder` is the
+    /// year's model, [`BERTSCORE_MODEL`] at [`BERTSCORE_LAYER`], or a
+    /// stand-in of its architecture.
+    ///
+    /// # Errors
+    /// [`BertScoreError::Encoder`] when the encoder fails.
+    pub fn bertscore<'a>(
+        self,
+        embedder: &dyn TokenEmbedder,
+        truth: impl IntoIterator<Item = &'a str>,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<f64>, BertScoreError> {
+        let idf = if self.bertscore_idf() {
+            let sentences: Vec<String> = truth.into_iter().map(preprocess).collect();
+            let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
+            let mut idf = IdfWeights::default();
+            for ids in embedder.token_ids(&texts)? {
+                idf.add_reference(&ids);
+            }
+            Some(idf)
+        } else {
+            None
+        };
+        let scored: Vec<usize> = (0..pairs.len())
+            .filter(|&i| !self.both_empty(pairs[i].0, pairs[i].1))
+            .collect();
+        let candidates: Vec<String> = scored.iter().map(|&i| preprocess(pairs[i].1)).collect();
+        let references: Vec<Vec<String>> = scored
+            .iter()
+            .map(|&i| vec![preprocess(pairs[i].0)])
+            .collect();
+        let candidates: Vec<&str> = candidates.iter().map(String::as_str).collect();
+        let values =
+            bert_score_chunk(embedder, &candidates, &references, idf.as_ref(), None)?.values;
+        let mut out = vec![1.0; pairs.len()];
+        for (i, v) in scored.into_iter().zip(values) {
+            out[i] = v.f1;
+        }
+        Ok(out)
     }
 }
 

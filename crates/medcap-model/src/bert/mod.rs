@@ -15,14 +15,7 @@ use tch::{Kind, Tensor, nn};
 
 /// A `LayerNorm` over the hidden size with the checkpoint's epsilon.
 fn layer_norm(p: nn::Path<'_>, c: &BertConfig) -> nn::LayerNorm {
-    nn::layer_norm(
-        p,
-        vec![c.hidden_size],
-        nn::LayerNormConfig {
-            eps: c.layer_norm_eps,
-            ..Default::default()
-        },
-    )
+    crate::layers::layer_norm(p, c.hidden_size, c.layer_norm_eps)
 }
 
 /// One pass of the text model.

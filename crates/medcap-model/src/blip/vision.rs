@@ -8,14 +8,7 @@ use super::BlipVisionConfig;
 use crate::error::ModelError;
 
 fn layer_norm(p: nn::Path<'_>, c: &BlipVisionConfig) -> nn::LayerNorm {
-    nn::layer_norm(
-        p,
-        vec![c.hidden_size],
-        nn::LayerNormConfig {
-            eps: c.layer_norm_eps,
-            ..Default::default()
-        },
-    )
+    crate::layers::layer_norm(p, c.hidden_size, c.layer_norm_eps)
 }
 
 /// `embeddings`: patches, class token and position embeddings.
