@@ -6,17 +6,21 @@ weights (only the model paths, and the layer a 3-layer model has, are patched):
 * BERTScore: each year's `compute_bertscore` (2023: `evaluate`'s bertscore with
   microsoft/deberta-xlarge-mnli and no idf; 2025 and 2026: bert-score's BERTScorer with idf from
   the preprocessed ground truth, one pair per call), with data-fixtures/deberta/tiny-deberta at
-  its layer 2 in place of deberta-xlarge-mnli at layer 40.
+  its layer 2 in place of deberta-xlarge-mnli at layer 40;
+* BLEURT: 2025's and 2026's `compute_bleurt` (bleurt-pytorch's classes, all pairs in one call in
+  2025, batches of 8 in 2026), with data-fixtures/bleurt/tiny-bleurt in place of
+  lucadiliello/BLEURT-20-D12.
 
 The evaluators are constructed as they are (their real `__init__`), with stand-ins for the
-components not computed here (AlignScore, MedCAT, MedImageInsight, BLEURT), run on captions built
+components not computed here (AlignScore, MedCAT, MedImageInsight), run on captions built
 to hit every rule: digits inside words, punctuation only, empty captions on one or both sides,
 Unicode, captions past the model's 40-token limit. Each pair is scored alone (a one-pair
 submission dict) and the whole submission at once; a Python error is recorded as such.
 
 Check out the evaluators as data-fixtures/imageclef/gen.py says, then (scratch environment, not
 needed by CI: torch 2.11.0 of the project's .venv, transformers 4.57.1, bert-score 0.3.13,
-rouge-score 0.1.2, see data-fixtures/deberta/gen.py):
+rouge-score 0.1.2, bleurt-pytorch 0.0.1, see data-fixtures/deberta/gen.py and
+data-fixtures/bleurt/gen.py):
 
     PYTHONPATH=/tmp/bspkgs:/tmp/tfpkgs .venv/bin/python data-fixtures/imageclef/gen_models.py \
         --evaluators E > data-fixtures/imageclef/models.json
@@ -29,6 +33,7 @@ import tempfile
 import types
 
 import bert_score
+import bleurt_pytorch
 import numpy as np
 import torch
 import transformers
@@ -39,6 +44,7 @@ import gen  # noqa: E402  (the caption module loader and ROUGE stand-in)
 
 DEBERTA = os.path.join(HERE, "..", "deberta", "tiny-deberta")
 DEBERTA_LAYER = 2
+BLEURT = os.path.join(HERE, "..", "bleurt", "tiny-bleurt")
 
 GT = [
     ("m1", "Chest radiograph showing a left pleural effusion, 3.5 cm."),
@@ -112,6 +118,18 @@ def tiny_scorer(**kwargs):
     return bert_score.BERTScorer(**kwargs)
 
 
+def tiny_bleurt(cls):
+    """A bleurt-pytorch class whose from_pretrained loads the tiny BLEURT for BLEURT-20-D12."""
+
+    class Tiny:
+        @staticmethod
+        def from_pretrained(name, *args, **kwargs):
+            assert name == "lucadiliello/BLEURT-20-D12", name
+            return cls.from_pretrained(BLEURT, *args, **kwargs)
+
+    return Tiny
+
+
 def install_stubs():
     evaluate = types.ModuleType("evaluate")
     evaluate.load = lambda name: {"rouge": gen.Rouge, "bertscore": EvaluateBertScore}[name]()
@@ -119,7 +137,6 @@ def install_stubs():
     for name, attrs in [
         ("alignscore", ["AlignScore"]),
         ("medcat_scorer", ["MedCatScorer"]),
-        ("bleurt_pytorch", ["BleurtConfig", "BleurtForSequenceClassification", "BleurtTokenizer"]),
         ("medimageinsightmodel", ["MedImageInsight"]),
     ]:
         module = types.ModuleType(name)
@@ -138,6 +155,8 @@ def outcome(call):
 def year_case(evaluators, year, work):
     module, _ = gen.caption_module(evaluators, year, work)
     module.BERTScorer = tiny_scorer
+    for name in ("BleurtConfig", "BleurtForSequenceClassification", "BleurtTokenizer"):
+        setattr(module, name, tiny_bleurt(getattr(bleurt_pytorch, name)))
     separator = "|" if year == "2023" else ","
     data = os.path.join(work, f"data-{year}", "valid")
     os.makedirs(data, exist_ok=True)
@@ -158,6 +177,12 @@ def year_case(evaluators, year, work):
     evaluator.device = "cpu"
     pairs = evaluator.load_predictions(submission_path)
     per = [outcome(lambda: evaluator.compute_bertscore({k: pairs[k]})) for k in pairs]
+    bleurt = {}
+    if year != "2023":
+        bleurt = {
+            "bleurt": [outcome(lambda: evaluator.compute_bleurt({k: pairs[k]})) for k in pairs],
+            "bleurt_official_mean": outcome(lambda: evaluator.compute_bleurt(pairs)),
+        }
     return {
         "suite": f"imageclef-{year}",
         "ground_truth": csv_text(GT, separator),
@@ -165,6 +190,7 @@ def year_case(evaluators, year, work):
         "ids": list(pairs),
         "bertscore": per,
         "bertscore_official_mean": outcome(lambda: evaluator.compute_bertscore(pairs)),
+        **bleurt,
     }
 
 
@@ -184,9 +210,11 @@ def main():
         sys.stdout = real_stdout
     out = {
         "versions": {"bert_score": bert_score.__version__, "transformers": transformers.__version__,
-                     "torch": torch.__version__, "numpy": np.__version__},
+                     "torch": torch.__version__, "numpy": np.__version__,
+                     "bleurt_pytorch": "0.0.1"},
         "bertscore_model": "data-fixtures/deberta/tiny-deberta",
         "bertscore_layer": DEBERTA_LAYER,
+        "bleurt_model": "data-fixtures/bleurt/tiny-bleurt",
         "cases": cases,
     }
     json.dump(out, sys.stdout, indent=1, ensure_ascii=False)

@@ -31,6 +31,7 @@ struct Front {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 enum FrontCommand {
     Synth(data::SynthArgs),
     Prepare(data::PrepareArgs),
@@ -61,7 +62,9 @@ fn main() -> ExitCode {
         // ImageCLEF's suites need libtorch only for a model component.
         FrontCommand::Score(args)
             if args.no_bertscore
-                || (args.imageclef.suite.is_some() && args.bertscore_model.is_none()) =>
+                || (args.imageclef.suite.is_some()
+                    && args.bertscore_model.is_none()
+                    && args.imageclef.bleurt_model.is_none()) =>
         {
             here("score", || score::run(&args, None))
         }

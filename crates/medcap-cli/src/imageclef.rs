@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use medcap_metrics::bertscore::TokenEmbedder;
 use medcap_metrics::imageclef::concepts::{self, ConceptScore, Concepts};
 use medcap_metrics::imageclef::submission::{self, Pairs, Rejection, decode_utf8};
-use medcap_metrics::imageclef::{Component, Entity, Suite};
+use medcap_metrics::imageclef::{Component, Entity, PairScorer, Suite};
 use medcap_metrics::stats::{Bootstrap, Summary, compare_paired, summarize};
 use serde_json::json;
 
@@ -60,6 +60,10 @@ pub struct SuiteArgs {
     /// embedding of the raw candidate caption (one file per --submission).
     #[arg(long, value_name = "FILE", requires = "suite")]
     pub similarity_embeddings: Vec<PathBuf>,
+    /// The BLEURT component with this BLEURT checkpoint directory
+    /// (lucadiliello/BLEURT-20-D12: config.json, model.safetensors, spm.model).
+    #[arg(long, value_name = "DIR", requires = "suite")]
+    pub bleurt_model: Option<PathBuf>,
 }
 
 /// `medcap check-submission`: the official format checks alone.
@@ -207,24 +211,26 @@ pub fn check(args: &CheckSubmissionArgs) -> Result<()> {
     Ok(())
 }
 
-/// The BERTScore encoder of a suite, loaded by the caller (libtorch lives
-/// in `medcap-torch` only), and how the signature names it.
-pub struct SuiteBert<'a> {
-    /// The encoder.
-    pub embedder: &'a dyn TokenEmbedder,
-    /// The model directory's name and the layer, `deberta-xlarge-mnli:L40`.
-    pub label: String,
+/// The model components of a suite, loaded by the caller (libtorch lives
+/// in `medcap-torch` only), each with how the signature names it.
+#[derive(Default)]
+pub struct SuiteModels<'a> {
+    /// BERTScore's encoder, labelled by its directory's name and layer
+    /// (`deberta-xlarge-mnli:L40`).
+    pub bert: Option<(&'a dyn TokenEmbedder, String)>,
+    /// BLEURT, labelled by its directory's name (`BLEURT-20-D12`).
+    pub bleurt: Option<(&'a dyn PairScorer, String)>,
 }
 
 /// `medcap score --suite ...`: the caption or concept task of a year;
-/// BERTScore with `bert` when given.
+/// the model components in `models`.
 ///
 /// # Errors
 /// A file cannot be read or fails the year's checks; two submissions of
 /// the concept task score different images; the encoder fails.
 pub fn score(
     args: &SuiteArgs,
-    bert: Option<SuiteBert<'_>>,
+    models: &SuiteModels<'_>,
     format: Format,
     bootstrap: &Bootstrap,
 ) -> Result<()> {
@@ -245,15 +251,7 @@ pub fn score(
         Task::Caption => {
             let inputs = ComponentInputs::read(args)?;
             let loaded = load_caption(suite, truth, &args.submission)?;
-            caption_report(
-                suite,
-                &loaded,
-                &inputs,
-                bert.as_ref(),
-                format,
-                bootstrap,
-                &mut out,
-            )?;
+            caption_report(suite, &loaded, &inputs, models, format, bootstrap, &mut out)?;
         }
         Task::Concepts => {
             let loaded = load_concepts(
@@ -275,7 +273,9 @@ fn missing_reason(component: Component) -> &'static str {
         Component::BertScore => {
             "give --bertscore-model DIR (microsoft/deberta-xlarge-mnli's Hugging Face directory)"
         }
-        Component::Bleurt => "needs BLEURT-20-D12, which medcap does not load yet",
+        Component::Bleurt => {
+            "give --bleurt-model DIR (lucadiliello/BLEURT-20-D12's Hugging Face directory)"
+        }
         Component::AlignScore => "needs AlignScore-base, which medcap does not load yet",
         Component::Similarity => {
             "give --similarity-embeddings (MedImageInsight's image and caption embeddings)"
@@ -291,13 +291,16 @@ fn fmt_summary(s: &Summary) -> String {
 
 /// The signature of a caption evaluation: the suite and how each
 /// computed component was computed, so that a number can be traced.
-fn signature(suite: Suite, computed: &[Component], bert: Option<&SuiteBert<'_>>) -> String {
+fn signature(suite: Suite, computed: &[Component], models: &SuiteModels<'_>) -> String {
     let mut parts = vec![suite.name().to_owned()];
     for c in computed {
         parts.push(match c {
             Component::BertScore => format!(
                 "bertscore:{}:{}:preprocessed",
-                bert.map_or("?", |b| b.label.as_str()),
+                models
+                    .bert
+                    .as_ref()
+                    .map_or("?", |(_, label)| label.as_str()),
                 if suite.bertscore_idf() {
                     "idf=gt"
                 } else {
@@ -305,6 +308,13 @@ fn signature(suite: Suite, computed: &[Component], bert: Option<&SuiteBert<'_>>)
                 }
             ),
             Component::Rouge1 => "rouge1:nostem:preprocessed".to_owned(),
+            Component::Bleurt => format!(
+                "bleurt:{}:preprocessed",
+                models
+                    .bleurt
+                    .as_ref()
+                    .map_or("?", |(_, label)| label.as_str())
+            ),
             Component::MedCat => "medcat:given-entities".to_owned(),
             Component::Similarity => "similarity:given-embeddings:w2.5".to_owned(),
             other => other.key().to_owned(),
@@ -325,7 +335,7 @@ fn score_captions(
     suite: Suite,
     loaded: &Caption,
     inputs: &ComponentInputs,
-    bert: Option<&SuiteBert<'_>>,
+    models: &SuiteModels<'_>,
 ) -> Result<Vec<Scored>> {
     let mut all = Vec::new();
     for (k, (path, pairs)) in loaded.submissions.iter().enumerate() {
@@ -334,10 +344,10 @@ fn score_captions(
             .map(|(id, caption)| (id, loaded.truth.get(id).unwrap_or_default(), caption))
             .collect();
         let mut columns = Vec::new();
-        if let Some(bert) = bert {
-            let pairs: Vec<(&str, &str)> = rows.iter().map(|(_, r, c)| (*r, *c)).collect();
+        let pairs: Vec<(&str, &str)> = rows.iter().map(|(_, r, c)| (*r, *c)).collect();
+        if let Some((embedder, _)) = models.bert {
             let values = suite
-                .bertscore(bert.embedder, loaded.truth.iter().map(|(_, c)| c), &pairs)
+                .bertscore(embedder, loaded.truth.iter().map(|(_, c)| c), &pairs)
                 .with_context(|| format!("BERTScore of {}", path.display()))?;
             columns.push((Component::BertScore, values));
         }
@@ -393,6 +403,14 @@ fn score_captions(
                 columns.push((Component::Similarity, values));
             }
         }
+        if let Some((scorer, _)) = models.bleurt
+            && let Some(values) = suite.bleurt(scorer, &pairs)
+        {
+            let values = values
+                .map_err(|e| anyhow::anyhow!(e))
+                .with_context(|| format!("BLEURT of {}", path.display()))?;
+            columns.push((Component::Bleurt, values));
+        }
         all.push(Scored {
             ids: rows.iter().map(|(id, _, _)| (*id).to_owned()).collect(),
             columns,
@@ -405,12 +423,12 @@ fn caption_report(
     suite: Suite,
     loaded: &Caption,
     inputs: &ComponentInputs,
-    bert: Option<&SuiteBert<'_>>,
+    models: &SuiteModels<'_>,
     format: Format,
     bootstrap: &Bootstrap,
     out: &mut impl Write,
 ) -> Result<()> {
-    let scored = score_captions(suite, loaded, inputs, bert)?;
+    let scored = score_captions(suite, loaded, inputs, models)?;
     if matches!(format, Format::Jsonl | Format::Csv) {
         let keys: Vec<&str> = scored[0].columns.iter().map(|(c, _)| c.key()).collect();
         if format == Format::Csv {
@@ -501,7 +519,11 @@ fn caption_report(
             )?;
         }
         let computed: Vec<Component> = s.columns.iter().map(|(c, _)| *c).collect();
-        writeln!(out, "\nsignature: {}\n", signature(suite, &computed, bert))?;
+        writeln!(
+            out,
+            "\nsignature: {}\n",
+            signature(suite, &computed, models)
+        )?;
     }
     if let [a, b] = scored.as_slice() {
         for ((component, a_values), (_, b_values)) in a.columns.iter().zip(&b.columns) {

@@ -98,8 +98,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prepare(args) => data::prepare_command(args),
         // The ImageCLEF suites load only the model components given.
         Command::Score(args) if args.imageclef.suite.is_some() => {
-            let bert = score_bert::suite_encoder(&args)?;
-            score::run(&args, bert.as_ref().map(|e| (e as _, None)))
+            let models = score_bert::suite_models(&args)?;
+            score::run_suite(&args, &models.as_models())
         }
         Command::Score(args) => {
             let bert = score_bert::bertscore_encoder(&args)?;

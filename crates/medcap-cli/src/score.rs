@@ -381,34 +381,22 @@ pub(crate) fn check_suite_bertscore(args: &ScoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// How a suite's signature names its BERTScore model: the directory's
-/// name and the layer.
-fn suite_bert_label(args: &ScoreArgs) -> String {
-    let name = args
-        .bertscore_model
-        .as_deref()
-        .and_then(|d| d.file_name())
-        .map_or_else(|| "?".to_owned(), |n| n.to_string_lossy().into_owned());
-    let layer = args
-        .bertscore_layer
-        .unwrap_or(medcap_metrics::imageclef::BERTSCORE_LAYER);
-    format!("{name}:L{layer}")
+/// `medcap score --suite ...` with the model components in `models`
+/// (loaded by the caller).
+pub fn run_suite(args: &ScoreArgs, models: &crate::imageclef::SuiteModels<'_>) -> Result<()> {
+    check_suite_bertscore(args)?;
+    let bootstrap = Bootstrap {
+        resamples: args.bootstrap,
+        seed: args.seed,
+    };
+    crate::imageclef::score(&args.imageclef, models, args.format, &bootstrap)
 }
 
 /// `medcap score`: BERTScore from `bert` (the encoder and its baseline)
 /// when given; the caller loads it (libtorch lives in `medcap-torch` only).
 pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)>) -> Result<()> {
     if args.imageclef.suite.is_some() {
-        check_suite_bertscore(args)?;
-        let bootstrap = Bootstrap {
-            resamples: args.bootstrap,
-            seed: args.seed,
-        };
-        let bert = bert.map(|(embedder, _)| crate::imageclef::SuiteBert {
-            embedder,
-            label: suite_bert_label(args),
-        });
-        return crate::imageclef::score(&args.imageclef, bert, args.format, &bootstrap);
+        return run_suite(args, &crate::imageclef::SuiteModels::default());
     }
     let source = match (&args.csv, &args.hyps) {
         (Some(csv), _) => Source::Csv(csv),

@@ -1,11 +1,17 @@
-//! Loading `medcap score`'s BERTScore encoder and baseline: the libtorch
-//! half of the command, compiled into `medcap-torch` only.
+//! Loading `medcap score`'s models, the libtorch half of the command,
+//! compiled into `medcap-torch` only: BERTScore's encoder and baseline, and
+//! the model components of the ImageCLEF suites (BERTScore, BLEURT).
+
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use medcap_metrics::bertscore::Baseline;
+use medcap_metrics::bertscore::{Baseline, TokenEmbedder};
+use medcap_metrics::imageclef::PairScorer;
 use medcap_model::bertscore::BertScorer;
+use medcap_model::bleurt::Bleurt;
 use medcap_model::device::DeviceChoice;
 
+use crate::imageclef::SuiteModels;
 use crate::score::ScoreArgs;
 
 /// The BERTScore encoder and baseline the arguments ask for.
@@ -29,19 +35,64 @@ pub fn bertscore_encoder(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<
     Ok(Some((scorer, baseline)))
 }
 
-/// The BERTScore encoder of `--suite imageclef-YYYY`: `--bertscore-model`
-/// at `--bertscore-layer` (default: the official layer 40), or none when no
-/// model is given (the component is then reported missing).
-pub fn suite_encoder(args: &ScoreArgs) -> Result<Option<BertScorer>> {
+/// The model components of `--suite imageclef-YYYY` the arguments name,
+/// each with its label for the signature.
+#[derive(Default)]
+pub struct SuiteModelsLoaded {
+    bert: Option<(BertScorer, String)>,
+    bleurt: Option<(Bleurt, String)>,
+}
+
+impl SuiteModelsLoaded {
+    /// The components as `medcap score --suite` takes them.
+    pub fn as_models(&self) -> SuiteModels<'_> {
+        SuiteModels {
+            bert: self
+                .bert
+                .as_ref()
+                .map(|(m, label)| (m as &dyn TokenEmbedder, label.clone())),
+            bleurt: self
+                .bleurt
+                .as_ref()
+                .map(|(m, label)| (m as &dyn PairScorer, label.clone())),
+        }
+    }
+}
+
+/// A directory's own name, for a signature (`deberta-xlarge-mnli/` gives
+/// `deberta-xlarge-mnli`).
+fn dir_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Loads the suite's model components the arguments give: BERTScore's
+/// encoder from `--bertscore-model` at `--bertscore-layer` (default: the
+/// official layer 40), BLEURT from `--bleurt-model`; a component without
+/// its model is reported missing.
+pub fn suite_models(args: &ScoreArgs) -> Result<SuiteModelsLoaded> {
     crate::score::check_suite_bertscore(args)?;
-    let Some(dir) = args.bertscore_model.as_deref() else {
-        return Ok(None);
-    };
+    let mut loaded = SuiteModelsLoaded::default();
+    let needs_device = args.bertscore_model.is_some() || args.imageclef.bleurt_model.is_some();
+    if !needs_device {
+        return Ok(loaded);
+    }
     let device: DeviceChoice = args.device.parse()?;
-    let layer = args
-        .bertscore_layer
-        .unwrap_or(medcap_metrics::imageclef::BERTSCORE_LAYER);
-    let scorer = BertScorer::from_dir(dir, layer, device.resolve()?)
-        .with_context(|| format!("cannot load the BERTScore model {}", dir.display()))?;
-    Ok(Some(scorer))
+    let device = device.resolve()?;
+    if let Some(dir) = args.bertscore_model.as_deref() {
+        let layer = args
+            .bertscore_layer
+            .unwrap_or(medcap_metrics::imageclef::BERTSCORE_LAYER);
+        let scorer = BertScorer::from_dir(dir, layer, device)
+            .with_context(|| format!("cannot load the BERTScore model {}", dir.display()))?;
+        loaded.bert = Some((scorer, format!("{}:L{layer}", dir_name(dir))));
+    }
+    if let Some(dir) = args.imageclef.bleurt_model.as_deref() {
+        let bleurt = Bleurt::from_dir(dir, device)
+            .with_context(|| format!("cannot load the BLEURT model {}", dir.display()))?;
+        loaded.bleurt = Some((bleurt, dir_name(dir)));
+    }
+    Ok(loaded)
 }

@@ -332,14 +332,15 @@ fn score_and_check_submissions_as_typed() {
     );
 }
 
-/// The BERTScore component from a DeBERTa directory, README's command as
-/// typed, with the tiny DeBERTa of the fixtures in its directory: refused
-/// at the official layer 40 with the layers it has, then at its layer 2: the official 2025
+/// The BERTScore and BLEURT components from their model directories,
+/// README's command as typed, with the tiny DeBERTa and BLEURT of the
+/// fixtures in those directories: refused at the official layer 40 with
+/// the layers the DeBERTa has, then at its layer 2: the official 2025
 /// evaluator's per-caption values (`models.json`) in the JSONL, their mean
 /// in the table, the signature naming the model, and options the year
 /// fixes refused.
 #[test]
-fn bertscore_component_equals_the_official_evaluator() {
+fn model_components_equal_the_official_evaluator() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures");
     let golden: Value = serde_json::from_str(
         &std::fs::read_to_string(fixtures.join("imageclef/models.json")).unwrap(),
@@ -359,12 +360,18 @@ fn bertscore_component_equals_the_official_evaluator() {
     )
     .unwrap();
     std::fs::write(dir.join("run.csv"), case["submission"].as_str().unwrap()).unwrap();
-    // README's directory name, holding the tiny model: 3 layers, not 48.
-    let model = dir.join("deberta-xlarge-mnli");
-    std::fs::create_dir(&model).unwrap();
-    for entry in std::fs::read_dir(fixtures.join("deberta/tiny-deberta")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    // README's directory names, holding the tiny models (the DeBERTa has
+    // 3 layers, not 48).
+    for (name, tiny) in [
+        ("deberta-xlarge-mnli", "deberta/tiny-deberta"),
+        ("BLEURT-20-D12", "bleurt/tiny-bleurt"),
+    ] {
+        let model = dir.join(name);
+        std::fs::create_dir(&model).unwrap();
+        for entry in std::fs::read_dir(fixtures.join(tiny)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+        }
     }
     let readme = [
         "score",
@@ -376,6 +383,8 @@ fn bertscore_component_equals_the_official_evaluator() {
         "captions.csv",
         "--bertscore-model",
         "deberta-xlarge-mnli/",
+        "--bleurt-model",
+        "BLEURT-20-D12/",
     ];
     let args = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = readme.map(String::from).to_vec();
@@ -403,20 +412,22 @@ fn bertscore_component_equals_the_official_evaluator() {
 
     let out = run(args(&["--format", "jsonl"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let want = case["bertscore"].as_array().unwrap();
     let lines = text(&out.stdout);
     let rows: Vec<Value> = lines
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), want.len(), "{lines}");
-    for (row, (id, w)) in rows
-        .iter()
-        .zip(case["ids"].as_array().unwrap().iter().zip(want))
-    {
-        assert_eq!(&row["id"], id);
-        let (got, w) = (row["bert"].as_f64().unwrap(), w.as_f64().unwrap());
-        assert!((got - w).abs() <= 1e-6, "{id}: {got} vs {w}");
+    for (key, official) in [("bert", "bertscore"), ("bleurt", "bleurt")] {
+        let want = case[official].as_array().unwrap();
+        assert_eq!(rows.len(), want.len(), "{lines}");
+        for (row, (id, w)) in rows
+            .iter()
+            .zip(case["ids"].as_array().unwrap().iter().zip(want))
+        {
+            assert_eq!(&row["id"], id);
+            let (got, w) = (row[key].as_f64().unwrap(), w.as_f64().unwrap());
+            assert!((got - w).abs() <= 1e-6, "{key} {id}: {got} vs {w}");
+        }
     }
 
     let out = run(args(&[]));
@@ -427,8 +438,13 @@ fn bertscore_component_equals_the_official_evaluator() {
         table.contains(&format!("| BERTScore | {mean:.4} [")),
         "{table}"
     );
+    let mean = case["bleurt_official_mean"].as_f64().unwrap();
     assert!(
-        table.contains("signature: imageclef-2025|bertscore:deberta-xlarge-mnli:L2:idf=gt:preprocessed|rouge1:nostem:preprocessed|medcap-"),
+        table.contains(&format!("| BLEURT | {mean:.4} [")),
+        "{table}"
+    );
+    assert!(
+        table.contains("signature: imageclef-2025|bertscore:deberta-xlarge-mnli:L2:idf=gt:preprocessed|rouge1:nostem:preprocessed|bleurt:BLEURT-20-D12:preprocessed|medcap-"),
         "{table}"
     );
     assert!(

@@ -21,6 +21,7 @@
 
 mod bert;
 pub mod bertscore;
+pub mod bleurt;
 pub mod blip;
 pub mod checkpoint;
 mod deberta;
@@ -34,6 +35,7 @@ pub mod pipeline;
 pub mod precision;
 pub mod preprocess;
 mod resize;
+pub mod sentencepiece;
 pub mod text_encoder;
 pub mod tokenizer;
 

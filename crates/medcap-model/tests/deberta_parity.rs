@@ -133,39 +133,15 @@ fn deberta_options_medcap_does_not_run_are_refused_by_name() {
 /// 2023 code meant 1 and stops with a TypeError instead).
 #[test]
 fn imageclef_bertscore_equals_the_official_evaluators() {
-    use medcap_metrics::imageclef::{Suite, submission};
+    use medcap_metrics::imageclef::Suite;
     use medcap_model::bertscore::BertScorer;
 
-    let path = fixtures().join("../imageclef/models.json");
-    let g: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let layer = g["bertscore_layer"].as_u64().unwrap() as usize;
-    let scorer =
-        BertScorer::from_dir(&fixtures().join("tiny-deberta"), layer, Device::Cpu).unwrap();
-    for case in g["cases"].as_array().unwrap() {
-        let suite: Suite = case["suite"].as_str().unwrap().parse().unwrap();
-        let truth_text = case["ground_truth"].as_str().unwrap();
-        let truth = submission::ground_truth(suite, truth_text).unwrap();
-        let pairs = submission::submission(
-            suite,
-            case["submission"].as_str().unwrap(),
-            &truth,
-            truth_text,
-        )
-        .unwrap();
-        let rows: Vec<(&str, &str)> = pairs
-            .iter()
-            .map(|(id, c)| (truth.get(id).unwrap(), c))
-            .collect();
-        let ids: Vec<&str> = pairs.iter().map(|(id, _)| id).collect();
-        let want_ids: Vec<&str> = case["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        assert_eq!(ids, want_ids, "{suite}");
+    let scorer = BertScorer::from_dir(&fixtures().join("tiny-deberta"), 2, Device::Cpu).unwrap();
+    for c in crate::common::imageclef_model_cases() {
+        let (suite, case, rows) = (c.suite, &c.record, c.rows());
+        assert_eq!(case["suite"], suite.name());
         let got = suite
-            .bertscore(&scorer, truth.iter().map(|(_, c)| c), &rows)
+            .bertscore(&scorer, c.truth.iter().map(String::as_str), &rows)
             .unwrap();
         let mut errors = 0;
         for ((value, want), (reference, candidate)) in got

@@ -4,6 +4,7 @@
 
 mod bertscore_edges;
 mod bertscore_parity;
+mod bleurt_parity;
 mod blip_parity;
 mod checkpoint;
 mod common;

@@ -307,6 +307,47 @@ impl Suite {
     }
 }
 
+/// A model that scores (reference, candidate) pairs, one number each:
+/// BLEURT for the suites (medcap-model's `Bleurt` implements it).
+pub trait PairScorer {
+    /// The score of each pair, in input order.
+    ///
+    /// # Errors
+    /// The model's failure, boxed.
+    fn score_pairs(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<f64>, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+impl Suite {
+    /// The BLEURT component of each `(reference, candidate)` pair as the
+    /// year's evaluator computes it: BLEURT-20-D12's raw logit of the
+    /// preprocessed captions ([`preprocess`]), with no rule for empty
+    /// captions; `None` for 2023, which has no BLEURT.
+    ///
+    /// # Errors
+    /// The scorer's failure.
+    pub fn bleurt(
+        self,
+        scorer: &dyn PairScorer,
+        pairs: &[(&str, &str)],
+    ) -> Option<Result<Vec<f64>, Box<dyn std::error::Error + Send + Sync>>> {
+        if self == Self::Y2023 {
+            return None;
+        }
+        let texts: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(r, c)| (preprocess(r), preprocess(c)))
+            .collect();
+        let pairs: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(r, c)| (r.as_str(), c.as_str()))
+            .collect();
+        Some(scorer.score_pairs(&pairs))
+    }
+}
+
 /// MedCAT's matches as `medcat_scorer.py` lists them: each CUI once under
 /// each of its names, in MedCAT's order.
 fn cui_list(entities: &[Entity]) -> Vec<&str> {

@@ -143,7 +143,7 @@ impl BertModel {
 /// The additive self-attention bias `[batch or 1, 1, seq, past + seq]`: 0
 /// where a query may look, `masked_score` elsewhere, or `None` when every
 /// query may look everywhere.
-fn attention_bias(
+pub(crate) fn attention_bias(
     attention_mask: Option<&Tensor>,
     seq: i64,
     past_len: i64,

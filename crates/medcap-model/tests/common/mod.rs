@@ -8,3 +8,70 @@ use std::path::{Path, PathBuf};
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip")
 }
+
+/// One year's case of `data-fixtures/imageclef/models.json` (the official
+/// evaluators run with tiny models): its record, and the (reference,
+/// candidate) pairs as medcap reads the files, in the official order.
+pub struct ImageclefCase {
+    /// The suite.
+    pub suite: medcap_metrics::imageclef::Suite,
+    /// The ground truth's captions, in file order.
+    pub truth: Vec<String>,
+    /// `(reference, candidate)` per submitted id.
+    pub pairs: Vec<(String, String)>,
+    /// The record itself (official values, ids).
+    pub record: serde_json::Value,
+}
+
+impl ImageclefCase {
+    /// The pairs as borrowed strings.
+    pub fn rows(&self) -> Vec<(&str, &str)> {
+        self.pairs
+            .iter()
+            .map(|(r, c)| (r.as_str(), c.as_str()))
+            .collect()
+    }
+}
+
+/// Every case of `data-fixtures/imageclef/models.json`, read through
+/// medcap-metrics' official readers.
+pub fn imageclef_model_cases() -> Vec<ImageclefCase> {
+    use medcap_metrics::imageclef::submission;
+
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/imageclef/models.json");
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    g["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| {
+            let suite = case["suite"].as_str().unwrap().parse().unwrap();
+            let truth_text = case["ground_truth"].as_str().unwrap();
+            let truth = submission::ground_truth(suite, truth_text).unwrap();
+            let submitted = submission::submission(
+                suite,
+                case["submission"].as_str().unwrap(),
+                &truth,
+                truth_text,
+            )
+            .unwrap();
+            let ids: Vec<&str> = submitted.iter().map(|(id, _)| id).collect();
+            assert_eq!(
+                serde_json::json!(ids),
+                case["ids"],
+                "the official order of {suite}"
+            );
+            ImageclefCase {
+                suite,
+                truth: truth.iter().map(|(_, c)| c.to_owned()).collect(),
+                pairs: submitted
+                    .iter()
+                    .map(|(id, c)| (truth.get(id).unwrap().to_owned(), c.to_owned()))
+                    .collect(),
+                record: case.clone(),
+            }
+        })
+        .collect()
+}
