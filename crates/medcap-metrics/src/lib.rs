@@ -151,6 +151,7 @@ pub mod imageclef;
 pub mod metric;
 mod ngram;
 pub mod porter;
+pub mod punkt;
 pub mod repetition;
 pub mod rouge;
 pub mod stats;

@@ -7,5 +7,6 @@ mod common;
 mod findings;
 mod imageclef_parity;
 mod porter_parity;
+mod punkt_parity;
 mod properties;
 mod rouge_parity;
