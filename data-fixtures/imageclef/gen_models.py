@@ -9,25 +9,32 @@ weights (only the model paths, and the layer a 3-layer model has, are patched):
   its layer 2 in place of deberta-xlarge-mnli at layer 40;
 * BLEURT: 2025's and 2026's `compute_bleurt` (bleurt-pytorch's classes, all pairs in one call in
   2025, batches of 8 in 2026), with data-fixtures/bleurt/tiny-bleurt in place of
-  lucadiliello/BLEURT-20-D12.
+  lucadiliello/BLEURT-20-D12;
+* AlignScore: 2025's and 2026's `compute_alignscore` (the AlignScore code's `AlignScore`,
+  `nli_sp`), with data-fixtures/alignscore/tiny-alignscore in place of AlignScore-base (its
+  converted weights back in a Lightning checkpoint) and nltk's Punkt with
+  data-fixtures/punkt/punkt_tab in place of English's parameters (nltk's data path).
 
 The evaluators are constructed as they are (their real `__init__`), with stand-ins for the
-components not computed here (AlignScore, MedCAT, MedImageInsight), run on captions built
+components not computed here (MedCAT, MedImageInsight), run on captions built
 to hit every rule: digits inside words, punctuation only, empty captions on one or both sides,
 Unicode, captions past the model's 40-token limit. Each pair is scored alone (a one-pair
 submission dict) and the whole submission at once; a Python error is recorded as such.
 
 Check out the evaluators as data-fixtures/imageclef/gen.py says, then (scratch environment, not
 needed by CI: torch 2.11.0 of the project's .venv, transformers 4.57.1, bert-score 0.3.13,
-rouge-score 0.1.2, bleurt-pytorch 0.0.1, see data-fixtures/deberta/gen.py and
-data-fixtures/bleurt/gen.py):
+rouge-score 0.1.2, bleurt-pytorch 0.0.1, nltk 3.9.1, pytorch-lightning 1.9.5 and scikit-learn, see
+data-fixtures/{deberta,bleurt,alignscore,punkt}/gen.py; a checkout of yuh-zha/AlignScore at
+`a0936d5` as --alignscore):
 
-    PYTHONPATH=/tmp/bspkgs:/tmp/tfpkgs .venv/bin/python data-fixtures/imageclef/gen_models.py \
-        --evaluators E > data-fixtures/imageclef/models.json
+    PYTHONPATH=/tmp/bspkgs:/tmp/tfpkgs:/tmp/plpkgs .venv/bin/python \
+        data-fixtures/imageclef/gen_models.py --evaluators E --alignscore AlignScore \
+        > data-fixtures/imageclef/models.json
 """
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -44,7 +51,10 @@ import gen  # noqa: E402  (the caption module loader and ROUGE stand-in)
 
 DEBERTA = os.path.join(HERE, "..", "deberta", "tiny-deberta")
 DEBERTA_LAYER = 2
+ALIGNSCORE_FACTORY = None
 BLEURT = os.path.join(HERE, "..", "bleurt", "tiny-bleurt")
+ALIGNSCORE = os.path.join(HERE, "..", "alignscore", "tiny-alignscore")
+PUNKT = os.path.join(HERE, "..", "punkt", "punkt_tab")
 
 GT = [
     ("m1", "Chest radiograph showing a left pleural effusion, 3.5 cm."),
@@ -130,12 +140,41 @@ def tiny_bleurt(cls):
     return Tiny
 
 
+def tiny_alignscore_factory(work):
+    """AlignScore with the tiny model: its directory copied under a name that says roberta (as
+    BERTAlignModel picks its class by the name) and its weights back in a Lightning checkpoint; and
+    AlignScore's sentence splitter given the fixture's Punkt parameters."""
+    import alignscore
+    import alignscore.inference
+    from nltk.tokenize.punkt import PunktSentenceTokenizer, load_punkt_params
+    from safetensors.torch import load_file
+
+    base = os.path.join(work, "tiny-roberta-alignscore")
+    shutil.copytree(ALIGNSCORE, base)
+    ckpt = os.path.join(work, "AlignScore-tiny.ckpt")
+    torch.save({"state_dict": load_file(os.path.join(base, "model.safetensors")),
+                "hyper_parameters": {"model": base}, "pytorch-lightning_version": "1.9.5"}, ckpt)
+    alignscore.inference.sent_tokenize = PunktSentenceTokenizer(load_punkt_params(PUNKT)).tokenize
+
+    def make(**kwargs):
+        assert kwargs["model"] == "roberta-large", kwargs
+        assert kwargs["ckpt_path"].endswith("models/AlignScore/AlignScore-base.ckpt"), kwargs
+        kwargs.update(model=base, ckpt_path=ckpt, device="cpu")
+        return alignscore.AlignScore(**kwargs)
+
+    return make
+
+
 def install_stubs():
     evaluate = types.ModuleType("evaluate")
     evaluate.load = lambda name: {"rouge": gen.Rouge, "bertscore": EvaluateBertScore}[name]()
     sys.modules["evaluate"] = evaluate
+    spacy = types.ModuleType("spacy")
+    spacy.load = lambda name: None
+    sys.modules["spacy"] = spacy
+    # AlignScore imports transformers' AdamW (gone from 4.57) for training only.
+    transformers.AdamW = torch.optim.AdamW
     for name, attrs in [
-        ("alignscore", ["AlignScore"]),
         ("medcat_scorer", ["MedCatScorer"]),
         ("medimageinsightmodel", ["MedImageInsight"]),
     ]:
@@ -155,6 +194,7 @@ def outcome(call):
 def year_case(evaluators, year, work):
     module, _ = gen.caption_module(evaluators, year, work)
     module.BERTScorer = tiny_scorer
+    module.AlignScore = ALIGNSCORE_FACTORY
     for name in ("BleurtConfig", "BleurtForSequenceClassification", "BleurtTokenizer"):
         setattr(module, name, tiny_bleurt(getattr(bleurt_pytorch, name)))
     separator = "|" if year == "2023" else ","
@@ -182,6 +222,8 @@ def year_case(evaluators, year, work):
         bleurt = {
             "bleurt": [outcome(lambda: evaluator.compute_bleurt({k: pairs[k]})) for k in pairs],
             "bleurt_official_mean": outcome(lambda: evaluator.compute_bleurt(pairs)),
+            "align": [outcome(lambda: evaluator.compute_alignscore({k: pairs[k]})) for k in pairs],
+            "align_official_mean": outcome(lambda: evaluator.compute_alignscore(pairs)),
         }
     return {
         "suite": f"imageclef-{year}",
@@ -198,13 +240,17 @@ def main():
     torch.set_num_threads(2)
     parser = argparse.ArgumentParser()
     parser.add_argument("--evaluators", required=True)
+    parser.add_argument("--alignscore", required=True, help="a checkout of yuh-zha/AlignScore")
     args = parser.parse_args()
     install_stubs()
+    sys.path.insert(0, os.path.join(args.alignscore, "src"))
     gen.EVALUATORS = args.evaluators
     real_stdout = sys.stdout
     sys.stdout = sys.stderr
     try:
         with tempfile.TemporaryDirectory() as work:
+            global ALIGNSCORE_FACTORY
+            ALIGNSCORE_FACTORY = tiny_alignscore_factory(work)
             cases = [year_case(args.evaluators, year, work) for year in ["2023", "2025", "2026"]]
     finally:
         sys.stdout = real_stdout
@@ -215,6 +261,8 @@ def main():
         "bertscore_model": "data-fixtures/deberta/tiny-deberta",
         "bertscore_layer": DEBERTA_LAYER,
         "bleurt_model": "data-fixtures/bleurt/tiny-bleurt",
+        "alignscore_model": "data-fixtures/alignscore/tiny-alignscore",
+        "punkt": "data-fixtures/punkt/punkt_tab",
         "cases": cases,
     }
     json.dump(out, sys.stdout, indent=1, ensure_ascii=False)

@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use medcap_metrics::alignscore::AlignmentModel;
 use medcap_metrics::bertscore::TokenEmbedder;
 use medcap_metrics::imageclef::concepts::{self, ConceptScore, Concepts};
 use medcap_metrics::imageclef::submission::{self, Pairs, Rejection, decode_utf8};
 use medcap_metrics::imageclef::{Component, Entity, PairScorer, Suite};
+use medcap_metrics::punkt::Punkt;
 use medcap_metrics::stats::{Bootstrap, Summary, compare_paired, summarize};
 use serde_json::json;
 
@@ -64,6 +66,18 @@ pub struct SuiteArgs {
     /// (lucadiliello/BLEURT-20-D12: config.json, model.safetensors, spm.model).
     #[arg(long, value_name = "DIR", requires = "suite")]
     pub bleurt_model: Option<PathBuf>,
+    /// The AlignScore component with this directory: AlignScore-base's
+    /// weights as model.safetensors beside roberta-base's config.json,
+    /// vocab.json and merges.txt.
+    #[arg(long, value_name = "DIR", requires = "suite")]
+    pub alignscore_model: Option<PathBuf>,
+    /// nltk's Punkt parameters for English (`punkt_tab/english`), which
+    /// AlignScore splits sentences with. Default: the first
+    /// `tokenizers/punkt_tab/english` under $NLTK_DATA, ~/nltk_data,
+    /// /usr/share/nltk_data, /usr/local/share/nltk_data, /usr/lib/nltk_data
+    /// or /usr/local/lib/nltk_data, as nltk looks.
+    #[arg(long, value_name = "DIR", requires = "alignscore_model")]
+    pub punkt: Option<PathBuf>,
 }
 
 /// `medcap check-submission`: the official format checks alone.
@@ -220,6 +234,9 @@ pub struct SuiteModels<'a> {
     pub bert: Option<(&'a dyn TokenEmbedder, String)>,
     /// BLEURT, labelled by its directory's name (`BLEURT-20-D12`).
     pub bleurt: Option<(&'a dyn PairScorer, String)>,
+    /// AlignScore's model and sentence splitter, labelled by the model
+    /// directory's name (`AlignScore-base`).
+    pub align: Option<(&'a dyn AlignmentModel, &'a Punkt, String)>,
 }
 
 /// `medcap score --suite ...`: the caption or concept task of a year;
@@ -276,7 +293,10 @@ fn missing_reason(component: Component) -> &'static str {
         Component::Bleurt => {
             "give --bleurt-model DIR (lucadiliello/BLEURT-20-D12's Hugging Face directory)"
         }
-        Component::AlignScore => "needs AlignScore-base, which medcap does not load yet",
+        Component::AlignScore => {
+            "give --alignscore-model DIR (AlignScore-base converted; see README) and nltk's \
+             punkt_tab/english (--punkt DIR)"
+        }
         Component::Similarity => {
             "give --similarity-embeddings (MedImageInsight's image and caption embeddings)"
         }
@@ -308,6 +328,13 @@ fn signature(suite: Suite, computed: &[Component], models: &SuiteModels<'_>) -> 
                 }
             ),
             Component::Rouge1 => "rouge1:nostem:preprocessed".to_owned(),
+            Component::AlignScore => format!(
+                "align:{}:nli_sp:punkt",
+                models
+                    .align
+                    .as_ref()
+                    .map_or("?", |(_, _, label)| label.as_str())
+            ),
             Component::Bleurt => format!(
                 "bleurt:{}:preprocessed",
                 models
@@ -317,7 +344,6 @@ fn signature(suite: Suite, computed: &[Component], models: &SuiteModels<'_>) -> 
             ),
             Component::MedCat => "medcat:given-entities".to_owned(),
             Component::Similarity => "similarity:given-embeddings:w2.5".to_owned(),
-            other => other.key().to_owned(),
         });
     }
     parts.push(format!("medcap-{}", env!("CARGO_PKG_VERSION")));
@@ -329,6 +355,9 @@ fn signature(suite: Suite, computed: &[Component], models: &SuiteModels<'_>) -> 
 struct Scored {
     ids: Vec<String>,
     columns: Vec<(Component, Vec<f64>)>,
+    /// AlignScore's candidates without a sentence (scored 0; the official
+    /// code stops on them).
+    align_without_sentences: usize,
 }
 
 fn score_captions(
@@ -411,9 +440,20 @@ fn score_captions(
                 .with_context(|| format!("BLEURT of {}", path.display()))?;
             columns.push((Component::Bleurt, values));
         }
+        let mut align_without_sentences = 0;
+        if let Some((model, punkt, _)) = models.align
+            && let Some(found) = suite.alignscore(model, punkt, &pairs)
+        {
+            let found = found
+                .map_err(|e| anyhow::anyhow!(e))
+                .with_context(|| format!("AlignScore of {}", path.display()))?;
+            align_without_sentences = found.without_sentences;
+            columns.push((Component::AlignScore, found.values));
+        }
         all.push(Scored {
             ids: rows.iter().map(|(id, _, _)| (*id).to_owned()).collect(),
             columns,
+            align_without_sentences,
         });
     }
     Ok(all)
@@ -516,6 +556,15 @@ fn caption_report(
                 out,
                 "\nnote: pairs empty on both sides after preprocessing: {both_empty}; each scores \
                  1, as the 2023 code intends; that code itself stops with a TypeError on them"
+            )?;
+        }
+        if s.align_without_sentences > 0 {
+            writeln!(
+                out,
+                "\nnote: candidates without a sentence (empty or blank) against a reference that \
+                 is not empty: {}; AlignScore scores each 0; the official code stops with a \
+                 ValueError on them",
+                s.align_without_sentences
             )?;
         }
         let computed: Vec<Component> = s.columns.iter().map(|(c, _)| *c).collect();

@@ -36,6 +36,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 enum Command {
     /// Generate a synthetic MedICaT-format data set (figures, JSONL, ground truth).
     Synth(data::SynthArgs),

@@ -1,12 +1,16 @@
 //! Loading `medcap score`'s models, the libtorch half of the command,
 //! compiled into `medcap-torch` only: BERTScore's encoder and baseline, and
-//! the model components of the ImageCLEF suites (BERTScore, BLEURT).
+//! the model components of the ImageCLEF suites (BERTScore, BLEURT,
+//! AlignScore).
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use medcap_metrics::alignscore::AlignmentModel;
 use medcap_metrics::bertscore::{Baseline, TokenEmbedder};
 use medcap_metrics::imageclef::PairScorer;
+use medcap_metrics::punkt::{Punkt, PunktParameters};
+use medcap_model::alignscore::AlignScoreModel;
 use medcap_model::bertscore::BertScorer;
 use medcap_model::bleurt::Bleurt;
 use medcap_model::device::DeviceChoice;
@@ -41,6 +45,7 @@ pub fn bertscore_encoder(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<
 pub struct SuiteModelsLoaded {
     bert: Option<(BertScorer, String)>,
     bleurt: Option<(Bleurt, String)>,
+    align: Option<(AlignScoreModel, Punkt, String)>,
 }
 
 impl SuiteModelsLoaded {
@@ -55,8 +60,35 @@ impl SuiteModelsLoaded {
                 .bleurt
                 .as_ref()
                 .map(|(m, label)| (m as &dyn PairScorer, label.clone())),
+            align: self
+                .align
+                .as_ref()
+                .map(|(m, punkt, label)| (m as &dyn AlignmentModel, punkt, label.clone())),
         }
     }
+}
+
+/// Where nltk looks for its data: `punkt_tab/english` in the first of
+/// $NLTK_DATA's entries, ~/nltk_data and the system directories that has it.
+fn default_punkt_dir() -> Option<std::path::PathBuf> {
+    let mut roots: Vec<std::path::PathBuf> = std::env::var_os("NLTK_DATA")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        roots.push(Path::new(&home).join("nltk_data"));
+    }
+    for system in [
+        "/usr/share/nltk_data",
+        "/usr/local/share/nltk_data",
+        "/usr/lib/nltk_data",
+        "/usr/local/lib/nltk_data",
+    ] {
+        roots.push(system.into());
+    }
+    roots
+        .into_iter()
+        .map(|r| r.join("tokenizers/punkt_tab/english"))
+        .find(|d| d.join("abbrev_types.txt").is_file())
 }
 
 /// A directory's own name, for a signature (`deberta-xlarge-mnli/` gives
@@ -75,7 +107,9 @@ fn dir_name(dir: &Path) -> String {
 pub fn suite_models(args: &ScoreArgs) -> Result<SuiteModelsLoaded> {
     crate::score::check_suite_bertscore(args)?;
     let mut loaded = SuiteModelsLoaded::default();
-    let needs_device = args.bertscore_model.is_some() || args.imageclef.bleurt_model.is_some();
+    let needs_device = args.bertscore_model.is_some()
+        || args.imageclef.bleurt_model.is_some()
+        || args.imageclef.alignscore_model.is_some();
     if !needs_device {
         return Ok(loaded);
     }
@@ -93,6 +127,20 @@ pub fn suite_models(args: &ScoreArgs) -> Result<SuiteModelsLoaded> {
         let bleurt = Bleurt::from_dir(dir, device)
             .with_context(|| format!("cannot load the BLEURT model {}", dir.display()))?;
         loaded.bleurt = Some((bleurt, dir_name(dir)));
+    }
+    if let Some(dir) = args.imageclef.alignscore_model.as_deref() {
+        let punkt_dir = match &args.imageclef.punkt {
+            Some(p) => p.clone(),
+            None => default_punkt_dir().context(
+                "AlignScore splits sentences with nltk's Punkt: give --punkt DIR, nltk's \
+                 punkt_tab/english directory (python -c \"import nltk; \
+                 nltk.download('punkt_tab')\" puts it in ~/nltk_data/tokenizers/punkt_tab/english)",
+            )?,
+        };
+        let params = PunktParameters::from_dir(&punkt_dir)?;
+        let model = AlignScoreModel::from_dir(dir, device)
+            .with_context(|| format!("cannot load the AlignScore model {}", dir.display()))?;
+        loaded.align = Some((model, Punkt::new(params), dir_name(dir)));
     }
     Ok(loaded)
 }

@@ -365,9 +365,14 @@ fn model_components_equal_the_official_evaluator() {
     for (name, tiny) in [
         ("deberta-xlarge-mnli", "deberta/tiny-deberta"),
         ("BLEURT-20-D12", "bleurt/tiny-bleurt"),
+        ("AlignScore-base", "alignscore/tiny-alignscore"),
+        (
+            "home/nltk_data/tokenizers/punkt_tab/english",
+            "punkt/punkt_tab",
+        ),
     ] {
         let model = dir.join(name);
-        std::fs::create_dir(&model).unwrap();
+        std::fs::create_dir_all(&model).unwrap();
         for entry in std::fs::read_dir(fixtures.join(tiny)).unwrap() {
             let entry = entry.unwrap();
             std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
@@ -385,6 +390,8 @@ fn model_components_equal_the_official_evaluator() {
         "deberta-xlarge-mnli/",
         "--bleurt-model",
         "BLEURT-20-D12/",
+        "--alignscore-model",
+        "AlignScore-base/",
     ];
     let args = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = readme.map(String::from).to_vec();
@@ -396,12 +403,23 @@ fn model_components_equal_the_official_evaluator() {
         );
         a
     };
+    // nltk's Punkt parameters where nltk keeps them, under HOME.
+    let medcap = |a: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_medcap"))
+            .current_dir(dir)
+            .args(a)
+            .env("MEDCAP_LOG", "warn")
+            .env("HOME", dir.join("home"))
+            .env_remove("NLTK_DATA")
+            .output()
+            .unwrap()
+    };
     let run = |a: Vec<String>| {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        crate::common::medcap_in(dir, &a)
+        medcap(&a)
     };
     // As typed: the official layer 40, which the tiny model does not have.
-    let out = crate::common::medcap_in(dir, &readme);
+    let out = medcap(&readme);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(
@@ -417,7 +435,11 @@ fn model_components_equal_the_official_evaluator() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    for (key, official) in [("bert", "bertscore"), ("bleurt", "bleurt")] {
+    for (key, official) in [
+        ("bert", "bertscore"),
+        ("bleurt", "bleurt"),
+        ("align", "align"),
+    ] {
         let want = case[official].as_array().unwrap();
         assert_eq!(rows.len(), want.len(), "{lines}");
         for (row, (id, w)) in rows
@@ -425,7 +447,9 @@ fn model_components_equal_the_official_evaluator() {
             .zip(case["ids"].as_array().unwrap().iter().zip(want))
         {
             assert_eq!(&row["id"], id);
-            let (got, w) = (row[key].as_f64().unwrap(), w.as_f64().unwrap());
+            // Where the official code stops (a candidate without a
+            // sentence), medcap's AlignScore is 0.
+            let (got, w) = (row[key].as_f64().unwrap(), w.as_f64().unwrap_or(0.0));
             assert!((got - w).abs() <= 1e-6, "{key} {id}: {got} vs {w}");
         }
     }
@@ -438,18 +462,40 @@ fn model_components_equal_the_official_evaluator() {
         table.contains(&format!("| BERTScore | {mean:.4} [")),
         "{table}"
     );
+    assert!(
+        table.contains("| Factuality | incomplete: lacks MedCAT |")
+            && table.contains("candidates without a sentence (empty or blank) against a reference that is not empty: 2;"),
+        "{table}"
+    );
     let mean = case["bleurt_official_mean"].as_f64().unwrap();
     assert!(
         table.contains(&format!("| BLEURT | {mean:.4} [")),
         "{table}"
     );
     assert!(
-        table.contains("signature: imageclef-2025|bertscore:deberta-xlarge-mnli:L2:idf=gt:preprocessed|rouge1:nostem:preprocessed|bleurt:BLEURT-20-D12:preprocessed|medcap-"),
+        table.contains("signature: imageclef-2025|bertscore:deberta-xlarge-mnli:L2:idf=gt:preprocessed|rouge1:nostem:preprocessed|bleurt:BLEURT-20-D12:preprocessed|align:AlignScore-base:nli_sp:punkt|medcap-"),
         "{table}"
     );
     assert!(
         table.contains("| Relevance | incomplete: lacks Similarity |"),
         "{table}"
+    );
+
+    // No Punkt parameters anywhere nltk looks: said, with how to get them.
+    let mut a = args(&[]);
+    a.retain(|x| x != "--punkt");
+    let out = Command::new(env!("CARGO_BIN_EXE_medcap"))
+        .current_dir(dir)
+        .args(&a)
+        .env("HOME", dir.join("empty-home"))
+        .env_remove("NLTK_DATA")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("give --punkt DIR, nltk's punkt_tab/english directory"),
+        "{}",
+        text(&out.stderr)
     );
 
     let out = run(args(&["--bertscore-idf"]));

@@ -141,6 +141,7 @@
 //! # Ok::<(), medcap_metrics::caption_scores::ScoreError>(())
 //! ```
 
+pub mod alignscore;
 pub mod bertscore;
 pub mod bleu;
 pub mod caption_files;

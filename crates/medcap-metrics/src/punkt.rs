@@ -212,8 +212,7 @@ impl Patterns {
         let word = format!(
             r"({MULTI_CHAR}|(?={WORD_START})\S+?(?=\s|$|{NON_WORD}|{MULTI_CHAR}|,(?=$|\s|{NON_WORD}|{MULTI_CHAR}))|\S)"
         );
-        let period_context =
-            format!(r"[\.\?!](?=(?P<after_tok>{NON_WORD}|\s+(?P<next_tok>\S+)))");
+        let period_context = format!(r"[\.\?!](?=(?P<after_tok>{NON_WORD}|\s+(?P<next_tok>\S+)))");
         // The patterns are constants: a failure to compile is a bug here,
         // caught by every test that splits a sentence.
         let compile = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("Punkt pattern {p}: {e}"));

@@ -16,10 +16,9 @@ fn fixtures() -> PathBuf {
 
 #[test]
 fn sentences_equal_nltk() {
-    let g: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("golden.json")).unwrap(),
-    )
-    .unwrap();
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("golden.json")).unwrap())
+            .unwrap();
     let punkt = Punkt::new(PunktParameters::from_dir(&fixtures().join("punkt_tab")).unwrap());
     let mut failures = Vec::new();
     for case in g["cases"].as_array().unwrap() {
@@ -50,5 +49,8 @@ fn malformed_parameters_are_refused_with_their_line() {
     let err = PunktParameters::from_texts(dir, "", "", "", "the\tx\n").unwrap_err();
     assert!(err.to_string().contains("`x` is not an integer"), "{err}");
     let missing = PunktParameters::from_dir(Path::new("/nonexistent/punkt_tab")).unwrap_err();
-    assert!(missing.to_string().contains("abbrev_types.txt"), "{missing}");
+    assert!(
+        missing.to_string().contains("abbrev_types.txt"),
+        "{missing}"
+    );
 }

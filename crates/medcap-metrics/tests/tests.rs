@@ -7,6 +7,6 @@ mod common;
 mod findings;
 mod imageclef_parity;
 mod porter_parity;
-mod punkt_parity;
 mod properties;
+mod punkt_parity;
 mod rouge_parity;

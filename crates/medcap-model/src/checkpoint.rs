@@ -32,6 +32,39 @@ pub struct LoadReport {
     pub tied: Vec<String>,
 }
 
+/// `dir/config.json` parsed as `T`, and its path (for errors about it).
+///
+/// # Errors
+/// [`ModelError::Io`] when it cannot be read, [`ModelError::Config`] when
+/// it does not parse as `T`.
+pub(crate) fn read_config<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+) -> Result<(T, PathBuf), ModelError> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let config = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok((config, path))
+}
+
+/// The keys of a checkpoint directory's weight files that `keep` does not
+/// accept: what a model built from part of a checkpoint ignores.
+pub(crate) fn keys_outside(
+    dir: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, ModelError> {
+    let mut ignored = Vec::new();
+    for file in weight_files(dir)? {
+        ignored.extend(stored_keys(&file)?.into_iter().filter(|k| !keep(k)));
+    }
+    Ok(ignored)
+}
+
 /// The weight files of a checkpoint directory.
 pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     let single = dir.join("model.safetensors");

@@ -19,6 +19,8 @@
 //! # Ok::<(), medcap_model::device::DeviceError>(())
 //! ```
 
+pub mod alignscore;
+mod batch;
 mod bert;
 pub mod bertscore;
 pub mod bleurt;

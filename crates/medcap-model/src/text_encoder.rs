@@ -116,7 +116,11 @@ pub struct BertTextEncoder {
     prefix_space: bool,
 }
 
-fn special_id(tokenizer: &Tokenizer, path: &Path, token: &str) -> Result<u32, ModelError> {
+pub(crate) fn special_id(
+    tokenizer: &Tokenizer,
+    path: &Path,
+    token: &str,
+) -> Result<u32, ModelError> {
     tokenizer
         .token_to_id(token)
         .ok_or_else(|| ModelError::Tokenizer {
@@ -314,25 +318,13 @@ impl BertTextEncoder {
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .unzip();
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
         let mut out: Vec<Option<EncodedSentence>> = vec![None; ids.len()];
         let _guard = tch::no_grad_guard();
-        for chunk in order.chunks(batch_size.max(1)) {
-            let longest = chunk.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
-            let mut input = vec![self.pad; chunk.len() * longest];
-            let mut mask = vec![0i64; chunk.len() * longest];
-            for (row, &i) in chunk.iter().enumerate() {
-                for (col, &id) in ids[i].iter().enumerate() {
-                    input[row * longest + col] = i64::from(id);
-                    mask[row * longest + col] = 1;
-                }
-            }
-            let shape = [chunk.len() as i64, longest as i64];
-            let input = Tensor::from_slice(&input)
-                .view(shape)
-                .to_device(self.device);
-            let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
+        for chunk in crate::batch::longest_first(&lengths, batch_size) {
+            let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+            let input = crate::batch::padded(&rows, self.pad, self.device);
+            let mask = crate::batch::mask(&rows, self.device);
             let hidden = self
                 .model
                 .hidden_state(&input, &mask, self.layer)
@@ -419,6 +411,17 @@ fn load_tokenizer(dir: &Path, family: &Family) -> Result<(Tokenizer, PathBuf), M
             reason: e.to_string(),
         })?;
     Ok((tokenizer, path))
+}
+
+/// RoBERTa's tokenizer in `dir` (`tokenizer.json`, else `vocab.json` and
+/// `merges.txt`), for models on a RoBERTa encoder.
+pub(crate) fn roberta_tokenizer(dir: &Path) -> Result<(Tokenizer, PathBuf), ModelError> {
+    load_tokenizer(dir, &Family::ROBERTA_TOKENS)
+}
+
+/// The length limit a model directory declares (see [`BertTextEncoder::max_len`]).
+pub(crate) fn declared_max_len(dir: &Path, positions: i64) -> Result<usize, ModelError> {
+    max_len(dir, positions)
 }
 
 /// The key prefix before the encoder's weights: `bert` / `roberta` in a

@@ -2,6 +2,7 @@
 //! Shared helpers live in `common`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod alignscore_parity;
 mod bertscore_edges;
 mod bertscore_parity;
 mod bleurt_parity;

@@ -348,6 +348,59 @@ impl Suite {
     }
 }
 
+/// The AlignScore component of a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlignScores {
+    /// One value per pair.
+    pub values: Vec<f64>,
+    /// Pairs whose candidate has no sentence (empty or blank) but whose
+    /// reference is not empty: the official code stops with a
+    /// `ValueError` there; medcap scores them 0.
+    pub without_sentences: usize,
+}
+
+impl Suite {
+    /// The AlignScore component of each `(reference, candidate)` pair as
+    /// the year's evaluator computes it: AlignScore-base in `nli_sp` mode
+    /// with the raw reference as context and the raw candidate as claim
+    /// ([`crate::alignscore::align_scores`]), 1 for a pair empty on both
+    /// sides, 0 for a candidate without a sentence (see
+    /// [`AlignScores::without_sentences`]); `None` for 2023.
+    ///
+    /// # Errors
+    /// The model's failure.
+    pub fn alignscore(
+        self,
+        model: &dyn crate::alignscore::AlignmentModel,
+        punkt: &crate::punkt::Punkt,
+        pairs: &[(&str, &str)],
+    ) -> Option<Result<AlignScores, Box<dyn std::error::Error + Send + Sync>>> {
+        if self == Self::Y2023 {
+            return None;
+        }
+        let scored: Vec<usize> = (0..pairs.len())
+            .filter(|&i| !self.both_empty(pairs[i].0, pairs[i].1))
+            .collect();
+        let inputs: Vec<(&str, &str)> = scored.iter().map(|&i| pairs[i]).collect();
+        Some(
+            crate::alignscore::align_scores(model, punkt, &inputs).map(|found| {
+                let mut values = vec![1.0; pairs.len()];
+                let mut without_sentences = 0;
+                for (i, v) in scored.into_iter().zip(found) {
+                    values[i] = v.unwrap_or_else(|| {
+                        without_sentences += 1;
+                        0.0
+                    });
+                }
+                AlignScores {
+                    values,
+                    without_sentences,
+                }
+            }),
+        )
+    }
+}
+
 /// MedCAT's matches as `medcat_scorer.py` lists them: each CUI once under
 /// each of its names, in MedCAT's order.
 fn cui_list(entities: &[Entity]) -> Vec<&str> {

@@ -128,17 +128,11 @@ impl Bleurt {
     /// [`ModelError`]: a missing or unreadable file, a configuration this
     /// implementation does not run (named), weights that do not fit it.
     pub fn from_dir(dir: &Path, device: Device) -> Result<Self, ModelError> {
-        let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
-            path: config_path.clone(),
-            source,
-        })?;
+        let (config, config_path): (BleurtConfig, _) = crate::checkpoint::read_config(dir)?;
         let bad_config = |reason: String| ModelError::Config {
             path: config_path.clone(),
             reason,
         };
-        let config: BleurtConfig =
-            serde_json::from_str(&text).map_err(|e| bad_config(e.to_string()))?;
         if config.model_type != "bleurt" {
             return Err(bad_config(format!(
                 "model_type `{}` is not BLEURT's (`bleurt`)",
@@ -158,29 +152,14 @@ impl Bleurt {
             )));
         }
         let (tokenizer, tokenizer_path) = load_tokenizer(dir)?;
-        let special = |token: &str| {
-            tokenizer
-                .token_to_id(token)
-                .ok_or_else(|| ModelError::Tokenizer {
-                    path: tokenizer_path.clone(),
-                    reason: format!("no {token} token"),
-                })
-        };
+        let special = |token| crate::text_encoder::special_id(&tokenizer, &tokenizer_path, token);
         let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
         let vars = nn::VarStore::new(device);
         let network = BleurtNetwork::new(&vars.root(), &config);
         // The position-id buffers some exports carry are not weights.
-        let mut ignored = Vec::new();
-        for file in crate::checkpoint::weight_files(dir)? {
-            ignored.extend(
-                crate::checkpoint::stored_keys(&file)?
-                    .into_iter()
-                    .filter(|k| {
-                        k.ends_with("embeddings.position_ids")
-                            || k.ends_with("embeddings.token_type_ids")
-                    }),
-            );
-        }
+        let ignored = crate::checkpoint::keys_outside(dir, |k| {
+            !(k.ends_with("embeddings.position_ids") || k.ends_with("embeddings.token_type_ids"))
+        })?;
         crate::checkpoint::load(
             &vars,
             dir,
@@ -268,29 +247,19 @@ impl Bleurt {
             .iter()
             .map(|(r, c)| self.encode_pair(r, c))
             .collect::<Result<Vec<_>, _>>()?;
-        // Longest first, so that batches pad little.
-        let mut order: Vec<usize> = (0..encoded.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
+        let lengths: Vec<usize> = encoded.iter().map(|(ids, _)| ids.len()).collect();
         let mut out = vec![f64::NAN; encoded.len()];
         let _guard = tch::no_grad_guard();
-        for chunk in order.chunks(batch_size.max(1)) {
-            let longest = chunk.iter().map(|&i| encoded[i].0.len()).max().unwrap_or(0);
-            let mut ids = vec![self.pad; chunk.len() * longest];
-            let mut types = vec![0i64; chunk.len() * longest];
-            let mut mask = vec![0i64; chunk.len() * longest];
-            for (row, &i) in chunk.iter().enumerate() {
-                let (pair_ids, pair_types) = &encoded[i];
-                for (col, (&id, &ty)) in pair_ids.iter().zip(pair_types).enumerate() {
-                    ids[row * longest + col] = i64::from(id);
-                    types[row * longest + col] = i64::from(ty);
-                    mask[row * longest + col] = 1;
-                }
-            }
-            let shape = [chunk.len() as i64, longest as i64];
-            let tensor = |v: &[i64]| Tensor::from_slice(v).view(shape).to_device(self.device);
+        for chunk in crate::batch::longest_first(&lengths, batch_size) {
+            let ids: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].0.as_slice()).collect();
+            let types: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].1.as_slice()).collect();
             let logits = self
                 .network
-                .logits(&tensor(&ids), &tensor(&types), &tensor(&mask))
+                .logits(
+                    &crate::batch::padded(&ids, self.pad, self.device),
+                    &crate::batch::padded(&types, 0, self.device),
+                    &crate::batch::mask(&ids, self.device),
+                )
                 .to_kind(Kind::Double)
                 .to_device(Device::Cpu);
             let values: Vec<f64> = Vec::try_from(&logits).map_err(|source| ModelError::Torch {
