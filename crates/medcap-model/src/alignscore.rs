@@ -175,16 +175,8 @@ impl AlignScoreModel {
                 .tri_layer
                 .forward(&pooled)
                 .softmax(-1, Kind::Float)
-                .select(1, 0)
-                .to_kind(Kind::Double)
-                .to_device(Device::Cpu);
-            let values: Vec<f64> = Vec::try_from(&probs).map_err(|source| ModelError::Torch {
-                context: "reading AlignScore's probabilities".into(),
-                source,
-            })?;
-            for (&i, v) in chunk.iter().zip(values) {
-                out[i] = v;
-            }
+                .select(1, 0);
+            crate::batch::scatter(&mut out, &chunk, &probs, "AlignScore's probabilities")?;
         }
         Ok(out)
     }

@@ -5,6 +5,8 @@
 
 use tch::{Device, Tensor};
 
+use crate::error::ModelError;
+
 /// The batches of `lengths.len()` sequences, `batch_size` at a time,
 /// longest first: indices into the input.
 pub(crate) fn longest_first(lengths: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
@@ -36,4 +38,26 @@ pub(crate) fn mask(rows: &[&[u32]], device: Device) -> Tensor {
     let ones: Vec<Vec<u32>> = rows.iter().map(|r| vec![1; r.len()]).collect();
     let ones: Vec<&[u32]> = ones.iter().map(Vec::as_slice).collect();
     padded(&ones, 0, device)
+}
+
+/// A batch's one value per row (`values`: `[rows]`, any float kind, any
+/// device) written to `out` at the batch's input indices.
+///
+/// # Errors
+/// [`ModelError::Torch`] naming `what` when the values cannot be read.
+pub(crate) fn scatter(
+    out: &mut [f64],
+    chunk: &[usize],
+    values: &Tensor,
+    what: &str,
+) -> Result<(), ModelError> {
+    let values = values.to_kind(tch::Kind::Double).to_device(Device::Cpu);
+    let values: Vec<f64> = Vec::try_from(&values).map_err(|source| ModelError::Torch {
+        context: format!("reading {what}"),
+        source,
+    })?;
+    for (&i, v) in chunk.iter().zip(values) {
+        out[i] = v;
+    }
+    Ok(())
 }

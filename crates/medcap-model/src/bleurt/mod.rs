@@ -22,7 +22,7 @@ use embeddings::BleurtEmbeddings;
 
 use std::path::{Path, PathBuf};
 
-use tch::{Device, Kind, Tensor, nn, nn::Module};
+use tch::{Device, Tensor, nn, nn::Module};
 use tokenizers::Tokenizer;
 
 use crate::bert::{BertLayer, LayerContext};
@@ -253,22 +253,12 @@ impl Bleurt {
         for chunk in crate::batch::longest_first(&lengths, batch_size) {
             let ids: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].0.as_slice()).collect();
             let types: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].1.as_slice()).collect();
-            let logits = self
-                .network
-                .logits(
-                    &crate::batch::padded(&ids, self.pad, self.device),
-                    &crate::batch::padded(&types, 0, self.device),
-                    &crate::batch::mask(&ids, self.device),
-                )
-                .to_kind(Kind::Double)
-                .to_device(Device::Cpu);
-            let values: Vec<f64> = Vec::try_from(&logits).map_err(|source| ModelError::Torch {
-                context: "reading BLEURT's logits".into(),
-                source,
-            })?;
-            for (&i, v) in chunk.iter().zip(values) {
-                out[i] = v;
-            }
+            let logits = self.network.logits(
+                &crate::batch::padded(&ids, self.pad, self.device),
+                &crate::batch::padded(&types, 0, self.device),
+                &crate::batch::mask(&ids, self.device),
+            );
+            crate::batch::scatter(&mut out, &chunk, &logits, "BLEURT's logits")?;
         }
         Ok(out)
     }
