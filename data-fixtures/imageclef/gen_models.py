@@ -144,6 +144,8 @@ def tiny_alignscore_factory(work):
     """AlignScore with the tiny model: its directory copied under a name that says roberta (as
     BERTAlignModel picks its class by the name) and its weights back in a Lightning checkpoint; and
     AlignScore's sentence splitter given the fixture's Punkt parameters."""
+    # transformers may have replaced its module in sys.modules since install_stubs.
+    sys.modules["transformers"].AdamW = torch.optim.AdamW
     import alignscore
     import alignscore.inference
     from nltk.tokenize.punkt import PunktSentenceTokenizer, load_punkt_params

@@ -27,7 +27,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 use crate::workspace::Workspace;
 
@@ -76,6 +76,10 @@ Tasks:
               × 1 thread under torchrun (tiny model; --base also a BLIP-base-size one):
               s/step, images/s, bytes all-reduced and time in all-reduce per step;
               writes target/bench-dist/report.md
+              imageclef --evaluators DIR --alignscore DIR [--python PY] [--pairs N]:
+              ImageCLEF's text components (ROUGE on every ROCO caption; BERTScore,
+              BLEURT, AlignScore on N pairs with random models of the official
+              geometries) against the official evaluator; target/bench-imageclef/report.md
   parity      rerun medcap-model's parity tests against the committed transformers fixtures;
               --base also builds a full-size random blip-image-captioning-base checkpoint
               with transformers (installed into .venv) and checks it the same way;
@@ -279,6 +283,10 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
             &|cmd| env.apply(cmd),
             &bench_dist::models(&ws.root, base),
         );
+    }
+    if args.first().map(String::as_str) == Some("imageclef") {
+        let medcap = build_medcap(ws, &env)?;
+        return bench_imageclef(ws, &medcap, &args[1..]);
     }
     if args.first().map(String::as_str) == Some("score") {
         let options = bench_score::options(&args[1..], &ws.cwd, &ws.root)?;
@@ -542,6 +550,59 @@ fn reproduce(ws: &Workspace, args: &[String]) -> Result<()> {
 }
 
 /// `cargo build --release -p medcap-cli`, returning the `medcap` executable.
+/// `cargo xtask bench imageclef --evaluators DIR --alignscore DIR [--python PY]
+/// [--pairs N] [--captions FILE]`: `xtask/bench/imageclef.py` with the
+/// release `medcap`, writing `target/bench-imageclef/report.md`.
+fn bench_imageclef(ws: &Workspace, medcap: &Path, args: &[String]) -> Result<()> {
+    let mut python = "python3".to_owned();
+    let mut forwarded: Vec<String> = Vec::new();
+    let mut captions = ws
+        .root
+        .join("../shared/data/roco-test-radiology/captions.txt");
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .with_context(|| format!("bench imageclef: {flag} needs a value"))?;
+        match flag.as_str() {
+            "--python" => python = value.clone(),
+            "--captions" => captions = ws.cwd.join(value),
+            "--evaluators" | "--alignscore" => {
+                forwarded.push(flag.clone());
+                forwarded.push(ws.cwd.join(value).display().to_string());
+            }
+            "--pairs" => forwarded.extend([flag.clone(), value.clone()]),
+            other => bail!(
+                "unknown option `{other}` of bench imageclef (--evaluators, --alignscore, \
+                 --python, --pairs, --captions)"
+            ),
+        }
+    }
+    for needed in ["--evaluators", "--alignscore"] {
+        if !forwarded.iter().any(|a| a == needed) {
+            bail!("bench imageclef needs {needed} DIR (see xtask/bench/imageclef.py)");
+        }
+    }
+    let out = ws.root.join("target/bench-imageclef");
+    let status = Command::new(&python)
+        .arg(ws.root.join("xtask/bench/imageclef.py"))
+        .arg("--medcap")
+        .arg(medcap)
+        .arg("--captions")
+        .arg(&captions)
+        .arg("--out")
+        .arg(&out)
+        .args(&forwarded)
+        .status()
+        .with_context(|| format!("cannot run {python}"))?;
+    ensure!(
+        status.success(),
+        "xtask/bench/imageclef.py failed ({status})"
+    );
+    println!("report: {}", out.join("report.md").display());
+    Ok(())
+}
+
 fn build_medcap(ws: &Workspace, env: &setup::Environment) -> Result<PathBuf> {
     let mut found = build_release(ws, env, &["medcap-cli"], &["medcap"])?;
     found.pop().context("no medcap executable")

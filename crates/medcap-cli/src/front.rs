@@ -62,9 +62,7 @@ fn main() -> ExitCode {
         // ImageCLEF's suites need libtorch only for a model component.
         FrontCommand::Score(args)
             if args.no_bertscore
-                || (args.imageclef.suite.is_some()
-                    && args.bertscore_model.is_none()
-                    && args.imageclef.bleurt_model.is_none()) =>
+                || (args.imageclef.suite.is_some() && !args.suite_needs_models()) =>
         {
             here("score", || score::run(&args, None))
         }

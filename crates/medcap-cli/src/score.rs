@@ -355,6 +355,16 @@ impl Scored {
     }
 }
 
+impl ScoreArgs {
+    /// Whether `--suite` was given a model directory, so that it runs in
+    /// `medcap-torch` (the one test both binaries use).
+    pub(crate) fn suite_needs_models(&self) -> bool {
+        self.bertscore_model.is_some()
+            || self.imageclef.bleurt_model.is_some()
+            || self.imageclef.alignscore_model.is_some()
+    }
+}
+
 /// The year fixes how BERTScore is computed (idf, no rescaling, one pair
 /// per call): options that would change it are refused with `--suite`.
 pub(crate) fn check_suite_bertscore(args: &ScoreArgs) -> Result<()> {
@@ -396,6 +406,11 @@ pub fn run_suite(args: &ScoreArgs, models: &crate::imageclef::SuiteModels<'_>) -
 /// when given; the caller loads it (libtorch lives in `medcap-torch` only).
 pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)>) -> Result<()> {
     if args.imageclef.suite.is_some() {
+        // The model components are loaded by medcap-torch, which calls
+        // run_suite itself; here none may have been asked for.
+        if args.suite_needs_models() {
+            bail!("--suite with a model directory runs in medcap-torch, not here");
+        }
         return run_suite(args, &crate::imageclef::SuiteModels::default());
     }
     let source = match (&args.csv, &args.hyps) {

@@ -107,10 +107,7 @@ fn dir_name(dir: &Path) -> String {
 pub fn suite_models(args: &ScoreArgs) -> Result<SuiteModelsLoaded> {
     crate::score::check_suite_bertscore(args)?;
     let mut loaded = SuiteModelsLoaded::default();
-    let needs_device = args.bertscore_model.is_some()
-        || args.imageclef.bleurt_model.is_some()
-        || args.imageclef.alignscore_model.is_some();
-    if !needs_device {
+    if !args.suite_needs_models() {
         return Ok(loaded);
     }
     let device: DeviceChoice = args.device.parse()?;

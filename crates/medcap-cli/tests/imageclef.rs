@@ -481,6 +481,22 @@ fn model_components_equal_the_official_evaluator() {
         "{table}"
     );
 
+    // Each model directory alone computes its component (and only it).
+    for (flag, dir, key) in [
+        ("--bertscore-model", "deberta-xlarge-mnli/", "bert"),
+        ("--bleurt-model", "BLEURT-20-D12/", "bleurt"),
+        ("--alignscore-model", "AlignScore-base/", "align"),
+    ] {
+        let mut a: Vec<&str> = readme[..7].to_vec();
+        a.extend([flag, dir, "--bertscore-layer", "2", "--format", "jsonl"]);
+        let out = medcap(&a);
+        assert!(out.status.success(), "{flag}: {}", text(&out.stderr));
+        let first: Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+        for other in ["bert", "bleurt", "align"] {
+            assert_eq!(first.get(other).is_some(), other == key, "{flag}: {first}");
+        }
+    }
+
     // No Punkt parameters anywhere nltk looks: said, with how to get them.
     let mut a = args(&[]);
     a.retain(|x| x != "--punkt");
