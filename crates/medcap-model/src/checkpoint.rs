@@ -122,9 +122,19 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
     })
 }
 
-/// The tensor names a safetensors file holds, read from its header only
-/// (the weights themselves are not loaded).
-pub fn stored_keys(file: &Path) -> Result<Vec<String>, ModelError> {
+/// Where one tensor lies in a safetensors file.
+#[derive(Debug, Clone)]
+struct StoredTensor {
+    file: PathBuf,
+    kind: tch::Kind,
+    shape: Vec<i64>,
+    /// Byte range in the file (the header's offsets plus the header's length).
+    start: u64,
+    end: u64,
+}
+
+/// A safetensors file's header: each tensor's dtype, shape and bytes.
+fn read_header(file: &Path) -> Result<Vec<(String, StoredTensor)>, ModelError> {
     use std::io::Read;
     let bad = |reason: String| ModelError::Checkpoint {
         path: file.to_owned(),
@@ -134,6 +144,13 @@ pub fn stored_keys(file: &Path) -> Result<Vec<String>, ModelError> {
         path: file.to_owned(),
         source,
     })?;
+    let file_len = f
+        .metadata()
+        .map_err(|source| ModelError::Io {
+            path: file.to_owned(),
+            source,
+        })?
+        .len();
     let mut size = [0u8; 8];
     f.read_exact(&mut size)
         .map_err(|e| bad(format!("no safetensors header: {e}")))?;
@@ -147,11 +164,80 @@ pub fn stored_keys(file: &Path) -> Result<Vec<String>, ModelError> {
         .map_err(|e| bad(format!("truncated header: {e}")))?;
     let parsed: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&header).map_err(|e| bad(format!("header is not JSON: {e}")))?;
-    Ok(parsed
-        .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| k != "__metadata__")
-        .collect())
+    let data_start = 8 + size;
+    let mut out = Vec::with_capacity(parsed.len());
+    for (key, entry) in parsed {
+        if key == "__metadata__" {
+            continue;
+        }
+        let kind = match entry["dtype"].as_str() {
+            Some("F32") => tch::Kind::Float,
+            Some("F16") => tch::Kind::Half,
+            Some("BF16") => tch::Kind::BFloat16,
+            Some("F64") => tch::Kind::Double,
+            Some("I64") => tch::Kind::Int64,
+            Some("I32") => tch::Kind::Int,
+            Some("I16") => tch::Kind::Int16,
+            Some("I8") => tch::Kind::Int8,
+            Some("U8") => tch::Kind::Uint8,
+            Some("BOOL") => tch::Kind::Bool,
+            other => return Err(bad(format!("{key}: dtype {other:?} is not supported"))),
+        };
+        let shape: Option<Vec<i64>> = entry["shape"]
+            .as_array()
+            .and_then(|dims| dims.iter().map(serde_json::Value::as_i64).collect());
+        let offsets: Option<Vec<u64>> = entry["data_offsets"]
+            .as_array()
+            .and_then(|o| o.iter().map(serde_json::Value::as_u64).collect());
+        let (Some(shape), Some([begin, end])) = (shape, offsets.as_deref()) else {
+            return Err(bad(format!("{key}: no shape or data_offsets")));
+        };
+        let elements: i64 = shape.iter().product();
+        let expected = u64::try_from(elements).unwrap_or(u64::MAX) * kind.elt_size_in_bytes() as u64;
+        let (start, end) = (data_start + begin, data_start + end);
+        if end < start || end - start != expected || end > file_len {
+            return Err(bad(format!(
+                "{key}: its bytes {begin}..{} do not hold a {shape:?} tensor within the file",
+                end - data_start
+            )));
+        }
+        out.push((
+            key,
+            StoredTensor {
+                file: file.to_owned(),
+                kind,
+                shape,
+                start,
+                end,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// The tensor names a safetensors file holds, read from its header only
+/// (the weights themselves are not loaded).
+pub fn stored_keys(file: &Path) -> Result<Vec<String>, ModelError> {
+    Ok(read_header(file)?.into_iter().map(|(k, _)| k).collect())
+}
+
+/// One stored tensor, read from its file.
+fn read_tensor(stored: &StoredTensor, buffer: &mut Vec<u8>) -> Result<Tensor, ModelError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |source| ModelError::Io {
+        path: stored.file.clone(),
+        source,
+    };
+    let mut f = std::fs::File::open(&stored.file).map_err(io)?;
+    f.seek(SeekFrom::Start(stored.start)).map_err(io)?;
+    buffer.resize((stored.end - stored.start) as usize, 0);
+    f.read_exact(buffer).map_err(io)?;
+    Tensor::f_from_data_size(buffer, &stored.shape, stored.kind).map_err(|source| {
+        ModelError::Torch {
+            context: format!("reading a tensor of {}", stored.file.display()),
+            source,
+        }
+    })
 }
 
 /// Fills every variable of `vars` from the checkpoint in `dir`.
@@ -160,15 +246,14 @@ pub fn stored_keys(file: &Path) -> Result<Vec<String>, ModelError> {
 /// shapes); unexpected keys are returned in the report (and logged), and
 /// `position_ids` buffers of old checkpoints are ignored.
 pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadReport, ModelError> {
-    let files = weight_files(dir)?;
-    let mut stored: HashMap<String, Tensor> = HashMap::new();
-    for file in &files {
-        let tensors = Tensor::read_safetensors(file).map_err(|e| ModelError::Checkpoint {
-            path: file.clone(),
-            reason: e.to_string(),
-        })?;
-        stored.extend(tensors);
+    // Only the headers are read up front; each tensor is read from its
+    // file when its variable is filled, so that loading needs the model's
+    // memory and one tensor's, not the checkpoint's twice over.
+    let mut stored: HashMap<String, StoredTensor> = HashMap::new();
+    for file in &weight_files(dir)? {
+        stored.extend(read_header(file)?);
     }
+    let mut buffer = Vec::new();
     let variables = vars.variables();
     let alias: HashMap<&str, &str> = rules
         .aliases
@@ -188,6 +273,7 @@ pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadRep
     let mut sorted: Vec<(&String, &Tensor)> = variables.iter().collect();
     sorted.sort_by_key(|(name, _)| name.as_str());
     let mut tied_later = Vec::new();
+    let mut to_copy = Vec::new();
     let _guard = tch::no_grad_guard();
     for (name, var) in sorted {
         let found = stored.get_key_value(name.as_str()).or_else(|| {
@@ -198,19 +284,16 @@ pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadRep
         match found {
             Some((key, tensor)) => {
                 used.push(key.as_str());
-                if tensor.size() != var.size() {
+                if tensor.shape != var.size() {
                     mismatched.push(format!(
                         "{name}: file {:?}, model {:?}",
-                        tensor.size(),
+                        tensor.shape,
                         var.size()
                     ));
                     continue;
                 }
-                let mut var = var.shallow_clone();
-                var.f_copy_(tensor).map_err(|source| ModelError::Torch {
-                    context: format!("copying {name}"),
-                    source,
-                })?;
+                // Shapes are all checked before any tensor is read.
+                to_copy.push((name.clone(), var.shallow_clone(), tensor.clone()));
             }
             None => match tie.get(name.as_str()) {
                 Some(source) => tied_later.push((name.clone(), (*source).to_owned())),
@@ -246,6 +329,13 @@ pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadRep
             reason,
         });
     }
+    for (name, mut var, tensor) in to_copy {
+        let value = read_tensor(&tensor, &mut buffer)?;
+        var.f_copy_(&value).map_err(|source| ModelError::Torch {
+            context: format!("copying {name}"),
+            source,
+        })?;
+    }
     for (name, source) in tied_later {
         if let (Some(var), Some(src)) = (variables.get(&name), variables.get(&source)) {
             let mut var = var.shallow_clone();
@@ -269,7 +359,7 @@ pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadRep
     Ok(report)
 }
 
-fn unexpected_keys(stored: &HashMap<String, Tensor>, used: &[&str]) -> Vec<String> {
+fn unexpected_keys(stored: &HashMap<String, StoredTensor>, used: &[&str]) -> Vec<String> {
     let mut keys: Vec<String> = stored
         .keys()
         .filter(|k| !used.contains(&k.as_str()) && !k.ends_with("position_ids"))
