@@ -193,9 +193,14 @@ fn read_header(file: &Path) -> Result<Vec<(String, StoredTensor)>, ModelError> {
             return Err(bad(format!("{key}: no shape or data_offsets")));
         };
         let elements: i64 = shape.iter().product();
-        let expected = u64::try_from(elements).unwrap_or(u64::MAX) * kind.elt_size_in_bytes() as u64;
-        let (start, end) = (data_start + begin, data_start + end);
-        if end < start || end - start != expected || end > file_len {
+        let expected = u64::try_from(elements)
+            .ok()
+            .and_then(|n| n.checked_mul(kind.elt_size_in_bytes() as u64));
+        let (start, end) = (
+            data_start.saturating_add(*begin),
+            data_start.saturating_add(*end),
+        );
+        if end < start || Some(end - start) != expected || end > file_len {
             return Err(bad(format!(
                 "{key}: its bytes {begin}..{} do not hold a {shape:?} tensor within the file",
                 end - data_start

@@ -267,3 +267,36 @@ fn stored_keys_come_from_the_header_alone() {
         "{err}"
     );
 }
+
+/// Weights are read tensor by tensor from the file: a file cut short, or a
+/// header whose byte ranges do not fit its shapes, is refused naming the
+/// file and the tensor, and nothing is half loaded.
+#[test]
+fn a_truncated_or_inconsistent_file_is_refused_by_tensor() {
+    let dir = edited_copy(|_| {});
+    let file = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 100]).unwrap();
+    let err = BlipForConditionalGeneration::from_dir(dir.path(), Device::Cpu)
+        .err()
+        .expect("a cut file is refused")
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("within the file"),
+        "{err}"
+    );
+    // A header claiming a shape its bytes cannot hold.
+    let size = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + size]).unwrap();
+    let shape_at = header.find("\"shape\":[").unwrap() + "\"shape\":[".len();
+    let edited = format!("{}9{}", &header[..shape_at], &header[shape_at..]);
+    let mut out = (edited.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(edited.as_bytes());
+    out.extend_from_slice(&bytes[8 + size..]);
+    std::fs::write(&file, out).unwrap();
+    let err = BlipForConditionalGeneration::from_dir(dir.path(), Device::Cpu)
+        .err()
+        .expect("an inconsistent header is refused")
+        .to_string();
+    assert!(err.contains("do not hold a"), "{err}");
+}
