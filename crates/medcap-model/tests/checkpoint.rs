@@ -277,10 +277,10 @@ fn a_truncated_or_inconsistent_file_is_refused_by_tensor() {
     let file = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() - 100]).unwrap();
-    let err = BlipForConditionalGeneration::from_dir(dir.path(), Device::Cpu)
-        .err()
-        .expect("a cut file is refused")
-        .to_string();
+    let Err(err) = BlipForConditionalGeneration::from_dir(dir.path(), Device::Cpu) else {
+        panic!("a cut file is refused");
+    };
+    let err = err.to_string();
     assert!(
         err.contains("model.safetensors") && err.contains("within the file"),
         "{err}"
@@ -294,9 +294,9 @@ fn a_truncated_or_inconsistent_file_is_refused_by_tensor() {
     out.extend_from_slice(edited.as_bytes());
     out.extend_from_slice(&bytes[8 + size..]);
     std::fs::write(&file, out).unwrap();
-    let err = BlipForConditionalGeneration::from_dir(dir.path(), Device::Cpu)
-        .err()
-        .expect("an inconsistent header is refused")
-        .to_string();
+    let Err(err) = BlipForConditionalGeneration::from_dir(dir.path(), Device::Cpu) else {
+        panic!("an inconsistent header is refused");
+    };
+    let err = err.to_string();
     assert!(err.contains("do not hold a"), "{err}");
 }
