@@ -499,7 +499,7 @@ impl Punkt {
         let mut out = Vec::new();
         let mut realign = 0;
         for (i, &(start, stop)) in slices.iter().enumerate() {
-            let first = ((start + realign).min(stop.max(start + realign)), stop);
+            let first = (start + realign, stop);
             let Some(&(next_start, next_stop)) = slices.get(i + 1) else {
                 if first.0 < first.1 {
                     out.push(first);
