@@ -26,6 +26,7 @@ pub mod bertscore;
 pub mod bleurt;
 pub mod blip;
 pub mod checkpoint;
+pub mod clip;
 mod deberta;
 pub mod device;
 pub mod distributed;

@@ -8,6 +8,7 @@ mod bertscore_parity;
 mod bleurt_parity;
 mod blip_parity;
 mod checkpoint;
+mod clip_parity;
 mod common;
 mod deberta_parity;
 mod distributed;
