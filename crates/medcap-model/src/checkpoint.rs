@@ -251,11 +251,39 @@ fn read_tensor(stored: &StoredTensor, buffer: &mut Vec<u8>) -> Result<Tensor, Mo
 /// shapes); unexpected keys are returned in the report (and logged), and
 /// `position_ids` buffers of old checkpoints are ignored.
 pub fn load(vars: &nn::VarStore, dir: &Path, rules: &KeyRules) -> Result<LoadReport, ModelError> {
+    load_files(vars, &weight_files(dir)?, dir, rules)
+}
+
+/// The name and shape of every tensor stored in `files` (headers only).
+///
+/// # Errors
+/// As [`load`] for a file that cannot be read or whose header is invalid.
+pub(crate) fn stored_shapes(files: &[PathBuf]) -> Result<HashMap<String, Vec<i64>>, ModelError> {
+    let mut shapes = HashMap::new();
+    for file in files {
+        shapes.extend(
+            read_header(file)?
+                .into_iter()
+                .map(|(key, tensor)| (key, tensor.shape)),
+        );
+    }
+    Ok(shapes)
+}
+
+/// [`load`] from the safetensors `files` of a checkpoint in `dir` (named
+/// in errors), for layouts whose files have other names than
+/// `model.safetensors` (open_clip's `open_clip_model.safetensors`).
+pub(crate) fn load_files(
+    vars: &nn::VarStore,
+    files: &[PathBuf],
+    dir: &Path,
+    rules: &KeyRules,
+) -> Result<LoadReport, ModelError> {
     // Only the headers are read up front; each tensor is read from its
     // file when its variable is filled, so that loading needs the model's
     // memory and one tensor's, not the checkpoint's twice over.
     let mut stored: HashMap<String, StoredTensor> = HashMap::new();
-    for file in &weight_files(dir)? {
+    for file in files {
         stored.extend(read_header(file)?);
     }
     let mut buffer = Vec::new();

@@ -34,6 +34,7 @@ pub mod error;
 mod ffi;
 pub mod generation;
 mod layers;
+pub mod open_clip;
 pub mod pipeline;
 pub mod precision;
 pub mod preprocess;

@@ -19,6 +19,7 @@ mod libtorch;
 #[path = "../../medcap-metrics/tests/common/mod.rs"]
 mod metrics_common;
 mod model_settings;
+mod open_clip_parity;
 mod preprocess_parity;
 mod roberta_parity;
 mod vocabulary_subset;
