@@ -8,6 +8,8 @@
 //! - [`caption_files`]: caption line files and CSV files, as `medcap score` reads them.
 //! - [`caption_scores`]: every text metric of a caption set, with summaries.
 //! - [`cider`]: CIDEr-D as pycocoevalcap computes it.
+//! - [`clipscore`]: CLIPScore, RefCLIPScore and PAC-S from an image–text
+//!   encoder's embeddings (the encoders are medcap-model's).
 //! - [`metric`]: the metrics by name ([`metric::Metric`]: key in files, heading in tables).
 //! - [`imageclef`]: ImageCLEFmedical Caption's evaluators: each year's
 //!   file checks, preprocessing, per-caption rules, concept-detection F1
@@ -147,6 +149,7 @@ pub mod bleu;
 pub mod caption_files;
 pub mod caption_scores;
 pub mod cider;
+pub mod clipscore;
 pub mod findings;
 pub mod imageclef;
 pub mod metric;

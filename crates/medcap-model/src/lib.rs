@@ -33,6 +33,7 @@ pub mod distributed;
 pub mod error;
 mod ffi;
 pub mod generation;
+pub mod image_text;
 mod layers;
 pub mod open_clip;
 pub mod pipeline;

@@ -347,6 +347,38 @@ impl Matcher {
         })
     }
 
+    /// The image and text processors.
+    pub fn image_processor(&self) -> &ImageProcessor {
+        &self.images
+    }
+
+    /// ITC image features `[images, image_text_hidden_size]`
+    /// (L2-normalised) of preprocessed `pixel_values`.
+    ///
+    /// # Errors
+    /// [`ModelError::Shape`] / [`ModelError::ImageSize`] for pixel values
+    /// of another shape.
+    pub fn image_features(&self, pixel_values: &Tensor) -> Result<Tensor, ModelError> {
+        let _no_grad = tch::no_grad_guard();
+        let embeds = self.model.encode_images(pixel_values, false)?;
+        Ok(self.model.image_features(&embeds))
+    }
+
+    /// ITC text features `[texts, image_text_hidden_size]` (L2-normalised);
+    /// texts longer than the text encoder's positions are cut to them.
+    ///
+    /// # Errors
+    /// [`ModelError::Tokenizer`] when a text cannot be tokenized.
+    pub fn text_features(&self, texts: &[&str]) -> Result<Tensor, ModelError> {
+        let _no_grad = tch::no_grad_guard();
+        let batch = self
+            .tokenizer
+            .batch(texts, Some(self.tokenizer.max_positions()))?;
+        Ok(self
+            .model
+            .text_features(&batch.input_ids, &batch.attention_mask))
+    }
+
     /// Scores `image` against every text (texts start with `[CLS]`, as in
     /// transformers; padding is masked).
     pub fn score(&self, image: &RgbImage, texts: &[&str]) -> Result<Vec<MatchScores>, ModelError> {

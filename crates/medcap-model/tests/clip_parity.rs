@@ -110,3 +110,142 @@ fn clip_pixel_values_and_image_features_equal_transformers() {
         assert_close(&format!("{name} features alone"), &alone[0], &want, 1e-5);
     }
 }
+
+/// CLIPScore, PAC-S and RefCLIPScore (Hessel's code and the paper's form),
+/// with Hessel's prefix and without, against his formula on transformers'
+/// features; torchmetrics' per-caption value against its own
+/// `_clip_score_update` (its slicing of a long caption included).
+#[test]
+fn clip_scores_equal_hessels_formula_and_torchmetrics() {
+    use medcap_metrics::clipscore::{ClipScoreForm, ClipScoreSettings, RefForm};
+    use medcap_model::image_text::{ClipScorer, load_encoder};
+
+    let g = clip_golden();
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip/images");
+    let names: Vec<String> = g["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|im| im["name"].as_str().unwrap().to_owned())
+        .collect();
+    let captions = g["captions"].as_array().unwrap();
+    let paths: Vec<PathBuf> = captions
+        .iter()
+        .map(|c| {
+            images.join(format!(
+                "{}.png",
+                names[c["image"].as_u64().unwrap() as usize]
+            ))
+        })
+        .collect();
+    let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let candidates: Vec<&str> = captions
+        .iter()
+        .map(|c| c["candidate"].as_str().unwrap())
+        .collect();
+    let references: Vec<Vec<&str>> = captions
+        .iter()
+        .map(|c| {
+            c["references"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    // 1e-5 on the 0-2.5 scale; torchmetrics works in float32 on a 0-100
+    // scale, so its values agree to 1e-6 of that range.
+    let close_within = |a: f64, b: &Value, what: &str, tol: f64| {
+        let b = b.as_f64().unwrap();
+        assert!((a - b).abs() <= tol, "{what}: {a} vs {b}");
+    };
+    let close = |a: f64, b: &Value, what: &str| close_within(a, b, what, 1e-5);
+    for form in [ClipScoreForm::Hessel, ClipScoreForm::Pacs] {
+        for (prefix, key) in [
+            ("A photo depicts ", format!("{}_prefix", form.name())),
+            ("", format!("{}_no_prefix", form.name())),
+        ] {
+            for (ref_form, ref_key) in [
+                (RefForm::Code, "ref_clip_s_code"),
+                (RefForm::Paper, "ref_clip_s_paper"),
+            ] {
+                let settings = ClipScoreSettings {
+                    form,
+                    ref_form,
+                    prefix: prefix.into(),
+                };
+                // Batches of 4: images and texts span batches.
+                let scorer = ClipScorer::new(
+                    load_encoder(&fixtures().join("tiny-clip"), Device::Cpu).unwrap(),
+                    settings,
+                    4,
+                );
+                let got = scorer.score(&paths, &candidates, &references).unwrap();
+                for (i, v) in got.iter().enumerate() {
+                    let v = v.as_ref().unwrap();
+                    close(v.clip_s, &g[&key]["clip_s"][i], &format!("{key} {i}"));
+                    match (&v.ref_clip_s, &g[&key][ref_key][i]) {
+                        (None, Value::Null) => {}
+                        (Some(r), want) => close(*r, want, &format!("{key} {ref_key} {i}")),
+                        (None, want) => panic!("{key} {ref_key} {i}: none vs {want}"),
+                    }
+                }
+            }
+        }
+    }
+    let scorer = ClipScorer::new(
+        load_encoder(&fixtures().join("tiny-clip"), Device::Cpu).unwrap(),
+        ClipScoreSettings::defaults(ClipScoreForm::Torchmetrics),
+        8,
+    );
+    let got = scorer.score(&paths, &candidates, &references).unwrap();
+    for (i, v) in got.iter().enumerate() {
+        let v = v.as_ref().unwrap();
+        close_within(
+            v.clip_s,
+            &g["torchmetrics"][i],
+            &format!("torchmetrics {i}"),
+            1e-4,
+        );
+        assert_eq!(v.ref_clip_s, None);
+    }
+}
+
+#[test]
+fn a_missing_image_is_an_error_in_its_row_and_an_unknown_layout_names_what_was_found() {
+    use medcap_metrics::clipscore::{ClipScoreForm, ClipScoreSettings};
+    use medcap_model::image_text::{ClipScorer, load_encoder};
+
+    let scorer = ClipScorer::new(
+        load_encoder(&fixtures().join("tiny-clip"), Device::Cpu).unwrap(),
+        ClipScoreSettings::defaults(ClipScoreForm::Hessel),
+        2,
+    );
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip/images");
+    let (good, missing) = (images.join("grey.png"), images.join("no-such-image.png"));
+    let got = scorer
+        .score(
+            &[&good, &missing, &good],
+            &["a", "b", "c"],
+            &[vec!["x"], vec![], vec![]],
+        )
+        .unwrap();
+    assert!(got[0].as_ref().unwrap().ref_clip_s.is_some());
+    let err = got[1].as_ref().unwrap_err();
+    assert!(err.contains("no-such-image.png"), "{err}");
+    assert!(got[2].is_ok());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "bert"}"#).unwrap();
+    let err = load_encoder(dir.path(), Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("model_type `bert`")
+            && err.contains("config.json")
+            && err.contains("open_clip_config.json"),
+        "{err}"
+    );
+}

@@ -158,6 +158,37 @@ impl ClipModel {
         Ok(ids)
     }
 
+    /// [`Self::text_features`] with the ids sliced at the context length
+    /// instead of cut before `<|endoftext|>`, as torchmetrics' `CLIPScore`
+    /// truncates (the end token of a long text is then lost, and the
+    /// pooled position is the first `<|endoftext|>` or, with none, the
+    /// first token).
+    ///
+    /// # Errors
+    /// As [`Self::text_features`].
+    pub fn text_features_sliced(&self, texts: &[&str]) -> Result<Tensor, ModelError> {
+        let context = self.config.text_config.max_position_embeddings as usize;
+        let ids = texts
+            .iter()
+            .map(|t| {
+                let encoding =
+                    self.tokenizer
+                        .encode(*t, false)
+                        .map_err(|e| ModelError::Tokenizer {
+                            path: self.tokenizer_path.clone(),
+                            reason: e.to_string(),
+                        })?;
+                let mut ids = Vec::with_capacity(encoding.get_ids().len() + 2);
+                ids.push(self.bos_eos.0);
+                ids.extend_from_slice(encoding.get_ids());
+                ids.push(self.bos_eos.1);
+                ids.truncate(context);
+                Ok(ids)
+            })
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        self.features_of_ids(&ids)
+    }
+
     /// Text features `[texts, projection_dim]` (float32, not normalised).
     ///
     /// # Errors
@@ -168,6 +199,10 @@ impl ClipModel {
             .iter()
             .map(|t| self.tokenize(t))
             .collect::<Result<Vec<_>, _>>()?;
+        self.features_of_ids(&ids)
+    }
+
+    fn features_of_ids(&self, ids: &[Vec<u32>]) -> Result<Tensor, ModelError> {
         // Padding after `<|endoftext|>` is masked and never pooled.
         let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let device = self.device();

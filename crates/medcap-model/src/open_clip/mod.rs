@@ -369,7 +369,10 @@ fn weight_file(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
 
 /// The text tower's tokenizer (`tokenizer.json`) and its `[CLS]`, `[SEP]`
 /// and `[PAD]` ids.
-fn load_tokenizer(dir: &Path) -> Result<(Tokenizer, PathBuf, (u32, u32, u32)), ModelError> {
+/// A tokenizer, its file and its `[CLS]`, `[SEP]` and `[PAD]` ids.
+type LoadedTokenizer = (Tokenizer, PathBuf, (u32, u32, u32));
+
+fn load_tokenizer(dir: &Path) -> Result<LoadedTokenizer, ModelError> {
     let path = dir.join("tokenizer.json");
     let fail = |reason: String| ModelError::Tokenizer {
         path: path.clone(),
