@@ -75,6 +75,12 @@ TEXTS = [
     LONG * 2,
 ]
 
+CAPTIONS = [
+    ("rgb_wide", "chest radiograph showing a left pleural effusion", "left pleural effusion"),
+    ("grey", "axial ct of the abdomen with contrast", "ct of the abdomen"),
+    ("rgb_large", "no evidence of pneumothorax", "normal chest x ray"),
+]
+
 CONFIG = {
     "model_cfg": {
         "embed_dim": 16,
@@ -150,6 +156,22 @@ def main():
         out["images"].append({"name": n, "mode": im.mode, "pixel_values": px.flatten().tolist(),
                               "features": f.tolist(),
                               "rgb_first_equal": bool(torch.equal(px, px_rgb))})
+    # CLIPScore and RefCLIPScore by Hessel's formula (his prefix on captions and references, the
+    # reference cosine not clamped) for caption lines as `medcap score` reads them: one image
+    # (RGB or grey, which open_clip and medcap preprocess alike) and one reference per caption.
+    lines = []
+    for name, cand, ref in CAPTIONS:
+        im = Image.open(os.path.join(IMAGES, name + ".png"))
+        with torch.no_grad():
+            fi = model.encode_image(preprocess(im).unsqueeze(0))[0].double()
+            fc = model.encode_text(tokenizer(["A photo depicts " + cand]))[0].double()
+            fr = model.encode_text(tokenizer(["A photo depicts " + ref]))[0].double()
+        norm = lambda v: v / v.norm()
+        clip_s = 2.5 * max(float(norm(fi) @ norm(fc)), 0.0)
+        best = float(norm(fc) @ norm(fr))
+        lines.append({"image": name, "candidate": cand, "reference": ref, "clip_s": clip_s,
+                      "ref_clip_s": 2 * clip_s * best / (clip_s + best)})
+    out["clipscore_lines"] = lines
     # The directory as BiomedCLIP's: the real text tower's name in the config.
     with open(os.path.join(MODEL, "open_clip_config.json"), "w") as f:
         json.dump(CONFIG, f, indent=2)

@@ -1,6 +1,6 @@
 //! `medcap`, the command users type: a front end that runs the commands
 //! needing no libtorch itself (synth, prepare, label, check-submission,
-//! and score without BERTScore) and replaces itself (`exec`) with `medcap-torch`, installed
+//! and score without BERTScore or CLIPScore) and replaces itself (`exec`) with `medcap-torch`, installed
 //! beside it, for the others. libtorch is linked only into `medcap-torch`,
 //! so `medcap score --no-bertscore` starts in milliseconds and its memory
 //! is its data's, not libtorch's several hundred megabytes.
@@ -61,10 +61,11 @@ fn main() -> ExitCode {
     match command {
         // ImageCLEF's suites need libtorch only for a model component.
         FrontCommand::Score(args)
-            if args.no_bertscore
-                || (args.imageclef.suite.is_some() && !args.suite_needs_models()) =>
+            if args.clip_model.is_none()
+                && (args.no_bertscore
+                    || (args.imageclef.suite.is_some() && !args.suite_needs_models())) =>
         {
-            here("score", || score::run(&args, None))
+            here("score", || score::run(&args, None, None))
         }
         FrontCommand::Score(_) | FrontCommand::Other(_) => torch(&argv),
         FrontCommand::Synth(args) => here("synth", || data::synth(args)),

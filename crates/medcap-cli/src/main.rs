@@ -104,7 +104,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Score(args) => {
             let bert = score_bert::bertscore_encoder(&args)?;
-            score::run(&args, bert.as_ref().map(|(e, b)| (e as _, *b)))
+            let clip = score_bert::clip_scorer(&args)?;
+            score::run(
+                &args,
+                bert.as_ref().map(|(e, b)| (e as _, *b)),
+                clip.as_ref().map(|c| c as _),
+            )
         }
         Command::Label(args) => label::run(&args),
         Command::CheckSubmission(args) => imageclef::check(&args),

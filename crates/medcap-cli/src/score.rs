@@ -15,6 +15,9 @@ use medcap_metrics::caption_files::{CaptionLines, CsvCaptions};
 use medcap_metrics::caption_scores::{
     BertScoreSetup, CaptionScorer, Metrics, ScoreColumns, ScoredChunk,
 };
+use medcap_metrics::clipscore::{
+    ClipScoreForm, ClipScoreSettings, ClipScoreValue, HESSEL_PREFIX, ImageCaptionScorer, RefForm,
+};
 use medcap_metrics::findings::Labels;
 use medcap_metrics::findings::scores::{
     ClinicalEfficacy, FindingsOptions, UncertainPolicy, clinical_efficacy,
@@ -27,7 +30,8 @@ use medcap_metrics::table1::Table1;
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
     /// Reference captions, one per line (repeat for several references per caption).
-    #[arg(long = "refs", value_name = "FILE", required_unless_present_any = ["csv", "suite"])]
+    /// Optional with --clip-model: CLIPScore alone needs no references.
+    #[arg(long = "refs", value_name = "FILE", required_unless_present_any = ["csv", "suite", "clip_model"])]
     pub(crate) refs: Vec<PathBuf>,
     /// Hypothesis captions, one per line; an empty line is an empty caption.
     #[arg(
@@ -105,8 +109,92 @@ pub struct ScoreArgs {
     /// Where BERTScore's encoder runs: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     pub(crate) device: String,
+    /// The captions' images, for --clip-model: a line file of image paths, one per
+    /// caption line (relative paths are read against the file's directory), or a
+    /// directory whose image files, in file-name order, belong to the caption lines in
+    /// order. With --csv, the file's `image` column instead.
+    #[arg(
+        long,
+        value_name = "FILE|DIR",
+        requires = "clip_model",
+        conflicts_with = "csv"
+    )]
+    pub(crate) images: Option<PathBuf>,
+    /// Score each caption against its image (CLIPScore, and RefCLIPScore with
+    /// references) with this image-text encoder: a Hugging Face CLIP directory, an
+    /// open_clip directory (BiomedCLIP) or a BLIP retrieval checkpoint (its ITC heads).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) clip_model: Option<PathBuf>,
+    /// The score's form: hessel (2.5 * max(cos, 0), "A photo depicts " before each
+    /// text), pacs (2.0 * max(cos, 0)), torchmetrics (100 * cos per caption).
+    #[arg(long, value_enum, default_value_t = ClipFormChoice::Hessel, requires = "clip_model")]
+    pub(crate) clip_score_form: ClipFormChoice,
+    /// Text before every caption and reference for CLIPScore (default: "A photo
+    /// depicts " with --clip-score-form hessel, none otherwise).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        requires = "clip_model",
+        conflicts_with = "no_clip_prefix"
+    )]
+    pub(crate) clip_prefix: Option<String>,
+    /// No text before captions and references (Hessel's prefix off).
+    #[arg(long, requires = "clip_model")]
+    pub(crate) no_clip_prefix: bool,
+    /// RefCLIPScore's caption-reference cosine: code (as clipscore.py: as it is) or
+    /// paper (clamped at 0, as the paper writes it).
+    #[arg(long, value_enum, default_value_t = RefFormChoice::Code, requires = "clip_model")]
+    pub(crate) refclip_form: RefFormChoice,
+    /// Images or texts per encoder batch.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..), requires = "clip_model")]
+    pub(crate) clip_batch_size: u64,
     #[command(flatten)]
     pub(crate) imageclef: crate::imageclef::SuiteArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ClipFormChoice {
+    Hessel,
+    Pacs,
+    Torchmetrics,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RefFormChoice {
+    Code,
+    Paper,
+}
+
+impl ScoreArgs {
+    /// The CLIPScore settings the flags give.
+    #[allow(
+        dead_code,
+        reason = "score.rs is compiled into both binaries; medcap-torch loads the encoder"
+    )]
+    pub(crate) fn clip_settings(&self) -> ClipScoreSettings {
+        let form = match self.clip_score_form {
+            ClipFormChoice::Hessel => ClipScoreForm::Hessel,
+            ClipFormChoice::Pacs => ClipScoreForm::Pacs,
+            ClipFormChoice::Torchmetrics => ClipScoreForm::Torchmetrics,
+        };
+        let mut settings = ClipScoreSettings::defaults(form);
+        if self.no_clip_prefix {
+            settings.prefix = String::new();
+        } else if let Some(p) = &self.clip_prefix {
+            settings.prefix = p.clone();
+        }
+        settings.ref_form = match self.refclip_form {
+            RefFormChoice::Code => RefForm::Code,
+            RefFormChoice::Paper => RefForm::Paper,
+        };
+        settings
+    }
+
+    /// Whether only CLIPScore is asked for (an encoder, no references):
+    /// the text metrics, BERTScore and findings need references.
+    pub(crate) fn clip_only(&self) -> bool {
+        self.clip_model.is_some() && self.refs.is_empty() && self.csv.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -179,8 +267,9 @@ enum Source<'a> {
     Csv(&'a Path),
 }
 
-/// One caption: hypothesis, references and the second system's hypothesis.
-type Item = (String, Vec<String>, Option<String>);
+/// One caption: hypothesis, references, the second system's hypothesis
+/// and, from a CSV `image` column, its image (as written in the file).
+type Item = (String, Vec<String>, Option<String>, Option<String>);
 
 /// A pass over a [`Source`].
 enum Reader {
@@ -286,11 +375,11 @@ impl Reader {
                     })?),
                     None => None,
                 };
-                Ok(Some((hyp, references, other)))
+                Ok(Some((hyp, references, other, None)))
             }
             Reader::Csv(rows) => Ok(rows
                 .next_pair()?
-                .map(|pair| (pair.candidate, vec![pair.reference], None))),
+                .map(|pair| (pair.candidate, vec![pair.reference], None, pair.image))),
         }
     }
 
@@ -328,9 +417,46 @@ struct Scored {
     hypothesis_labels: Vec<Labels>,
     reference_labels: Vec<Labels>,
     bertscore_truncated: Option<usize>,
+    /// Captions whose image could not be scored: (0-based row, why).
+    clip_errors: Vec<(usize, String)>,
 }
 
+/// One caption's CLIPScore, or why its image could not be scored.
+type ClipRow = Result<ClipScoreValue, String>;
+
 impl Scored {
+    /// Appends a chunk's CLIPScore values (from caption `first` on): NaN
+    /// where the image failed, so that it is left out of the summaries;
+    /// RefCLIPScore when references were given.
+    fn add_clip(&mut self, values: &[ClipRow], first: usize, with_references: bool) {
+        let mut push = |metric: Metric, value: f64| match self
+            .columns
+            .columns
+            .iter_mut()
+            .find(|(m, _)| *m == metric)
+        {
+            Some((_, v)) => v.push(value),
+            None => self.columns.columns.push((metric, vec![value])),
+        };
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Ok(v) => {
+                    push(Metric::ClipScore, v.clip_s);
+                    if with_references {
+                        push(Metric::RefClipScore, v.ref_clip_s.unwrap_or(f64::NAN));
+                    }
+                }
+                Err(e) => {
+                    push(Metric::ClipScore, f64::NAN);
+                    if with_references {
+                        push(Metric::RefClipScore, f64::NAN);
+                    }
+                    self.clip_errors.push((first + i, e.clone()));
+                }
+            }
+        }
+    }
+
     fn add(&mut self, chunk: ScoredChunk) {
         self.columns.extend(&chunk.scores);
         if let Some(t) = chunk.bertscore_truncated {
@@ -402,9 +528,47 @@ pub fn run_suite(args: &ScoreArgs, models: &crate::imageclef::SuiteModels<'_>) -
     crate::imageclef::score(&args.imageclef, models, args.format, &bootstrap)
 }
 
+/// The images of the caption lines, from `--images`: a line file of paths
+/// (relative ones read against its directory) or a directory's image
+/// files in file-name order. `None` for a line left empty.
+fn image_list(path: &Path) -> Result<Vec<Option<PathBuf>>> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot list the image directory {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        ["jpg", "jpeg", "png"].contains(&e.to_ascii_lowercase().as_str())
+                    })
+            })
+            .collect();
+        files.sort();
+        ensure!(
+            !files.is_empty(),
+            "{} has no JPEG or PNG files",
+            path.display()
+        );
+        return Ok(files.into_iter().map(Some).collect());
+    }
+    let base = path.parent().unwrap_or(Path::new(""));
+    let mut lines = Lines::open(path)?;
+    let mut list = Vec::new();
+    while let Some(line) = lines.next_line()? {
+        let line = line.trim();
+        list.push((!line.is_empty()).then(|| base.join(line)));
+    }
+    Ok(list)
+}
+
 /// `medcap score`: BERTScore from `bert` (the encoder and its baseline)
-/// when given; the caller loads it (libtorch lives in `medcap-torch` only).
-pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)>) -> Result<()> {
+/// and CLIPScore from `clip` when given; the caller loads them (libtorch
+/// lives in `medcap-torch` only).
+pub fn run(
+    args: &ScoreArgs,
+    bert: Option<(&dyn TokenEmbedder, Option<Baseline>)>,
+    clip: Option<&dyn ImageCaptionScorer>,
+) -> Result<()> {
     if args.imageclef.suite.is_some() {
         // The model components are loaded by medcap-torch, which calls
         // run_suite itself; here none may have been asked for.
@@ -423,6 +587,33 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
         (None, None) => bail!("--hyps is required without --csv"),
     };
     source.check()?;
+    let images = match (clip, &args.images, &source) {
+        (None, _, _) => None,
+        (Some(_), Some(path), Source::Lines { hyps, .. }) => {
+            let list = image_list(path)?;
+            let n = Lines::count(hyps)?;
+            ensure!(
+                list.len() == n,
+                "{} gives {} images but {} has {n} captions: one image per caption line",
+                path.display(),
+                list.len(),
+                hyps.display()
+            );
+            Some(list)
+        }
+        (Some(_), None, Source::Lines { .. }) => bail!(
+            "--clip-model scores captions against their images: give --images FILE|DIR \
+             (one image per caption line), or a --csv file with an `image` column"
+        ),
+        (Some(_), _, Source::Csv(path)) => {
+            ensure!(
+                CsvCaptions::open(path)?.has_images(),
+                "{} has no `image` column: --clip-model scores captions against their images",
+                path.display()
+            );
+            None
+        }
+    };
     let metrics = Metrics {
         bleu: bleu(args.bleu_impl, args.bleu_smoothing.as_deref())?,
         rouge: Rouge {
@@ -437,7 +628,8 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
             resamples: args.bootstrap,
             seed: args.seed,
         },
-        findings: (!args.no_findings).then_some(FindingsOptions {
+        // Findings compare a caption with its references.
+        findings: (!args.no_findings && !args.clip_only()).then_some(FindingsOptions {
             uncertain: if args.findings_uncertain_positive {
                 UncertainPolicy::UncertainAsPositive
             } else {
@@ -464,7 +656,7 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
         let chunk: Vec<Vec<String>> = reader
             .next_chunk(CHUNK)?
             .into_iter()
-            .map(|(_, refs, _)| refs)
+            .map(|(_, refs, _, _)| refs)
             .collect();
         if chunk.is_empty() {
             break;
@@ -491,16 +683,165 @@ pub fn run(args: &ScoreArgs, bert: Option<(&dyn TokenEmbedder, Option<Baseline>)
     };
     let mut out = medcap_cli::results_out::results_out();
     // A reader that goes away (`| head`) ends the run quietly: `logging::exit`.
-    let (a, b) = score_stream(args, &source, &scorer, chunk_size, &mut out)?;
+    let clip = clip.map(|scorer| ClipRun {
+        scorer,
+        images: images.as_deref(),
+        csv_dir: match &source {
+            Source::Csv(path) => path.parent().map(Path::to_owned),
+            Source::Lines { .. } => None,
+        },
+        with_references: !args.clip_only(),
+    });
+    let (a, b) = score_stream(args, &source, &scorer, clip.as_ref(), chunk_size, &mut out)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "captions scored");
-    let summary = match args.format {
+    let mut summary = match args.format {
         Format::Jsonl => jsonl_summary(&a, b.as_ref(), &metrics),
         Format::Csv => String::new(),
         Format::Table => table(&a, b.as_ref(), &metrics),
     };
+    if let (Some(c), Format::Table) = (&clip, args.format) {
+        summary.push_str(&clip_notes(c, &a));
+    }
     out.write_all(summary.as_bytes())?;
     out.flush()?;
+    let failed: Vec<&(usize, String)> = a
+        .clip_errors
+        .iter()
+        .chain(b.iter().flat_map(|(_, b)| &b.clip_errors))
+        .collect();
+    if let Some((row, first)) = failed.first() {
+        bail!(
+            "{} captions have no CLIPScore: their images could not be read (the other captions \
+             were scored); the first, caption {}: {first}",
+            failed.len(),
+            row + 1
+        );
+    }
     Ok(())
+}
+
+/// CLIPScore's part of a run: the scorer and where each caption's image is.
+struct ClipRun<'a> {
+    scorer: &'a dyn ImageCaptionScorer,
+    /// From --images, one per caption line.
+    images: Option<&'a [Option<PathBuf>]>,
+    /// With --csv: the directory its relative `image` paths are read against.
+    csv_dir: Option<PathBuf>,
+    /// Whether references were given (RefCLIPScore).
+    with_references: bool,
+}
+
+impl ClipRun<'_> {
+    /// The chunk's CLIPScore values (captions `first..` of the input).
+    fn score(
+        &self,
+        chunk: &[Item],
+        first: usize,
+        hypotheses: &[&str],
+        references: &[Vec<&str>],
+    ) -> Result<Vec<ClipRow>> {
+        let paths: Vec<Option<PathBuf>> = match self.images {
+            Some(list) => list
+                .get(first..first + chunk.len())
+                .context("fewer images than captions")?
+                .to_vec(),
+            None => chunk
+                .iter()
+                .map(|c| {
+                    c.3.as_deref().filter(|p| !p.trim().is_empty()).map(|p| {
+                        self.csv_dir
+                            .as_deref()
+                            .unwrap_or(Path::new(""))
+                            .join(p.trim())
+                    })
+                })
+                .collect(),
+        };
+        // Rows without an image are errors of their own; the others go to the encoder.
+        let given: Vec<usize> = (0..paths.len()).filter(|&i| paths[i].is_some()).collect();
+        let pick = |i: &usize| paths[*i].as_deref().unwrap_or(Path::new(""));
+        let scored = self
+            .scorer
+            .score_captions(
+                &given.iter().map(pick).collect::<Vec<_>>(),
+                &given.iter().map(|&i| hypotheses[i]).collect::<Vec<_>>(),
+                &given
+                    .iter()
+                    .map(|&i| {
+                        if self.with_references {
+                            references[i].clone()
+                        } else {
+                            Vec::new()
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("CLIPScore's encoder failed")?;
+        let mut rows: Vec<ClipRow> = (0..paths.len())
+            .map(|_| {
+                Err(match self.images {
+                    Some(_) => "no image given: its line of --images is empty".to_owned(),
+                    None => "no image given: its `image` cell is empty".to_owned(),
+                })
+            })
+            .collect();
+        for (i, v) in given.into_iter().zip(scored) {
+            rows[i] = v;
+        }
+        Ok(rows)
+    }
+}
+
+/// What the table says about CLIPScore: how it was computed, failed
+/// images, the encoder's training data.
+fn clip_notes(clip: &ClipRun<'_>, a: &Scored) -> String {
+    let settings = clip.scorer.settings();
+    let encoder = clip.scorer.encoder();
+    let mut out = format!("\nCLIPScore: {}\n", settings.signature(encoder));
+    let reference_form = if clip.with_references && settings.form.has_reference_form() {
+        format!(
+            "; RefCLIP-S = harmonic mean of CLIP-S and the best caption-reference cosine ({})",
+            match settings.ref_form {
+                RefForm::Code => "as clipscore.py computes it, not clamped",
+                RefForm::Paper => "clamped at 0, as the paper writes it",
+            }
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "  CLIP-S = {} * {}{reference_form}; prefix {}",
+        settings.form.weight(),
+        match settings.form {
+            ClipScoreForm::Torchmetrics => "cos (torchmetrics reports max(mean, 0))",
+            _ => "max(cos, 0)",
+        },
+        if settings.prefix.is_empty() {
+            "none".to_owned()
+        } else if settings.prefix == HESSEL_PREFIX {
+            format!("{:?} (Hessel's)", settings.prefix)
+        } else {
+            format!("{:?}", settings.prefix)
+        }
+    );
+    if encoder.trained_on_pmc {
+        let _ = writeln!(
+            out,
+            "  note: {} was trained on PubMed Central figures, which overlap ROCO, PMC-OA and \
+             MedICaT: its scores on those test sets are optimistic",
+            encoder.name
+        );
+    }
+    if !a.clip_errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} images could not be read; their captions are left out",
+            a.clip_errors.len()
+        );
+    }
+    out
 }
 
 /// Second pass: scores chunk by chunk, writing each caption's row (JSONL,
@@ -509,6 +850,7 @@ fn score_stream(
     args: &ScoreArgs,
     source: &Source<'_>,
     scorer: &CaptionScorer<'_>,
+    clip: Option<&ClipRun<'_>>,
     chunk_size: usize,
     out: &mut impl Write,
 ) -> Result<(Scored, Option<(PathBuf, Scored)>)> {
@@ -529,29 +871,53 @@ fn score_stream(
             .iter()
             .map(|c| c.1.iter().map(String::as_str).collect())
             .collect();
-        let scored = scorer
-            .score_chunk(&hyps, &refs)
-            .context("BERTScore failed")?;
+        // Without references (CLIPScore alone) there are no text scores.
+        let text = |hyps: &[&str]| -> Result<ScoredChunk> {
+            if args.clip_only() {
+                return Ok(ScoredChunk {
+                    scores: Vec::new(),
+                    findings: None,
+                    bertscore_truncated: None,
+                });
+            }
+            scorer.score_chunk(hyps, &refs).context("BERTScore failed")
+        };
+        let scored = text(&hyps)?;
+        let clip_rows = clip
+            .map(|c| c.score(&chunk, index, &hyps, &refs))
+            .transpose()?;
         let mut rows = String::new();
         match args.format {
-            Format::Jsonl => jsonl_rows(&scored, &mut rows),
-            Format::Csv => csv_rows(&scored, index, &mut rows),
+            Format::Jsonl => jsonl_rows(&scored, clip_rows.as_deref(), &mut rows),
+            Format::Csv => {
+                csv_rows(
+                    &scored,
+                    clip_rows.as_deref().zip(clip.map(|c| {
+                        c.with_references && c.scorer.settings().form.has_reference_form()
+                    })),
+                    index,
+                    &mut rows,
+                )
+            }
             Format::Table => {}
         }
         out.write_all(rows.as_bytes())?;
-        index += scored.scores.len();
         a.add(scored);
+        if let (Some(c), Some(values)) = (clip, &clip_rows) {
+            a.add_clip(values, index, c.with_references);
+        }
         if let Some((_, b)) = &mut b {
             let other: Vec<&str> = chunk
                 .iter()
                 .map(|c| c.2.as_deref().unwrap_or_default())
                 .collect();
-            b.add(
-                scorer
-                    .score_chunk(&other, &refs)
-                    .context("BERTScore failed")?,
-            );
+            b.add(text(&other)?);
+            if let Some(c) = clip {
+                let values = c.score(&chunk, index, &other, &refs)?;
+                b.add_clip(&values, index, c.with_references);
+            }
         }
+        index += chunk.len();
     }
     if index == 0 && matches!(args.format, Format::Csv) {
         out.write_all(b"index,\n")?;
@@ -559,14 +925,40 @@ fn score_stream(
     Ok((a, b))
 }
 
-/// One JSON object per caption: its scores and, with findings, its labels.
-fn jsonl_rows(scored: &ScoredChunk, out: &mut String) {
-    for (i, c) in scored.scores.iter().enumerate() {
-        let mut obj: serde_json::Map<String, serde_json::Value> = c
-            .named()
+/// A caption's CLIPScore columns, in output order: (metric, value), NaN
+/// where undefined.
+fn clip_named(row: &ClipRow) -> Vec<(Metric, f64)> {
+    match row {
+        Ok(v) => {
+            let mut named = vec![(Metric::ClipScore, v.clip_s)];
+            named.extend(v.ref_clip_s.map(|r| (Metric::RefClipScore, r)));
+            named
+        }
+        Err(_) => vec![(Metric::ClipScore, f64::NAN)],
+    }
+}
+
+/// One JSON object per caption: its scores, with findings its labels, with
+/// CLIPScore its values (or why its image failed).
+fn jsonl_rows(scored: &ScoredChunk, clip: Option<&[ClipRow]>, out: &mut String) {
+    let n = scored.scores.len().max(clip.map_or(0, <[ClipRow]>::len));
+    for i in 0..n {
+        let mut obj: serde_json::Map<String, serde_json::Value> = scored
+            .scores
+            .get(i)
+            .map(|c| c.named())
+            .unwrap_or_default()
             .iter()
             .map(|(k, v)| (k.key().to_owned(), json_number(*v)))
             .collect();
+        if let Some(row) = clip.and_then(|c| c.get(i)) {
+            for (k, v) in clip_named(row) {
+                obj.insert(k.key().to_owned(), json_number(v));
+            }
+            if let Err(e) = row {
+                obj.insert("clip_error".into(), serde_json::Value::String(e.clone()));
+            }
+        }
         if let Some(f) = scored.findings.as_ref().and_then(|f| f.get(i)) {
             obj.insert(
                 "findings".into(),
@@ -607,17 +999,45 @@ fn jsonl_summary(a: &Scored, b: Option<&(PathBuf, Scored)>, metrics: &Metrics) -
     format!("{last}\n")
 }
 
-/// CSV rows from caption number `first` on, with the header before the first.
-fn csv_rows(scored: &ScoredChunk, first: usize, out: &mut String) {
-    if first == 0
-        && let Some(c) = scored.scores.first()
-    {
-        let names: Vec<&str> = c.named().iter().map(|(k, _)| k.key()).collect();
+/// CSV rows from caption number `first` on, with the header before the
+/// first; CLIPScore's columns last (`ref_clip_s` when references were given).
+fn csv_rows(
+    scored: &ScoredChunk,
+    clip: Option<(&[ClipRow], bool)>,
+    first: usize,
+    out: &mut String,
+) {
+    let clip_columns: Vec<Metric> = match clip {
+        None => Vec::new(),
+        Some((_, true)) => vec![Metric::ClipScore, Metric::RefClipScore],
+        Some((_, false)) => vec![Metric::ClipScore],
+    };
+    let clip = clip.map(|(rows, _)| rows);
+    let n = scored.scores.len().max(clip.map_or(0, <[ClipRow]>::len));
+    if first == 0 && n > 0 {
+        let mut names: Vec<&str> = scored
+            .scores
+            .first()
+            .map(|c| c.named().iter().map(|(k, _)| k.key()).collect())
+            .unwrap_or_default();
+        names.extend(clip_columns.iter().map(|m| m.key()));
         let _ = writeln!(out, "index,{}", names.join(","));
     }
-    for (i, c) in scored.scores.iter().enumerate() {
+    for i in 0..n {
         let _ = write!(out, "{}", first + i);
-        for (_, v) in c.named() {
+        let mut values: Vec<(Metric, f64)> =
+            scored.scores.get(i).map(|c| c.named()).unwrap_or_default();
+        if let Some(row) = clip.and_then(|c| c.get(i)) {
+            let named = clip_named(row);
+            for m in &clip_columns {
+                let v = named
+                    .iter()
+                    .find(|(k, _)| k == m)
+                    .map_or(f64::NAN, |(_, v)| *v);
+                values.push((*m, v));
+            }
+        }
+        for (_, v) in values {
             if v.is_nan() {
                 out.push(',');
             } else {

@@ -1,7 +1,7 @@
 //! Loading `medcap score`'s models, the libtorch half of the command,
 //! compiled into `medcap-torch` only: BERTScore's encoder and baseline, and
 //! the model components of the ImageCLEF suites (BERTScore, BLEURT,
-//! AlignScore).
+//! AlignScore), and CLIPScore's image-text encoder.
 
 use std::path::Path;
 
@@ -14,13 +14,15 @@ use medcap_model::alignscore::AlignScoreModel;
 use medcap_model::bertscore::BertScorer;
 use medcap_model::bleurt::Bleurt;
 use medcap_model::device::DeviceChoice;
+use medcap_model::image_text::{ClipScorer, load_encoder};
 
 use crate::imageclef::SuiteModels;
 use crate::score::ScoreArgs;
 
-/// The BERTScore encoder and baseline the arguments ask for.
+/// The BERTScore encoder and baseline the arguments ask for (none without
+/// references: CLIPScore alone).
 pub fn bertscore_encoder(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<Baseline>)>> {
-    if args.no_bertscore {
+    if args.no_bertscore || args.clip_only() {
         return Ok(None);
     }
     let device: DeviceChoice = args.device.parse()?;
@@ -37,6 +39,21 @@ pub fn bertscore_encoder(args: &ScoreArgs) -> Result<Option<(BertScorer, Option<
         args.bertscore_rescale,
     )?;
     Ok(Some((scorer, baseline)))
+}
+
+/// CLIPScore's scorer with the encoder of `--clip-model`, when given.
+pub fn clip_scorer(args: &ScoreArgs) -> Result<Option<ClipScorer>> {
+    let Some(dir) = args.clip_model.as_deref() else {
+        return Ok(None);
+    };
+    let device: DeviceChoice = args.device.parse()?;
+    let encoder = load_encoder(dir, device.resolve()?)
+        .with_context(|| format!("cannot load the image-text encoder {}", dir.display()))?;
+    Ok(Some(ClipScorer::new(
+        encoder,
+        args.clip_settings(),
+        args.clip_batch_size as usize,
+    )))
 }
 
 /// The model components of `--suite imageclef-YYYY` the arguments name,

@@ -5,6 +5,7 @@
 mod as_typed;
 mod caption;
 mod cli;
+mod clipscore;
 mod common;
 mod disk_faults;
 mod distributed;

@@ -174,17 +174,20 @@ pub struct CaptionPair {
     pub candidate: String,
     /// Its reference (`reference` column).
     pub reference: String,
+    /// The image it describes (`image` column, when the file has one).
+    pub image: Option<String>,
 }
 
 /// A CSV caption file: a header row naming `reference` and `candidate`
-/// (other columns are ignored; names are compared without surrounding
-/// white space), then one pair per row. Quoted fields may hold commas and
+/// and optionally `image` (other columns are ignored; names are compared
+/// without surrounding white space), then one pair per row. Quoted fields may hold commas and
 /// line breaks; every row must have the header's number of fields.
 pub struct CsvCaptions<R> {
     records: csv::StringRecordsIntoIter<R>,
     path: PathBuf,
     reference: usize,
     candidate: usize,
+    image: Option<usize>,
     row: usize,
 }
 
@@ -216,19 +219,18 @@ impl<R: Read> CsvCaptions<R> {
                 source,
             })?
             .clone();
+        let find = |name: &str| headers.iter().position(|h| h.trim() == name);
         let column = |name: &'static str| {
-            headers
-                .iter()
-                .position(|h| h.trim() == name)
-                .ok_or_else(|| CaptionFileError::MissingColumn {
-                    path: path.to_owned(),
-                    column: name,
-                    columns: headers.iter().collect::<Vec<_>>().join(", "),
-                })
+            find(name).ok_or_else(|| CaptionFileError::MissingColumn {
+                path: path.to_owned(),
+                column: name,
+                columns: headers.iter().collect::<Vec<_>>().join(", "),
+            })
         };
         Ok(Self {
             reference: column("reference")?,
             candidate: column("candidate")?,
+            image: find("image"),
             records: reader.into_records(),
             path: path.to_owned(),
             row: 1,
@@ -238,6 +240,11 @@ impl<R: Read> CsvCaptions<R> {
     /// The file these rows come from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file has an `image` column.
+    pub fn has_images(&self) -> bool {
+        self.image.is_some()
     }
 
     /// The next pair, `None` at the end.
@@ -260,6 +267,7 @@ impl<R: Read> CsvCaptions<R> {
         Ok(Some(CaptionPair {
             candidate: field(self.candidate),
             reference: field(self.reference),
+            image: self.image.map(field),
         }))
     }
 }

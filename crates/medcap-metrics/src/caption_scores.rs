@@ -163,7 +163,8 @@ impl CaptionScores {
             Metric::BertR => self.bert.map(|b| b.recall),
             Metric::BertF1 => self.bert.map(|b| b.f1),
             Metric::FindingsF1 => self.findings_f1,
-            Metric::TruthFindingsF1 => None,
+            // Scored against images, not kept with the text scores.
+            Metric::TruthFindingsF1 | Metric::ClipScore | Metric::RefClipScore => None,
         }
     }
 }

@@ -232,6 +232,28 @@ impl ClipScoreSettings {
     }
 }
 
+/// What scores captions against their images: medcap-model's `ClipScorer`
+/// (this crate has no encoder), taken by callers that must not link
+/// libtorch themselves.
+pub trait ImageCaptionScorer {
+    /// Scores `candidates[i]` against the image at `images[i]` and, when
+    /// not empty, `references[i]`: one value or one error (an image that
+    /// cannot be read, naming it) per caption.
+    ///
+    /// # Errors
+    /// The encoder's failure, as text.
+    fn score_captions(
+        &self,
+        images: &[&std::path::Path],
+        candidates: &[&str],
+        references: &[Vec<&str>],
+    ) -> Result<Vec<Result<ClipScoreValue, String>>, String>;
+    /// The settings scored with.
+    fn settings(&self) -> &ClipScoreSettings;
+    /// The encoder.
+    fn encoder(&self) -> &EncoderLabel;
+}
+
 /// The text Hessel's `clipscore.py` puts before every caption and reference.
 pub const HESSEL_PREFIX: &str = "A photo depicts ";
 

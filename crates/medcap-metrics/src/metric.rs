@@ -43,6 +43,12 @@ pub enum Metric {
     /// Findings F1 against a figure's true findings (synthetic data, whose
     /// truth is known).
     TruthFindingsF1,
+    /// CLIPScore of the caption against its image
+    /// ([`crate::clipscore`]; PAC-S or torchmetrics' form when so scored).
+    ClipScore,
+    /// RefCLIPScore: the harmonic mean of CLIPScore and the best
+    /// caption–reference cosine.
+    RefClipScore,
 }
 
 /// A metric name that medcap does not know.
@@ -52,7 +58,7 @@ pub struct UnknownMetric(pub String);
 
 impl Metric {
     /// Every metric, in Table 1's column order.
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Bleu,
         Metric::BertF1,
         Metric::BertP,
@@ -64,12 +70,14 @@ impl Metric {
         Metric::CiderD,
         Metric::FindingsF1,
         Metric::TruthFindingsF1,
+        Metric::ClipScore,
+        Metric::RefClipScore,
     ];
 
     /// Table 1's columns, in order: the study's five (BLEU, BERT-F1,
     /// ROUGE-1, ROUGE-2, ROUGE-L), then the rest. A table shows those its
     /// systems have values of.
-    pub const TABLE_ORDER: [Metric; 9] = [
+    pub const TABLE_ORDER: [Metric; 11] = [
         Metric::Bleu,
         Metric::BertF1,
         Metric::Rouge1,
@@ -79,6 +87,8 @@ impl Metric {
         Metric::CiderD,
         Metric::FindingsF1,
         Metric::TruthFindingsF1,
+        Metric::ClipScore,
+        Metric::RefClipScore,
     ];
 
     /// The key in files and JSON (`bleu`, `rouge1`, `rougeL`, `bert_f1`,
@@ -96,6 +106,8 @@ impl Metric {
             Metric::CiderD => "cider_d",
             Metric::FindingsF1 => "findings_f1",
             Metric::TruthFindingsF1 => "truth_findings_f1",
+            Metric::ClipScore => "clip_s",
+            Metric::RefClipScore => "ref_clip_s",
         }
     }
 
@@ -113,6 +125,8 @@ impl Metric {
             Metric::CiderD => "CIDEr-D",
             Metric::FindingsF1 => "Findings F1",
             Metric::TruthFindingsF1 => "Findings F1 vs truth",
+            Metric::ClipScore => "CLIP-S",
+            Metric::RefClipScore => "RefCLIP-S",
         }
     }
 }

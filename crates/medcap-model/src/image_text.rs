@@ -289,8 +289,7 @@ impl ClipScorer {
                         .map_err(|e| e.to_string())
                 })
                 .collect();
-            let ok: Vec<&Processed> =
-                pixels.iter().filter_map(|p| p.as_ref().ok()).collect();
+            let ok: Vec<&Processed> = pixels.iter().filter_map(|p| p.as_ref().ok()).collect();
             let mut vectors = if ok.is_empty() {
                 Vec::new()
             } else {
@@ -398,5 +397,23 @@ impl ClipScorer {
                 Ok(ClipScoreValue { clip_s, ref_clip_s })
             })
             .collect())
+    }
+}
+
+impl medcap_metrics::clipscore::ImageCaptionScorer for ClipScorer {
+    fn score_captions(
+        &self,
+        images: &[&Path],
+        candidates: &[&str],
+        references: &[Vec<&str>],
+    ) -> Result<Vec<Result<ClipScoreValue, String>>, String> {
+        self.score(images, candidates, references)
+            .map_err(|e| e.to_string())
+    }
+    fn settings(&self) -> &ClipScoreSettings {
+        &self.settings
+    }
+    fn encoder(&self) -> &EncoderLabel {
+        self.encoder.label()
     }
 }

@@ -1,0 +1,391 @@
+//! `medcap score` with images: CLIPScore and RefCLIPScore as README types
+//! the command (relative paths, a BiomedCLIP directory), equal to Hessel's
+//! formula on open_clip's and transformers' features
+//! (`data-fixtures/open-clip`, `data-fixtures/clip`); the line file or a
+//! directory of images, a CSV `image` column, statistics and paired tests;
+//! bad input: a missing image is an error in its row while the others are
+//! scored, an encoder directory of an unknown layout, `--clip-model`
+//! without images.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{medcap_in, text};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures")
+}
+
+fn golden(set: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join(set).join("golden.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// The JSON lines of a run's standard output: rows, then the summary.
+fn lines(stdout: &[u8]) -> Vec<Value> {
+    text(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn close(a: &Value, b: f64, what: &str) {
+    let a = a.as_f64().unwrap_or_else(|| panic!("{what}: {a}"));
+    assert!((a - b).abs() <= 1e-5, "{what}: {a} vs {b}");
+}
+
+/// A working directory laid out as README's example: caption files, an
+/// image list with paths relative to it, images in `figures/`, and the
+/// tiny BiomedCLIP under the real model's directory name.
+fn readme_layout() -> (tempfile::TempDir, Vec<Value>) {
+    let g = golden("open-clip");
+    let lines = g["clipscore_lines"].as_array().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(
+        &fixtures().join("open-clip/tiny-biomedclip"),
+        &d.join("BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"),
+    );
+    std::fs::create_dir_all(d.join("figures")).unwrap();
+    let mut hyps = String::new();
+    let mut refs = String::new();
+    let mut images = String::new();
+    for l in &lines {
+        let name = l["image"].as_str().unwrap();
+        std::fs::copy(
+            fixtures().join(format!("blip/images/{name}.png")),
+            d.join(format!("figures/{name}.png")),
+        )
+        .unwrap();
+        hyps += &format!("{}\n", l["candidate"].as_str().unwrap());
+        refs += &format!("{}\n", l["reference"].as_str().unwrap());
+        images += &format!("figures/{name}.png\n");
+    }
+    std::fs::write(d.join("hyps.txt"), hyps).unwrap();
+    std::fs::write(d.join("refs.txt"), refs).unwrap();
+    std::fs::write(d.join("images.txt"), images).unwrap();
+    (dir, lines)
+}
+
+#[test]
+fn readme_clipscore_command_as_typed_equals_hessels_formula_on_biomedclip() {
+    let (dir, want) = readme_layout();
+    let readme = [
+        "score",
+        "--refs",
+        "refs.txt",
+        "--hyps",
+        "hyps.txt",
+        "--images",
+        "images.txt",
+        "--clip-model",
+        "BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
+    ];
+    let out = medcap_in(dir.path(), &readme);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for part in [
+        "CLIP-S",
+        "RefCLIP-S",
+        "95% CI",
+        "clipscore:hessel:open_clip:BiomedCLIP-PubMedBERT_256-vit_base_patch16_224:prefix=\"A photo depicts \":ref=code",
+        "trained on PubMed Central figures",
+    ] {
+        assert!(table.contains(part), "{part} missing from:\n{table}");
+    }
+    // The same run as JSON lines: each caption's values.
+    let mut jsonl = readme.to_vec();
+    jsonl.extend(["--format", "jsonl", "--no-bertscore"]);
+    let out = medcap_in(dir.path(), &jsonl);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = lines(&out.stdout);
+    assert_eq!(rows.len(), want.len() + 1);
+    for (i, (row, w)) in rows.iter().zip(&want).enumerate() {
+        close(
+            &row["clip_s"],
+            w["clip_s"].as_f64().unwrap(),
+            &format!("clip_s {i}"),
+        );
+        close(
+            &row["ref_clip_s"],
+            w["ref_clip_s"].as_f64().unwrap(),
+            &format!("ref_clip_s {i}"),
+        );
+        assert!(row["rougeL"].is_number());
+    }
+    let summary = &rows[want.len()]["summary"];
+    let mean = want
+        .iter()
+        .map(|w| w["clip_s"].as_f64().unwrap())
+        .sum::<f64>()
+        / 3.0;
+    close(&summary["clip_s"]["mean"], mean, "mean");
+    assert_eq!(summary["clip_s"]["ci95"].as_array().unwrap().len(), 2);
+
+    // From another working directory, with absolute paths.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.join("BiomedCLIP-PubMedBERT_256-vit_base_patch16_224");
+    let out = medcap_in(
+        elsewhere.path(),
+        &[
+            "score",
+            "--hyps",
+            d.join("hyps.txt").to_str().unwrap(),
+            "--images",
+            d.join("images.txt").to_str().unwrap(),
+            "--clip-model",
+            model.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = lines(&out.stdout);
+    // No references: CLIPScore alone.
+    assert_eq!(
+        rows[1].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["clip_s"]
+    );
+    close(
+        &rows[1]["clip_s"],
+        want[1]["clip_s"].as_f64().unwrap(),
+        "no refs",
+    );
+}
+
+#[test]
+fn clipscore_forms_prefix_compare_directory_and_csv_image_column_on_clip() {
+    let g = golden("clip");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(&fixtures().join("clip/tiny-clip"), &d.join("clip"));
+    let names: Vec<&str> = g["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    // Captions 1 and 2 of the golden set have one reference each.
+    let captions: Vec<&Value> = g["captions"].as_array().unwrap()[1..3].iter().collect();
+    std::fs::create_dir_all(d.join("imgs")).unwrap();
+    let (mut hyps, mut refs, mut csv) = (
+        String::new(),
+        String::new(),
+        String::from("image,candidate,reference\n"),
+    );
+    for (k, c) in captions.iter().enumerate() {
+        let name = names[c["image"].as_u64().unwrap() as usize];
+        // Named so that file-name order is caption order.
+        std::fs::copy(
+            fixtures().join(format!("blip/images/{name}.png")),
+            d.join(format!("imgs/{k}-{name}.png")),
+        )
+        .unwrap();
+        let cand = c["candidate"].as_str().unwrap();
+        let r = c["references"][0].as_str().unwrap();
+        hyps += &format!("{cand}\n");
+        refs += &format!("{r}\n");
+        csv += &format!("imgs/{k}-{name}.png,\"{cand}\",\"{r}\"\n");
+    }
+    std::fs::write(d.join("h.txt"), &hyps).unwrap();
+    std::fs::write(d.join("r.txt"), &refs).unwrap();
+    std::fs::write(d.join("pairs.csv"), &csv).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "score",
+            "--clip-model",
+            "clip",
+            "--format",
+            "jsonl",
+            "--no-bertscore",
+        ];
+        args.extend(extra);
+        let out = medcap_in(d, &args);
+        assert!(out.status.success(), "{:?}: {}", extra, text(&out.stderr));
+        lines(&out.stdout)
+    };
+    for (extra, key) in [
+        (
+            vec!["--refs", "r.txt", "--hyps", "h.txt", "--images", "imgs"],
+            "hessel_prefix",
+        ),
+        (vec!["--csv", "pairs.csv"], "hessel_prefix"),
+        (
+            vec![
+                "--refs",
+                "r.txt",
+                "--hyps",
+                "h.txt",
+                "--images",
+                "imgs",
+                "--no-clip-prefix",
+            ],
+            "hessel_no_prefix",
+        ),
+        (
+            vec![
+                "--refs",
+                "r.txt",
+                "--hyps",
+                "h.txt",
+                "--images",
+                "imgs",
+                "--clip-score-form",
+                "pacs",
+                "--refclip-form",
+                "paper",
+            ],
+            "pacs_no_prefix",
+        ),
+    ] {
+        let rows = run(&extra);
+        let reference_key = if extra.contains(&"paper") {
+            "ref_clip_s_paper"
+        } else {
+            "ref_clip_s_code"
+        };
+        for (i, row) in rows[..2].iter().enumerate() {
+            close(
+                &row["clip_s"],
+                g[key]["clip_s"][i + 1].as_f64().unwrap(),
+                &format!("{key} {extra:?} {i}"),
+            );
+            close(
+                &row["ref_clip_s"],
+                g[key][reference_key][i + 1].as_f64().unwrap(),
+                &format!("{key} {extra:?} {i} ref"),
+            );
+        }
+    }
+    // A second system: paired comparison of CLIP-S.
+    let rows = run(&[
+        "--refs",
+        "r.txt",
+        "--hyps",
+        "h.txt",
+        "--images",
+        "imgs",
+        "--compare",
+        "r.txt",
+    ]);
+    let cmp = &rows[2]["comparison"]["b_minus_a"];
+    assert!(
+        cmp["clip_s"]["p_value"].is_number() && cmp["ref_clip_s"]["ci95"].is_array(),
+        "{cmp}"
+    );
+}
+
+#[test]
+fn a_missing_image_fails_its_row_only_and_bad_encoder_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(&fixtures().join("clip/tiny-clip"), &d.join("clip"));
+    std::fs::copy(fixtures().join("blip/images/grey.png"), d.join("grey.png")).unwrap();
+    std::fs::write(d.join("h.txt"), "a\nb\nc\n").unwrap();
+    std::fs::write(d.join("images.txt"), "grey.png\nmissing.png\ngrey.png\n").unwrap();
+    let out = medcap_in(
+        d,
+        &[
+            "score",
+            "--hyps",
+            "h.txt",
+            "--images",
+            "images.txt",
+            "--clip-model",
+            "clip",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("caption 2") && err.contains("missing.png"),
+        "{err}"
+    );
+    let rows = lines(&out.stdout);
+    assert!(rows[0]["clip_s"].is_number() && rows[2]["clip_s"].is_number());
+    assert!(rows[1]["clip_s"].is_null());
+    assert!(
+        rows[1]["clip_error"]
+            .as_str()
+            .unwrap()
+            .contains("missing.png")
+    );
+    assert_eq!(rows[3]["summary"]["clip_s"]["left_out"], 1);
+
+    // Fewer images than captions.
+    std::fs::write(d.join("two.txt"), "grey.png\ngrey.png\n").unwrap();
+    let out = medcap_in(
+        d,
+        &[
+            "score",
+            "--hyps",
+            "h.txt",
+            "--images",
+            "two.txt",
+            "--clip-model",
+            "clip",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("two.txt gives 2 images but h.txt has 3"),
+        "{err}"
+    );
+
+    // --clip-model without images.
+    let out = medcap_in(
+        d,
+        &[
+            "score",
+            "--hyps",
+            "h.txt",
+            "--refs",
+            "h.txt",
+            "--clip-model",
+            "clip",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("give --images"),
+        "{err}"
+    );
+
+    // An encoder directory of an unknown layout.
+    std::fs::create_dir_all(d.join("bert")).unwrap();
+    std::fs::write(d.join("bert/config.json"), r#"{"model_type": "bert"}"#).unwrap();
+    let out = medcap_in(
+        d,
+        &[
+            "score",
+            "--hyps",
+            "h.txt",
+            "--images",
+            "images.txt",
+            "--clip-model",
+            "bert",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("model_type `bert`")
+            && err.contains("not an image-text encoder"),
+        "{err}"
+    );
+}
