@@ -1190,7 +1190,7 @@ mod tests {
             let source = Source::Lines { hyps: &hyps, refs: &refs, compare: None };
             match read_all(&source) {
                 Ok(items) => {
-                    let got: Vec<(String, String)> = items.into_iter().map(|(h, r, _)| (h, r[0].clone())).collect();
+                    let got: Vec<(String, String)> = items.into_iter().map(|(h, r, _, _)| (h, r[0].clone())).collect();
                     prop_assert_eq!(got, captions);
                 }
                 Err(e) => prop_assert!(false, "{:#}", e),
@@ -1223,7 +1223,7 @@ mod tests {
             bytes.extend(writer.into_inner().unwrap());
             std::fs::write(&path, bytes).unwrap();
             let items = read_all(&Source::Csv(&path)).unwrap();
-            let got: Vec<(String, String)> = items.into_iter().map(|(h, r, _)| (h, r[0].clone())).collect();
+            let got: Vec<(String, String)> = items.into_iter().map(|(h, r, _, _)| (h, r[0].clone())).collect();
             prop_assert_eq!(got, captions);
         }
     }
