@@ -2,13 +2,15 @@
 //! scores for image files, with a bad image reported and skipped.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use medcap_dataset::prepare::Progress;
+use medcap_metrics::clipscore::{ClipScoreForm, ClipScoreSettings, cosine};
 use medcap_model::blip::Precision;
 use medcap_model::generation::{GenerationConfig, Sampling};
+use medcap_model::image_text::{ClipScorer, load_encoder};
 use medcap_model::pipeline::{Captioner, Matcher};
 use medcap_model::preprocess::RgbImage;
 
@@ -103,6 +105,17 @@ pub struct CaptionArgs {
     /// Images per forward pass.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    /// CLIP-guided reranking: generate K candidates per image (the decoding above,
+    /// then K-1 sampled captions with seeds seed+1..) and keep the one --rerank-model
+    /// scores highest against the image. Costs K decoding passes per image and one
+    /// encoder pass per candidate.
+    #[arg(long, value_name = "K", requires = "rerank_model", value_parser = clap::value_parser!(u64).range(2..))]
+    rerank: Option<u64>,
+    /// The image-text encoder that reranks: a Hugging Face CLIP directory, an
+    /// open_clip directory (BiomedCLIP) or a BLIP retrieval checkpoint. Scoring the
+    /// chosen captions later with the same encoder is circular.
+    #[arg(long, value_name = "DIR", requires = "rerank")]
+    rerank_model: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: CaptionFormat,
@@ -142,6 +155,101 @@ fn generation_config(args: &CaptionArgs, model: GenerationConfig) -> GenerationC
     config
 }
 
+/// Whether two paths name the same directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// A caption with, when reranked, every candidate and its CLIPScore.
+type Ranked = (
+    Result<medcap_model::pipeline::Caption, medcap_model::ModelError>,
+    Option<Vec<(String, f64)>>,
+);
+
+/// CLIP-guided reranking of `k` candidates per image.
+struct Reranker {
+    scorer: ClipScorer,
+    k: usize,
+}
+
+impl Reranker {
+    /// For a batch captioned with `config` (`first`): K-1 more candidates
+    /// per image by sampling, each candidate's CLIPScore against its image
+    /// (Hessel's form and prefix), the highest kept (the first on a tie).
+    fn choose(
+        &self,
+        captioner: &Captioner,
+        paths: &[PathBuf],
+        first: Vec<Result<medcap_model::pipeline::Caption, medcap_model::ModelError>>,
+        prompt: Option<&str>,
+        config: &GenerationConfig,
+    ) -> Result<Vec<Ranked>> {
+        let mut candidates: Vec<Vec<medcap_model::pipeline::Caption>> =
+            first.iter().map(|_| Vec::new()).collect();
+        let base = config.sampling.unwrap_or_default();
+        for k in 1..self.k {
+            let sampled = GenerationConfig {
+                num_beams: 1,
+                sampling: Some(Sampling {
+                    seed: base.seed.wrapping_add(k as u64),
+                    ..base
+                }),
+                ..config.clone()
+            };
+            captioner.caption_files(
+                paths,
+                prompt,
+                &sampled,
+                paths.len().max(1),
+                |_, results| -> Result<(), medcap_model::ModelError> {
+                    for (c, r) in candidates.iter_mut().zip(results) {
+                        if let Ok(caption) = r {
+                            c.push(caption);
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        let mut out = Vec::with_capacity(paths.len());
+        for ((path, first), mut more) in paths.iter().zip(first).zip(candidates) {
+            let Ok(first) = first else {
+                out.push((first, None));
+                continue;
+            };
+            more.insert(0, first);
+            let image = self
+                .scorer
+                .image_embeddings(&[path.as_path()])?
+                .pop()
+                .context("no image embedding")?
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let texts: Vec<&str> = more.iter().map(|c| c.text.as_str()).collect();
+            let vectors = self.scorer.text_embeddings(&texts)?;
+            let scores: Vec<f64> = vectors.iter().map(|v| cosine(&image, v)).collect();
+            // The highest cosine (CLIPScore clamps at 0, which would tie
+            // every candidate below it).
+            let best = (0..scores.len())
+                .fold(0, |best, i| if scores[i] > scores[best] { i } else { best });
+            let listed = texts
+                .iter()
+                .zip(&scores)
+                .map(|(t, c)| ((*t).to_owned(), clip_score_of_cosine(*c)))
+                .collect();
+            out.push((Ok(more.swap_remove(best)), Some(listed)));
+        }
+        Ok(out)
+    }
+}
+
+/// Hessel's CLIPScore of a cosine.
+fn clip_score_of_cosine(cos: f64) -> f64 {
+    ClipScoreForm::Hessel.weight() * cos.max(0.0)
+}
+
 pub fn caption(args: &CaptionArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
@@ -176,6 +284,30 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
         );
     }
     let config = generation_config(args, model_settings);
+    let reranker = match (&args.rerank, &args.rerank_model) {
+        (Some(k), Some(dir)) => {
+            if group.is_some() {
+                bail!("--rerank runs in one process; run it without torchrun");
+            }
+            if same_dir(dir, &args.model) {
+                tracing::warn!(
+                    "--rerank-model is the captioning model itself: its ITC heads judge its own \
+                     captions (circular)"
+                );
+            }
+            let encoder = load_encoder(dir, device)
+                .with_context(|| format!("cannot load the reranking encoder {}", dir.display()))?;
+            Some(Reranker {
+                scorer: ClipScorer::new(
+                    encoder,
+                    ClipScoreSettings::defaults(ClipScoreForm::Hessel),
+                    args.batch_size,
+                ),
+                k: *k as usize,
+            })
+        }
+        _ => None,
+    };
 
     let bars = Bars::new();
     // Under torchrun rank 0 shows the progress of all.
@@ -184,27 +316,38 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
     }
     let mut failures = 0usize;
     let mut out = medcap_cli::results_out::results_out();
+    let prompt = args.prompt.as_deref();
     let write = |paths: &[PathBuf],
                  results: Vec<
         Result<medcap_model::pipeline::Caption, medcap_model::ModelError>,
     >|
      -> Result<()> {
+        let ranked = match &reranker {
+            Some(r) => r.choose(&captioner, paths, results, prompt, &config)?,
+            None => results.into_iter().map(|c| (c, None)).collect(),
+        };
         // Results go out in input order, failures included, so that line
         // N of the output is about image N.
-        for (path, result) in paths.iter().zip(results) {
+        for (path, (result, candidates)) in paths.iter().zip(ranked) {
             match (result, args.format) {
                 (Ok(caption), CaptionFormat::Text) => {
                     writeln!(out, "{}\t{}", path.display(), caption.text)?
                 }
-                (Ok(caption), CaptionFormat::Jsonl) => writeln!(
-                    out,
-                    "{}",
-                    serde_json::json!({
+                (Ok(caption), CaptionFormat::Jsonl) => {
+                    let mut row = serde_json::json!({
                         "image": path.display().to_string(),
                         "caption": caption.text,
                         "token_ids": caption.token_ids,
-                    })
-                )?,
+                    });
+                    if let Some(c) = candidates {
+                        row["rerank"] = serde_json::json!(
+                            c.iter()
+                                .map(|(text, clip_s)| serde_json::json!({"caption": text, "clip_s": clip_s}))
+                                .collect::<Vec<_>>()
+                        );
+                    }
+                    writeln!(out, "{row}")?
+                }
                 (Err(err), format) => {
                     failures += 1;
                     eprintln!("error: {err}");
@@ -223,7 +366,6 @@ pub fn caption(args: &CaptionArgs) -> Result<()> {
         bars.advance(paths.len() as u64);
         Ok(())
     };
-    let prompt = args.prompt.as_deref();
     match &group {
         // Under torchrun each rank captions its share; rank 0 writes all.
         Some(group) => captioner.caption_files_sharded(

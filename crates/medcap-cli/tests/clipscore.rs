@@ -389,3 +389,76 @@ fn a_missing_image_fails_its_row_only_and_bad_encoder_input_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn caption_rerank_keeps_the_candidate_the_encoder_scores_highest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["grey", "rgb_wide"] {
+        std::fs::copy(
+            fixtures().join(format!("blip/images/{name}.png")),
+            d.join(format!("{name}.png")),
+        )
+        .unwrap();
+    }
+    let model = fixtures().join("blip/tiny-caption");
+    let encoder = fixtures().join("clip/tiny-clip");
+    let plain = medcap_in(
+        d,
+        &[
+            "caption",
+            "--model",
+            model.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "grey.png",
+            "rgb_wide.png",
+        ],
+    );
+    assert!(plain.status.success(), "{}", text(&plain.stderr));
+    let out = medcap_in(
+        d,
+        &[
+            "caption",
+            "--model",
+            model.to_str().unwrap(),
+            "--rerank",
+            "4",
+            "--rerank-model",
+            encoder.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "grey.png",
+            "rgb_wide.png",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for (row, plain) in lines(&out.stdout).iter().zip(lines(&plain.stdout)) {
+        let candidates = row["rerank"].as_array().unwrap();
+        assert_eq!(candidates.len(), 4);
+        // The first candidate is the plain decoding's caption.
+        assert_eq!(candidates[0]["caption"], plain["caption"]);
+        let best = candidates
+            .iter()
+            .map(|c| c["clip_s"].as_f64().unwrap())
+            .fold(f64::MIN, f64::max);
+        let chosen = candidates
+            .iter()
+            .find(|c| c["caption"] == row["caption"])
+            .unwrap();
+        assert_eq!(chosen["clip_s"].as_f64().unwrap(), best, "{row}");
+    }
+    // Reranking needs its encoder.
+    let out = medcap_in(
+        d,
+        &[
+            "caption",
+            "--model",
+            model.to_str().unwrap(),
+            "--rerank",
+            "3",
+            "grey.png",
+        ],
+    );
+    assert!(!out.status.success() && text(&out.stderr).contains("--rerank-model"));
+}
