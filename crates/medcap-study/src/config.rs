@@ -203,6 +203,12 @@ pub struct StudyConfig {
     /// BERTScore layer (default: bert-score's for the model, 5 for the
     /// MiniLM; the study: 17 of roberta-large).
     pub bertscore_layer: Option<usize>,
+    /// An image–text encoder (Hugging Face CLIP, open_clip such as
+    /// BiomedCLIP, or a BLIP retrieval checkpoint) for a reference-free
+    /// column: CLIPScore and RefCLIPScore of every caption against its
+    /// figure (Hessel's form). Off by default: the embedded models have no
+    /// encoder independent of the captioners.
+    pub clip_model: Option<PathBuf>,
     /// Test figures shown in the HTML report.
     pub report_sample: usize,
     /// Bootstrap resamples for confidence intervals and paired tests.
@@ -250,6 +256,7 @@ impl Default for StudyConfig {
             bertscore_model: None,
             bertscore_model_type: None,
             bertscore_layer: None,
+            clip_model: None,
             report_sample: 60,
             bootstrap: 1_000,
             seed: 2023,

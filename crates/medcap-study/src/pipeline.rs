@@ -15,9 +15,11 @@ use medcap_dataset::prepare::{NoProgress, PrepareOptions, prepare};
 use medcap_dataset::split::SplitPlan;
 use medcap_dataset::synth::{SynthConfig, generate};
 use medcap_metrics::caption_scores::CaptionScores;
+use medcap_metrics::clipscore::{ClipScoreForm, ClipScoreSettings, ClipScoreValue};
 use medcap_metrics::stats::Bootstrap;
 use medcap_model::bertscore::BertScorer;
 use medcap_model::generation::GenerationConfig;
+use medcap_model::image_text::{ClipScorer, load_encoder};
 use medcap_train::trainer::{Observer, Outcome, Replicas, Trainer};
 use serde::{Deserialize, Serialize};
 use tch::Device;
@@ -518,6 +520,36 @@ impl<'a> Study<'a> {
             self.config.bertscore_layer,
             self.device,
         )?;
+        // The reference-free column, with an encoder of its own.
+        let clip = match self.config.clip_model.as_deref() {
+            Some(dir) => {
+                if self
+                    .config
+                    .base_model
+                    .as_deref()
+                    .is_some_and(|b| same_dir(b, dir))
+                {
+                    tracing::warn!(
+                        "clip_model is the base captioning model: its captions are judged by \
+                         their own model (circular)"
+                    );
+                }
+                let encoder = load_encoder(dir, self.device)?;
+                let scorer = ClipScorer::new(
+                    encoder,
+                    ClipScoreSettings::defaults(ClipScoreForm::Hessel),
+                    self.config.caption_batch,
+                );
+                let record = serde_json::json!({
+                    "signature": scorer.signature(),
+                    "trained_on_pmc": scorer.label().trained_on_pmc,
+                });
+                std::fs::create_dir_all(&eval_dir).map_err(io(&eval_dir))?;
+                medcap_io::write_json_atomic(&eval_dir.join(CLIP_FILE), &record)?;
+                Some(scorer)
+            }
+            None => None,
+        };
         // On the embedded synthetic data the figures' true findings are known.
         let truth = match &self.config.medicat {
             None => Some(truth::read_truth(
@@ -537,6 +569,20 @@ impl<'a> Study<'a> {
                 _ => None,
             };
             let scores = scored.per_caption;
+            let clip_values: Vec<Option<ClipScoreValue>> = match &clip {
+                Some(scorer) => {
+                    let paths: Vec<&Path> = rows.iter().map(|r| Path::new(&r.image_path)).collect();
+                    let captions: Vec<&str> = rows.iter().map(|r| r.caption.as_str()).collect();
+                    let references: Vec<Vec<&str>> =
+                        rows.iter().map(|r| vec![r.reference.as_str()]).collect();
+                    scorer
+                        .score(&paths, &captions, &references)?
+                        .into_iter()
+                        .map(Result::ok)
+                        .collect()
+                }
+                None => vec![None; rows.len()],
+            };
             let writer = PathWriter::new(&dir)
                 .and_then(|w| w.within(&self.out))
                 .map_err(io(&dir))?;
@@ -550,6 +596,7 @@ impl<'a> Study<'a> {
                     row: stored,
                     scores: *score,
                     truth: truth_scores.as_ref().and_then(|t| t[i].clone()),
+                    clip: clip_values.get(i).copied().flatten(),
                 };
                 lines += &serde_json::to_string(&line)
                     .map_err(|e| io(&dir.join("captions.jsonl"))(e.into()))?;
@@ -569,6 +616,7 @@ impl<'a> Study<'a> {
                 let mut rows = Vec::new();
                 let mut scores = Vec::new();
                 let mut truth = Vec::new();
+                let mut clip = Vec::new();
                 for line in text.lines() {
                     let line: EvalLine =
                         serde_json::from_str(line).map_err(|e| StudyError::Stage {
@@ -582,6 +630,7 @@ impl<'a> Study<'a> {
                     rows.push(row);
                     scores.push(line.scores);
                     truth.push(line.truth);
+                    clip.push(line.clip);
                 }
                 // Every row has it (synthetic data) or the column is absent.
                 let truth: Option<Vec<TruthScore>> = truth.into_iter().collect();
@@ -590,6 +639,7 @@ impl<'a> Study<'a> {
                     rows,
                     scores,
                     truth: truth.filter(|t| !t.is_empty()),
+                    clip: eval_dir.join(CLIP_FILE).is_file().then_some(clip),
                 })
             })
             .collect()
@@ -617,12 +667,35 @@ impl<'a> Study<'a> {
             },
             self.config.max_new_tokens
         );
+        let clip_file = eval_dir.join(CLIP_FILE);
+        let clip_encoder = if clip_file.is_file() {
+            let text = std::fs::read_to_string(&clip_file).map_err(io(&clip_file))?;
+            let record: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| StudyError::Stage {
+                    stage: "report",
+                    reason: format!("{}: {e}", clip_file.display()),
+                })?;
+            let mut note = format!(
+                "CLIP-S and RefCLIP-S: {}",
+                record["signature"]
+                    .as_str()
+                    .unwrap_or("an unrecorded encoder")
+            );
+            if record["trained_on_pmc"].as_bool() == Some(true) {
+                note += " (an encoder trained on PubMed Central figures: optimistic on \
+                         ROCO, PMC-OA and MedICaT test figures)";
+            }
+            Some(note)
+        } else {
+            None
+        };
         report::write_report(
             &dir,
             &models,
             self.bootstrap(),
             self.config.report_sample,
             &decoding,
+            clip_encoder.as_deref(),
             &self.provenance()?,
         )?;
         Ok(dir)
@@ -678,6 +751,7 @@ fn stored_config(config: &StudyConfig, dir: &Path, out: &Path) -> Result<StudyCo
         medicat: store(config.medicat.as_deref())?,
         base_model: store(config.base_model.as_deref())?,
         bertscore_model: store(config.bertscore_model.as_deref())?,
+        clip_model: store(config.clip_model.as_deref())?,
         ..config.clone()
     })
 }
@@ -690,6 +764,21 @@ struct EvalLine {
     scores: CaptionScores,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     truth: Option<TruthScore>,
+    /// CLIPScore against the figure, with `clip_model` (none where the
+    /// image could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clip: Option<ClipScoreValue>,
+}
+
+/// `eval/clipscore.json`: how the CLIPScore column was computed, for the report.
+const CLIP_FILE: &str = "clipscore.json";
+
+/// Whether two paths name the same directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// FNV-1a, 64 bits: a dependency-free fingerprint of the split files.

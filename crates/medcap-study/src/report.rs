@@ -9,6 +9,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use medcap_metrics::caption_scores::CaptionScores;
+use medcap_metrics::clipscore::ClipScoreValue;
 use medcap_metrics::metric::Metric;
 use medcap_metrics::stats::{Bootstrap, PairedComparison, Summary, compare_paired, summarize};
 use medcap_metrics::table1::{Table1, three_significant as sig};
@@ -26,7 +27,7 @@ use medcap_metrics::repetition::share_repeating;
 /// Table 1's metrics: the study's five in its column order, then the
 /// findings F1 against the reference captions and, on synthetic data,
 /// against the figures' true findings.
-pub const TABLE_METRICS: [Metric; 7] = [
+pub const TABLE_METRICS: [Metric; 9] = [
     Metric::Bleu,
     Metric::BertF1,
     Metric::Rouge1,
@@ -34,6 +35,8 @@ pub const TABLE_METRICS: [Metric; 7] = [
     Metric::RougeL,
     Metric::FindingsF1,
     Metric::TruthFindingsF1,
+    Metric::ClipScore,
+    Metric::RefClipScore,
 ];
 
 /// The metrics of `data`'s Table 1 (those with values), in column order.
@@ -51,11 +54,23 @@ pub struct ModelResult {
     pub scores: Vec<CaptionScores>,
     /// Each caption against its figure's true findings (synthetic data only).
     pub truth: Option<Vec<TruthScore>>,
+    /// Each caption's CLIPScore against its figure, when the study has an
+    /// image–text encoder (`clip_model`); `None` in a row whose image could
+    /// not be read.
+    pub clip: Option<Vec<Option<ClipScoreValue>>>,
 }
 
 impl ModelResult {
     /// Caption `i`'s value of `metric` (NaN where it has none).
     fn value(&self, i: usize, metric: Metric) -> f64 {
+        if matches!(metric, Metric::ClipScore | Metric::RefClipScore) {
+            let value = self.clip.as_ref().and_then(|c| c.get(i).copied().flatten());
+            return match metric {
+                Metric::ClipScore => value.map(|v| v.clip_s),
+                _ => value.and_then(|v| v.ref_clip_s),
+            }
+            .unwrap_or(f64::NAN);
+        }
         if metric == Metric::TruthFindingsF1 {
             return self
                 .truth
@@ -119,6 +134,10 @@ pub struct ReportData {
     /// The reproduction targets and whether this run meets them (synthetic
     /// data only; empty otherwise), see [`crate::targets`].
     pub targets: Vec<crate::targets::Target>,
+    /// How the CLIP-S and RefCLIP-S columns were computed (the encoder and
+    /// form), when the study has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip_encoder: Option<String>,
 }
 
 /// A model's captions against the figures' true findings, pooled over the
@@ -241,6 +260,7 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
         truth_findings,
         repetition,
         targets: Vec::new(),
+        clip_encoder: None,
     };
     data.targets = crate::targets::check(&data);
     data
@@ -482,7 +502,11 @@ pub fn write_html(
         }
         html.push_str("</tr>\n");
     }
-    html.push_str("</table>\n<h2>Paired tests</h2>\n<table id=\"tests\"><tr><th>B vs A</th><th>metric</th><th>mean difference</th><th>95% CI</th><th>p</th></tr>\n");
+    html.push_str("</table>\n");
+    if let Some(note) = &data.clip_encoder {
+        let _ = writeln!(html, "<p class=\"note\">{}</p>", escape(note));
+    }
+    html.push_str("<h2>Paired tests</h2>\n<table id=\"tests\"><tr><th>B vs A</th><th>metric</th><th>mean difference</th><th>95% CI</th><th>p</th></tr>\n");
     for c in &data.comparisons {
         let _ = writeln!(
             html,
@@ -669,6 +693,11 @@ pub fn write_html(
             );
             for metric in table_metrics(data) {
                 let v = m.value(i, metric);
+                // A model without the encoder's values, or a figure whose
+                // image could not be read, has no CLIPScore to show.
+                if v.is_nan() && matches!(metric, Metric::ClipScore | Metric::RefClipScore) {
+                    continue;
+                }
                 let _ = write!(
                     html,
                     "<span class=\"score\" data-key=\"{}\" data-value=\"{v}\">{} {v:.3}</span>",
@@ -733,16 +762,21 @@ pub fn write_report(
     bootstrap: Bootstrap,
     sample: usize,
     decoding: &str,
+    clip_encoder: Option<&str>,
     provenance: &serde_json::Value,
 ) -> Result<ReportData, StudyError> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let data = analyse(models, bootstrap);
+    let mut data = analyse(models, bootstrap);
+    data.clip_encoder = clip_encoder.map(str::to_owned);
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     let mut md = String::from(
         "# Table 1: average and standard deviation of the study's five metrics and the findings F1 between models\n\n",
     );
     let table = table1(&data, &names);
     md += &table.to_markdown();
+    if let Some(note) = &data.clip_encoder {
+        md += &format!("\n{note}\n");
+    }
     md += "\n## Paired tests\n\n";
     md += &comparisons_markdown(&data);
     md += "\n## Findings against the figures' true findings, and repetition\n\n";

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use medcap_metrics::bertscore::BertScoreValue;
 use medcap_metrics::caption_scores::CaptionScores;
+use medcap_metrics::clipscore::ClipScoreValue;
 use medcap_metrics::stats::Bootstrap;
 use medcap_study::eval::CaptionRow;
 use medcap_study::report::{ModelResult, write_report};
@@ -49,6 +50,22 @@ fn scores(x: f64) -> CaptionScores {
     }
 }
 
+/// CLIPScore values around `level` for the test rows (FT-1 and FT-2 have
+/// a CLIP-S column, BLIP none: a model without the encoder's values).
+fn clip(level: f64) -> Option<Vec<Option<ClipScoreValue>>> {
+    Some(
+        (0..6)
+            .map(|i| {
+                // One row whose image could not be read.
+                (i != 2).then_some(ClipScoreValue {
+                    clip_s: level + f64::from(i) / 50.0,
+                    ref_clip_s: Some(level / 2.0),
+                })
+            })
+            .collect(),
+    )
+}
+
 fn report(dir: &Path) -> PathBuf {
     let image = dir.join("figure.png");
     image::RgbImage::from_pixel(8, 8, image::Rgb([90, 90, 90]))
@@ -75,18 +92,21 @@ fn report(dir: &Path) -> PathBuf {
             rows: rows.clone(),
             scores: (0..n).map(|i| scores(i as f64 / 20.0)).collect(),
             truth: None,
+            clip: None,
         },
         ModelResult {
             name: "FT-1".into(),
             rows: rows.clone(),
             scores: (0..n).map(|i| scores(0.2 + i as f64 / 20.0)).collect(),
             truth: None,
+            clip: clip(0.1),
         },
         ModelResult {
             name: "FT-2".into(),
             rows,
             scores: ft2_rouge.iter().map(|&x| scores(x)).collect(),
             truth: None,
+            clip: clip(0.3),
         },
     ];
     let out = dir.join("report");
@@ -99,6 +119,7 @@ fn report(dir: &Path) -> PathBuf {
         },
         n,
         "greedy",
+        Some("CLIP-S and RefCLIP-S: clipscore:hessel:clip:tiny-clip:prefix=\"A photo depicts \":ref=code"),
         &serde_json::json!({"test": true}),
     )
     .unwrap();
@@ -239,8 +260,45 @@ fn every_sampled_figure_is_one_card_with_its_scores() {
     let cards = cards_of(&html);
     assert_eq!(cards.len(), 6);
     for card in cards {
-        // Three captions, each with every Table 1 score (six: no truth here).
+        // Three captions, each with every Table 1 score it has (six: no
+        // truth here; FT-1 and FT-2 have CLIP-S and RefCLIP-S too, but not
+        // for the figure whose image could not be read).
         assert_eq!(card.matches("<div class=\"cap\">").count(), 3);
-        assert_eq!(card.matches("class=\"score\"").count(), 3 * 6, "{card}");
+        let unreadable = card.contains("data-id=\"fig2\"");
+        let expected = 3 * 6 + if unreadable { 0 } else { 2 * 2 };
+        assert_eq!(card.matches("class=\"score\"").count(), expected, "{card}");
+        assert!(!card.contains("data-value=\"NaN\""), "{card}");
     }
+}
+
+#[test]
+fn a_clip_column_is_in_table_1_with_its_encoder_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = std::fs::read_to_string(report(dir.path())).unwrap();
+    let md = std::fs::read_to_string(dir.path().join("report/table1.md")).unwrap();
+    for text in [&html, &md] {
+        assert!(
+            text.contains("CLIP-S") && text.contains("RefCLIP-S"),
+            "{text}"
+        );
+        assert!(text.contains("clipscore:hessel:clip:tiny-clip"), "{text}");
+    }
+    let data: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report/report.json")).unwrap(),
+    )
+    .unwrap();
+    let ft2 = data["table"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["model"] == "FT-2" && e["metric"] == "clip_s")
+        .unwrap();
+    // Five readable images of six: the unreadable one is left out.
+    assert_eq!(ft2["summary"]["n"], 5);
+    let mean = (0..6)
+        .filter(|&i| i != 2)
+        .map(|i| 0.3 + f64::from(i) / 50.0)
+        .sum::<f64>()
+        / 5.0;
+    assert!((ft2["summary"]["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
 }

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::AtomicBool;
 
+use medcap_metrics::metric::Metric;
 use medcap_study::config::StudyConfig;
 use medcap_study::pipeline::{STAGES, Study};
 use medcap_study::report::TABLE_METRICS;
@@ -20,7 +21,14 @@ fn reduced_study_runs_end_to_end_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("study");
     let stop = AtomicBool::new(false);
-    let config = StudyConfig::reduced();
+    // With an image-text encoder: the reference-free columns.
+    let config = StudyConfig {
+        clip_model: Some(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../data-fixtures/clip/tiny-clip"),
+        ),
+        ..StudyConfig::reduced()
+    };
     let study = Study::new(config.clone(), &out, Device::Cpu, false, &Quiet, &stop).unwrap();
     let outcome = study.run().unwrap();
     for key in ["base", "ft1", "ft2"] {
@@ -41,20 +49,27 @@ fn reduced_study_runs_end_to_end_and_resumes() {
         );
     }
 
-    // Table 1: three models x five metrics, means and s.d. in range.
+    // Table 1: three models x every metric, means and s.d. in range.
     let data = &outcome.data;
     assert_eq!(data.table.len(), 3 * TABLE_METRICS.len());
     for e in &data.table {
         let s = &e.summary;
         assert_eq!(s.n, config.test, "{} {}", e.model, e.metric);
+        // CLIP-S is on Hessel's 0-2.5 scale; RefCLIP-S as his code computes
+        // it is unbounded where a reference cosine is negative.
+        let range = match e.metric {
+            Metric::ClipScore => 0.0..=2.5,
+            Metric::RefClipScore => f64::MIN..=f64::MAX,
+            _ => 0.0..=1.0,
+        };
         assert!(
-            (0.0..=1.0).contains(&s.mean),
+            range.contains(&s.mean),
             "{} {} mean {}",
             e.model,
             e.metric,
             s.mean
         );
-        assert!(s.sd >= 0.0 && s.sd <= 1.0);
+        assert!(s.sd >= 0.0 && (e.metric != Metric::Bleu || s.sd <= 1.0));
         assert!(s.ci95.0 <= s.mean && s.mean <= s.ci95.1);
     }
     assert_eq!(data.comparisons.len(), 3 * TABLE_METRICS.len());
@@ -74,7 +89,16 @@ fn reduced_study_runs_end_to_end_and_resumes() {
     }
     let md = std::fs::read_to_string(report.join("table1.md")).unwrap();
     for name in [
-        "BLIP", "FT-1", "FT-2", "BLEU", "BERT-F1", "ROUGE-1", "ROUGE-2", "ROUGE-L",
+        "BLIP",
+        "FT-1",
+        "FT-2",
+        "BLEU",
+        "BERT-F1",
+        "ROUGE-1",
+        "ROUGE-2",
+        "ROUGE-L",
+        "CLIP-S",
+        "clipscore:hessel:clip:tiny-clip",
     ] {
         assert!(md.contains(name), "table1.md lacks {name}");
     }

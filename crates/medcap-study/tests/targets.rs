@@ -63,6 +63,7 @@ fn model(name: &str, level: f64, hit: f64, caption: &str) -> ModelResult {
         rows,
         scores: (0..N).map(|i| scores(level, i)).collect(),
         truth: Some(truth_scores),
+        clip: None,
     }
 }
 
