@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use medcap_metrics::alignscore::AlignmentModel;
 use medcap_metrics::bertscore::TokenEmbedder;
+use medcap_metrics::clipscore::ImageCaptionScorer;
 use medcap_metrics::imageclef::concepts::{self, ConceptScore, Concepts};
 use medcap_metrics::imageclef::submission::{self, Pairs, Rejection, decode_utf8};
 use medcap_metrics::imageclef::{Component, Entity, PairScorer, Suite};
@@ -237,6 +238,10 @@ pub struct SuiteModels<'a> {
     /// AlignScore's model and sentence splitter, labelled by the model
     /// directory's name (`AlignScore-base`).
     pub align: Option<(&'a dyn AlignmentModel, &'a Punkt, String)>,
+    /// The Similarity component's image–text encoder (no prefix: the raw
+    /// candidate caption) and the directory of the test images, named by
+    /// their ids (`ID.jpg`, `ID.jpeg` or `ID.png`).
+    pub similarity: Option<(&'a dyn ImageCaptionScorer, &'a Path)>,
 }
 
 /// `medcap score --suite ...`: the caption or concept task of a year;
@@ -298,7 +303,9 @@ fn missing_reason(component: Component) -> &'static str {
              punkt_tab/english (--punkt DIR)"
         }
         Component::Similarity => {
-            "give --similarity-embeddings (MedImageInsight's image and caption embeddings)"
+            "give --clip-model DIR --images DIR (an image-text encoder and the test images, \
+             named by id), or --similarity-embeddings (MedImageInsight's image and caption \
+             embeddings)"
         }
         Component::MedCat => "give --medcat-entities (the concepts MedCAT finds in each caption)",
         Component::Rouge1 => "",
@@ -343,7 +350,14 @@ fn signature(suite: Suite, computed: &[Component], models: &SuiteModels<'_>) -> 
                     .map_or("?", |(_, label)| label.as_str())
             ),
             Component::MedCat => "medcat:given-entities".to_owned(),
-            Component::Similarity => "similarity:given-embeddings:w2.5".to_owned(),
+            Component::Similarity => match &models.similarity {
+                Some((scorer, _)) => format!(
+                    "similarity:{}:{}:w2.5",
+                    scorer.encoder().layout,
+                    scorer.encoder().name
+                ),
+                None => "similarity:given-embeddings:w2.5".to_owned(),
+            },
         });
     }
     parts.push(format!("medcap-{}", env!("CARGO_PKG_VERSION")));
@@ -358,6 +372,54 @@ struct Scored {
     /// AlignScore's candidates without a sentence (scored 0; the official
     /// code stops on them).
     align_without_sentences: usize,
+}
+
+/// The Similarity component with an image–text encoder: each row's image
+/// (`dir/ID.jpg`, `.jpeg` or `.png`) against its raw candidate caption,
+/// under the year's rules ([`Suite::similarity`]). Missing images are
+/// named all at once, as the official check names missing embeddings.
+fn encoder_similarity(
+    suite: Suite,
+    scorer: &dyn ImageCaptionScorer,
+    dir: &Path,
+    rows: &[(&str, &str, &str)],
+) -> Result<Vec<f64>> {
+    let found: Vec<Option<PathBuf>> = rows
+        .iter()
+        .map(|(id, _, _)| {
+            ["jpg", "jpeg", "png", "JPG", "JPEG", "PNG"]
+                .iter()
+                .map(|e| dir.join(format!("{id}.{e}")))
+                .find(|p| p.is_file())
+        })
+        .collect();
+    let missing: Vec<&str> = rows
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|((id, _, _), _)| *id)
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "no image in {} for the ids {} (looked for ID.jpg, ID.jpeg and ID.png)",
+            dir.display(),
+            missing.join(", ")
+        );
+    }
+    let paths: Vec<&Path> = found.iter().flatten().map(PathBuf::as_path).collect();
+    let captions: Vec<&str> = rows.iter().map(|(_, _, c)| *c).collect();
+    let (images, texts) = scorer
+        .embeddings(&paths, &captions)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut values = Vec::with_capacity(rows.len());
+    for (((id, reference, caption), image), text) in rows.iter().zip(images).zip(texts) {
+        let image = image.map_err(|e| anyhow::anyhow!("image {id}: {e}"))?;
+        let widen = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
+        if let Some(value) = suite.similarity(reference, caption, &widen(&image), &widen(&text)) {
+            values.push(value.map_err(|e| anyhow::anyhow!("image {id}: {e}"))?);
+        }
+    }
+    Ok(values)
 }
 
 fn score_captions(
@@ -398,6 +460,13 @@ fn score_captions(
             }
             if !values.is_empty() {
                 columns.push((Component::MedCat, values));
+            }
+        }
+        if let (None, Some((scorer, dir))) = (inputs.similarity.get(k), &models.similarity) {
+            let values = encoder_similarity(suite, *scorer, dir, &rows)
+                .with_context(|| format!("Similarity of {}", path.display()))?;
+            if !values.is_empty() {
+                columns.push((Component::Similarity, values));
             }
         }
         if let Some(embeddings) = inputs.similarity.get(k) {

@@ -488,6 +488,7 @@ impl ScoreArgs {
         self.bertscore_model.is_some()
             || self.imageclef.bleurt_model.is_some()
             || self.imageclef.alignscore_model.is_some()
+            || self.clip_model.is_some()
     }
 }
 

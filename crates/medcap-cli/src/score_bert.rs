@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use medcap_metrics::alignscore::AlignmentModel;
 use medcap_metrics::bertscore::{Baseline, TokenEmbedder};
+use medcap_metrics::clipscore::{ClipScoreForm, ClipScoreSettings, ImageCaptionScorer};
 use medcap_metrics::imageclef::PairScorer;
 use medcap_metrics::punkt::{Punkt, PunktParameters};
 use medcap_model::alignscore::AlignScoreModel;
@@ -63,6 +64,7 @@ pub struct SuiteModelsLoaded {
     bert: Option<(BertScorer, String)>,
     bleurt: Option<(Bleurt, String)>,
     align: Option<(AlignScoreModel, Punkt, String)>,
+    similarity: Option<(ClipScorer, std::path::PathBuf)>,
 }
 
 impl SuiteModelsLoaded {
@@ -81,6 +83,10 @@ impl SuiteModelsLoaded {
                 .align
                 .as_ref()
                 .map(|(m, punkt, label)| (m as &dyn AlignmentModel, punkt, label.clone())),
+            similarity: self
+                .similarity
+                .as_ref()
+                .map(|(s, dir)| (s as &dyn ImageCaptionScorer, dir.as_path())),
         }
     }
 }
@@ -155,6 +161,29 @@ pub fn suite_models(args: &ScoreArgs) -> Result<SuiteModelsLoaded> {
         let model = AlignScoreModel::from_dir(dir, device)
             .with_context(|| format!("cannot load the AlignScore model {}", dir.display()))?;
         loaded.align = Some((model, Punkt::new(params), dir_name(dir)));
+    }
+    if let Some(dir) = args.clip_model.as_deref() {
+        if !args.imageclef.similarity_embeddings.is_empty() {
+            anyhow::bail!(
+                "--clip-model and --similarity-embeddings both give the Similarity component: \
+                 choose one"
+            );
+        }
+        let images = args.images.as_deref().filter(|p| p.is_dir()).context(
+            "--clip-model with --suite computes Similarity from the test images: give \
+                 --images DIR, the directory of the images named by their ids (ID.jpg)",
+        )?;
+        let encoder = load_encoder(dir, device)
+            .with_context(|| format!("cannot load the image-text encoder {}", dir.display()))?;
+        // The year's Similarity: 2.5 * max(cos, 0) of the raw candidate caption.
+        let settings = ClipScoreSettings {
+            prefix: String::new(),
+            ..ClipScoreSettings::defaults(ClipScoreForm::Hessel)
+        };
+        loaded.similarity = Some((
+            ClipScorer::new(encoder, settings, args.clip_batch_size as usize),
+            images.to_owned(),
+        ));
     }
     Ok(loaded)
 }

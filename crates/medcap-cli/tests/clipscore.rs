@@ -462,3 +462,125 @@ fn caption_rerank_keeps_the_candidate_the_encoder_scores_highest() {
     );
     assert!(!out.status.success() && text(&out.stderr).contains("--rerank-model"));
 }
+
+/// ImageCLEF's Similarity component from an image-text encoder and the
+/// test images named by id: 2.5 * max(cos, 0) of transformers' image and
+/// raw-caption features, under each year's empty-caption rule.
+#[test]
+fn imageclef_similarity_from_an_encoder_follows_each_years_rules() {
+    let g = golden("clip");
+    let cos = |a: &Value, b: &Value| {
+        let (a, b): (Vec<f64>, Vec<f64>) = (
+            a.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect(),
+            b.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect(),
+        );
+        let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        dot / (norm(&a) * norm(&b))
+    };
+    let (image, texts) = (&g["images"], &g["texts"]);
+    let want_a = 2.5 * cos(&image[0]["features"], &texts[0]["features"]).max(0.0);
+    let want_b = 2.5 * cos(&image[1]["features"], &texts[3]["features"]).max(0.0);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(&fixtures().join("clip/tiny-clip"), &d.join("clip"));
+    std::fs::create_dir_all(d.join("figures")).unwrap();
+    for (id, name) in [("a", "rgb_wide"), ("b", "grey"), ("c", "rgb_large")] {
+        std::fs::copy(
+            fixtures().join(format!("blip/images/{name}.png")),
+            d.join(format!("figures/{id}.png")),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        d.join("gt.csv"),
+        "ID,Caption\na,left pleural effusion\nb,normal chest x ray\nc,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("run.csv"),
+        format!(
+            "ID,Caption\na,{}\nb,\"{}\"\nc,\n",
+            texts[0]["text"].as_str().unwrap(),
+            texts[3]["text"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    for (suite, empty) in [("imageclef-2025", 1.0), ("imageclef-2026", 0.0)] {
+        let out = medcap_in(
+            d,
+            &[
+                "score",
+                "--suite",
+                suite,
+                "--ground-truth",
+                "gt.csv",
+                "--submission",
+                "run.csv",
+                "--clip-model",
+                "clip",
+                "--images",
+                "figures",
+                "--format",
+                "jsonl",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let rows = lines(&out.stdout);
+        close(&rows[0]["similarity"], want_a, suite);
+        close(&rows[1]["similarity"], want_b, suite);
+        close(&rows[2]["similarity"], empty, suite);
+        let table = medcap_in(
+            d,
+            &[
+                "score",
+                "--suite",
+                suite,
+                "--ground-truth",
+                "gt.csv",
+                "--submission",
+                "run.csv",
+                "--clip-model",
+                "clip",
+                "--images",
+                "figures",
+            ],
+        );
+        assert!(
+            text(&table.stdout).contains("similarity:clip:clip:w2.5"),
+            "{}",
+            text(&table.stdout)
+        );
+    }
+    // A test image missing: every missing id named.
+    std::fs::remove_file(d.join("figures/b.png")).unwrap();
+    let out = medcap_in(
+        d,
+        &[
+            "score",
+            "--suite",
+            "imageclef-2025",
+            "--ground-truth",
+            "gt.csv",
+            "--submission",
+            "run.csv",
+            "--clip-model",
+            "clip",
+            "--images",
+            "figures",
+        ],
+    );
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("for the ids b"),
+        "{err}"
+    );
+}

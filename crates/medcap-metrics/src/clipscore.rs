@@ -248,6 +248,19 @@ pub trait ImageCaptionScorer {
         candidates: &[&str],
         references: &[Vec<&str>],
     ) -> Result<Vec<Result<ClipScoreValue, String>>, String>;
+    /// The embeddings of the images at `images` (one error, naming the
+    /// file, per image that cannot be read) and of `texts` (with the
+    /// settings' prefix), for scores with their own rules (ImageCLEF's
+    /// Similarity).
+    ///
+    /// # Errors
+    /// The encoder's failure, as text.
+    #[allow(clippy::type_complexity, reason = "two parallel lists of vectors")]
+    fn embeddings(
+        &self,
+        images: &[&std::path::Path],
+        texts: &[&str],
+    ) -> Result<(Vec<Result<Vec<f32>, String>>, Vec<Vec<f32>>), String>;
     /// The settings scored with.
     fn settings(&self) -> &ClipScoreSettings;
     /// The encoder.

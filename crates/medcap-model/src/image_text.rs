@@ -410,6 +410,15 @@ impl medcap_metrics::clipscore::ImageCaptionScorer for ClipScorer {
         self.score(images, candidates, references)
             .map_err(|e| e.to_string())
     }
+    fn embeddings(
+        &self,
+        images: &[&Path],
+        texts: &[&str],
+    ) -> Result<(Vec<Result<Vec<f32>, String>>, Vec<Vec<f32>>), String> {
+        let images = self.image_embeddings(images).map_err(|e| e.to_string())?;
+        let texts = self.text_embeddings(texts).map_err(|e| e.to_string())?;
+        Ok((images, texts))
+    }
     fn settings(&self) -> &ClipScoreSettings {
         &self.settings
     }
