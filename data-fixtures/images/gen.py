@@ -99,7 +99,7 @@ def jpeg_inputs():
         img.save(buf, "JPEG", **kw)
         return buf.getvalue()
 
-    # The case: a colour photo, 4:2:0, quality 90.
+    # The commonest kind of figure: a colour photo, 4:2:0, quality 90.
     out["jpeg_rgb_420_q90"] = save(photo, quality=90, subsampling="4:2:0")
     out["jpeg_rgb_422_q90"] = save(photo, quality=90, subsampling="4:2:2")
     out["jpeg_rgb_444_q95"] = save(photo, quality=95, subsampling="4:4:4")

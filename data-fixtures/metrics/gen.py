@@ -13,7 +13,7 @@ rouge-score 0.1.2, pycocoevalcap 1.2 with numpy 2.4 (Python 3.11). CIDEr-D is
 fed white-space tokens of the raw text (pycocoevalcap's Java PTB tokenizer is
 not run). The caption pairs are built deterministically
 below: radiology-style templates with varied overlap, multiple references,
-and the edge cases the issue lists (empty hypothesis or reference, shorter
+and the edge cases users meet (empty hypothesis or reference, shorter
 than the n-gram order, punctuation only, repeated words, non-ASCII, very long,
 CRLF).
 """

@@ -44,7 +44,7 @@ TRUNCATE_TO = 24
 def nan_cases():
     same = "chest radiograph showing a left pleural effusion"
     return {
-        # The example: identical references make every reference token's idf 0.
+        # Identical references make every reference token's idf 0.
         "reference_side": (["chest x-ray with small left effusion", "normal chest radiograph"], [same, same]),
         # Every candidate token is in both references: the candidate side has no weight.
         "candidate_side": (["left effusion", "effusion seen on the left"],

@@ -80,6 +80,9 @@ Tasks:
               ImageCLEF's text components (ROUGE on every ROCO caption; BERTScore,
               BLEURT, AlignScore on N pairs with random models of the official
               geometries) against the official evaluator; target/bench-imageclef/report.md
+              clipscore [--python PY] [--images N]: CLIPScore over N (1,000) images with a
+              random CLIP of ViT-B/32's geometry against torchmetrics' CLIPScore with the
+              same model; target/bench-clipscore/report.md
   parity      rerun medcap-model's parity tests against the committed transformers fixtures;
               --base also builds a full-size random blip-image-captioning-base checkpoint
               with transformers (installed into .venv) and checks it the same way;
@@ -207,6 +210,17 @@ fn package(ws: &Workspace, env: &setup::Environment, verify: bool) -> Result<()>
     )
 }
 
+/// The library crates other projects build on, whose docs are their API
+/// reference.
+const PUBLISHED_API: [&str; 6] = [
+    "medcap-metrics",
+    "medcap-model",
+    "medcap-dataset",
+    "medcap-io",
+    "medcap-image",
+    "medcap-rng",
+];
+
 fn test(ws: &Workspace) -> Result<()> {
     let env = setup::run(&ws.root)?;
     println!("==> architecture invariants (docs/ARCHITECTURE.md)");
@@ -230,6 +244,16 @@ fn test(ws: &Workspace) -> Result<()> {
         ]),
     )?;
     run_step("cargo test", cargo(ws, &env).args(["test", "--workspace"]))?;
+    // The published crates' API reference: every public item documented
+    // (the workspace's `missing_docs` lint) and no broken link, as rustdoc
+    // builds it.
+    let mut doc = cargo(ws, &env);
+    doc.args(["doc", "--no-deps"]);
+    for c in PUBLISHED_API {
+        doc.args(["-p", c]);
+    }
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    run_step("cargo doc (the library crates, warnings denied)", &mut doc)?;
     default_run(ws, &env)?;
     gpu_check::test_on_cpu(ws, &env)?;
     println!("==> all checks passed");
@@ -262,7 +286,55 @@ fn default_run(ws: &Workspace, env: &setup::Environment) -> Result<()> {
     run_step(
         "the default run (medcap reproduce --check-targets, into target/default-run)",
         &mut cmd,
-    )
+    )?;
+    readme_caption(ws, &medcap, &out, env)
+}
+
+/// README's tour captions a test figure with the FT-2 model of the run
+/// `cargo xtask reproduce` leaves in `medcap-out/`: that command as typed,
+/// in a directory whose `medcap-out` is this default run. The caption
+/// itself can differ in its last words between CPUs, so its form is
+/// checked: the figure's path, a tab, a caption.
+fn readme_caption(
+    ws: &Workspace,
+    medcap: &Path,
+    out: &Path,
+    env: &setup::Environment,
+) -> Result<()> {
+    let readme = std::fs::read_to_string(ws.root.join("README.md")).context("reading README.md")?;
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("medcap caption --model medcap-out/"))
+        .context("README.md has no `medcap caption --model medcap-out/...` line")?;
+    let dir = out.with_file_name("readme-caption");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(out, dir.join("medcap-out"))
+        .with_context(|| format!("linking {}", dir.display()))?;
+    #[cfg(not(unix))]
+    bail!("README's caption check needs a symbolic link (Unix)");
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let mut cmd = Command::new(medcap);
+    cmd.args(&args).current_dir(&dir);
+    env.apply(&mut cmd);
+    let output = cmd
+        .output()
+        .with_context(|| format!("running README's `{line}`"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let figure = args.last().copied().unwrap_or_default();
+    let caption = stdout
+        .strip_prefix(&format!("{figure}\t"))
+        .map(str::trim)
+        .unwrap_or_default();
+    ensure!(
+        output.status.success() && !caption.is_empty() && stdout.lines().count() == 1,
+        "README's `{line}` in a directory holding the default run printed {stdout:?} ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("README's caption command, as typed: {caption}");
+    Ok(())
 }
 
 fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
@@ -287,6 +359,10 @@ fn bench(ws: &Workspace, args: &[String]) -> Result<()> {
     if args.first().map(String::as_str) == Some("imageclef") {
         let medcap = build_medcap(ws, &env)?;
         return bench_imageclef(ws, &medcap, &args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("clipscore") {
+        let medcap = build_medcap(ws, &env)?;
+        return bench_clipscore(ws, &medcap, &args[1..]);
     }
     if args.first().map(String::as_str) == Some("score") {
         let options = bench_score::options(&args[1..], &ws.cwd, &ws.root)?;
@@ -583,24 +659,68 @@ fn bench_imageclef(ws: &Workspace, medcap: &Path, args: &[String]) -> Result<()>
             bail!("bench imageclef needs {needed} DIR (see xtask/bench/imageclef.py)");
         }
     }
-    let out = ws.root.join("target/bench-imageclef");
-    let status = Command::new(&python)
-        .arg(ws.root.join("xtask/bench/imageclef.py"))
+    bench_script(ws, &python, "imageclef", medcap, &captions, &forwarded)
+}
+
+/// `xtask/bench/NAME.py --medcap M --captions C --out target/bench-NAME
+/// ARGS` with `python`; its report is `target/bench-NAME/report.md`.
+fn bench_script(
+    ws: &Workspace,
+    python: &str,
+    name: &str,
+    medcap: &Path,
+    captions: &Path,
+    args: &[String],
+) -> Result<()> {
+    let out = ws.root.join(format!("target/bench-{name}"));
+    let script = format!("xtask/bench/{name}.py");
+    let status = Command::new(python)
+        .arg(ws.root.join(&script))
         .arg("--medcap")
         .arg(medcap)
         .arg("--captions")
-        .arg(&captions)
+        .arg(captions)
         .arg("--out")
         .arg(&out)
-        .args(&forwarded)
+        .args(args)
         .status()
         .with_context(|| format!("cannot run {python}"))?;
-    ensure!(
-        status.success(),
-        "xtask/bench/imageclef.py failed ({status})"
-    );
+    ensure!(status.success(), "{script} failed ({status})");
     println!("report: {}", out.join("report.md").display());
     Ok(())
+}
+
+/// `cargo xtask bench clipscore [--python PY] [--images N] [--captions FILE]`:
+/// `xtask/bench/clipscore.py` with the release `medcap`, writing
+/// `target/bench-clipscore/report.md`.
+fn bench_clipscore(ws: &Workspace, medcap: &Path, args: &[String]) -> Result<()> {
+    let mut python = "python3".to_owned();
+    let mut images = "1000".to_owned();
+    let mut captions = ws
+        .root
+        .join("../shared/data/roco-test-radiology/captions.txt");
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .with_context(|| format!("bench clipscore: {flag} needs a value"))?;
+        match flag.as_str() {
+            "--python" => python = value.clone(),
+            "--captions" => captions = ws.cwd.join(value),
+            "--images" => images = value.clone(),
+            other => bail!(
+                "unknown option `{other}` of bench clipscore (--python, --images, --captions)"
+            ),
+        }
+    }
+    bench_script(
+        ws,
+        &python,
+        "clipscore",
+        medcap,
+        &captions,
+        &["--images".to_owned(), images],
+    )
 }
 
 fn build_medcap(ws: &Workspace, env: &setup::Environment) -> Result<PathBuf> {

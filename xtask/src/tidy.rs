@@ -154,6 +154,7 @@ pub fn run(root: &Path) -> Result<()> {
             .into_iter()
             .map(|p| format!("{p} does not start with a `//!` header")),
     );
+    violations.extend(circumstance_words(root)?);
     if !violations.is_empty() {
         bail!(
             "architecture invariants violated:\n  {}",
@@ -163,10 +164,151 @@ pub fn run(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Phrases that speak of how the project was written (who had which
+/// machine, which work item asked for what) rather than of the product;
+/// matched on word boundaries, case-insensitively.
+const CIRCUMSTANCE: [&str; 9] = [
+    "session",
+    "sessions",
+    "work item",
+    "work items",
+    "this round",
+    "issue",
+    "issues",
+    "ticket",
+    "was lent",
+];
+
+/// Whether `phrase` occurs in `line` (lower case) as whole words, outside
+/// a reference to a public tracker: a URL, or `owner/repository issue N`.
+fn speaks_of_circumstances(line: &str, phrase: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(at) = line[from..].find(phrase) {
+        let start = from + at;
+        let end = start + phrase.len();
+        from = end;
+        let before = line[..start].chars().next_back();
+        let after = line[end..].chars().next();
+        if before.is_some_and(is_word) || after.is_some_and(is_word) {
+            continue;
+        }
+        let word_before = line[..start].split_whitespace().next_back().unwrap_or("");
+        let public =
+            line.contains("://") || (phrase.starts_with("issue") && word_before.contains('/'));
+        if !public {
+            return true;
+        }
+    }
+    false
+}
+
+/// The lines of Markdown files, Rust comments and Python files that speak
+/// of the circumstances of the project's writing (`CIRCUMSTANCE`).
+fn circumstance_words(root: &Path) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                // Outputs, environments and third-party code are not ours to word.
+                if !name.starts_with('.')
+                    && ![
+                        "target",
+                        "vendor",
+                        "medcap-out",
+                        "node_modules",
+                        "seeds",
+                        "regressions",
+                    ]
+                    .contains(&name)
+                {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            // This file names the words it looks for.
+            if !["md", "rs", "py"].contains(&ext) || path.ends_with("xtask/src/tidy.rs") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            for (n, line) in text.lines().enumerate() {
+                // Rust: comments only (code may name things freely).
+                let words = if ext == "rs" {
+                    match line.find("//") {
+                        Some(i) => &line[i..],
+                        None => continue,
+                    }
+                } else {
+                    line
+                };
+                let lower = words.to_lowercase();
+                if let Some(p) = CIRCUMSTANCE
+                    .iter()
+                    .find(|p| speaks_of_circumstances(&lower, p))
+                {
+                    let shown = path.strip_prefix(root).unwrap_or(&path);
+                    found.push(format!(
+                        "{}:{}: `{p}` speaks of how the project was written, not of the product",
+                        shown.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn circumstance_words_are_found_on_word_boundaries_outside_public_trackers() {
+        for (line, hit) in [
+            ("as the issue asks, the table has", true),
+            ("measured in this session", true),
+            ("no gpu was lent to the build", true),
+            ("tissue contrast and reissued scans", false),
+            ("stanfordmlgroup/chexpert-labeler issue 34 says so", false),
+            ("see https://github.com/a/b/issues/7 for the issue", false),
+            ("a known issue of rouge-score", true),
+        ] {
+            assert_eq!(
+                CIRCUMSTANCE
+                    .iter()
+                    .any(|p| speaks_of_circumstances(line, p)),
+                hit,
+                "{line}"
+            );
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("docs")).unwrap();
+        std::fs::write(tmp.path().join("docs/a.md"), "fine\nbuilt in one session\n").unwrap();
+        std::fs::write(
+            tmp.path().join("b.rs"),
+            "let session = 1; // fine\n// per issue 3\n",
+        )
+        .unwrap();
+        assert_eq!(circumstance_words(tmp.path()).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn this_repository_speaks_of_the_product_only() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let found = circumstance_words(&root).unwrap();
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
 
     #[test]
     fn a_crate_missing_from_the_member_lists_is_named_and_output_directories_are_not() {

@@ -623,3 +623,55 @@ fn prepare_reads_roco_and_a_table_as_typed() {
         "{stderr}"
     );
 }
+
+/// README's tour as written there: each `sh` block that writes its inputs
+/// with `printf` and runs `medcap`, run in an empty directory, and its
+/// output compared with the `text` block README shows after it (README
+/// may show the first lines only).
+#[test]
+fn readme_tour_blocks_run_as_written_and_print_what_readme_shows() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    // Fenced blocks in order: (language, body).
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    for line in readme.lines() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(lang)) => open = Some((lang.to_owned(), String::new())),
+            (Some(_), Some(_)) => blocks.push(open.take().unwrap()),
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    let mut checked = 0;
+    for pair in blocks.windows(2) {
+        let ((lang, commands), (next_lang, shown)) = (&pair[0], &pair[1]);
+        if lang != "sh" || next_lang != "text" || !commands.contains("printf ") {
+            continue;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let mut stdout = String::new();
+        for line in commands.lines() {
+            if let Some(rest) = line.strip_prefix("printf '") {
+                let (content, file) = rest.split_once("' > ").unwrap();
+                std::fs::write(tmp.path().join(file), content.replace("\\n", "\n")).unwrap();
+            } else if let Some(args) = line.strip_prefix("medcap ") {
+                let args: Vec<&str> = args.split_whitespace().collect();
+                let out = medcap_clean(tmp.path(), &args);
+                assert_ok(line, &out);
+                stdout += &text(&out.stdout);
+            } else {
+                panic!("README tour line not understood by this test: {line}");
+            }
+        }
+        assert!(
+            stdout.starts_with(shown.as_str()),
+            "README shows:\n{shown}\nthe commands print:\n{stdout}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "the score and label examples");
+}

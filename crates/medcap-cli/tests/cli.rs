@@ -369,7 +369,7 @@ fn score_reports_a_bertscore_side_without_idf_weight_as_undefined() {
 
 #[test]
 fn score_reproduces_bert_scores_batches_on_request() {
-    // The pair at layer 6 of MiniLM, inside the 105 pairs of the
+    // The pair whose value depends on the batch, at layer 6 of MiniLM, inside the 105 pairs of the
     // fixture: bert-score gives F1 0.270777 alone and 0.273339 at its default
     // batch size of 64 (data-fixtures/metrics/bertscore_edges.json).
     let fixture: serde_json::Value = serde_json::from_str(

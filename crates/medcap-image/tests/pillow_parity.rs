@@ -71,7 +71,7 @@ fn pixels_equal_pillow_for_every_format_and_mode() {
         assert_eq!(decoded.format, format, "{name}");
         compared.push(name);
     }
-    // Every kind the issue lists is among the compared files.
+    // Every kind of file the decoder must handle is among the compared files.
     for kind in [
         "jpeg_rgb_420_q90",
         "jpeg_rgb_422_q90",

@@ -279,44 +279,71 @@ impl ClipScorer {
             });
         }
         let processor = self.encoder.processor();
+        let batch_size = self.batch_size;
         let mut embedded: Vec<Result<Vec<f32>, String>> = Vec::with_capacity(distinct.len());
-        for chunk in distinct.chunks(self.batch_size) {
-            let pixels: Vec<Result<Processed, String>> = chunk
-                .par_iter()
-                .map(|p| {
-                    RgbImage::open(p)
-                        .map(|image| processor.process(&image))
-                        .map_err(|e| e.to_string())
-                })
-                .collect();
-            let ok: Vec<&Processed> = pixels.iter().filter_map(|p| p.as_ref().ok()).collect();
-            let mut vectors = if ok.is_empty() {
-                Vec::new()
-            } else {
-                let (h, w) = (ok[0].1, ok[0].2);
-                let mut flat = Vec::with_capacity(ok.len() * 3 * h * w);
-                for (values, ph, pw) in &ok {
-                    if (*ph, *pw) != (h, w) {
-                        return Err(ModelError::Shape {
-                            what: "preprocessed images",
-                            expected: format!("one size ({h}x{w})"),
-                            found: vec![*ph as i64, *pw as i64],
-                        });
+        // The next batch is decoded and preprocessed (in parallel) while the
+        // encoder runs on this one: decoding takes a tenth of the time and
+        // libtorch leaves part of the cores idle between its operations.
+        std::thread::scope(|scope| -> Result<(), ModelError> {
+            let (send, receive) =
+                std::sync::mpsc::sync_channel::<Vec<Result<Processed, String>>>(1);
+            let distinct = &distinct;
+            scope.spawn(move || {
+                for chunk in distinct.chunks(batch_size) {
+                    let pixels: Vec<Result<Processed, String>> = chunk
+                        .par_iter()
+                        .map(|p| {
+                            RgbImage::open(p)
+                                .map(|image| processor.process(&image))
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect();
+                    // The receiver stops listening only on an error.
+                    if send.send(pixels).is_err() {
+                        return;
                     }
-                    flat.extend_from_slice(values);
                 }
-                let t = Tensor::from_slice(&flat).view([ok.len() as i64, 3, h as i64, w as i64]);
-                rows(&self.encoder.image_embeddings(&t)?)?
+            });
+            for pixels in receive {
+                embedded.extend(self.embed_processed(pixels)?);
             }
-            .into_iter();
-            for p in pixels {
-                embedded.push(match p {
-                    Ok(_) => Ok(vectors.next().unwrap_or_default()),
-                    Err(e) => Err(e),
-                });
-            }
-        }
+            Ok(())
+        })?;
         Ok(paths.iter().map(|p| embedded[index[p]].clone()).collect())
+    }
+
+    /// One batch's embeddings, an error's text in place of a failed image.
+    fn embed_processed(
+        &self,
+        pixels: Vec<Result<Processed, String>>,
+    ) -> Result<Vec<Result<Vec<f32>, String>>, ModelError> {
+        let ok: Vec<&Processed> = pixels.iter().filter_map(|p| p.as_ref().ok()).collect();
+        let mut vectors = if ok.is_empty() {
+            Vec::new()
+        } else {
+            let (h, w) = (ok[0].1, ok[0].2);
+            let mut flat = Vec::with_capacity(ok.len() * 3 * h * w);
+            for (values, ph, pw) in &ok {
+                if (*ph, *pw) != (h, w) {
+                    return Err(ModelError::Shape {
+                        what: "preprocessed images",
+                        expected: format!("one size ({h}x{w})"),
+                        found: vec![*ph as i64, *pw as i64],
+                    });
+                }
+                flat.extend_from_slice(values);
+            }
+            let t = Tensor::from_slice(&flat).view([ok.len() as i64, 3, h as i64, w as i64]);
+            rows(&self.encoder.image_embeddings(&t)?)?
+        }
+        .into_iter();
+        Ok(pixels
+            .into_iter()
+            .map(|p| match p {
+                Ok(_) => Ok(vectors.next().unwrap_or_default()),
+                Err(e) => Err(e),
+            })
+            .collect())
     }
 
     /// Embeddings of `texts` with the settings' prefix (each distinct text
@@ -343,9 +370,17 @@ impl ClipScorer {
         } else {
             TextTruncation::KeepEnd
         };
-        let mut embedded = Vec::with_capacity(distinct.len());
-        for chunk in distinct.chunks(self.batch_size) {
-            embedded.extend(rows(&self.encoder.text_embeddings(chunk, truncation)?)?);
+        // Batches of texts of like length, longest first, so that little of
+        // a batch is padding (a text's embedding does not depend on its
+        // batch: padding is masked).
+        let lengths: Vec<usize> = distinct.iter().map(|t| t.len()).collect();
+        let mut embedded: Vec<Vec<f32>> = vec![Vec::new(); distinct.len()];
+        for batch in crate::batch::longest_first(&lengths, self.batch_size) {
+            let texts: Vec<&str> = batch.iter().map(|&i| distinct[i]).collect();
+            let vectors = rows(&self.encoder.text_embeddings(&texts, truncation)?)?;
+            for (&i, v) in batch.iter().zip(vectors) {
+                embedded[i] = v;
+            }
         }
         Ok(prefixed
             .iter()

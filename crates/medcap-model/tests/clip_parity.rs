@@ -55,28 +55,12 @@ fn model() -> ClipModel {
 
 #[test]
 fn clip_tokens_and_text_features_equal_transformers() {
-    let g = clip_golden();
     let clip = model();
-    let texts: Vec<&str> = g["texts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["text"].as_str().unwrap())
-        .collect();
-    let batched = rows(&clip.text_features(&texts).unwrap());
-    for (i, t) in g["texts"].as_array().unwrap().iter().enumerate() {
-        let want_ids: Vec<u32> = t["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
-        assert_eq!(clip.tokenize(texts[i]).unwrap(), want_ids, "{:?}", texts[i]);
-        let want = floats(&t["features"]);
-        assert_close(&format!("text {i} batched"), &batched[i], &want, 1e-5);
-        let alone = rows(&clip.text_features(&texts[i..=i]).unwrap());
-        assert_close(&format!("text {i} alone"), &alone[0], &want, 1e-5);
-    }
+    crate::common::assert_golden_texts(
+        &clip_golden(),
+        |t| clip.tokenize(t).unwrap(),
+        |t| rows(&clip.text_features(t).unwrap()),
+    );
 }
 
 #[test]
@@ -248,4 +232,31 @@ fn a_missing_image_is_an_error_in_its_row_and_an_unknown_layout_names_what_was_f
             && err.contains("open_clip_config.json"),
         "{err}"
     );
+}
+
+/// A CLIP in OpenAI's layout (PAC-S's released kind) converted by
+/// `scripts/openai_clip_to_hf.py` (`data-fixtures/pacs/gen.py`): medcap's
+/// features of the converted directory equal open_clip's of the original
+/// (OpenAI's pooling at the highest id, `eos_token_id` 2, included).
+#[test]
+fn an_openai_layout_clip_converted_equals_the_original() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/pacs");
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    let clip = ClipModel::from_dir(&dir.join("tiny-pacs"), Device::Cpu)
+        .unwrap()
+        .0;
+    assert_eq!(clip.config().text_config.eos_token_id, 2);
+    crate::common::assert_golden_texts(
+        &g,
+        |t| clip.tokenize(t).unwrap(),
+        |t| rows(&clip.text_features(t).unwrap()),
+    );
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data-fixtures/blip/images");
+    for im in g["images"].as_array().unwrap() {
+        let name = im["name"].as_str().unwrap();
+        let decoded = RgbImage::open(&images.join(format!("{name}.png"))).unwrap();
+        let got = rows(&clip.image_features(std::slice::from_ref(&decoded)).unwrap());
+        assert_close(name, &got[0], &floats(&im["features"]), 1e-5);
+    }
 }

@@ -56,27 +56,11 @@ fn open_clip_tokens_and_text_features_equal_open_clip() {
     let g = golden();
     assert_eq!(g["tokenizer"], "HFTokenizer");
     let m = model();
-    let texts: Vec<&str> = g["texts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["text"].as_str().unwrap())
-        .collect();
-    let batched = rows(&m.text_features(&texts).unwrap());
-    for (i, t) in g["texts"].as_array().unwrap().iter().enumerate() {
-        let want: Vec<u32> = t["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_u64().unwrap() as u32)
-            .collect();
-        assert_eq!(m.tokenize(texts[i]).unwrap(), want, "{:?}", texts[i]);
-        let d = worst(&batched[i], &floats(&t["features"]));
-        assert!(d <= 1e-5, "text {i}: features differ by {d}");
-        let alone = rows(&m.text_features(&texts[i..=i]).unwrap());
-        let d = worst(&alone[0], &floats(&t["features"]));
-        assert!(d <= 1e-5, "text {i} alone: features differ by {d}");
-    }
+    crate::common::assert_golden_texts(
+        &g,
+        |t| m.tokenize(t).unwrap(),
+        |t| rows(&m.text_features(t).unwrap()),
+    );
 }
 
 #[test]

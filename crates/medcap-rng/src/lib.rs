@@ -5,6 +5,18 @@
 //! general-purpose RNG crates do not promise. SplitMix64 is tiny, fast and
 //! well studied. One crate, so that medcap-dataset and medcap-metrics share
 //! it without depending on each other.
+//!
+//! ```
+//! use medcap_rng::SplitMix64;
+//!
+//! let mut a = SplitMix64::new(2023);
+//! let mut b = SplitMix64::new(2023);
+//! assert_eq!(a.next_u64(), b.next_u64()); // the same stream for a seed
+//! let u = a.unit();
+//! assert!((0.0..1.0).contains(&u));
+//! // Item 7's numbers do not depend on the items drawn before it.
+//! assert_eq!(SplitMix64::for_item(2023, 7).next_u64(), SplitMix64::for_item(2023, 7).next_u64());
+//! ```
 
 /// SplitMix64 (Steele, Lea and Flood, 2014).
 #[derive(Debug, Clone)]

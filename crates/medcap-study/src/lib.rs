@@ -37,3 +37,8 @@ pub use error::StudyError;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExamples;
+
+/// The library guide's examples, run as doctests like README's.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/library.md")]
+pub struct LibraryGuideExamples;

@@ -13,6 +13,7 @@ use medcap_metrics::clipscore::ClipScoreValue;
 use medcap_metrics::metric::Metric;
 use medcap_metrics::stats::{Bootstrap, PairedComparison, Summary, compare_paired, summarize};
 use medcap_metrics::table1::{Table1, three_significant as sig};
+use medcap_train::plot::{IntervalSeries, interval_plot};
 use serde::Serialize;
 
 use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, clinical_efficacy};
@@ -289,6 +290,44 @@ pub fn table1(data: &ReportData, models: &[String]) -> Table1 {
     Table1::new(&data.metrics, rows)
 }
 
+/// Table 1 as a chart: each model's mean and 95% interval per metric of
+/// the 0–1 scale (CLIPScore's 0–2.5 is left to the table), drawn by the
+/// plotting code of the loss curves.
+pub fn table1_chart(data: &ReportData, models: &[String]) -> String {
+    const COLOURS: [&str; 6] = [
+        "#7f7f7f", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    ];
+    let metrics: Vec<Metric> = data
+        .metrics
+        .iter()
+        .copied()
+        .filter(|m| !matches!(m, Metric::ClipScore | Metric::RefClipScore))
+        .collect();
+    let headings: Vec<&str> = metrics.iter().map(|m| m.heading()).collect();
+    let series: Vec<IntervalSeries> = models
+        .iter()
+        .enumerate()
+        .map(|(i, model)| IntervalSeries {
+            label: model.clone(),
+            colour: COLOURS[i % COLOURS.len()].to_owned(),
+            values: metrics
+                .iter()
+                .map(|&m| {
+                    entry(data, model, m).map_or((f64::NAN, f64::NAN, f64::NAN), |e| {
+                        (e.summary.mean, e.summary.ci95.0, e.summary.ci95.1)
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    interval_plot(
+        "Table 1: means and 95% bootstrap intervals",
+        "mean over the test figures",
+        &headings,
+        &series,
+    )
+}
+
 /// The paired tests as Markdown.
 pub fn comparisons_markdown(data: &ReportData) -> String {
     let mut md = String::from(
@@ -503,6 +542,7 @@ pub fn write_html(
         html.push_str("</tr>\n");
     }
     html.push_str("</table>\n");
+    html.push_str("<p><img src=\"table1.svg\" alt=\"Table 1 as a chart: each model's mean and 95% interval per metric\" style=\"width:640px\"></p>\n");
     if let Some(note) = &data.clip_encoder {
         let _ = writeln!(html, "<p class=\"note\">{}</p>", escape(note));
     }
@@ -513,7 +553,7 @@ pub fn write_html(
             "<tr><td>{} vs {}</td><td>{}</td><td class=\"num\">{}</td><td>[{}, {}]</td><td class=\"num\">{}</td></tr>",
             escape(&c.b),
             escape(&c.a),
-            escape(c.metric.key()),
+            escape(c.metric.heading()),
             sig(c.result.mean_difference),
             sig(c.result.ci95.0),
             sig(c.result.ci95.1),
@@ -786,6 +826,10 @@ pub fn write_report(
         md += &crate::targets::markdown(&data.targets);
     }
     medcap_io::write_atomic(&dir.join("table1.md"), md.as_bytes())?;
+    medcap_io::write_atomic(
+        &dir.join("table1.svg"),
+        table1_chart(&data, &names).as_bytes(),
+    )?;
     medcap_io::write_atomic(&dir.join("table1.csv"), table.to_csv().as_bytes())?;
     medcap_io::write_json_atomic(&dir.join("report.json"), &data)?;
     let per_caption: BTreeMap<&str, Vec<serde_json::Value>> = models

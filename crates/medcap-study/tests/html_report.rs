@@ -302,3 +302,36 @@ fn a_clip_column_is_in_table_1_with_its_encoder_named() {
         / 5.0;
     assert!((ft2["summary"]["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
 }
+
+#[test]
+fn table_1_is_drawn_as_a_chart_and_the_tests_name_metrics_by_their_headings() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = std::fs::read_to_string(report(dir.path())).unwrap();
+    assert!(html.contains("<img src=\"table1.svg\""), "{html}");
+    let svg = std::fs::read_to_string(dir.path().join("report/table1.svg")).unwrap();
+    // Three models, six metrics on the 0-1 scale each: a dot and a whisker
+    // per pair, and a legend dot per model.
+    assert_eq!(svg.matches("<circle").count(), 3 * 6 + 3, "{svg}");
+    for heading in ["BLEU", "BERT-F1", "ROUGE-L", "Findings F1", "FT-2"] {
+        assert!(svg.contains(&format!(">{heading}<")), "{heading}");
+    }
+    assert!(
+        !svg.contains("CLIP-S"),
+        "CLIPScore's scale is left to the table"
+    );
+    let tests = html
+        .split("<table id=\"tests\">")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert!(
+        tests.contains("<td>ROUGE-L</td>") && tests.contains("<td>BERT-F1</td>"),
+        "{tests}"
+    );
+    assert!(
+        !tests.contains("rougeL") && !tests.contains("bert_f1"),
+        "{tests}"
+    );
+}

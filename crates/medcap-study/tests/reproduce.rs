@@ -78,6 +78,7 @@ fn reduced_study_runs_end_to_end_and_resumes() {
     for file in [
         "table1.md",
         "table1.csv",
+        "table1.svg",
         "report.json",
         "captions.json",
         "provenance.json",

@@ -1,6 +1,7 @@
-//! Loss curves as SVG (training and validation loss against optimizer
-//! steps, as the study's Figures 3 and 4): plain text output, so no font or
-//! image library is needed to make them; any browser shows them.
+//! Plots as SVG: loss curves (training and validation loss against
+//! optimizer steps, as the study's Figures 3 and 4) and means with their
+//! intervals (Table 1 as a chart): plain text output, so no font or image
+//! library is needed to make them; any browser shows them.
 
 use std::fmt::Write;
 
@@ -57,6 +58,62 @@ fn label(v: f64) -> String {
     }
 }
 
+/// The start of a plot: the SVG element, a white background, the title.
+fn open_svg(title: &str) -> String {
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = write!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = write!(
+        svg,
+        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
+        WIDTH / 2.0,
+        escape(title)
+    );
+    svg
+}
+
+/// The y axis: grid lines and labels at round ticks of `y0..y1` (placed
+/// by `sy`), the plot's frame and the rotated axis label.
+fn y_axis(svg: &mut String, (y0, y1): (f64, f64), sy: impl Fn(f64) -> f64, y_label: &str) {
+    for t in ticks(y0, y1) {
+        let y = sy(t);
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            WIDTH - RIGHT,
+            LEFT - 6.0,
+            y + 4.0,
+            label(t)
+        );
+    }
+    let _ = write!(
+        svg,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="none" stroke="#333"/>"##,
+        WIDTH - LEFT - RIGHT,
+        HEIGHT - TOP - BOTTOM
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="16" y="{}" text-anchor="middle" transform="rotate(-90 16 {})">{}</text>"#,
+        HEIGHT / 2.0,
+        HEIGHT / 2.0,
+        escape(y_label)
+    );
+}
+
+/// The value range of a plot: padded by 5%, from 0 when all values are
+/// positive.
+fn padded_range(lo: f64, hi: f64) -> (f64, f64) {
+    let pad = ((hi - lo) * 0.05).max(1e-6);
+    (
+        (lo - pad).max(if lo >= 0.0 { 0.0 } else { f64::MIN }),
+        hi + pad,
+    )
+}
+
 /// An SVG line plot of `series` with a title and axis labels.
 ///
 /// ```
@@ -86,26 +143,11 @@ pub fn line_plot(title: &str, x_label: &str, y_label: &str, series: &[Series]) -
     if x1 - x0 < 1e-12 {
         x1 = x0 + 1.0;
     }
-    let pad = ((y1 - y0) * 0.05).max(1e-6);
-    let (y0, y1) = (
-        (y0 - pad).max(if y0 >= 0.0 { 0.0 } else { f64::MIN }),
-        y1 + pad,
-    );
+    let (y0, y1) = padded_range(y0, y1);
     let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT);
     let sy = |y: f64| HEIGHT - BOTTOM - (y - y0) / (y1 - y0) * (HEIGHT - TOP - BOTTOM);
 
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = write!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = write!(
-        svg,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-        WIDTH / 2.0,
-        escape(title)
-    );
+    let mut svg = open_svg(title);
     for t in ticks(x0, x1) {
         let x = sx(t);
         let _ = write!(
@@ -117,36 +159,13 @@ pub fn line_plot(title: &str, x_label: &str, y_label: &str, series: &[Series]) -
             label(t)
         );
     }
-    for t in ticks(y0, y1) {
-        let y = sy(t);
-        let _ = write!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            y + 4.0,
-            label(t)
-        );
-    }
-    let _ = write!(
-        svg,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{}" height="{}" fill="none" stroke="#333"/>"##,
-        WIDTH - LEFT - RIGHT,
-        HEIGHT - TOP - BOTTOM
-    );
+    y_axis(&mut svg, (y0, y1), sy, y_label);
     let _ = write!(
         svg,
         r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
         (LEFT + WIDTH - RIGHT) / 2.0,
         HEIGHT - 10.0,
         escape(x_label)
-    );
-    let _ = write!(
-        svg,
-        r#"<text x="16" y="{}" text-anchor="middle" transform="rotate(-90 16 {})">{}</text>"#,
-        HEIGHT / 2.0,
-        HEIGHT / 2.0,
-        escape(y_label)
     );
     for (i, s) in series.iter().enumerate() {
         let coords: Vec<String> = s
@@ -177,6 +196,114 @@ pub fn line_plot(title: &str, x_label: &str, y_label: &str, series: &[Series]) -
             r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{}" stroke-width="2"/><text x="{}" y="{}">{}</text>"#,
             lx + 20.0,
             escape(&s.colour),
+            lx + 26.0,
+            ly + 4.0,
+            escape(&s.label)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One series of an interval plot: a value and its interval per group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalSeries {
+    /// Legend text.
+    pub label: String,
+    /// Colour (CSS).
+    pub colour: String,
+    /// `(mean, low, high)` per group, in the groups' order; NaN where the
+    /// series has no value.
+    pub values: Vec<(f64, f64, f64)>,
+}
+
+/// An SVG plot of means with their intervals (a dot and a whisker per
+/// series and group, the series side by side within each group), with a
+/// title, the groups' names under the x axis and a y-axis label; the axes,
+/// ticks and legend as [`line_plot`] draws them.
+///
+/// ```
+/// use medcap_train::plot::{IntervalSeries, interval_plot};
+///
+/// let svg = interval_plot("Table 1", "mean, 95% CI", &["BLEU", "ROUGE-L"], &[IntervalSeries {
+///     label: "FT-2".into(), colour: "#2ca02c".into(),
+///     values: vec![(0.22, 0.20, 0.25), (0.47, 0.45, 0.49)],
+/// }]);
+/// // A dot per value, and one in the legend.
+/// assert!(svg.starts_with("<svg") && svg.matches("<circle").count() == 3);
+/// ```
+pub fn interval_plot(
+    title: &str,
+    y_label: &str,
+    groups: &[&str],
+    series: &[IntervalSeries],
+) -> String {
+    let (mut y0, mut y1) = (f64::MAX, f64::MIN);
+    for v in series
+        .iter()
+        .flat_map(|s| s.values.iter())
+        .flat_map(|&(m, lo, hi)| [m, lo, hi])
+        .filter(|v| v.is_finite())
+    {
+        y0 = y0.min(v);
+        y1 = y1.max(v);
+    }
+    if y0 > y1 {
+        (y0, y1) = (0.0, 1.0);
+    }
+    let (y0, y1) = padded_range(y0, y1);
+    let group_width = (WIDTH - LEFT - RIGHT) / groups.len().max(1) as f64;
+    // Series share the middle 70% of a group, evenly.
+    let slot = group_width * 0.7 / series.len().max(1) as f64;
+    let sx = |g: usize, k: usize| {
+        LEFT + group_width * g as f64 + group_width * 0.15 + slot * (k as f64 + 0.5)
+    };
+    let sy = |y: f64| HEIGHT - BOTTOM - (y - y0) / (y1 - y0) * (HEIGHT - TOP - BOTTOM);
+    let mut svg = open_svg(title);
+    y_axis(&mut svg, (y0, y1), sy, y_label);
+    for (g, name) in groups.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            LEFT + group_width * (g as f64 + 0.5),
+            HEIGHT - BOTTOM + 16.0,
+            escape(name)
+        );
+    }
+    for (k, s) in series.iter().enumerate() {
+        let colour = escape(&s.colour);
+        for (g, &(mean, lo, hi)) in s.values.iter().enumerate().take(groups.len()) {
+            if !mean.is_finite() {
+                continue;
+            }
+            let x = sx(g, k);
+            if lo.is_finite() && hi.is_finite() {
+                let _ = write!(
+                    svg,
+                    r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{colour}" stroke-width="1.5"><title>{} {}: [{}, {}]</title></line>"#,
+                    sy(lo),
+                    sy(hi),
+                    escape(&s.label),
+                    escape(groups[g]),
+                    label(lo),
+                    label(hi)
+                );
+            }
+            let _ = write!(
+                svg,
+                r#"<circle cx="{x:.1}" cy="{:.1}" r="3.5" fill="{colour}"><title>{} {}: {}</title></circle>"#,
+                sy(mean),
+                escape(&s.label),
+                escape(groups[g]),
+                label(mean)
+            );
+        }
+        let ly = TOP + 16.0 + 16.0 * k as f64;
+        let lx = WIDTH - RIGHT - 130.0;
+        let _ = write!(
+            svg,
+            r#"<circle cx="{}" cy="{ly}" r="3.5" fill="{colour}"/><text x="{}" y="{}">{}</text>"#,
+            lx + 10.0,
             lx + 26.0,
             ly + 4.0,
             escape(&s.label)

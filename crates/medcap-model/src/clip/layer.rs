@@ -63,10 +63,9 @@ impl ClipLayer {
         }
     }
 
-    /// `x`: `[batch, seq, width]`; `mask`: `[batch, 1, seq, seq]` booleans,
-    /// true where a query may attend to a key (the text tower's causal and
-    /// padding mask), or none.
-    pub(super) fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Tensor {
+    /// `x`: `[batch, seq, width]`; `causal`: each position attends to
+    /// itself and the positions before it (the text tower), else to all.
+    pub(super) fn forward(&self, x: &Tensor, causal: bool) -> Tensor {
         let size = x.size();
         let (b, n, d) = (size[0], size[1], size[2]);
         let heads = |t: Tensor| t.view([b, n, self.heads, d / self.heads]).transpose(1, 2);
@@ -75,9 +74,9 @@ impl ClipLayer {
             &heads(self.q_proj.forward(&h)),
             &heads(self.k_proj.forward(&h)),
             &heads(self.v_proj.forward(&h)),
-            mask,
+            None::<&Tensor>,
             0.0,
-            false,
+            causal,
             None,
             false,
         );

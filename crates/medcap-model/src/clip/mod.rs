@@ -207,9 +207,8 @@ impl ClipModel {
         let rows: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let device = self.device();
         let input_ids = crate::batch::padded(&rows, i64::from(self.bos_eos.1), device);
-        let mask = crate::batch::mask(&rows, device);
         let _guard = tch::no_grad_guard();
-        let pooled = self.text_model.pooled(&input_ids, &mask);
+        let pooled = self.text_model.pooled(&input_ids);
         Ok(self.text_projection.forward(&pooled).to_kind(Kind::Float))
     }
 

@@ -1,5 +1,5 @@
 //! `text_model.*`: CLIP's causal text transformer (token and position
-//! embeddings, encoder layers under a causal and a padding mask,
+//! embeddings, encoder layers under a causal mask,
 //! `final_layer_norm`, pooled at the end-of-text token), as transformers'
 //! `CLIPTextTransformer`.
 
@@ -49,22 +49,22 @@ impl ClipTextTransformer {
         }
     }
 
-    /// `input_ids` and `attention_mask` `[batch, seq]` (seq at most the
-    /// context length, checked by the caller) to the pooled output
-    /// `[batch, hidden]`.
-    pub(super) fn pooled(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Tensor {
+    /// Right-padded `input_ids` `[batch, seq]` (seq at most the context
+    /// length, checked by the caller) to the pooled output `[batch, hidden]`.
+    ///
+    /// transformers also masks the padding, but that changes nothing here:
+    /// padding lies after every real token, which causal attention never
+    /// lets a real token see, and only a real token is pooled. Without the
+    /// mask libtorch runs its causal attention kernel.
+    pub(super) fn pooled(&self, input_ids: &Tensor) -> Tensor {
         let size = input_ids.size();
         let (b, n) = (size[0], size[1]);
         let device = input_ids.device();
         let x = self.token_embedding.forward(input_ids)
             + self.position_embedding.narrow(0, 0, n).unsqueeze(0);
-        // A query attends to the keys at or before it that are not padding.
-        let causal = Tensor::ones([n, n], (Kind::Bool, device)).tril(0);
-        let keys = attention_mask.to_kind(Kind::Bool).view([b, 1, 1, n]);
-        let mask = causal.view([1, 1, n, n]).logical_and(&keys);
         let mut x = x;
         for layer in &self.layers {
-            x = layer.forward(&x, Some(&mask));
+            x = layer.forward(&x, true);
         }
         let x = self.final_layer_norm.forward(&x);
         let position = if self.eos_token_id == 2 {

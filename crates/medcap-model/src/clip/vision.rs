@@ -96,7 +96,7 @@ impl ClipVisionTransformer {
             .pre_layrnorm
             .forward(&(Tensor::cat(&[class, patches], 1) + self.position_embedding.unsqueeze(0)));
         for layer in &self.layers {
-            x = layer.forward(&x, None);
+            x = layer.forward(&x, false);
         }
         Ok(self.post_layernorm.forward(&x.select(1, 0)))
     }

@@ -75,3 +75,45 @@ pub fn imageclef_model_cases() -> Vec<ImageclefCase> {
         })
         .collect()
 }
+
+/// Each of `golden["texts"]` (`text`, `ids`, `features`) through an
+/// image–text encoder's tokenizer and text tower: the ids exactly, the
+/// features to 1e-5, all texts in one batch and each alone.
+pub fn assert_golden_texts(
+    golden: &serde_json::Value,
+    tokenize: impl Fn(&str) -> Vec<u32>,
+    features: impl Fn(&[&str]) -> Vec<Vec<f64>>,
+) {
+    let cases = golden["texts"].as_array().unwrap();
+    let texts: Vec<&str> = cases.iter().map(|t| t["text"].as_str().unwrap()).collect();
+    let batched = features(&texts);
+    for (i, t) in cases.iter().enumerate() {
+        let ids: Vec<u32> = t["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(tokenize(texts[i]), ids, "{:?}", texts[i]);
+        let want: Vec<f64> = t["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        for (how, got) in [
+            ("batched", batched[i].clone()),
+            ("alone", features(&texts[i..=i])[0].clone()),
+        ] {
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                got.len() == want.len() && worst <= 1e-5,
+                "text {i} {how}: differs by {worst}"
+            );
+        }
+    }
+}
