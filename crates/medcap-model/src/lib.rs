@@ -5,7 +5,7 @@
 //! with module paths equal to the Hugging Face checkpoint keys; generation
 //! ([`generation`]); the device layer (where tensors run, what libtorch can
 //! see); precision and mixed-precision autocast ([`precision`]); process groups of
-//! several processes over PyTorch's c10d ([`distributed`]); the BERT-family and DeBERTa encoders ([`bert`], `deberta`, [`text_encoder`]) and, on them,
+//! several processes over PyTorch's c10d ([`distributed`]); the BERT-family and DeBERTa encoders (`bert`, `deberta`, [`text_encoder`]) and, on them,
 //! BERTScore's encoder ([`bertscore::BertScorer`], medcap-metrics'
 //! `TokenEmbedder`).
 //!

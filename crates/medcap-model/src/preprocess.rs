@@ -1,6 +1,6 @@
 //! Image preprocessing as transformers' `BlipImageProcessor` and
 //! `CLIPImageProcessor`, and as open_clip's torchvision transform: decode,
-//! convert to RGB, resize with Pillow's filter ([`crate::resize`]) to a
+//! convert to RGB, resize with Pillow's filter (`resize`) to a
 //! fixed size or to a shortest side, cut out the centre (CLIP), rescale to
 //! `[0, 1]`, normalise with the checkpoint's mean and standard deviation,
 //! channels first. Settings come from `preprocessor_config.json`.

@@ -154,7 +154,7 @@ impl Default for BlipTextConfig {
 }
 
 impl BlipTextConfig {
-    /// The same network as a [`BertConfig`] (BLIP has no token types).
+    /// The same network as a `BertConfig` (BLIP has no token types).
     pub fn bert_config(&self) -> BertConfig {
         BertConfig {
             model_type: "bert".into(),

@@ -1,5 +1,5 @@
 //! CLIP in the Hugging Face `CLIPModel` layout: the vision transformer
-//! ([`vision`]), the causal text transformer ([`text`]), both projections
+//! (`vision`), the causal text transformer (`text`), both projections
 //! and `logit_scale`, module paths equal to the checkpoint keys; its BPE
 //! tokenizer (`tokenizer.json`, through `tokenizers`) and
 //! `CLIPImageProcessor` (`preprocessor_config.json`).
