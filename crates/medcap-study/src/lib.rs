@@ -23,6 +23,7 @@
 pub mod config;
 pub mod error;
 pub mod eval;
+mod page;
 pub mod pipeline;
 pub mod report;
 pub mod scenes;

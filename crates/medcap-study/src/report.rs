@@ -4,9 +4,9 @@
 //! comparing captions figure by figure (sortable by any score), and the
 //! run's provenance.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use medcap_metrics::caption_scores::CaptionScores;
 use medcap_metrics::clipscore::ClipScoreValue;
@@ -17,10 +17,11 @@ use medcap_train::plot::{IntervalSeries, interval_plot};
 use serde::Serialize;
 
 use medcap_metrics::findings::scores::{ClinicalEfficacy, FindingsOptions, clinical_efficacy};
-use medcap_metrics::findings::{Label, Labeller, Labels, Observation, Side};
+use medcap_metrics::findings::{Labeller, Observation};
 
 use crate::error::{StudyError, io};
 use crate::eval::CaptionRow;
+pub use crate::page::write_html;
 use crate::truth::TruthScore;
 use medcap_metrics::findings::scores::{FindingCounts, Prf};
 use medcap_metrics::repetition::share_repeating;
@@ -63,7 +64,7 @@ pub struct ModelResult {
 
 impl ModelResult {
     /// Caption `i`'s value of `metric` (NaN where it has none).
-    fn value(&self, i: usize, metric: Metric) -> f64 {
+    pub(crate) fn value(&self, i: usize, metric: Metric) -> f64 {
         if matches!(metric, Metric::ClipScore | Metric::RefClipScore) {
             let value = self.clip.as_ref().and_then(|c| c.get(i).copied().flatten());
             return match metric {
@@ -200,20 +201,33 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
                 .any(|m| m.column(k).iter().any(|v| !v.is_nan()))
         })
         .collect();
+    // A model with no value of a metric (no CLIPScore from the encoder) has
+    // no entry and no test on it, rather than a mean of 0.
     let mut table = Vec::new();
     for m in models {
         for &metric in &present {
-            table.push(TableEntry {
-                model: m.name.clone(),
-                metric,
-                summary: summarize(&m.column(metric), &bootstrap),
-            });
+            let summary = summarize(&m.column(metric), &bootstrap);
+            if summary.n > 0 {
+                table.push(TableEntry {
+                    model: m.name.clone(),
+                    metric,
+                    summary,
+                });
+            }
         }
     }
     let mut comparisons = Vec::new();
     for (i, a) in models.iter().enumerate() {
         for b in &models[i + 1..] {
             for &metric in &present {
+                let paired = a
+                    .column(metric)
+                    .iter()
+                    .zip(b.column(metric))
+                    .any(|(x, y)| !x.is_nan() && !y.is_nan());
+                if !paired {
+                    continue;
+                }
                 comparisons.push(Comparison {
                     a: a.name.clone(),
                     b: b.name.clone(),
@@ -267,7 +281,11 @@ pub fn analyse(models: &[ModelResult], bootstrap: Bootstrap) -> ReportData {
     data
 }
 
-fn entry<'a>(data: &'a ReportData, model: &str, metric: Metric) -> Option<&'a TableEntry> {
+pub(crate) fn entry<'a>(
+    data: &'a ReportData,
+    model: &str,
+    metric: Metric,
+) -> Option<&'a TableEntry> {
     data.table
         .iter()
         .find(|e| e.model == model && e.metric == metric)
@@ -351,7 +369,7 @@ pub fn comparisons_markdown(data: &ReportData) -> String {
 
 /// The rows of the by-finding table: each model (in `models`' order) with
 /// each observation its figures or captions have, and the pooled counts.
-fn by_finding<'a>(
+pub(crate) fn by_finding<'a>(
     data: &'a ReportData,
     models: &'a [String],
 ) -> impl Iterator<Item = (&'a str, Observation, FindingCounts)> + 'a {
@@ -411,367 +429,6 @@ pub fn captions_markdown(data: &ReportData, models: &[String]) -> String {
         }
     }
     md
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A caption's findings as HTML: each mentioned observation with its label
-/// (`?` uncertain, `no` negative) and side; against `reference`'s findings,
-/// positive ones the reference has are marked `hit`, others `miss`, and the
-/// reference's findings the caption lacks are listed as missed.
-fn findings_html(
-    labels: &Labels,
-    reference: Option<&BTreeSet<(Observation, Option<Side>)>>,
-) -> String {
-    let mut parts = Vec::new();
-    let options = FindingsOptions::default();
-    let own = options.findings(labels);
-    for (o, label) in labels.iter() {
-        let sides: Vec<&str> = labels
-            .sides(o)
-            .iter()
-            .map(|s| match s {
-                Side::Left => "L",
-                Side::Right => "R",
-                Side::Bilateral => "bilat.",
-            })
-            .collect();
-        let mark = match label {
-            Label::Positive => "",
-            Label::Uncertain => "? ",
-            Label::Negative => "no ",
-        };
-        let class = match reference {
-            Some(r) if label == Label::Positive => {
-                if r.contains(&(o, None)) {
-                    "hit"
-                } else {
-                    "miss"
-                }
-            }
-            _ => "other",
-        };
-        let side = if sides.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", sides.join(", "))
-        };
-        parts.push(format!(
-            "<span class=\"f {class}\">{mark}{}{side}</span>",
-            escape(o.name())
-        ));
-    }
-    if let Some(r) = reference {
-        for (o, _) in r.iter().filter(|k| !own.contains(k)) {
-            parts.push(format!(
-                "<span class=\"f missed\">missed: {}</span>",
-                escape(o.name())
-            ));
-        }
-    }
-    format!("<div class=\"findings\">{}</div>", parts.join(" "))
-}
-
-/// The sort key of one model's score in the report's caption cards, as
-/// `#sort=KEY` selects it: `ft2.rouge1` for FT-2's ROUGE-1.
-fn score_key(model: &str, metric: Metric) -> String {
-    format!("{}.{metric}", model.to_lowercase().replace('-', ""))
-}
-
-/// Writes `index.html` and copies the sample's images to `dir/images/`.
-pub fn write_html(
-    dir: &Path,
-    models: &[ModelResult],
-    data: &ReportData,
-    sample: usize,
-    decoding: &str,
-    provenance: &serde_json::Value,
-) -> Result<PathBuf, StudyError> {
-    let images = dir.join("images");
-    std::fs::create_dir_all(&images).map_err(io(&images))?;
-    let n = models.first().map_or(0, |m| m.rows.len());
-    // An even spread over the test set, the same figures for every model.
-    let picks: Vec<usize> = if n <= sample {
-        (0..n).collect()
-    } else {
-        (0..sample).map(|i| i * n / sample).collect()
-    };
-    let mut html = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>medcap: study reproduction</title>\n<style>\n\
-         body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
-         th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px}th{background:#f3f3f3}\
-         td.num{text-align:right;font-variant-numeric:tabular-nums}\
-         .card{display:flex;gap:1em;border:1px solid #ccc;border-radius:6px;padding:.8em;margin:.8em 0;max-width:60em}\
-         .card figure{margin:0;flex:none;text-align:center;font-size:12px;color:#666}.card img{width:200px;image-rendering:auto}\
-         .texts{flex:1}.texts>div{margin-bottom:.6em}.ref{color:#444}.who{font-weight:600;display:inline-block;min-width:5.5em}\
-         .scores{font-size:11px;color:#555;margin-top:2px}.score{margin-right:.9em;font-variant-numeric:tabular-nums}\
-         .findings{margin-top:4px}.f{display:inline-block;font-size:11px;padding:0 4px;margin:1px;border-radius:3px;background:#eee}\
-         .f.hit{background:#d4f5d4}.f.miss{background:#f8d0d0}.f.missed{background:#fff;border:1px dashed #c66;color:#a33}\n</style></head><body>\n\
-         <h1>Fine-tuned vs general-purpose captioning: reproduction report</h1>\n",
-    );
-    let model_names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
-    let _ = write!(
-        html,
-        "<h2>Table 1: mean and standard deviation over {n} test figures</h2>\n<table id=\"table1\"><tr><th rowspan=\"2\">Model</th>"
-    );
-    for metric in table_metrics(data) {
-        let _ = write!(html, "<th colspan=\"2\">{}</th>", metric.heading());
-    }
-    html.push_str("</tr><tr>");
-    html.push_str(&"<th>Avg.</th><th>S.d.</th>".repeat(table_metrics(data).count()));
-    html.push_str("</tr>\n");
-    for model in &model_names {
-        let _ = write!(html, "<tr><td>{}</td>", escape(model));
-        for metric in table_metrics(data) {
-            if let Some(e) = entry(data, model, metric) {
-                let _ = write!(
-                    html,
-                    "<td class=\"num\" title=\"95% CI [{}, {}]\">{}</td><td class=\"num\">{}</td>",
-                    sig(e.summary.ci95.0),
-                    sig(e.summary.ci95.1),
-                    sig(e.summary.mean),
-                    sig(e.summary.sd)
-                );
-            }
-        }
-        html.push_str("</tr>\n");
-    }
-    html.push_str("</table>\n");
-    html.push_str("<p><img src=\"table1.svg\" alt=\"Table 1 as a chart: each model's mean and 95% interval per metric\" style=\"width:640px\"></p>\n");
-    if let Some(note) = &data.clip_encoder {
-        let _ = writeln!(html, "<p class=\"note\">{}</p>", escape(note));
-    }
-    html.push_str("<h2>Paired tests</h2>\n<table id=\"tests\"><tr><th>B vs A</th><th>metric</th><th>mean difference</th><th>95% CI</th><th>p</th></tr>\n");
-    for c in &data.comparisons {
-        let _ = writeln!(
-            html,
-            "<tr><td>{} vs {}</td><td>{}</td><td class=\"num\">{}</td><td>[{}, {}]</td><td class=\"num\">{}</td></tr>",
-            escape(&c.b),
-            escape(&c.a),
-            escape(c.metric.heading()),
-            sig(c.result.mean_difference),
-            sig(c.result.ci95.0),
-            sig(c.result.ci95.1),
-            sig(c.result.p_value)
-        );
-    }
-    html.push_str("</table>\n<h2>Findings: clinical efficacy against the reference captions</h2>\n<table id=\"findings\"><tr><th>Observation</th>");
-    let efficacy = &data.findings;
-    for model in &model_names {
-        let _ = write!(
-            html,
-            "<th>{} P</th><th>{} R</th><th>{} F1</th>",
-            escape(model),
-            escape(model),
-            escape(model)
-        );
-    }
-    html.push_str("<th>Support</th></tr>\n");
-    let rows = Observation::ALL.len();
-    for i in 0..rows + 2 {
-        let label = match i {
-            i if i < rows => Observation::ALL[i].name(),
-            i if i == rows => "micro avg (14)",
-            _ => "micro avg (5)",
-        };
-        let _ = write!(html, "<tr><td>{}</td>", escape(label));
-        let mut support = 0;
-        for model in &model_names {
-            let Some(e) = efficacy.get(model) else {
-                continue;
-            };
-            let prf = match i {
-                i if i < rows => {
-                    support = e.per_observation[i].support;
-                    e.per_observation[i].prf
-                }
-                i if i == rows => e.micro_14,
-                _ => e.micro_5,
-            };
-            let _ = write!(
-                html,
-                "<td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td>",
-                prf.precision, prf.recall, prf.f1
-            );
-        }
-        let _ = writeln!(
-            html,
-            "<td class=\"num\">{}</td></tr>",
-            if i < rows {
-                support.to_string()
-            } else {
-                String::new()
-            }
-        );
-    }
-    html.push_str("</table>\n");
-    if !data.truth_findings.is_empty() {
-        html.push_str("<h2>Findings against the figures' true findings</h2>\n<p>Pooled over the test set (micro averages); with sides, a finding counts when the caption names it on its true side.</p>\n<table id=\"truth\"><tr><th>Model</th><th>P (with sides)</th><th>R (with sides)</th><th>F1 (with sides)</th><th>F1 (observations)</th></tr>\n");
-        for model in &model_names {
-            if let Some(t) = data.truth_findings.get(model) {
-                let _ = writeln!(
-                    html,
-                    "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td></tr>",
-                    escape(model),
-                    t.with_sides.precision,
-                    t.with_sides.recall,
-                    t.with_sides.f1,
-                    t.observations.f1
-                );
-            }
-        }
-        html.push_str("</table>\n<p>By finding, with sides: present on the figures, named on its true side (recall), and invented (not there, or on the wrong side).</p>\n<table id=\"truth-by-finding\"><tr><th>Model</th><th>Finding</th><th>Present</th><th>Named right</th><th>Recall</th><th>Invented</th><th>Precision</th></tr>\n");
-        for (model, o, c) in by_finding(data, &model_names) {
-            let prf = Prf::from(c);
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}</td></tr>",
-                escape(model),
-                escape(o.name()),
-                c.tp + c.fn_,
-                c.tp,
-                prf.recall,
-                c.fp,
-                prf.precision
-            );
-        }
-        html.push_str("</table>\n");
-    }
-    html.push_str("<h2>Repetition</h2>\n<table id=\"repetition\"><tr><th>Model</th><th>Captions repeating a word, phrase or word piece 3 times in a row</th><th>Distinct captions</th><th>Most frequent caption</th></tr>\n");
-    for model in &model_names {
-        if let Some(r) = data.repetition.get(model) {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td class=\"num\">{:.1}%</td><td class=\"num\">{} of {}</td><td>{} ({}&times;)</td></tr>",
-                escape(model),
-                100.0 * r.three_times_in_a_row,
-                r.distinct,
-                r.captions,
-                escape(&r.most_common.0),
-                r.most_common.1
-            );
-        }
-    }
-    html.push_str("</table>\n");
-    if !data.targets.is_empty() {
-        html.push_str("<h2>Reproduction targets</h2>\n<table id=\"targets\"><tr><th>Target</th><th>Measured</th><th>Met</th></tr>\n");
-        for t in &data.targets {
-            let _ = writeln!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&t.requirement),
-                escape(&t.measured),
-                match (t.met, t.required) {
-                    (true, _) => "yes",
-                    (false, true) => "<b>no</b>",
-                    (false, false) => "not yet (goal)",
-                }
-            );
-        }
-        html.push_str("</table>\n");
-    }
-    html.push_str("<h2>Loss curves</h2>\n<p><img src=\"figure3_ft1_loss.svg\" alt=\"FT-1 loss\" style=\"width:480px\"> <img src=\"figure4_ft2_loss.svg\" alt=\"FT-2 loss\" style=\"width:480px\"></p>\n");
-    let _ = write!(
-        html,
-        "<h2>Captions of {} test figures</h2>\n<p>Decoding: {}. Each card shows a figure, its reference caption and each model's caption with its scores and findings \
-         (green: named by the reference too; red: not in the reference; dashed: the reference's findings the caption misses).</p>\n\
-         <p><label>Sort by <select id=\"sort\"><option value=\"\">test-set order</option>",
-        picks.len(),
-        escape(decoding)
-    );
-    for model in &model_names {
-        for metric in table_metrics(data) {
-            let _ = write!(
-                html,
-                "<option value=\"{}\">{} {}</option>",
-                score_key(model, metric),
-                escape(model),
-                metric.heading()
-            );
-        }
-    }
-    html.push_str(
-        "</select></label> <label><input type=\"checkbox\" id=\"ascending\"> lowest first</label></p>\n<div id=\"captions\">\n",
-    );
-    let labeller = Labeller::built_in();
-    let options = FindingsOptions::default();
-    for (order, &i) in picks.iter().enumerate() {
-        let Some(first) = models.first().map(|m| &m.rows[i]) else {
-            break;
-        };
-        let source = Path::new(&first.image_path);
-        let extension = source.extension().and_then(|e| e.to_str()).unwrap_or("png");
-        let file = format!("{i:04}.{extension}");
-        medcap_io::copy_atomic(source, &images.join(&file))?;
-        let reference_labels = labeller.label(&first.reference);
-        let reference_findings = options.findings(&reference_labels);
-        let _ = write!(
-            html,
-            "<div class=\"card\" data-id=\"{}\" data-order=\"{order}\"><figure><img src=\"images/{file}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\
-             <div class=\"texts\"><div class=\"ref\"><span class=\"who\">Reference</span> {}{}</div>",
-            escape(&first.id),
-            escape(&first.id),
-            escape(&first.id),
-            escape(&first.reference),
-            findings_html(&reference_labels, None)
-        );
-        for m in models {
-            let _ = write!(
-                html,
-                "<div class=\"cap\"><span class=\"who\">{}</span> {}{}<div class=\"scores\">",
-                escape(&m.name),
-                escape(&m.rows[i].caption),
-                findings_html(
-                    &labeller.label(&m.rows[i].caption),
-                    Some(&reference_findings)
-                )
-            );
-            for metric in table_metrics(data) {
-                let v = m.value(i, metric);
-                // A model without the encoder's values, or a figure whose
-                // image could not be read, has no CLIPScore to show.
-                if v.is_nan() && matches!(metric, Metric::ClipScore | Metric::RefClipScore) {
-                    continue;
-                }
-                let _ = write!(
-                    html,
-                    "<span class=\"score\" data-key=\"{}\" data-value=\"{v}\">{} {v:.3}</span>",
-                    score_key(&m.name, metric),
-                    metric.heading()
-                );
-            }
-            html.push_str("</div></div>");
-        }
-        html.push_str("</div></div>\n");
-    }
-    html.push_str("</div>\n<h2>Provenance</h2>\n<pre id=\"provenance\">");
-    html.push_str(&escape(&format!("{provenance:#}")));
-    html.push_str(
-        "</pre>\n<script>\n\
-         function sortBy(key, descending) {\n\
-           const box = document.getElementById('captions');\n\
-           const cards = Array.from(box.children);\n\
-           const value = c => { if (!key) { return parseFloat(c.dataset.order); } const s = c.querySelector('span[data-key=\"' + key + '\"]'); return s ? parseFloat(s.dataset.value) : NaN; };\n\
-           cards.sort((a, b) => { const x = value(a), y = value(b); const d = (isNaN(x) ? -Infinity : x) - (isNaN(y) ? -Infinity : y); return descending ? -d : d; });\n\
-           cards.forEach(c => box.appendChild(c));\n\
-           document.body.dataset.sortedBy = key + (descending ? ':desc' : ':asc');\n\
-         }\n\
-         const select = document.getElementById('sort'), ascending = document.getElementById('ascending');\n\
-         const resort = () => sortBy(select.value, select.value !== '' && !ascending.checked);\n\
-         select.addEventListener('change', resort);\n\
-         ascending.addEventListener('change', resort);\n\
-         const wanted = new URLSearchParams(location.hash.slice(1)).get('sort');\n\
-         if (wanted) { select.value = wanted.replace(/:asc$/, ''); ascending.checked = wanted.endsWith(':asc'); resort(); }\n\
-         </script>\n</body></html>\n",
-    );
-    let path = dir.join("index.html");
-    medcap_io::write_atomic(&path, html.as_bytes())?;
-    Ok(path)
 }
 
 /// Each model's clinical efficacy against the reference captions (positive

@@ -67,6 +67,17 @@ fn clip(level: f64) -> Option<Vec<Option<ClipScoreValue>>> {
 }
 
 fn report(dir: &Path) -> PathBuf {
+    report_with(dir, |i| {
+        if i % 2 == 0 {
+            "a left pleural effusion".into()
+        } else {
+            "a right pneumothorax".into()
+        }
+    })
+}
+
+/// The test report with the captions `caption(i)` for every model.
+fn report_with(dir: &Path, caption: impl Fn(usize) -> String) -> PathBuf {
     let image = dir.join("figure.png");
     image::RgbImage::from_pixel(8, 8, image::Rgb([90, 90, 90]))
         .save(&image)
@@ -77,11 +88,7 @@ fn report(dir: &Path) -> PathBuf {
             id: format!("fig{i}"),
             image_path: image.display().to_string(),
             reference: format!("Chest X-ray {i} showing a left pleural effusion."),
-            caption: if i % 2 == 0 {
-                "a left pleural effusion".into()
-            } else {
-                "a right pneumothorax".into()
-            },
+            caption: caption(i),
         })
         .collect();
     // FT-2's ROUGE-1 is a known permutation, so the sorted order is known.
@@ -295,6 +302,35 @@ fn a_clip_column_is_in_table_1_with_its_encoder_named() {
         .unwrap();
     // Five readable images of six: the unreadable one is left out.
     assert_eq!(ft2["summary"]["n"], 5);
+    // BLIP has no CLIPScore: no entry (not a mean of 0), no test against
+    // it on CLIP-S, an empty cell in the page.
+    let of_blip = |e: &&serde_json::Value| e["model"] == "BLIP" && e["metric"] == "clip_s";
+    assert!(
+        !data["table"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| of_blip(&e))
+    );
+    let tests = data["comparisons"].as_array().unwrap();
+    assert!(
+        !tests
+            .iter()
+            .any(|c| c["a"] == "BLIP" && c["metric"] == "clip_s")
+    );
+    assert!(
+        tests
+            .iter()
+            .any(|c| c["a"] == "FT-1" && c["b"] == "FT-2" && c["metric"] == "clip_s")
+    );
+    let blip_row = html
+        .split("<tr><td>BLIP</td>")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert_eq!(blip_row.matches("&mdash;").count(), 2 * 2, "{blip_row}");
     let mean = (0..6)
         .filter(|&i| i != 2)
         .map(|i| 0.3 + f64::from(i) / 50.0)
@@ -333,5 +369,33 @@ fn table_1_is_drawn_as_a_chart_and_the_tests_name_metrics_by_their_headings() {
     assert!(
         !tests.contains("rougeL") && !tests.contains("bert_f1"),
         "{tests}"
+    );
+}
+
+#[test]
+fn captions_are_escaped_for_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = report_with(dir.path(), |i| {
+        format!("<script>alert({i})</script> & \"quoted\" <b>effusion</b>")
+    });
+    // Character references in one spelling (named or numeric: both are
+    // escaped text to a browser).
+    let html = std::fs::read_to_string(&page)
+        .unwrap()
+        .replace("&#60;", "&lt;")
+        .replace("&#62;", "&gt;")
+        .replace("&#38;", "&amp;")
+        .replace("&#34;", "&quot;");
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("<b>effusion"), "{html}");
+    // Each caption appears as text on its card for each of the three
+    // models, and once more per model as its most frequent caption.
+    assert_eq!(html.matches("&lt;script&gt;alert(").count(), 3 * 6 + 3);
+    assert_eq!(html.matches("&amp; &quot;quoted&quot;").count(), 3 * 6 + 3);
+    // The most frequent caption, in the repetition table, is escaped too.
+    let repetition = html.split("<table id=\"repetition\">").nth(1).unwrap();
+    assert!(
+        repetition.contains("&lt;b&gt;effusion&lt;/b&gt;"),
+        "{repetition}"
     );
 }

@@ -49,6 +49,31 @@ fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     out
 }
 
+/// The height of a line of text and the mean width of a character at the
+/// plots' 12-pixel sans-serif, for laying out names without a font.
+const LINE: f64 = 14.0;
+const CHAR: f64 = 6.0;
+
+/// `text` broken at spaces into lines of at most `width` pixels (at
+/// [`CHAR`] a character); a word longer than that is a line of its own.
+fn wrap(text: &str, width: f64) -> Vec<String> {
+    let most = ((width / CHAR).floor() as usize).max(1);
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= most => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
+}
+
 fn label(v: f64) -> String {
     if v == 0.0 || (v.abs() >= 0.01 && v.abs() < 1e5) {
         let s = format!("{v:.3}");
@@ -58,12 +83,13 @@ fn label(v: f64) -> String {
     }
 }
 
-/// The start of a plot: the SVG element, a white background, the title.
-fn open_svg(title: &str) -> String {
+/// The start of a plot `height` pixels high: the SVG element, a white
+/// background, the title.
+fn open_svg(title: &str, height: f64) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = write!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = write!(
@@ -147,7 +173,7 @@ pub fn line_plot(title: &str, x_label: &str, y_label: &str, series: &[Series]) -
     let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT);
     let sy = |y: f64| HEIGHT - BOTTOM - (y - y0) / (y1 - y0) * (HEIGHT - TOP - BOTTOM);
 
-    let mut svg = open_svg(title);
+    let mut svg = open_svg(title, HEIGHT);
     for t in ticks(x0, x1) {
         let x = sx(t);
         let _ = write!(
@@ -259,17 +285,33 @@ pub fn interval_plot(
         LEFT + group_width * g as f64 + group_width * 0.15 + slot * (k as f64 + 0.5)
     };
     let sy = |y: f64| HEIGHT - BOTTOM - (y - y0) / (y1 - y0) * (HEIGHT - TOP - BOTTOM);
-    let mut svg = open_svg(title);
+    // Group names wrapped at spaces to their group's width, a line under
+    // another; the legend in a row under the longest, so that neither
+    // covers a value or another name.
+    let names: Vec<Vec<String>> = groups
+        .iter()
+        .map(|name| wrap(name, group_width - 4.0))
+        .collect();
+    let lines = names.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let legend_y = HEIGHT - BOTTOM + 16.0 + LINE * lines as f64 + 6.0;
+    let mut svg = open_svg(title, HEIGHT.max(legend_y + 12.0));
     y_axis(&mut svg, (y0, y1), sy, y_label);
-    for (g, name) in groups.iter().enumerate() {
-        let _ = write!(
-            svg,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            LEFT + group_width * (g as f64 + 0.5),
-            HEIGHT - BOTTOM + 16.0,
-            escape(name)
-        );
+    for (g, lines) in names.iter().enumerate() {
+        let x = LEFT + group_width * (g as f64 + 0.5);
+        for (i, line) in lines.iter().enumerate() {
+            let _ = write!(
+                svg,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                HEIGHT - BOTTOM + 16.0 + LINE * i as f64,
+                escape(line)
+            );
+        }
     }
+    let legend_widths: Vec<f64> = series
+        .iter()
+        .map(|s| 20.0 + CHAR * s.label.chars().count() as f64 + 16.0)
+        .collect();
+    let mut lx = (WIDTH - legend_widths.iter().sum::<f64>()) / 2.0;
     for (k, s) in series.iter().enumerate() {
         let colour = escape(&s.colour);
         for (g, &(mean, lo, hi)) in s.values.iter().enumerate().take(groups.len()) {
@@ -298,16 +340,15 @@ pub fn interval_plot(
                 label(mean)
             );
         }
-        let ly = TOP + 16.0 + 16.0 * k as f64;
-        let lx = WIDTH - RIGHT - 130.0;
         let _ = write!(
             svg,
-            r#"<circle cx="{}" cy="{ly}" r="3.5" fill="{colour}"/><text x="{}" y="{}">{}</text>"#,
+            r#"<circle cx="{:.1}" cy="{legend_y:.1}" r="3.5" fill="{colour}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
             lx + 10.0,
-            lx + 26.0,
-            ly + 4.0,
+            lx + 20.0,
+            legend_y + 4.0,
             escape(&s.label)
         );
+        lx += legend_widths[k];
     }
     svg.push_str("</svg>\n");
     svg
@@ -322,6 +363,63 @@ mod tests {
         assert_eq!(ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         let t = ticks(0.13, 0.91);
         assert!(t.first().unwrap() >= &0.13 && t.last().unwrap() <= &0.91 && t.len() >= 3);
+    }
+
+    #[test]
+    fn names_wrap_at_spaces_to_their_width() {
+        assert_eq!(wrap("BLEU", 74.0), ["BLEU"]);
+        assert_eq!(wrap("Findings F1", 76.0), ["Findings F1"]);
+        assert_eq!(
+            wrap("Findings F1 vs truth", 76.0),
+            ["Findings F1", "vs truth"]
+        );
+        assert_eq!(wrap("Pneumomediastinum", 40.0), ["Pneumomediastinum"]);
+        assert_eq!(wrap("", 40.0), [""]);
+    }
+
+    /// The legend lies under the axis and the group names, so it covers no
+    /// value; a long name is wrapped to its group's width (Table 1's seven
+    /// groups here).
+    #[test]
+    fn the_interval_legend_and_names_stay_clear_of_the_values() {
+        let groups = [
+            "BLEU",
+            "BERT-F1",
+            "ROUGE-1",
+            "ROUGE-2",
+            "ROUGE-L",
+            "Findings F1",
+            "Findings F1 vs truth",
+        ];
+        let series: Vec<IntervalSeries> = ["BLIP", "FT-1", "FT-2"]
+            .iter()
+            .map(|name| IntervalSeries {
+                label: (*name).into(),
+                colour: "#000".into(),
+                values: vec![(0.9, 0.85, 0.95); groups.len()],
+            })
+            .collect();
+        let svg = interval_plot("t", "y", &groups, &series);
+        let cy = |circle: &str| -> f64 {
+            let after = circle.split("cy=\"").nth(1).unwrap();
+            after.split('"').next().unwrap().parse().unwrap()
+        };
+        let circles: Vec<&str> = svg.split("<circle ").skip(1).collect();
+        // Values carry a tooltip; the legend's dots are empty elements.
+        let (legend, values): (Vec<&str>, Vec<&str>) = circles
+            .into_iter()
+            .partition(|c| c.split('>').next().unwrap().ends_with('/'));
+        assert_eq!((values.len(), legend.len()), (3 * 7, 3));
+        let frame_bottom = HEIGHT - BOTTOM;
+        assert!(values.iter().all(|c| cy(c) < frame_bottom), "{svg}");
+        assert!(
+            legend.iter().all(|c| cy(c) > frame_bottom + 2.0 * LINE),
+            "{svg}"
+        );
+        // The last name takes two lines, the others one.
+        assert!(svg.contains(">Findings F1</text>") && svg.contains(">vs truth</text>"));
+        assert!(!svg.contains(">Findings F1 vs truth</text>"), "{svg}");
+        assert!(svg.contains(">ROUGE-L</text>"), "{svg}");
     }
 
     #[test]
