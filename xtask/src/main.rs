@@ -333,7 +333,28 @@ fn readme_caption(
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    println!("README's caption command, as typed: {caption}");
+    // Decoded as the study decodes, README's command gives the caption the
+    // study's report holds for that figure from the FT-2 model.
+    let report = out.join("report/captions.json");
+    let captions: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&report)
+            .with_context(|| format!("reading {}", report.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", report.display()))?;
+    let file = Path::new(figure)
+        .file_name()
+        .and_then(|f| f.to_str())
+        .unwrap_or_default();
+    let in_report = captions["FT-2"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["id"] == file))
+        .and_then(|r| r["caption"].as_str())
+        .with_context(|| format!("{} has no FT-2 caption of {file}", report.display()))?;
+    ensure!(
+        caption == in_report,
+        "README's `{line}` printed {caption:?}; the study's report has {in_report:?} for that figure"
+    );
+    println!("README's caption command, as typed: {caption} (as in the report)");
     Ok(())
 }
 

@@ -167,7 +167,7 @@ pub fn run(root: &Path) -> Result<()> {
 /// Phrases that speak of how the project was written (who had which
 /// machine, which work item asked for what) rather than of the product;
 /// matched on word boundaries, case-insensitively.
-const CIRCUMSTANCE: [&str; 9] = [
+const CIRCUMSTANCE: [&str; 14] = [
     "session",
     "sessions",
     "work item",
@@ -176,7 +176,12 @@ const CIRCUMSTANCE: [&str; 9] = [
     "issue",
     "issues",
     "ticket",
-    "was lent",
+    "lent",
+    "this work",
+    "before this work",
+    "during this work",
+    "design card",
+    "build machine does not have",
 ];
 
 /// Whether `phrase` occurs in `line` (lower case) as whole words, outside
@@ -279,6 +284,10 @@ mod tests {
             ("as the issue asks, the table has", true),
             ("measured in this session", true),
             ("no gpu was lent to the build", true),
+            ("the gpu machines this project is lent", true),
+            ("over three runs during this work", true),
+            ("the design card lists tch", true),
+            ("lentil-shaped opacity, silent and relentless", false),
             ("tissue contrast and reissued scans", false),
             ("stanfordmlgroup/chexpert-labeler issue 34 says so", false),
             ("see https://github.com/a/b/issues/7 for the issue", false),

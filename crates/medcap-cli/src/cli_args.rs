@@ -15,3 +15,22 @@ pub fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
         })
     })
 }
+
+/// The one-line descriptions of the commands both binaries parse (`medcap`
+/// runs these itself, `medcap-torch` knows them too), so that `--help`
+/// says the same from either.
+pub mod about {
+    /// `medcap synth`.
+    pub const SYNTH: &str =
+        "Generate a synthetic MedICaT-format data set (figures, JSONL, ground truth).";
+    /// `medcap prepare`.
+    pub const PREPARE: &str = "Turn a release (MedICaT, ROCO, ROCOv2, PMC-OA, or a table of figures and captions) into clean, validated, paper-grouped splits.";
+    /// `medcap score`.
+    pub const SCORE: &str = "Score captions against references (BLEU, ROUGE, CIDEr-D, BERTScore, findings) and against their images (CLIPScore), with statistics; or a submission as ImageCLEFmedical Caption's evaluators score it (--suite).";
+    /// `medcap label`.
+    pub const LABEL: &str =
+        "Label the findings of each line of a file, as the CheXpert labeller's CSV.";
+    /// `medcap check-submission`.
+    pub const CHECK_SUBMISSION: &str =
+        "Check an ImageCLEFmedical Caption submission as that year's official evaluator does.";
+}

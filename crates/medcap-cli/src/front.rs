@@ -16,6 +16,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use medcap_cli::cli_args::about;
 use medcap_cli::logging;
 
 use anyhow::{Context, Result};
@@ -33,10 +34,15 @@ struct Front {
 #[derive(Debug, Subcommand)]
 #[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 enum FrontCommand {
+    #[command(about = about::SYNTH)]
     Synth(data::SynthArgs),
+    #[command(about = about::PREPARE)]
     Prepare(data::PrepareArgs),
+    #[command(about = about::SCORE)]
     Score(score::ScoreArgs),
+    #[command(about = about::LABEL)]
     Label(label::LabelArgs),
+    #[command(about = about::CHECK_SUBMISSION)]
     CheckSubmission(imageclef::CheckSubmissionArgs),
     /// Every other command, forwarded whole (from argv) to medcap-torch.
     #[command(external_subcommand)]

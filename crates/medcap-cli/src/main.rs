@@ -25,11 +25,12 @@ use medcap_cli::logging;
 
 use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use medcap_cli::cli_args::about;
 use medcap_model::device::runtime_info;
 
 /// Fine-tune and evaluate BLIP image captioning on medical figures.
 #[derive(Debug, Parser)]
-#[command(name = "medcap", version, about)]
+#[command(name = "medcap", bin_name = "medcap", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,11 +39,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 #[expect(clippy::large_enum_variant, reason = "parsed once per process")]
 enum Command {
-    /// Generate a synthetic MedICaT-format data set (figures, JSONL, ground truth).
+    #[command(about = about::SYNTH)]
     Synth(data::SynthArgs),
-    /// Turn a MedICaT release into clean, validated, paper-grouped splits.
+    #[command(about = about::PREPARE)]
     Prepare(data::PrepareArgs),
-    /// Score hypothesis captions against references: BLEU, ROUGE, CIDEr-D, with statistics.
+    #[command(about = about::SCORE)]
     Score(score::ScoreArgs),
     /// Caption images with a BLIP checkpoint (greedy, beam search or sampling).
     Caption(caption::CaptionArgs),
@@ -52,9 +53,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Rerun the study end to end: data, base model, FT-1, FT-2, evaluation, report.
     Reproduce(reproduce::ReproduceArgs),
-    /// Label the findings of each line of a file, as the CheXpert labeller's CSV.
+    #[command(about = about::LABEL)]
     Label(label::LabelArgs),
-    /// Check an ImageCLEFmedical Caption submission as that year's official evaluator does.
+    #[command(about = about::CHECK_SUBMISSION)]
     CheckSubmission(imageclef::CheckSubmissionArgs),
     /// Show what the linked libtorch sees: version, CUDA, threads.
     Info,

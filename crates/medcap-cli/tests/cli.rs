@@ -612,7 +612,25 @@ fn the_front_end_loads_no_libtorch_and_forwards_the_rest() {
     let help = medcap(&["--help"]);
     assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
-    assert!(text.contains("caption") && text.contains("score") && text.contains("Usage: medcap"));
+    assert!(text.contains("caption") && text.contains("score"), "{text}");
+    assert!(
+        text.contains("Usage: medcap <COMMAND>") && !text.contains("medcap-torch"),
+        "{text}"
+    );
+    // A command's help says what the command does, whichever binary parses it.
+    for (command, about) in [
+        ("score", medcap_cli::cli_args::about::SCORE),
+        ("prepare", medcap_cli::cli_args::about::PREPARE),
+        ("label", medcap_cli::cli_args::about::LABEL),
+    ] {
+        let help = medcap(&[command, "--help"]);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert!(text.starts_with(about), "{command}: {text}");
+        assert!(text.contains(&format!("Usage: medcap {command}")), "{text}");
+    }
+    let caption = medcap(&["caption", "--help"]);
+    let text = String::from_utf8_lossy(&caption.stdout);
+    assert!(text.contains("Usage: medcap caption"), "{text}");
     let info = medcap(&["info"]);
     assert!(info.status.success());
     assert!(String::from_utf8_lossy(&info.stdout).contains("libtorch:       2.11.0"));

@@ -215,6 +215,9 @@ fn score_key(model: &str, metric: Metric) -> String {
     format!("{}.{metric}", model.to_lowercase().replace('-', ""))
 }
 
+/// A cell whose value is undefined (a ratio of 0 to 0).
+const UNDEFINED: &str = "\u{2014}";
+
 fn three(x: f64) -> String {
     format!("{x:.3}")
 }
@@ -271,15 +274,23 @@ fn page<'a>(
                 .iter()
                 .filter_map(|model| data.findings.get(model))
                 .map(|e| {
-                    let prf = match i {
-                        i if i < observations => {
-                            support = e.per_observation[i].support.to_string();
-                            e.per_observation[i].prf
-                        }
-                        i if i == observations => e.micro_14,
-                        _ => e.micro_5,
+                    let Some(o) = e.per_observation.get(i) else {
+                        let prf = if i == observations {
+                            e.micro_14
+                        } else {
+                            e.micro_5
+                        };
+                        return (three(prf.precision), three(prf.recall), three(prf.f1));
                     };
-                    (three(prf.precision), three(prf.recall), three(prf.f1))
+                    support = o.support.to_string();
+                    // Precision of a finding no caption names, recall of one
+                    // no reference has, and F1 of both are undefined, not 0.
+                    let defined = |yes: bool, v: f64| if yes { three(v) } else { UNDEFINED.into() };
+                    (
+                        defined(o.predicted > 0, o.prf.precision),
+                        defined(o.support > 0, o.prf.recall),
+                        defined(o.predicted > 0 || o.support > 0, o.prf.f1),
+                    )
                 })
                 .collect();
             FindingsRow {

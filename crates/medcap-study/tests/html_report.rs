@@ -241,6 +241,21 @@ fn report_shows_each_captions_findings_against_the_reference() {
     assert_eq!(effusion["recall"], 0.5);
     assert_eq!(effusion["precision"], 1.0);
     assert!(html.contains("<table id=\"findings\">"));
+    // Observations that neither the references nor the captions have: no
+    // precision, recall or F1 to show, rather than zeros.
+    let findings = html.split("<table id=\"findings\">").nth(1).unwrap();
+    let edema = findings.split("<tr><td>Edema</td>").nth(1).unwrap();
+    let edema = edema.split("</tr>").next().unwrap();
+    assert_eq!(edema.matches("\u{2014}").count(), 3 * 3, "{edema}");
+    // Pneumothorax: named by the odd captions of FT-1 and FT-2 (and BLIP's),
+    // in no reference: precision 0, recall undefined, F1 0.
+    let pneumothorax = findings.split("<tr><td>Pneumothorax</td>").nth(1).unwrap();
+    let pneumothorax = pneumothorax.split("</tr>").next().unwrap();
+    assert_eq!(
+        pneumothorax.matches("<td class=\"num\">0.000</td><td class=\"num\">\u{2014}</td><td class=\"num\">0.000</td>").count(),
+        3,
+        "{pneumothorax}"
+    );
     // Findings F1 is a Table 1 column, a score on every card and a sort key.
     assert!(html.contains("Findings F1"));
     assert_eq!(html.matches("data-key=\"ft2.findings_f1\"").count(), 6);
