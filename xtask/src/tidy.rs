@@ -1,7 +1,7 @@
 //! `cargo xtask test`'s first step: the architecture invariants of
 //! docs/ARCHITECTURE.md, checked rather than trusted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -155,6 +155,7 @@ pub fn run(root: &Path) -> Result<()> {
             .map(|p| format!("{p} does not start with a `//!` header")),
     );
     violations.extend(circumstance_words(root)?);
+    violations.extend(broken_links(root)?);
     if !violations.is_empty() {
         bail!(
             "architecture invariants violated:\n  {}",
@@ -210,8 +211,10 @@ fn speaks_of_circumstances(line: &str, phrase: &str) -> bool {
 
 /// The lines of Markdown files, Rust comments and Python files that speak
 /// of the circumstances of the project's writing (`CIRCUMSTANCE`).
-fn circumstance_words(root: &Path) -> Result<Vec<String>> {
-    let mut found = Vec::new();
+/// The Markdown, Rust and Python files of the project (outputs,
+/// environments and third-party code left out) with extension in `exts`.
+fn project_files(root: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
         for entry in
@@ -220,7 +223,6 @@ fn circumstance_words(root: &Path) -> Result<Vec<String>> {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if path.is_dir() {
-                // Outputs, environments and third-party code are not ours to word.
                 if !name.starts_with('.')
                     && ![
                         "target",
@@ -234,38 +236,151 @@ fn circumstance_words(root: &Path) -> Result<Vec<String>> {
                 {
                     stack.push(path);
                 }
+            } else if exts.contains(&path.extension().and_then(|e| e.to_str()).unwrap_or("")) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The lines of a Markdown text outside fenced code blocks, numbered from 1.
+fn prose_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut fenced = false;
+    text.lines().enumerate().filter_map(move |(n, line)| {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            return None;
+        }
+        (!fenced).then_some((n + 1, line))
+    })
+}
+
+/// The anchors GitHub gives a Markdown file's headings: lower case, the
+/// characters other than letters, digits, spaces, `-` and `_` dropped,
+/// spaces as `-`, a repeated one suffixed `-1`, `-2`, ...
+fn heading_anchors(text: &str) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut anchors = Vec::new();
+    for (_, line) in prose_lines(text) {
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        let heading = heading.trim_start_matches('#');
+        if !heading.starts_with(' ') {
+            continue;
+        }
+        let slug: String = heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let n = seen.entry(slug.clone()).or_default();
+        anchors.push(if *n == 0 {
+            slug.clone()
+        } else {
+            format!("{slug}-{n}")
+        });
+        *n += 1;
+    }
+    anchors
+}
+
+/// The relative links of `text`'s prose: the targets of `[text](target)`.
+fn relative_links(text: &str) -> Vec<(usize, String)> {
+    let mut links = Vec::new();
+    for (n, line) in prose_lines(text) {
+        // Inline code may show link syntax without being a link.
+        let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        for (i, _) in prose.match_indices("](") {
+            let rest = &prose[i + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let target = rest[..end].split_whitespace().next().unwrap_or("");
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
                 continue;
             }
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-            // This file names the words it looks for.
-            if !["md", "rs", "py"].contains(&ext) || path.ends_with("xtask/src/tidy.rs") {
-                continue;
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
+            links.push((n, target.to_owned()));
+        }
+    }
+    links
+}
+
+/// Relative links in the project's Markdown files whose file does not
+/// exist, or whose `#anchor` is none of the target's headings.
+fn broken_links(root: &Path) -> Result<Vec<String>> {
+    let mut broken = Vec::new();
+    for file in project_files(root, &["md"])? {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for (n, target) in relative_links(&text) {
+            let (path, anchor) = match target.split_once('#') {
+                Some((path, anchor)) => (path, Some(anchor)),
+                None => (target.as_str(), None),
             };
-            for (n, line) in text.lines().enumerate() {
-                // Rust: comments only (code may name things freely).
-                let words = if ext == "rs" {
-                    match line.find("//") {
-                        Some(i) => &line[i..],
-                        None => continue,
-                    }
-                } else {
-                    line
-                };
-                let lower = words.to_lowercase();
-                if let Some(p) = CIRCUMSTANCE
-                    .iter()
-                    .find(|p| speaks_of_circumstances(&lower, p))
-                {
-                    let shown = path.strip_prefix(root).unwrap_or(&path);
-                    found.push(format!(
-                        "{}:{}: `{p}` speaks of how the project was written, not of the product",
-                        shown.display(),
-                        n + 1
-                    ));
+            let resolved = if path.is_empty() {
+                file.clone()
+            } else {
+                file.parent().unwrap_or(root).join(path)
+            };
+            if !resolved.exists() {
+                broken.push(format!("{shown}:{n}: link to `{target}`: no such file"));
+                continue;
+            }
+            let Some(anchor) = anchor else { continue };
+            if resolved.extension().and_then(|e| e.to_str()) != Some("md") {
+                continue;
+            }
+            let target_text = std::fs::read_to_string(&resolved).unwrap_or_default();
+            if !heading_anchors(&target_text).iter().any(|a| a == anchor) {
+                broken.push(format!(
+                    "{shown}:{n}: link to `{target}`: no heading with that anchor"
+                ));
+            }
+        }
+    }
+    Ok(broken)
+}
+
+fn circumstance_words(root: &Path) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for path in project_files(root, &["md", "rs", "py"])? {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        // This file names the words it looks for.
+        if path.ends_with("xtask/src/tidy.rs") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            // Rust: comments only (code may name things freely).
+            let words = if ext == "rs" {
+                match line.find("//") {
+                    Some(i) => &line[i..],
+                    None => continue,
                 }
+            } else {
+                line
+            };
+            let lower = words.to_lowercase();
+            if let Some(p) = CIRCUMSTANCE
+                .iter()
+                .find(|p| speaks_of_circumstances(&lower, p))
+            {
+                let shown = path.strip_prefix(root).unwrap_or(&path);
+                found.push(format!(
+                    "{}:{}: `{p}` speaks of how the project was written, not of the product",
+                    shown.display(),
+                    n + 1
+                ));
             }
         }
     }
@@ -277,6 +392,46 @@ fn circumstance_words(root: &Path) -> Result<Vec<String>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn heading_anchors_are_github_s() {
+        let text = "# Benchmarks\n## `medcap score`, the whole process\n```sh\n# not a heading\n```\n### On a GPU: `cargo xtask gpu-check`\n## Overview\n## Overview\n#hashtag\n";
+        assert_eq!(
+            heading_anchors(text),
+            [
+                "benchmarks",
+                "medcap-score-the-whole-process",
+                "on-a-gpu-cargo-xtask-gpu-check",
+                "overview",
+                "overview-1"
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_links_and_anchors_are_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("docs/guide")).unwrap();
+        std::fs::write(tmp.path().join("docs/A.md"), "# A\n## Some part\n").unwrap();
+        std::fs::write(
+            tmp.path().join("docs/guide/b.md"),
+            "[ok](../A.md) [ok](../A.md#some-part) [web](https://x.org/y.md)\n\
+             [gone](../../A.md) [anchor](../A.md#other) `[code](nowhere.md)`\n\
+             ```\n[fenced](nowhere.md)\n```\n[self](#b)\n# B\n",
+        )
+        .unwrap();
+        let found = broken_links(tmp.path()).unwrap();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].contains("docs/guide/b.md:2: link to `../../A.md`: no such file"));
+        assert!(found[1].contains("`../A.md#other`: no heading"));
+    }
+
+    #[test]
+    fn this_repository_has_no_broken_links() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let found = broken_links(&root).unwrap();
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
 
     #[test]
     fn circumstance_words_are_found_on_word_boundaries_outside_public_trackers() {
