@@ -292,9 +292,10 @@ fn default_run(ws: &Workspace, env: &setup::Environment) -> Result<()> {
 
 /// README's tour captions a test figure with the FT-2 model of the run
 /// `cargo xtask reproduce` leaves in `medcap-out/`: that command as typed,
-/// in a directory whose `medcap-out` is this default run. The caption
-/// itself can differ in its last words between CPUs, so its form is
-/// checked: the figure's path, a tab, a caption.
+/// after the tour's `export PATH=...` line, in a directory laid out as a
+/// checkout after the run (its `medcap-out` is this default run, its
+/// `target/release` the binaries just built). The caption must be the one
+/// the run's report holds for that figure.
 fn readme_caption(
     ws: &Workspace,
     medcap: &Path,
@@ -309,14 +310,30 @@ fn readme_caption(
     let dir = out.with_file_name("readme-caption");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The tour's first line puts `$PWD/target/release` on the path; here
+    // that is the directory holding the `medcap` just built.
+    let export = readme
+        .lines()
+        .find(|l| l.starts_with("export PATH="))
+        .context("README.md has no `export PATH=...` line before its tour")?;
+    let bin = medcap.parent().context("medcap has no directory")?;
+    std::fs::create_dir_all(dir.join("target"))
+        .with_context(|| format!("creating {}", dir.display()))?;
     #[cfg(unix)]
-    std::os::unix::fs::symlink(out, dir.join("medcap-out"))
-        .with_context(|| format!("linking {}", dir.display()))?;
+    {
+        std::os::unix::fs::symlink(out, dir.join("medcap-out"))
+            .with_context(|| format!("linking {}", dir.display()))?;
+        std::os::unix::fs::symlink(bin, dir.join("target/release"))
+            .with_context(|| format!("linking {}", dir.display()))?;
+    }
     #[cfg(not(unix))]
     bail!("README's caption check needs a symbolic link (Unix)");
     let args: Vec<&str> = line.split_whitespace().skip(1).collect();
-    let mut cmd = Command::new(medcap);
-    cmd.args(&args).current_dir(&dir);
+    // Both lines as README types them, in one shell.
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("set -e\n{export}\n{line}\n"))
+        .current_dir(&dir);
     env.apply(&mut cmd);
     let output = cmd
         .output()
