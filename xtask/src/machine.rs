@@ -18,10 +18,10 @@ use anyhow::{Result, bail};
 /// The checks `MEDCAP_SKIP` may name.
 const CHECKS: [&str; 2] = ["chromium", "tmpfs"];
 
-/// The checks `MEDCAP_SKIP` names, refused when it names one that does not
-/// exist (a misspelling would otherwise leave nothing out and say nothing).
-fn skipped() -> Result<Vec<String>> {
-    let raw = std::env::var("MEDCAP_SKIP").unwrap_or_default();
+/// The checks a `MEDCAP_SKIP` value (`raw`, comma-separated) names, refused
+/// when it names one that does not exist (a misspelling would otherwise
+/// leave nothing out and say nothing).
+fn skipped(raw: &str) -> Result<Vec<String>> {
     let names: Vec<String> = raw
         .split(',')
         .map(str::trim)
@@ -122,7 +122,7 @@ pub(crate) struct Machine {
 /// Checks (and where it can, provides) what the tests need from the
 /// machine.
 pub(crate) fn prepare() -> Result<Machine> {
-    let skip = skipped()?;
+    let skip = skipped(&std::env::var("MEDCAP_SKIP").unwrap_or_default())?;
     let mut missing = Vec::new();
     if !skip.iter().any(|s| s == "chromium") {
         if chromium().is_none() && is_root() && on_path("apt-get").is_some() {
@@ -155,4 +155,24 @@ pub(crate) fn prepare() -> Result<Machine> {
         chromium: chromium(),
         skipped: skip,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn skip_names_are_read_and_misspellings_refused() {
+        assert!(skipped("").unwrap().is_empty());
+        assert_eq!(
+            skipped(" tmpfs , chromium,").unwrap(),
+            ["tmpfs", "chromium"]
+        );
+        let error = skipped("chromium,chromiun").unwrap_err().to_string();
+        assert!(
+            error.contains("`chromiun`") && error.contains("chromium, tmpfs"),
+            "{error}"
+        );
+    }
 }

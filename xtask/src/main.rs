@@ -345,7 +345,6 @@ fn readme_caption(
     }
     #[cfg(not(unix))]
     bail!("README's caption check needs a symbolic link (Unix)");
-    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
     // Both lines as README types them, in one shell.
     let mut cmd = Command::new("bash");
     cmd.arg("-c")
@@ -356,7 +355,7 @@ fn readme_caption(
         .output()
         .with_context(|| format!("running README's `{line}`"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let figure = args.last().copied().unwrap_or_default();
+    let figure = line.split_whitespace().last().unwrap_or_default();
     let caption = stdout
         .strip_prefix(&format!("{figure}\t"))
         .map(str::trim)
